@@ -1,0 +1,579 @@
+//! The one error type of grantkit.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in broad classes.
+///
+/// New kinds may be added; match with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The token endpoint could not be reached: DNS, connect, TLS, a connection closed
+    /// before the response was complete. Retried.
+    Connect,
+    /// The token endpoint did not answer in time. Retried.
+    Timeout,
+    /// The token endpoint answered with an RFC 6749 §5.2 error (`invalid_client`,
+    /// `invalid_grant`, …). See [`Error::oauth_error`]. Retried only for the codes
+    /// `temporarily_unavailable` and `server_error`, or a 5xx/429 status.
+    OAuth,
+    /// The token endpoint answered an error status without an OAuth error body (an HTML
+    /// 500 page, an empty 502). Retried for 5xx, 408 and 429.
+    Status,
+    /// The token endpoint answered 2xx, but the body is not a usable token response
+    /// (not JSON, no `access_token`, too large). Not retried.
+    InvalidResponse,
+    /// The configuration is wrong: a missing field, a bad URL, an insecure URL that was
+    /// not explicitly allowed. Not retried.
+    Config,
+    /// A token store failed (I/O, Redis, a corrupt record). The manager degrades around
+    /// store failures rather than failing callers.
+    Store,
+    /// Anything else, such as a custom grant's own failure.
+    Other,
+}
+
+/// An OAuth 2.0 error response (RFC 6749 §5.2).
+///
+/// These three fields are meant for display; grantkit keeps nothing else of an error body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct OAuthError {
+    /// The error code, e.g. `invalid_client` or `invalid_grant`.
+    pub error: String,
+    /// The human-readable explanation, when the server sent one.
+    #[serde(default)]
+    pub error_description: Option<String>,
+    /// A link to a page about the error, when the server sent one.
+    #[serde(default)]
+    pub error_uri: Option<String>,
+}
+
+impl OAuthError {
+    /// An error response with just a code.
+    pub fn new(error: impl Into<String>) -> Self {
+        OAuthError {
+            error: error.into(),
+            error_description: None,
+            error_uri: None,
+        }
+    }
+
+    /// Adds a description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.error_description = Some(description.into());
+        self
+    }
+
+    /// Parses an error body, accepting only a JSON object whose `error` is a string.
+    /// Other members are ignored; a non-string `error_description` is dropped.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let obj = value.as_object()?;
+        let error = obj.get("error")?.as_str()?.to_owned();
+        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(OAuthError {
+            error,
+            error_description: text("error_description"),
+            error_uri: text("error_uri"),
+        })
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error)?;
+        if let Some(d) = &self.error_description {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The error returned by every fallible operation of grantkit.
+///
+/// One pointer wide, cheap to clone (all callers waiting on one token request receive the
+/// same error), `Send + Sync`. Its `Display` says what happened and never repeats its
+/// [`source`](StdError::source); print the whole chain with [`Error::report`]. It never
+/// holds a secret or a raw successful response body: error bodies are kept only as their
+/// OAuth fields or a short excerpt of a non-JSON page.
+///
+/// ```
+/// use grantkit_core::{Error, ErrorKind};
+///
+/// let e = Error::from_response(401, &[], br#"{"error":"invalid_client","error_description":"bad secret"}"#);
+/// assert_eq!(e.kind(), ErrorKind::OAuth);
+/// assert!(!e.is_retryable());
+/// assert_eq!(e.oauth_error().map(|o| o.error.as_str()), Some("invalid_client"));
+/// assert_eq!(e.to_string(), "token endpoint refused the request (HTTP 401): invalid_client: bad secret");
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    status: Option<u16>,
+    oauth: Option<OAuthError>,
+    excerpt: Option<String>,
+    retry_after: Option<Duration>,
+    retryable: Option<bool>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// The longest excerpt of a non-JSON error body that an [`Error`] keeps, in characters.
+pub const EXCERPT_CHARS: usize = 160;
+
+impl Error {
+    fn build(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Inner {
+        Inner {
+            kind,
+            message: message.into(),
+            status: None,
+            oauth: None,
+            excerpt: None,
+            retry_after: None,
+            retryable: None,
+            source: None,
+        }
+    }
+
+    fn from_inner(inner: Inner) -> Self {
+        Error {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// An error of `kind` with a message saying what was wrong.
+    ///
+    /// The message must not contain a secret.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::from_inner(Self::build(kind, message))
+    }
+
+    /// A configuration error naming what is wrong.
+    pub fn config(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    /// A token store failure.
+    pub fn store(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::Store, message)
+    }
+
+    /// A 2xx response that is not a usable token response.
+    pub fn invalid_response(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorKind::InvalidResponse, message)
+    }
+
+    /// A failure that is worth retrying (for custom grants).
+    pub fn transient(message: impl Into<Cow<'static, str>>) -> Self {
+        let mut inner = Self::build(ErrorKind::Other, message);
+        inner.retryable = Some(true);
+        Self::from_inner(inner)
+    }
+
+    /// A failure that retrying will not fix (for custom grants).
+    pub fn permanent(message: impl Into<Cow<'static, str>>) -> Self {
+        let mut inner = Self::build(ErrorKind::Other, message);
+        inner.retryable = Some(false);
+        Self::from_inner(inner)
+    }
+
+    /// The token endpoint answered `status` (not 2xx) with `body`.
+    ///
+    /// An RFC 6749 §5.2 JSON body becomes [`ErrorKind::OAuth`] with its fields; anything
+    /// else becomes [`ErrorKind::Status`] with a short, whitespace-collapsed excerpt of the
+    /// body. A `Retry-After` header given in seconds is kept (see [`Error::retry_after`]).
+    pub fn from_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Self {
+        let retry_after = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, v)| parse_retry_after(v));
+        let mut inner = match OAuthError::parse(body) {
+            Some(oauth) => {
+                let mut inner = Self::build(ErrorKind::OAuth, "token endpoint refused the request");
+                inner.oauth = Some(oauth);
+                inner
+            }
+            None => {
+                let mut inner = Self::build(ErrorKind::Status, "token endpoint answered an error");
+                inner.excerpt = excerpt(body);
+                inner
+            }
+        };
+        inner.status = Some(status);
+        inner.retry_after = retry_after;
+        Self::from_inner(inner)
+    }
+
+    /// The same error with `source` as its cause.
+    ///
+    /// Use only for sources whose messages carry no secret.
+    pub fn with_source(self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let source: Box<dyn StdError + Send + Sync> = source.into();
+        self.map_inner(|i| i.source = Some(Arc::from(source)))
+    }
+
+    /// The same error with an HTTP status attached.
+    pub fn with_status(self, status: u16) -> Self {
+        self.map_inner(|i| i.status = Some(status))
+    }
+
+    /// The same error with an OAuth error body attached (its kind becomes
+    /// [`ErrorKind::OAuth`]).
+    pub fn with_oauth_error(self, oauth: OAuthError) -> Self {
+        self.map_inner(|i| {
+            i.kind = ErrorKind::OAuth;
+            i.oauth = Some(oauth);
+        })
+    }
+
+    /// The same error with a server-requested delay before the next attempt.
+    pub fn with_retry_after(self, delay: Duration) -> Self {
+        self.map_inner(|i| i.retry_after = Some(delay))
+    }
+
+    /// The same error, but with its retryability decided explicitly.
+    pub fn with_retryable(self, retryable: bool) -> Self {
+        self.map_inner(|i| i.retryable = Some(retryable))
+    }
+
+    /// The same error with a different message; for adding context such as the name of a
+    /// profile or a field.
+    pub fn with_message(self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.map_inner(|i| i.message = message.into())
+    }
+
+    /// The same error with `context` put before its message, e.g. the profile or field
+    /// it concerns.
+    pub fn with_context(self, context: impl fmt::Display) -> Self {
+        self.map_inner(|i| i.message = Cow::Owned(format!("{context}: {}", i.message)))
+    }
+
+    fn map_inner(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                kind: shared.kind,
+                message: shared.message.clone(),
+                status: shared.status,
+                oauth: shared.oauth.clone(),
+                excerpt: shared.excerpt.clone(),
+                retry_after: shared.retry_after,
+                retryable: shared.retryable,
+                source: shared.source.clone(),
+            },
+        };
+        f(&mut inner);
+        Self::from_inner(inner)
+    }
+
+    /// The broad class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// The HTTP status the token endpoint answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        self.inner.status
+    }
+
+    /// The parsed RFC 6749 §5.2 error body, if the endpoint sent one.
+    pub fn oauth_error(&self) -> Option<&OAuthError> {
+        self.inner.oauth.as_ref()
+    }
+
+    /// A short excerpt of a non-JSON error body (an HTML page, plain text), if any.
+    pub fn body_excerpt(&self) -> Option<&str> {
+        self.inner.excerpt.as_deref()
+    }
+
+    /// How long the server asked the client to wait (`Retry-After`), if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.inner.retry_after
+    }
+
+    /// Whether trying again may succeed: connection failures, timeouts, 5xx, 408 and 429,
+    /// and the OAuth codes `temporarily_unavailable` and `server_error`. Not: other 4xx,
+    /// `invalid_client`, `invalid_grant`, bad responses, configuration errors.
+    pub fn is_retryable(&self) -> bool {
+        if let Some(explicit) = self.inner.retryable {
+            return explicit;
+        }
+        let status_retryable =
+            matches!(self.inner.status, Some(s) if s >= 500 || s == 408 || s == 429);
+        match self.inner.kind {
+            ErrorKind::Connect | ErrorKind::Timeout => true,
+            ErrorKind::Status => status_retryable,
+            ErrorKind::OAuth => {
+                status_retryable
+                    || self.inner.oauth.as_ref().is_some_and(|o| {
+                        o.error == "temporarily_unavailable" || o.error == "server_error"
+                    })
+            }
+            ErrorKind::InvalidResponse
+            | ErrorKind::Config
+            | ErrorKind::Store
+            | ErrorKind::Other => false,
+        }
+    }
+
+    /// Whether the endpoint answered `invalid_grant` (e.g. a refresh token that was
+    /// revoked or already used).
+    pub fn is_invalid_grant(&self) -> bool {
+        self.oauth_code() == Some("invalid_grant")
+    }
+
+    /// Whether the endpoint answered `invalid_client` (wrong client id or secret).
+    pub fn is_invalid_client(&self) -> bool {
+        self.oauth_code() == Some("invalid_client")
+    }
+
+    fn oauth_code(&self) -> Option<&str> {
+        self.inner.oauth.as_ref().map(|o| o.error.as_str())
+    }
+
+    /// Displays this error followed by every cause in its source chain, separated by `: `;
+    /// for logs.
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+}
+
+/// Displays an error with its whole source chain; see [`Error::report`].
+#[derive(Debug)]
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = StdError::source(self.0);
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    // Only the delta-seconds form; an HTTP-date would need the server's clock.
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn excerpt(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::new();
+    let mut chars = 0;
+    for word in text.split_whitespace() {
+        if chars > 0 {
+            out.push(' ');
+            chars += 1;
+        }
+        for c in word.chars().filter(|c| !c.is_control()) {
+            if chars >= EXCERPT_CHARS {
+                out.push('…');
+                return Some(out);
+            }
+            out.push(c);
+            chars += 1;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.write_str(&i.message)?;
+        if let Some(status) = i.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if let Some(oauth) = &i.oauth {
+            write!(f, ": {oauth}")?;
+        } else if let Some(excerpt) = &i.excerpt {
+            write!(f, ": {excerpt:?}")?;
+        } else if i.kind == ErrorKind::Status {
+            f.write_str(": empty body")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &i.kind).field("message", &i.message);
+        if let Some(s) = i.status {
+            d.field("status", &s);
+        }
+        if let Some(o) = &i.oauth {
+            d.field("oauth", o);
+        }
+        if let Some(e) = &i.excerpt {
+            d.field("excerpt", e);
+        }
+        if let Some(r) = i.retry_after {
+            d.field("retry_after", &r);
+        }
+        if let Some(s) = &i.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.inner.source {
+            Some(s) => Some(&**s as &(dyn StdError + 'static)),
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_one_pointer_send_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn oauth_error_body_is_parsed() {
+        let e = Error::from_response(
+            400,
+            &[],
+            br#"{"error":"invalid_grant","error_description":"refresh token revoked","error_uri":"https://x/e","extra":1}"#,
+        );
+        assert_eq!(e.kind(), ErrorKind::OAuth);
+        assert!(e.is_invalid_grant());
+        assert!(!e.is_invalid_client());
+        assert!(!e.is_retryable());
+        let o = e.oauth_error().unwrap();
+        assert_eq!(
+            o.error_description.as_deref(),
+            Some("refresh token revoked")
+        );
+        assert_eq!(o.error_uri.as_deref(), Some("https://x/e"));
+        assert_eq!(
+            e.to_string(),
+            "token endpoint refused the request (HTTP 400): invalid_grant: refresh token revoked"
+        );
+    }
+
+    #[test]
+    fn html_body_is_kept_as_a_short_excerpt() {
+        let page = format!(
+            "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>{}</body></html>",
+            "x".repeat(1000)
+        );
+        let e = Error::from_response(502, &[], page.as_bytes());
+        assert_eq!(e.kind(), ErrorKind::Status);
+        assert!(e.is_retryable());
+        let ex = e.body_excerpt().unwrap();
+        assert!(ex.starts_with("<html> <head><title>502 Bad Gateway</title></head>"));
+        assert_eq!(ex.chars().count(), EXCERPT_CHARS + 1);
+        assert!(
+            e.to_string()
+                .starts_with("token endpoint answered an error (HTTP 502): \"<html>")
+        );
+    }
+
+    #[test]
+    fn empty_body_and_non_oauth_json() {
+        let e = Error::from_response(503, &[], b"");
+        assert_eq!(e.body_excerpt(), None);
+        assert_eq!(
+            e.to_string(),
+            "token endpoint answered an error (HTTP 503): empty body"
+        );
+        let e = Error::from_response(401, &[], br#"{"message":"Unauthorized"}"#);
+        assert_eq!(e.kind(), ErrorKind::Status);
+        assert!(!e.is_retryable());
+        assert_eq!(e.body_excerpt(), Some(r#"{"message":"Unauthorized"}"#));
+    }
+
+    #[test]
+    fn retryability_by_status_and_code() {
+        let cases: &[(u16, &[u8], bool)] = &[
+            (500, b"", true),
+            (502, b"oops", true),
+            (408, b"", true),
+            (429, b"", true),
+            (400, b"", false),
+            (404, b"not found", false),
+            (401, br#"{"error":"invalid_client"}"#, false),
+            (400, br#"{"error":"unsupported_grant_type"}"#, false),
+            (400, br#"{"error":"temporarily_unavailable"}"#, true),
+            (503, br#"{"error":"whatever"}"#, true),
+        ];
+        for (status, body, want) in cases {
+            let e = Error::from_response(*status, &[], body);
+            assert_eq!(
+                e.is_retryable(),
+                *want,
+                "{status} {:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(Error::new(ErrorKind::Connect, "x").is_retryable());
+        assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
+        assert!(!Error::config("x").is_retryable());
+        assert!(Error::transient("x").is_retryable());
+        assert!(!Error::permanent("x").is_retryable());
+        assert!(
+            !Error::from_response(500, &[], b"")
+                .with_retryable(false)
+                .is_retryable()
+        );
+    }
+
+    #[test]
+    fn retry_after_seconds_are_kept() {
+        let e = Error::from_response(429, &[("Retry-After", " 7 ")], b"");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        let e = Error::from_response(
+            429,
+            &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
+            b"",
+        );
+        assert_eq!(e.retry_after(), None);
+    }
+
+    #[test]
+    fn display_does_not_repeat_the_source_and_report_chains_it() {
+        let io = std::io::Error::other("connection reset by peer");
+        let e =
+            Error::new(ErrorKind::Connect, "could not reach the token endpoint").with_source(io);
+        assert_eq!(e.to_string(), "could not reach the token endpoint");
+        assert_eq!(
+            e.report().to_string(),
+            "could not reach the token endpoint: connection reset by peer"
+        );
+        let shared = e.clone();
+        let wrapped = shared.with_context("profile acme");
+        assert_eq!(
+            wrapped.report().to_string(),
+            "profile acme: could not reach the token endpoint: connection reset by peer"
+        );
+        assert_eq!(e.to_string(), "could not reach the token endpoint");
+    }
+}

@@ -1,0 +1,90 @@
+//! The core of grantkit: the [`Token`], the [`Grant`], [`TokenStore`] and
+//! [`RefreshPolicy`] traits, the [`Error`], the HTTP exchange, and the [`TokenManager`]
+//! that ties them together.
+//!
+//! Most programs depend on the `grantkit` facade instead, which adds the concrete grants,
+//! the file and Redis stores, vendor presets and configuration profiles. Depend on this
+//! crate directly to implement a grant or a store without pulling in the rest.
+//!
+//! # Quick start
+//! ```no_run
+//! use std::time::Duration;
+//! use grantkit_core::{ClientSecret, Grant, GrantContext, GrantIdentity, Result, Token, TokenManager, TokenRequest};
+//!
+//! #[derive(Debug)]
+//! struct ClientCredentials { url: String, id: String, secret: ClientSecret }
+//!
+//! #[async_trait::async_trait]
+//! impl Grant for ClientCredentials {
+//!     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
+//!         let req = TokenRequest::post(&self.url)
+//!             .basic_auth(&self.id, &self.secret)
+//!             .form([("grant_type", "client_credentials")])
+//!             .build()?;
+//!         cx.exchange(req).await
+//!     }
+//!     fn identity(&self) -> GrantIdentity {
+//!         GrantIdentity::new("client_credentials", &self.url).client_id(&self.id)
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<()> {
+//! let manager = TokenManager::builder()
+//!     .grant(ClientCredentials {
+//!         url: "https://auth.example.com/oauth/token".into(),
+//!         id: "my-client".into(),
+//!         secret: ClientSecret::new(std::env::var("CLIENT_SECRET").unwrap_or_default()),
+//!     })
+//!     .refresh_before(Duration::from_secs(60))
+//!     .build()?;
+//! let token = manager.token().await?; // cached, renewed ahead of expiry, shared
+//! # let _ = token; Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `reqwest` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls) |
+//!
+//! # Security
+//! - Secrets ([`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`Password`],
+//!   [`SigningKey`], [`Assertion`]) print as `[redacted]`, compare in constant time and are
+//!   zeroed when dropped. Errors never carry them.
+//! - Token requests to plain `http://` URLs are refused unless the host is loopback or
+//!   [`TokenManagerBuilder::danger_allow_http`] is set; redirects are never followed.
+//!
+//! # Minimum supported Rust version
+//! Rust 1.85 (edition 2024). Raising it is a minor-version change.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+mod clock;
+mod error;
+mod grant;
+mod http;
+mod manager;
+mod policy;
+mod secret;
+mod store;
+mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result};
+pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
+#[cfg(feature = "reqwest")]
+pub use http::ReqwestHttpClient;
+pub use http::{
+    DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest,
+    check_token_url, is_loopback,
+};
+pub use manager::{Stats, TokenManager, TokenManagerBuilder};
+pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
+pub use secret::{AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey};
+pub use store::{
+    DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
+};
+pub use token::{DEFAULT_LIFETIME, Token, jwt_expiry};
+
+/// Re-exported so that implementors of the traits use the same version.
+pub use async_trait::async_trait;

@@ -1,0 +1,928 @@
+//! The `TokenManager`: caching, single flight, refresh-ahead, retries and stores around a
+//! grant.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use tracing::Instrument as _;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::grant::{Grant, GrantContext, GrantIdentity};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, check_token_url};
+use crate::policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
+use crate::store::{LockAttempt, MemoryStore, SharedTokenStore, TokenStore};
+use crate::token::{DEFAULT_LIFETIME, Token};
+
+/// Hands out valid tokens: from memory when it can, from the store when another process
+/// renewed it, from the token endpoint otherwise.
+///
+/// - **Fast path**: a fresh cached token is returned without a lock, without I/O, and
+///   without two threads writing the same cache line.
+/// - **Single flight**: however many tasks need a new token at once, one request is made
+///   and all of them get its result, token or error. With a store that supports locks,
+///   the same holds across processes.
+/// - **Refresh ahead**: inside the refresh window the current token keeps being served
+///   while one background task renews it; nobody waits at expiry.
+/// - **Faults**: retryable failures are retried with backoff; while a valid token exists,
+///   a failed renewal never fails a caller.
+///
+/// Cheap to clone; all clones share one cache.
+///
+/// ```no_run
+/// # async fn run(grant: impl grantkit_core::Grant + 'static) -> grantkit_core::Result<()> {
+/// use grantkit_core::TokenManager;
+///
+/// let manager = TokenManager::builder().grant(grant).build()?;
+/// let token = manager.token().await?;
+/// println!("Authorization: {}", token.authorization_header());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+type OnToken = Arc<dyn Fn(&Token) + Send + Sync>;
+type Flight = Shared<BoxFuture<'static, Result<Token>>>;
+
+struct Inner {
+    grant: Arc<dyn Grant>,
+    identity: GrantIdentity,
+    key: String,
+    store: SharedTokenStore,
+    policy: Arc<dyn RefreshPolicy>,
+    http: Arc<dyn HttpClient>,
+    clock: Arc<dyn Clock>,
+    retry: RetryPolicy,
+    default_lifetime: Duration,
+    allow_http: bool,
+    attempt_timeout: Duration,
+    lock_ttl: Duration,
+    rejected_statuses: Vec<u16>,
+    on_token: Option<OnToken>,
+    current: ArcSwapOption<Entry>,
+    flight: Mutex<Option<(u64, Flight)>>,
+    next_flight_id: AtomicU64,
+    counters: Counters,
+    shard_mask: usize,
+}
+
+/// The cached token, one replica per shard so that concurrent callers on different threads
+/// increment different reference counts.
+struct Entry {
+    refresh_at: SystemTime,
+    expires_at: SystemTime,
+    revoked: bool,
+    replicas: Box<[Token]>,
+}
+
+impl Entry {
+    fn new(token: &Token, refresh_at: SystemTime, shards: usize) -> Self {
+        let mut replicas = Vec::with_capacity(shards);
+        replicas.push(token.clone());
+        replicas.extend((1..shards).map(|_| token.replicate()));
+        Entry {
+            refresh_at: refresh_at.min(token.expires_at()),
+            expires_at: token.expires_at(),
+            revoked: false,
+            replicas: replicas.into_boxed_slice(),
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.replicas[0]
+    }
+
+    fn is_valid(&self, now: SystemTime) -> bool {
+        !self.revoked && now < self.expires_at
+    }
+}
+
+/// A cache line of its own for a counter that one thread writes.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+#[derive(Default)]
+struct Counters {
+    hits: Box<[Padded]>,
+    token_requests: AtomicU64,
+    grant_calls: AtomicU64,
+    tokens_fetched: AtomicU64,
+    tokens_from_store: AtomicU64,
+    refresh_failures: AtomicU64,
+    store_errors: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's shard number, assigned round-robin on first use.
+#[inline]
+fn shard_of_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    SHARD.with(|s| {
+        let mut v = s.get();
+        if v == usize::MAX {
+            v = NEXT.fetch_add(1, Ordering::Relaxed);
+            s.set(v);
+        }
+        v
+    })
+}
+
+fn shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (cores * 2).next_power_of_two().clamp(1, 64)
+}
+
+/// A snapshot of a manager's counters; see [`TokenManager::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// `token()` calls answered from memory. Counted per thread without atomic
+    /// read-modify-write, so under heavy contention between threads sharing a shard it may
+    /// undercount slightly.
+    pub cache_hits: u64,
+    /// HTTP requests sent to the token endpoint (retries and refresh-token requests
+    /// included).
+    pub token_requests: u64,
+    /// Attempts made through the grant (one per try, retries included).
+    pub grant_calls: u64,
+    /// New tokens obtained from the token endpoint.
+    pub tokens_fetched: u64,
+    /// Tokens taken from the store, renewed by another manager or process.
+    pub tokens_from_store: u64,
+    /// Renewals that ended without a new token (after their retries).
+    pub refresh_failures: u64,
+    /// Store operations that failed and were worked around.
+    pub store_errors: u64,
+}
+
+impl TokenManager {
+    /// A builder; [`grant`](TokenManagerBuilder::grant) is the one required part.
+    pub fn builder() -> TokenManagerBuilder {
+        TokenManagerBuilder::new()
+    }
+
+    /// A valid token.
+    ///
+    /// Returns the cached token while it is fresh; inside the refresh window, returns it
+    /// and starts one background renewal; once it has expired (or was invalidated), waits
+    /// for the one renewal in flight.
+    ///
+    /// Renewals run on a spawned tokio task, so a caller that gives up does not cancel the
+    /// request others are waiting for. A cached token can be read from any executor; a
+    /// renewal needs a tokio runtime (outside one, `token()` returns a configuration error).
+    ///
+    /// # Errors
+    /// The renewal's error when no valid token exists: [`ErrorKind::OAuth`] for a refusal
+    /// (`invalid_client`…), [`ErrorKind::Connect`]/[`ErrorKind::Timeout`]/
+    /// [`ErrorKind::Status`] after the retries ran out, and so on. All callers waiting on
+    /// the same renewal receive the same error.
+    #[inline]
+    pub async fn token(&self) -> Result<Token> {
+        let inner = &*self.inner;
+        let shard = shard_of_thread() & inner.shard_mask;
+        {
+            let guard = inner.current.load();
+            if let Some(entry) = guard.as_deref() {
+                if inner.clock.now() < entry.refresh_at {
+                    inner.hit(shard);
+                    return Ok(entry.replicas[shard].clone());
+                }
+            }
+        }
+        self.token_slow(shard).await
+    }
+
+    async fn token_slow(&self, shard: usize) -> Result<Token> {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        if let Some(entry) = inner.current.load_full() {
+            if now < entry.refresh_at {
+                inner.hit(shard);
+                return Ok(entry.replicas[shard].clone());
+            }
+            if entry.is_valid(now) {
+                // Refresh ahead: renew in the background, serve the valid token meanwhile.
+                drop(self.flight());
+                inner.hit(shard);
+                return Ok(entry.replicas[shard].clone());
+            }
+        }
+        self.flight().await
+    }
+
+    /// The running renewal, or a new one.
+    fn flight(&self) -> Flight {
+        let mut slot = self.inner.flight_slot();
+        if let Some((_, running)) = slot.as_ref() {
+            if running.peek().is_none() {
+                return running.clone();
+            }
+        }
+        let id = self.inner.next_flight_id.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::clone(&self.inner);
+        let work = async move {
+            let result = inner.renew().await;
+            let mut slot = inner.flight_slot();
+            if slot.as_ref().is_some_and(|(running, _)| *running == id) {
+                *slot = None;
+            }
+            result
+        };
+        let flight: Flight = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let task = handle.spawn(work);
+                async move {
+                    task.await.unwrap_or_else(|e| {
+                        Err(
+                            Error::new(ErrorKind::Other, "the token renewal task failed")
+                                .with_source(e),
+                        )
+                    })
+                }
+                .boxed()
+                .shared()
+            }
+            Err(_) => {
+                // Timers, retries and HTTP all need tokio; fail instead of panicking.
+                return futures_util::future::ready(Err(Error::config(
+                    "grantkit needs a tokio runtime: call token() from within one",
+                )))
+                .boxed()
+                .shared();
+            }
+        };
+        *slot = Some((id, flight.clone()));
+        flight
+    }
+
+    /// Drops `token` if it is still the current one, so that the next [`token`](Self::token)
+    /// call obtains a new one; call it when an API rejects the token (401, or 403 for some
+    /// vendors). The token is also removed from the store if the store still holds it.
+    ///
+    /// Invalidating a token that was already replaced does nothing, so many requests
+    /// failing with the same token cause one renewal, not one each.
+    pub async fn invalidate(&self, token: &Token) {
+        let inner = &self.inner;
+        let current = inner.current.load();
+        let Some(entry) = current.as_ref() else {
+            return;
+        };
+        if entry.revoked || !entry.token().same_access_token(token) {
+            return;
+        }
+        let revoked = Arc::new(Entry {
+            refresh_at: UNIX_EPOCH,
+            expires_at: UNIX_EPOCH,
+            revoked: true,
+            replicas: entry.replicas.clone(),
+        });
+        let previous = inner.current.compare_and_swap(&*current, Some(revoked));
+        let swapped = match (previous.as_ref(), current.as_ref()) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        drop(previous);
+        drop(current);
+        if !swapped {
+            return;
+        }
+        tracing::debug!(key = %inner.key, "token invalidated");
+        match inner.store.load(&inner.key).await {
+            Ok(Some(stored)) if stored.same_access_token(token) => {
+                if let Err(e) = inner.store.remove(&inner.key).await {
+                    inner.store_error("remove", &e);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => inner.store_error("load", &e),
+        }
+    }
+
+    /// The cached token without any renewal: `None` if there is none, it expired, or it
+    /// was invalidated.
+    pub fn cached(&self) -> Option<Token> {
+        let now = self.inner.clock.now();
+        let entry = self.inner.current.load();
+        entry
+            .as_deref()
+            .filter(|e| e.is_valid(now))
+            .map(|e| e.token().clone())
+    }
+
+    /// The manager's counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            cache_hits: c.hits.iter().map(|p| get(&p.0)).sum(),
+            token_requests: get(&c.token_requests),
+            grant_calls: get(&c.grant_calls),
+            tokens_fetched: get(&c.tokens_fetched),
+            tokens_from_store: get(&c.tokens_from_store),
+            refresh_failures: get(&c.refresh_failures),
+            store_errors: get(&c.store_errors),
+        }
+    }
+
+    /// The identity of the grant's tokens.
+    pub fn identity(&self) -> &GrantIdentity {
+        &self.inner.identity
+    }
+
+    /// The key under which the store keeps the token.
+    pub fn cache_key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The HTTP statuses with which an API says it rejected the token (401 unless the
+    /// builder or a preset said otherwise); used by the HTTP middleware.
+    pub fn rejected_statuses(&self) -> &[u16] {
+        &self.inner.rejected_statuses
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SharedTokenStore {
+        &self.inner.store
+    }
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("TokenManager")
+            .field("grant", &i.grant)
+            .field("key", &i.key)
+            .field("store", &i.store)
+            .field("policy", &i.policy)
+            .field("retry", &i.retry)
+            .field("cached", &self.cached())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    #[inline]
+    fn hit(&self, shard: usize) {
+        // One writer per shard in the common case: a plain load and store is enough and
+        // avoids a locked instruction on the hot path.
+        if let Some(p) = self.counters.hits.get(shard) {
+            p.0.store(
+                p.0.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn flight_slot(&self) -> MutexGuard<'_, Option<(u64, Flight)>> {
+        // The slot holds a handle, replaced whole; a panic cannot leave it half-written.
+        self.flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn store_error(&self, op: &str, error: &Error) {
+        bump(&self.counters.store_errors);
+        tracing::warn!(key = %self.key, op, error = %error.report(), "token store failed; continuing without it");
+    }
+
+    async fn load_store(&self) -> Option<Token> {
+        match self.store.load(&self.key).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.store_error("load", &e);
+                None
+            }
+        }
+    }
+
+    /// Installs `token` as the current one. `refresh_at` overrides the policy (used to
+    /// retry a failed renewal later while serving a still valid token).
+    fn install(&self, token: &Token, refresh_at: Option<SystemTime>) {
+        let refresh_at = refresh_at.unwrap_or_else(|| self.policy.refresh_at(token));
+        let shards = self.shard_mask + 1;
+        self.current
+            .store(Some(Arc::new(Entry::new(token, refresh_at, shards))));
+    }
+
+    /// When to try again after a failed renewal while `token` is still valid: a quarter of
+    /// its remaining life, between 10 ms and 30 s.
+    fn retry_later(&self, token: &Token, now: SystemTime) -> SystemTime {
+        let wait =
+            (token.remaining(now) / 4).clamp(Duration::from_millis(10), Duration::from_secs(30));
+        now + wait
+    }
+
+    /// Whether a token read from the store may be used instead of renewing.
+    fn usable_from_store(&self, stored: &Token, current: Option<&Entry>, now: SystemTime) -> bool {
+        let same_as_current = current.is_some_and(|e| e.token().same_access_token(stored));
+        !same_as_current && self.policy.freshness(stored, now) == Freshness::Fresh
+    }
+
+    /// One renewal: the store, the lock, the grant with retries, and the fallbacks.
+    async fn renew(self: &Arc<Self>) -> Result<Token> {
+        let span = tracing::info_span!(
+            "grantkit.renew",
+            grant = %self.identity.kind(),
+            client_id = self.identity.get_client_id().unwrap_or("-"),
+            key = %self.key,
+        );
+        self.renew_inner().instrument(span).await
+    }
+
+    async fn renew_inner(self: &Arc<Self>) -> Result<Token> {
+        let current = self.current.load_full();
+        let now = self.clock.now();
+        let mut previous = current.as_ref().map(|e| e.token().clone());
+        let mut fallback = current
+            .as_ref()
+            .filter(|e| e.is_valid(now))
+            .map(|e| e.token().clone());
+
+        // Read through: another manager or process may have renewed it already.
+        if let Some(stored) = self.load_store().await {
+            if self.usable_from_store(&stored, current.as_deref(), now) {
+                return Ok(self.adopt_from_store(stored));
+            }
+            if previous
+                .as_ref()
+                .is_none_or(|p| stored.issued_at() > p.issued_at())
+            {
+                // Newer than ours: its refresh token is the one to use.
+                previous = Some(stored.clone());
+                if !stored.is_expired(now) {
+                    fallback = Some(stored);
+                }
+            }
+        }
+
+        let started = tokio::time::Instant::now();
+        loop {
+            let attempt = match self.store.try_lock(&self.key, self.lock_ttl).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.store_error("lock", &e);
+                    LockAttempt::Unsupported
+                }
+            };
+            match attempt {
+                LockAttempt::Acquired(lock) => {
+                    // Double check: the previous holder may have saved just before releasing.
+                    let now = self.clock.now();
+                    if let Some(stored) = self.load_store().await {
+                        if self.usable_from_store(&stored, current.as_deref(), now)
+                            && previous
+                                .as_ref()
+                                .is_none_or(|p| !p.same_access_token(&stored))
+                        {
+                            if let Err(e) = lock.release().await {
+                                self.store_error("unlock", &e);
+                            }
+                            return Ok(self.adopt_from_store(stored));
+                        }
+                    }
+                    let result = self.fetch(previous).await;
+                    if let Ok(token) = &result {
+                        // Write before unlocking, so waiters find the new (rotated) token.
+                        if let Err(e) = self.store.save(&self.key, token).await {
+                            self.store_error("save", &e);
+                        }
+                    }
+                    if let Err(e) = lock.release().await {
+                        self.store_error("unlock", &e);
+                    }
+                    return self.conclude(result, fallback);
+                }
+                LockAttempt::Held => {
+                    if let Some(valid) = fallback.filter(|t| !t.is_expired(self.clock.now())) {
+                        // Someone else is renewing; keep serving the valid token and look
+                        // again a little later.
+                        let now = self.clock.now();
+                        self.install(&valid, Some(self.retry_later(&valid, now)));
+                        return Ok(valid);
+                    }
+                    if let Some(token) = self.wait_for_holder(started).await {
+                        return Ok(self.adopt_from_store(token));
+                    }
+                    // The holder did not deliver within the lock's lifetime: its lock has
+                    // expired, so try to take over.
+                    fallback = None;
+                }
+                LockAttempt::Unsupported => {
+                    let result = self.fetch(previous).await;
+                    if let Ok(token) = &result {
+                        if let Err(e) = self.store.save(&self.key, token).await {
+                            self.store_error("save", &e);
+                        }
+                    }
+                    return self.conclude(result, fallback);
+                }
+            }
+        }
+    }
+
+    /// Polls the store, with backoff, until the lock holder's token appears or the lock
+    /// would have expired.
+    async fn wait_for_holder(&self, started: tokio::time::Instant) -> Option<Token> {
+        let deadline = started + self.lock_ttl;
+        let mut delay = Duration::from_millis(25);
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_millis(500));
+            let current = self.current.load_full();
+            if let Some(stored) = self.load_store().await {
+                let now = self.clock.now();
+                let same_as_revoked = current
+                    .as_ref()
+                    .is_some_and(|e| e.revoked && e.token().same_access_token(&stored));
+                if !stored.is_expired(now) && !same_as_revoked {
+                    return Some(stored);
+                }
+            }
+        }
+    }
+
+    fn adopt_from_store(&self, token: Token) -> Token {
+        bump(&self.counters.tokens_from_store);
+        tracing::debug!(
+            expires_in_s = token.remaining(self.clock.now()).as_secs(),
+            "token taken from the store"
+        );
+        self.install(&token, None);
+        token
+    }
+
+    fn conclude(&self, result: Result<Token>, fallback: Option<Token>) -> Result<Token> {
+        match result {
+            Ok(token) => {
+                bump(&self.counters.tokens_fetched);
+                tracing::info!(
+                    expires_in_s = token.remaining(self.clock.now()).as_secs(),
+                    "new token obtained"
+                );
+                self.install(&token, None);
+                if let Some(callback) = &self.on_token {
+                    callback(&token);
+                }
+                Ok(token)
+            }
+            Err(error) => {
+                bump(&self.counters.refresh_failures);
+                let now = self.clock.now();
+                match fallback.filter(|t| !t.is_expired(now)) {
+                    Some(valid) => {
+                        tracing::warn!(
+                            error = %error.report(),
+                            expires_in_s = valid.remaining(now).as_secs(),
+                            "token renewal failed; serving the current token until it expires"
+                        );
+                        self.install(&valid, Some(self.retry_later(&valid, now)));
+                        Ok(valid)
+                    }
+                    None => {
+                        tracing::warn!(error = %error.report(), "token renewal failed");
+                        Err(error)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls the grant, retrying retryable failures.
+    async fn fetch(self: &Arc<Self>, previous: Option<Token>) -> Result<Token> {
+        let http: Arc<dyn HttpClient> = Arc::new(CountingHttp {
+            inner: Arc::clone(&self.http),
+            manager: Arc::downgrade(self),
+        });
+        let cx = GrantContext::new(http, Arc::clone(&self.clock))
+            .with_previous(previous)
+            .with_default_lifetime(self.default_lifetime)
+            .danger_allow_http(self.allow_http);
+        let mut attempt = 1;
+        loop {
+            bump(&self.counters.grant_calls);
+            let result = tokio::time::timeout(self.attempt_timeout, self.grant.fetch_token(&cx))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        "the token request did not complete in time",
+                    ))
+                });
+            let error = match result {
+                Ok(token) => return Ok(token),
+                Err(e) => e,
+            };
+            match self.retry.delay_after(attempt, &error) {
+                Some(delay) => {
+                    tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %error.report(), "token request failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => return Err(error),
+            }
+        }
+    }
+}
+
+/// Counts the requests a grant sends.
+struct CountingHttp {
+    inner: Arc<dyn HttpClient>,
+    manager: std::sync::Weak<Inner>,
+}
+
+impl fmt::Debug for CountingHttp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[async_trait]
+impl HttpClient for CountingHttp {
+    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse> {
+        if let Some(m) = self.manager.upgrade() {
+            bump(&m.counters.token_requests);
+        }
+        self.inner.execute(request).await
+    }
+}
+
+/// Builds a [`TokenManager`]. Only the grant is required.
+///
+/// Setters never fail; a problem is kept and reported by [`build`](Self::build).
+///
+/// ```no_run
+/// # fn run(grant: impl grantkit_core::Grant + 'static) -> grantkit_core::Result<()> {
+/// use std::time::Duration;
+/// use grantkit_core::{MemoryStore, RetryPolicy, TokenManager};
+///
+/// let manager = TokenManager::builder()
+///     .grant(grant)
+///     .store(MemoryStore::new())
+///     .refresh_before(Duration::from_secs(60))
+///     .retry(RetryPolicy::default().max_attempts(3))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct TokenManagerBuilder {
+    grant: Option<Arc<dyn Grant>>,
+    token_url: Option<String>,
+    store: Option<SharedTokenStore>,
+    policy: Option<Arc<dyn RefreshPolicy>>,
+    http: Option<Arc<dyn HttpClient>>,
+    clock: Option<Arc<dyn Clock>>,
+    retry: RetryPolicy,
+    default_lifetime: Duration,
+    allow_http: bool,
+    attempt_timeout: Duration,
+    lock_ttl: Duration,
+    rejected_statuses: Vec<u16>,
+    on_token: Option<OnToken>,
+}
+
+impl Default for TokenManagerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TokenManagerBuilder {
+    /// A builder with the defaults: memory store, [`RefreshBeforeExpiry::default`],
+    /// [`RetryPolicy::default`], the reqwest HTTP client, the system clock.
+    pub fn new() -> Self {
+        TokenManagerBuilder {
+            grant: None,
+            token_url: None,
+            store: None,
+            policy: None,
+            http: None,
+            clock: None,
+            retry: RetryPolicy::default(),
+            default_lifetime: DEFAULT_LIFETIME,
+            allow_http: false,
+            attempt_timeout: Duration::from_secs(60),
+            lock_ttl: Duration::from_secs(30),
+            rejected_statuses: vec![401],
+            on_token: None,
+        }
+    }
+
+    /// The grant that obtains tokens.
+    pub fn grant(self, grant: impl Grant + 'static) -> Self {
+        self.grant_arc(Arc::new(grant))
+    }
+
+    /// The grant, already shared.
+    pub fn grant_arc(mut self, grant: Arc<dyn Grant>) -> Self {
+        self.grant = Some(grant);
+        self
+    }
+
+    /// Sends the grant's requests to another token endpoint (a test server, a proxy); see
+    /// [`Grant::with_token_url`].
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
+        self
+    }
+
+    /// Where tokens are kept between calls, tasks and processes (default: a private
+    /// [`MemoryStore`]).
+    pub fn store(self, store: impl TokenStore + 'static) -> Self {
+        self.store_shared(SharedTokenStore::new(store))
+    }
+
+    /// The store, already shared.
+    pub fn store_shared(mut self, store: SharedTokenStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// When to renew tokens.
+    pub fn policy(mut self, policy: impl RefreshPolicy + 'static) -> Self {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Renew `before` expiry (capped at half the lifetime, with jitter); shorthand for
+    /// `.policy(RefreshBeforeExpiry::new(before))`.
+    pub fn refresh_before(self, before: Duration) -> Self {
+        self.policy(RefreshBeforeExpiry::new(before))
+    }
+
+    /// The HTTP client grants send requests with.
+    pub fn http_client(mut self, http: impl HttpClient + 'static) -> Self {
+        self.http = Some(Arc::new(http));
+        self
+    }
+
+    /// Uses your configured `reqwest::Client` (see [`ReqwestHttpClient::with_client`](crate::ReqwestHttpClient::with_client)).
+    #[cfg(feature = "reqwest")]
+    pub fn reqwest_client(self, client: reqwest::Client) -> Self {
+        self.http_client(crate::http::ReqwestHttpClient::with_client(client))
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// How failed requests are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The lifetime of tokens whose response says nothing about expiry (default 1 h).
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = lifetime;
+        self
+    }
+
+    /// The longest one attempt of the grant may take, HTTP included (default 60 s); on top
+    /// of the HTTP client's own timeouts.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// How long a store's cross-process refresh lock lives (default 30 s); waiters take
+    /// over after it.
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// Allows plain `http://` token URLs to hosts other than loopback.
+    ///
+    /// # Security
+    /// Credentials and tokens then cross the network in clear.
+    pub fn danger_allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// The statuses with which the API signals a rejected token (default `[401]`).
+    pub fn rejected_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.rejected_statuses = statuses.into_iter().collect();
+        self
+    }
+
+    /// Runs `callback` with every new token obtained from the token endpoint (not those
+    /// taken from the store); to persist or audit. It runs on the renewal task: keep it
+    /// short and do not log the token.
+    pub fn on_token(mut self, callback: impl Fn(&Token) + Send + Sync + 'static) -> Self {
+        self.on_token = Some(Arc::new(callback));
+        self
+    }
+
+    /// The manager.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when no grant was given, the grant cannot be aimed at the
+    /// requested token URL, the token URL is plain `http://` to a non-loopback host
+    /// without [`danger_allow_http`](Self::danger_allow_http), or the default HTTP client
+    /// cannot be built.
+    pub fn build(self) -> Result<TokenManager> {
+        let mut grant = self
+            .grant
+            .ok_or_else(|| Error::config("no grant configured: call .grant(…) on the builder"))?;
+        if let Some(url) = &self.token_url {
+            grant = grant.with_token_url(url).ok_or_else(|| {
+                Error::config(format!(
+                    "this grant cannot be aimed at another token URL ({url:?})"
+                ))
+            })?;
+        }
+        let identity = grant.identity();
+        if url::Url::parse(identity.token_url()).is_ok() {
+            check_token_url(identity.token_url(), self.allow_http)?;
+        }
+        let http = match self.http {
+            Some(h) => h,
+            None => default_http()?,
+        };
+        let shards = shard_count();
+        let counters = Counters {
+            hits: (0..shards).map(|_| Padded::default()).collect(),
+            ..Counters::default()
+        };
+        Ok(TokenManager {
+            inner: Arc::new(Inner {
+                key: identity.cache_key(),
+                identity,
+                grant,
+                store: self
+                    .store
+                    .unwrap_or_else(|| SharedTokenStore::new(MemoryStore::new())),
+                policy: self
+                    .policy
+                    .unwrap_or_else(|| Arc::new(RefreshBeforeExpiry::default())),
+                http,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                retry: self.retry,
+                default_lifetime: self.default_lifetime,
+                allow_http: self.allow_http,
+                attempt_timeout: self.attempt_timeout,
+                lock_ttl: self.lock_ttl,
+                rejected_statuses: self.rejected_statuses,
+                on_token: self.on_token,
+                current: ArcSwapOption::empty(),
+                flight: Mutex::new(None),
+                next_flight_id: AtomicU64::new(0),
+                counters,
+                shard_mask: shards - 1,
+            }),
+        })
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn default_http() -> Result<Arc<dyn HttpClient>> {
+    Ok(Arc::new(crate::http::ReqwestHttpClient::new()?))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_http() -> Result<Arc<dyn HttpClient>> {
+    Err(Error::config(
+        "no HTTP client: enable the `reqwest` feature or call .http_client(…)",
+    ))
+}
+
+impl fmt::Debug for TokenManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManagerBuilder")
+            .field("grant", &self.grant)
+            .field("token_url", &self.token_url)
+            .field("store", &self.store)
+            .field("policy", &self.policy)
+            .field("retry", &self.retry)
+            .field("allow_http", &self.allow_http)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,630 @@
+//! The token and the lenient parsing of token responses.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, OAuthError, Result};
+use crate::secret::{AccessToken, RefreshToken};
+
+/// The lifetime given to a token whose response has neither `expires_in` nor a JWT `exp`.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// An access token with everything the token endpoint said about it.
+///
+/// Cheap to clone (one reference count). Its `Debug` shows the token type, the times, the
+/// scope and the names of extra fields, never the access or refresh token, nor the values
+/// of extra fields (an `id_token` is a credential too).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use grantkit_core::Token;
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+/// let token = Token::new("abc", now, now + Duration::from_secs(3600)).with_token_type("bearer");
+/// assert_eq!(token.authorization_header(), "Bearer abc");
+/// assert!(!format!("{token:?}").contains("abc"));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Token(Arc<TokenData>);
+
+#[derive(Clone, PartialEq)]
+struct TokenData {
+    access_token: AccessToken,
+    token_type: String,
+    issued_at: SystemTime,
+    expires_at: SystemTime,
+    refresh_token: Option<RefreshToken>,
+    scope: Option<String>,
+    extra: Map<String, Value>,
+}
+
+impl Token {
+    /// A bearer token issued at `issued_at` that expires at `expires_at`.
+    pub fn new(
+        access_token: impl Into<AccessToken>,
+        issued_at: SystemTime,
+        expires_at: SystemTime,
+    ) -> Self {
+        Token(Arc::new(TokenData {
+            access_token: access_token.into(),
+            token_type: "Bearer".to_owned(),
+            issued_at,
+            expires_at: expires_at.max(issued_at),
+            refresh_token: None,
+            scope: None,
+            extra: Map::new(),
+        }))
+    }
+
+    fn data_mut(&mut self) -> &mut TokenData {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// Sets the token type; any spelling of `bearer` becomes `Bearer`.
+    pub fn with_token_type(mut self, token_type: impl AsRef<str>) -> Self {
+        self.data_mut().token_type = normalize_token_type(token_type.as_ref());
+        self
+    }
+
+    /// Sets the refresh token.
+    pub fn with_refresh_token(mut self, refresh_token: impl Into<RefreshToken>) -> Self {
+        self.data_mut().refresh_token = Some(refresh_token.into());
+        self
+    }
+
+    /// Removes the refresh token.
+    pub fn without_refresh_token(mut self) -> Self {
+        self.data_mut().refresh_token = None;
+        self
+    }
+
+    /// Sets the granted scope (space-separated, as in RFC 6749 §3.3).
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.data_mut().scope = Some(scope.into());
+        self
+    }
+
+    /// Adds a field the token endpoint returned beyond the standard ones.
+    pub fn with_extra(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.data_mut().extra.insert(name.into(), value);
+        self
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> &AccessToken {
+        &self.0.access_token
+    }
+
+    /// The token type as the server said it, with `bearer` in any case normalised to
+    /// `Bearer`; `Bearer` when the server did not say.
+    pub fn token_type(&self) -> &str {
+        &self.0.token_type
+    }
+
+    /// When the token was requested (the base for `expires_in`).
+    pub fn issued_at(&self) -> SystemTime {
+        self.0.issued_at
+    }
+
+    /// When the token expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.0.expires_at
+    }
+
+    /// The whole lifetime, from `issued_at` to `expires_at`.
+    pub fn lifetime(&self) -> Duration {
+        self.0
+            .expires_at
+            .duration_since(self.0.issued_at)
+            .unwrap_or_default()
+    }
+
+    /// The time left at `now` (zero once expired).
+    pub fn remaining(&self, now: SystemTime) -> Duration {
+        self.0.expires_at.duration_since(now).unwrap_or_default()
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        now >= self.0.expires_at
+    }
+
+    /// The refresh token, if the server issued one.
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.0.refresh_token.as_ref()
+    }
+
+    /// The scope the server granted, if it said.
+    pub fn scope(&self) -> Option<&str> {
+        self.0.scope.as_deref()
+    }
+
+    /// Fields of the token response beyond the standard ones (e.g. `id_token`, vendor
+    /// fields).
+    pub fn extra(&self) -> &Map<String, Value> {
+        &self.0.extra
+    }
+
+    /// The value of an `Authorization` header: token type, a space, the access token.
+    ///
+    /// # Security
+    /// The returned string contains the access token. Prefer [`Token::header_value`] for
+    /// HTTP clients: it is marked sensitive.
+    pub fn authorization_header(&self) -> String {
+        format!("{} {}", self.0.token_type, self.0.access_token.secret())
+    }
+
+    /// The `Authorization` header value, marked sensitive so HTTP libraries do not log it.
+    ///
+    /// # Errors
+    /// When the token contains bytes not allowed in a header (a server sent a broken token).
+    pub fn header_value(&self) -> Result<http::HeaderValue> {
+        let mut value = http::HeaderValue::try_from(self.authorization_header()).map_err(|_| {
+            Error::invalid_response("the access token contains characters not allowed in a header")
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Whether `other` carries the same access token (compared in constant time).
+    pub fn same_access_token(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.access_token == other.0.access_token
+    }
+
+    /// A copy in its own allocation; lets the manager give each thread its own reference
+    /// count so that concurrent `token()` calls do not contend on one cache line.
+    pub(crate) fn replicate(&self) -> Token {
+        Token(Arc::new((*self.0).clone()))
+    }
+
+    /// Parses a token endpoint's answer.
+    ///
+    /// - Any 2xx with a JSON object holding a string `access_token` is a token. A 2xx body
+    ///   with an `error` member is an error.
+    /// - `expires_in` may be a number or a numeric string, counted from `issued_at` (the
+    ///   time the request was sent, so network latency shortens rather than lengthens the
+    ///   lifetime). When absent, the access token's JWT `exp` claim is used if it is a JWT
+    ///   (decoded without verification, for timing only), else `default_lifetime`. Zero or
+    ///   negative means already expired.
+    /// - `token_type` may be in any case; absent means `Bearer`.
+    /// - `scope` may be a string or an array of strings.
+    /// - Every other member is kept in [`Token::extra`].
+    /// - Any other status is parsed as an error body: RFC 6749 §5.2 JSON, or an excerpt.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OAuth`](crate::ErrorKind::OAuth) or [`ErrorKind::Status`](crate::ErrorKind::Status)
+    /// for error answers, [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse)
+    /// for a 2xx that is not a token. Error messages name the problem, never the body.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use grantkit_core::{Token, DEFAULT_LIFETIME};
+    ///
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let body = br#"{"access_token":"abc","token_type":"bearer","expires_in":"3600"}"#;
+    /// let token = Token::from_response(200, &[], body, now, DEFAULT_LIFETIME).unwrap();
+    /// assert_eq!(token.expires_at(), now + Duration::from_secs(3600));
+    /// assert_eq!(token.token_type(), "Bearer");
+    /// ```
+    pub fn from_response(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        issued_at: SystemTime,
+        default_lifetime: Duration,
+    ) -> Result<Token> {
+        if !(200..300).contains(&status) {
+            return Err(Error::from_response(status, headers, body));
+        }
+        let object = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => {
+                return Err(
+                    Error::invalid_response("token response is JSON but not an object")
+                        .with_status(status),
+                );
+            }
+            Err(_) if body.iter().all(u8::is_ascii_whitespace) => {
+                return Err(Error::invalid_response("token response is empty").with_status(status));
+            }
+            Err(_) => {
+                return Err(
+                    Error::invalid_response("token response is not JSON").with_status(status)
+                );
+            }
+        };
+        Self::from_json_object(object, issued_at, default_lifetime)
+            .map_err(|e| e.with_status(status))
+    }
+
+    /// Parses the JSON object of a successful token response; see [`Token::from_response`].
+    ///
+    /// # Errors
+    /// As for [`Token::from_response`].
+    pub fn from_json_object(
+        mut object: Map<String, Value>,
+        issued_at: SystemTime,
+        default_lifetime: Duration,
+    ) -> Result<Token> {
+        if object.get("error").is_some_and(Value::is_string) {
+            let body = Value::Object(object).to_string();
+            let oauth = OAuthError::parse(body.as_bytes())
+                .unwrap_or_else(|| OAuthError::new("unknown_error"));
+            return Err(Error::new(
+                crate::ErrorKind::OAuth,
+                "token endpoint answered success with an error body",
+            )
+            .with_oauth_error(oauth));
+        }
+        let access_token = match object.remove("access_token") {
+            Some(Value::String(s)) if !s.is_empty() => AccessToken::new(s),
+            Some(Value::String(_)) => {
+                return Err(Error::invalid_response(
+                    "token response has an empty access_token",
+                ));
+            }
+            Some(_) => {
+                return Err(Error::invalid_response(
+                    "token response has an access_token that is not a string",
+                ));
+            }
+            None => {
+                return Err(Error::invalid_response(
+                    "token response has no access_token",
+                ));
+            }
+        };
+        let token_type = match object.remove("token_type") {
+            Some(Value::String(t)) if !t.trim().is_empty() => normalize_token_type(&t),
+            _ => "Bearer".to_owned(),
+        };
+        let expires_at = match object.remove("expires_in").as_ref().and_then(seconds_of) {
+            Some(secs) if secs <= 0.0 => issued_at,
+            Some(secs) => {
+                issued_at + Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX / 4)
+            }
+            None => jwt_expiry(access_token.secret()).unwrap_or(issued_at + default_lifetime),
+        };
+        let refresh_token = match object.remove("refresh_token") {
+            Some(Value::String(s)) if !s.is_empty() => Some(RefreshToken::new(s)),
+            _ => None,
+        };
+        let scope = match object.remove("scope") {
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        };
+        Ok(Token(Arc::new(TokenData {
+            access_token,
+            token_type,
+            issued_at,
+            expires_at: expires_at.max(issued_at),
+            refresh_token,
+            scope,
+            extra: object,
+        })))
+    }
+}
+
+fn normalize_token_type(t: &str) -> String {
+    let t = t.trim();
+    if t.eq_ignore_ascii_case("bearer") {
+        "Bearer".to_owned()
+    } else {
+        t.to_owned()
+    }
+}
+
+fn seconds_of(value: &Value) -> Option<f64> {
+    let secs = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    secs.is_finite().then_some(secs)
+}
+
+/// The `exp` claim of a JWT, read without verifying anything; `None` if `token` is not a
+/// JWT with a numeric `exp`.
+pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    if !exp.is_finite() || exp < 0.0 {
+        return None;
+    }
+    Some(UNIX_EPOCH + Duration::try_from_secs_f64(exp).ok()?)
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        f.debug_struct("Token")
+            .field("access_token", &d.access_token)
+            .field("token_type", &d.token_type)
+            .field("issued_at", &unix_secs(d.issued_at))
+            .field("expires_at", &unix_secs(d.expires_at))
+            .field("refresh_token", &d.refresh_token)
+            .field("scope", &d.scope)
+            .field("extra_fields", &d.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The serialized form used by token stores.
+#[derive(Serialize, Deserialize)]
+struct StoredToken<'a> {
+    v: u32,
+    access_token: std::borrow::Cow<'a, str>,
+    token_type: std::borrow::Cow<'a, str>,
+    issued_at_ms: u64,
+    expires_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    extra: Map<String, Value>,
+}
+
+/// Serializes every field, secrets included, for token stores.
+///
+/// # Security
+/// The serialized form holds the access and refresh tokens in clear. Stores that write it
+/// somewhere shared should restrict access to it or encrypt it.
+impl Serialize for Token {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let d = &self.0;
+        StoredToken {
+            v: 1,
+            access_token: d.access_token.secret().into(),
+            token_type: d.token_type.as_str().into(),
+            issued_at_ms: unix_millis(d.issued_at),
+            expires_at_ms: unix_millis(d.expires_at),
+            refresh_token: d.refresh_token.as_ref().map(|r| r.secret().into()),
+            scope: d.scope.as_deref().map(Into::into),
+            extra: d.extra.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let s = StoredToken::deserialize(deserializer)?;
+        if s.v != 1 {
+            return Err(serde::de::Error::custom(format!(
+                "unsupported stored token version {}",
+                s.v
+            )));
+        }
+        if s.access_token.is_empty() {
+            return Err(serde::de::Error::custom(
+                "stored token has an empty access_token",
+            ));
+        }
+        let issued_at = UNIX_EPOCH + Duration::from_millis(s.issued_at_ms);
+        Ok(Token(Arc::new(TokenData {
+            access_token: AccessToken::new(s.access_token.into_owned()),
+            token_type: s.token_type.into_owned(),
+            issued_at,
+            expires_at: (UNIX_EPOCH + Duration::from_millis(s.expires_at_ms)).max(issued_at),
+            refresh_token: s.refresh_token.map(|r| RefreshToken::new(r.into_owned())),
+            scope: s.scope.map(std::borrow::Cow::into_owned),
+            extra: s.extra,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn t0() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    fn parse(body: &str) -> Result<Token> {
+        Token::from_response(200, &[], body.as_bytes(), t0(), DEFAULT_LIFETIME)
+    }
+
+    fn jwt_with_exp(exp: u64) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+            b64(&format!(r#"{{"sub":"svc","exp":{exp}}}"#)),
+            b64("signature")
+        )
+    }
+
+    #[test]
+    fn expires_in_as_number_string_jwt_exp_or_default() {
+        let t = parse(r#"{"access_token":"a","expires_in":3600}"#).unwrap();
+        assert_eq!(t.expires_at(), t0() + Duration::from_secs(3600));
+        let t = parse(r#"{"access_token":"a","expires_in":"3600"}"#).unwrap();
+        assert_eq!(t.expires_at(), t0() + Duration::from_secs(3600));
+        let t = parse(r#"{"access_token":"a","expires_in":" 90.5 "}"#).unwrap();
+        assert_eq!(t.expires_at(), t0() + Duration::from_millis(90_500));
+
+        let exp = 1_700_000_000 + 1234;
+        let body = format!(r#"{{"access_token":"{}"}}"#, jwt_with_exp(exp));
+        let t = parse(&body).unwrap();
+        assert_eq!(t.expires_at(), UNIX_EPOCH + Duration::from_secs(exp));
+
+        let t = parse(r#"{"access_token":"opaque"}"#).unwrap();
+        assert_eq!(t.expires_at(), t0() + DEFAULT_LIFETIME);
+        let t = Token::from_response(
+            200,
+            &[],
+            br#"{"access_token":"opaque","expires_in":"soon"}"#,
+            t0(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(t.expires_at(), t0() + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn zero_or_negative_expires_in_means_expired() {
+        for v in ["0", "-5", "\"-1\""] {
+            let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
+            assert_eq!(t.expires_at(), t0(), "{v}");
+            assert!(t.is_expired(t0()));
+        }
+    }
+
+    #[test]
+    fn token_type_is_normalised_and_fields_kept() {
+        let t = parse(
+            r#"{"access_token":"a","token_type":"BEARER","refresh_token":"r","scope":"x y","id_token":"secret-id","login_organization":"7"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.token_type(), "Bearer");
+        assert_eq!(t.authorization_header(), "Bearer a");
+        assert_eq!(t.refresh_token().map(RefreshToken::secret), Some("r"));
+        assert_eq!(t.scope(), Some("x y"));
+        assert_eq!(t.extra().get("login_organization"), Some(&Value::from("7")));
+        assert_eq!(t.extra().len(), 2);
+        let dbg = format!("{t:?}");
+        assert!(
+            !dbg.contains("secret-id") && !dbg.contains("\"a\"") && !dbg.contains("\"r\""),
+            "{dbg}"
+        );
+        assert!(dbg.contains("id_token"), "{dbg}");
+
+        let t = parse(r#"{"access_token":"a","token_type":"DPoP","scope":["a","b"]}"#).unwrap();
+        assert_eq!(t.token_type(), "DPoP");
+        assert_eq!(t.scope(), Some("a b"));
+        let t = parse(r#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(t.token_type(), "Bearer");
+    }
+
+    #[test]
+    fn any_2xx_is_accepted() {
+        let t = Token::from_response(201, &[], br#"{"access_token":"a"}"#, t0(), DEFAULT_LIFETIME);
+        assert!(t.is_ok());
+    }
+
+    #[test]
+    fn bad_success_bodies_are_typed_errors_without_the_body() {
+        let cases = [
+            ("", "token response is empty"),
+            ("<html>ok</html>", "token response is not JSON"),
+            (
+                r#"{"access_toke":"x"}"#,
+                "token response has no access_token",
+            ),
+            (
+                r#"{"access_token":""}"#,
+                "token response has an empty access_token",
+            ),
+            (
+                r#"{"access_token":42}"#,
+                "token response has an access_token that is not a string",
+            ),
+            ("[1,2]", "token response is JSON but not an object"),
+            (
+                r#"{"access_token":"secret-value""#,
+                "token response is not JSON",
+            ),
+        ];
+        for (body, want) in cases {
+            let e = parse(body).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{body}");
+            assert_eq!(e.to_string(), format!("{want} (HTTP 200)"), "{body}");
+            assert!(!format!("{e:?}").contains("secret-value"));
+        }
+    }
+
+    #[test]
+    fn a_2xx_error_body_is_an_error() {
+        let e = parse(r#"{"error":"invalid_grant","error_description":"nope"}"#).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::OAuth);
+        assert!(e.is_invalid_grant());
+        assert_eq!(e.status(), Some(200));
+    }
+
+    #[test]
+    fn error_statuses_are_parsed_as_error_bodies() {
+        let e = Token::from_response(
+            401,
+            &[],
+            br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
+            t0(),
+            DEFAULT_LIFETIME,
+        )
+        .unwrap_err();
+        assert!(e.is_invalid_client());
+        assert_eq!(
+            e.oauth_error().and_then(|o| o.error_description.as_deref()),
+            Some("Client authentication failed")
+        );
+    }
+
+    #[test]
+    fn jwt_expiry_ignores_non_jwts() {
+        assert_eq!(jwt_expiry("abc"), None);
+        assert_eq!(jwt_expiry("a.b"), None);
+        assert_eq!(jwt_expiry("a.b.c.d"), None);
+        assert_eq!(jwt_expiry("a.!!!.c"), None);
+        assert_eq!(
+            jwt_expiry(&jwt_with_exp(5)),
+            Some(UNIX_EPOCH + Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_everything() {
+        let t = Token::new("acc", t0(), t0() + Duration::from_millis(3_600_123))
+            .with_token_type("mac")
+            .with_refresh_token("ref")
+            .with_scope("a b")
+            .with_extra("k", Value::from(1));
+        let json = serde_json::to_string(&t).unwrap();
+        let back: Token = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, t);
+        assert!(serde_json::from_str::<Token>(r#"{"v":2}"#).is_err());
+        assert!(serde_json::from_str::<Token>("{garbage").is_err());
+    }
+
+    #[test]
+    fn header_value_is_sensitive() {
+        let t = Token::new("abc", t0(), t0());
+        let v = t.header_value().unwrap();
+        assert!(v.is_sensitive());
+        assert_eq!(v.to_str().unwrap(), "Bearer abc");
+        assert!(Token::new("a\nb", t0(), t0()).header_value().is_err());
+    }
+}
