@@ -54,7 +54,7 @@
 //!   [`TokenManagerBuilder::danger_allow_http`] is set; redirects are never followed.
 //!
 //! # Minimum supported Rust version
-//! Rust 1.85 (edition 2024). Raising it is a minor-version change.
+//! Rust 1.89 (edition 2024; `std::fs::File::try_lock`). Raising it is a minor-version change.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]

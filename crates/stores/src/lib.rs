@@ -1,0 +1,3 @@
+//! Token stores for grantkit: memory, file and Redis.
+
+pub use grantkit_core::MemoryStore;

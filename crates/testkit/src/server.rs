@@ -1,0 +1,1 @@
+//! An in-process OAuth2 authorization server.
