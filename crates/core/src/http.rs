@@ -12,7 +12,9 @@ use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result};
+#[cfg(feature = "reqwest")]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
 use crate::secret::ClientSecret;
 
 /// A request to a token endpoint.
@@ -34,7 +36,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 ///
 /// # Contract
 /// - Return `Ok` for every response the server sent, including 4xx and 5xx.
-/// - Return [`ErrorKind::Connect`] or [`ErrorKind::Timeout`] when no complete response
+/// - Return [`ErrorKind::Connect`](crate::ErrorKind::Connect) or [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) when no complete response
 ///   arrived, so the manager can retry.
 /// - Do not follow redirects: a token request carries credentials.
 /// - Never include the request body or headers in an error or a log.
@@ -157,7 +159,7 @@ impl TokenRequest {
     /// The request.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when the URL, a header or the body was invalid.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the URL, a header or the body was invalid.
     pub fn build(self) -> Result<HttpRequest> {
         if let Some(e) = self.error {
             return Err(e);
@@ -189,7 +191,7 @@ impl fmt::Debug for TokenRequest {
 /// (`localhost`, `127.0.0.0/8`, `::1`), or any `http` when `allow_http` is set.
 ///
 /// # Errors
-/// [`ErrorKind::Config`] naming the URL's problem.
+/// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the URL's problem.
 ///
 /// ```
 /// use grantkit_core::check_token_url;
@@ -242,7 +244,7 @@ impl ReqwestHttpClient {
     /// The default client.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] if the TLS backend cannot be initialised.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the TLS backend cannot be initialised.
     pub fn new() -> Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -351,6 +353,7 @@ pub(crate) fn header_pairs(response: &HttpResponse) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn basic_auth_form_encodes_id_and_secret_first() {

@@ -199,11 +199,11 @@ impl TokenManager {
         let shard = shard_of_thread() & inner.shard_mask;
         {
             let guard = inner.current.load();
-            if let Some(entry) = guard.as_deref() {
-                if inner.clock.now() < entry.refresh_at {
-                    inner.hit(shard);
-                    return Ok(entry.replicas[shard].clone());
-                }
+            if let Some(entry) = guard.as_deref()
+                && inner.clock.now() < entry.refresh_at
+            {
+                inner.hit(shard);
+                return Ok(entry.replicas[shard].clone());
             }
         }
         self.token_slow(shard).await
@@ -230,10 +230,10 @@ impl TokenManager {
     /// The running renewal, or a new one.
     fn flight(&self) -> Flight {
         let mut slot = self.inner.flight_slot();
-        if let Some((_, running)) = slot.as_ref() {
-            if running.peek().is_none() {
-                return running.clone();
-            }
+        if let Some((_, running)) = slot.as_ref()
+            && running.peek().is_none()
+        {
+            return running.clone();
         }
         let id = self.inner.next_flight_id.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::clone(&self.inner);
@@ -486,17 +486,16 @@ impl Inner {
                 LockAttempt::Acquired(lock) => {
                     // Double check: the previous holder may have saved just before releasing.
                     let now = self.clock.now();
-                    if let Some(stored) = self.load_store().await {
-                        if self.usable_from_store(&stored, current.as_deref(), now)
-                            && previous
-                                .as_ref()
-                                .is_none_or(|p| !p.same_access_token(&stored))
-                        {
-                            if let Err(e) = lock.release().await {
-                                self.store_error("unlock", &e);
-                            }
-                            return Ok(self.adopt_from_store(stored));
+                    if let Some(stored) = self.load_store().await
+                        && self.usable_from_store(&stored, current.as_deref(), now)
+                        && previous
+                            .as_ref()
+                            .is_none_or(|p| !p.same_access_token(&stored))
+                    {
+                        if let Err(e) = lock.release().await {
+                            self.store_error("unlock", &e);
                         }
+                        return Ok(self.adopt_from_store(stored));
                     }
                     let result = self.fetch(previous).await;
                     if let Ok(token) = &result {
@@ -527,10 +526,10 @@ impl Inner {
                 }
                 LockAttempt::Unsupported => {
                     let result = self.fetch(previous).await;
-                    if let Ok(token) = &result {
-                        if let Err(e) = self.store.save(&self.key, token).await {
-                            self.store_error("save", &e);
-                        }
+                    if let Ok(token) = &result
+                        && let Err(e) = self.store.save(&self.key, token).await
+                    {
+                        self.store_error("save", &e);
                     }
                     return self.conclude(result, fallback);
                 }
