@@ -11,4 +11,5 @@
 pub use grantkit_core::ManualClock;
 
 pub mod conformance;
+pub mod redis_server;
 pub mod server;

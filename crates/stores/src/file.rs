@@ -1,0 +1,581 @@
+//! [`FileStore`]: one JSON file per key, atomic writes, a cross-process advisory lock.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use grantkit_core::{
+    Clock as _, Error, LockAttempt, LockRelease, Result, StoreLock, SystemClock, Token, TokenStore,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
+
+/// Stems longer than this are shortened and given a hash suffix.
+const MAX_STEM: usize = 160;
+/// How long a lock holder may overrun its TTL (as written in the lock file) before others
+/// stop waiting for it.
+const TAKEOVER_GRACE: Duration = Duration::from_secs(1);
+
+/// Keeps each token in its own JSON file under a directory, for sharing tokens between
+/// the processes of one machine and across restarts.
+///
+/// # Layout
+/// For a key `K` the store uses, in its directory:
+///
+/// | file | what |
+/// |---|---|
+/// | `{name}.json` | the token (or its encrypted envelope), mode `0600` |
+/// | `{name}.lock` | the refresh lock ([`TokenStore::try_lock`]); holds the holder's pid and deadline |
+/// | `{name}.wlock` | a short write lock that makes "compare, then replace" atomic between processes |
+/// | `.*.tmp` | a write in progress (left behind only by a crash; never read) |
+///
+/// `{name}` is `K` with every byte other than `a`–`z`, `0`–`9`, `-`, `_`, `.` and `@`
+/// written as `%XX` (upper-case hex), so `client_credentials:app:3f…` becomes
+/// `client_credentials%3Aapp%3A3f…`. The mapping is injective even on case-insensitive
+/// file systems (upper-case letters are escaped too). Names longer than 160 bytes keep
+/// their first 100 bytes followed by `~` and the SHA-256 of the key (`~` never appears
+/// otherwise).
+///
+/// The directory is created (mode `0700` on Unix) on the first save. Lock files stay
+/// after use: deleting a lock file someone holds would let a second holder in.
+///
+/// # Guarantees
+/// - **Atomic writes**: a save writes a temporary file in the same directory, flushes it
+///   to disk, renames it over the token file and flushes the directory; a reader sees the
+///   old token or the new one, and a crash at any point leaves one of them.
+/// - **Never older over newer**: the comparison with the stored token and the rename run
+///   under the key's write lock, so this holds between processes too.
+/// - **Unreadable records**: a token file that is truncated, garbage, unreadable (no
+///   permission, a directory in its place), or encrypted under another key is logged
+///   (`WARN`, naming the file, never its content) and loaded as `None`; the next save
+///   replaces it. Problems with the directory itself are [`ErrorKind::Store`](grantkit_core::ErrorKind::Store)
+///   errors.
+/// - **Refresh lock**: [`try_lock`](TokenStore::try_lock) takes an advisory lock
+///   ([`File::try_lock`]) on `{name}.lock`, held until released, until its TTL passes
+///   (a timer in the holding process lets it go), or until the holding process dies (the
+///   operating system lets it go). A holder frozen beyond its TTL (written in the lock
+///   file) plus one second no longer blocks others: they get a lock that does not exclude
+///   anyone, as a Redis lock would have expired. Advisory locks on network file systems
+///   (NFS, SMB) are only as good as the file system's support for them.
+///
+/// Files are written with mode `0600` on Unix; on other systems they inherit the
+/// directory's permissions. Add an [`EncryptionKey`] so that a copied file does not hand
+/// out tokens.
+///
+/// ```no_run
+/// # #[cfg(feature = "file")]
+/// # async fn run() -> grantkit_core::Result<()> {
+/// use grantkit_core::TokenManager;
+/// use grantkit_stores::{EncryptionKey, FileStore};
+///
+/// let key = EncryptionKey::from_base64(&std::env::var("GRANTKIT_STORE_KEY").unwrap_or_default())?;
+/// let store = FileStore::in_cache_dir()?.encryption(key);
+/// # let grant = grantkit_core::grant_fn(grantkit_core::GrantIdentity::new("x", "https://a"), |_| async { unimplemented!() });
+/// let manager = TokenManager::builder().grant(grant).store(store).build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    dir: PathBuf,
+    cipher: Option<EncryptionKey>,
+    write_lock_timeout: Duration,
+}
+
+impl FileStore {
+    /// A store keeping its files in `dir` (created on the first save).
+    ///
+    /// ```
+    /// # #[cfg(feature = "file")] {
+    /// use grantkit_stores::FileStore;
+    ///
+    /// let store = FileStore::new("/var/cache/my-service/tokens");
+    /// assert!(store.token_path("client_credentials:app:0123").ends_with("client_credentials%3Aapp%3A0123.json"));
+    /// # }
+    /// ```
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileStore {
+            inner: Arc::new(Config {
+                dir: dir.into(),
+                cipher: None,
+                write_lock_timeout: Duration::from_secs(5),
+            }),
+        }
+    }
+
+    /// A store in the platform's cache directory: `$XDG_CACHE_HOME/grantkit` or
+    /// `~/.cache/grantkit` on Linux, `~/Library/Caches/grantkit` on macOS,
+    /// `%LOCALAPPDATA%\grantkit` on Windows.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the platform has no cache
+    /// directory (no home directory).
+    pub fn in_cache_dir() -> Result<Self> {
+        let dir = dirs::cache_dir().ok_or_else(|| {
+            Error::config("no cache directory on this system: give FileStore::new a directory")
+        })?;
+        Ok(Self::new(dir.join("grantkit")))
+    }
+
+    /// Encrypts tokens at rest with `key`; see [`EncryptionKey`]. Files written without
+    /// the key (or with another) are then ignored, and replaced by the next save.
+    pub fn encryption(mut self, key: EncryptionKey) -> Self {
+        Arc::make_mut(&mut self.inner).cipher = Some(key);
+        self
+    }
+
+    /// How long a save waits for another process's write (default 5 s) before failing
+    /// with a store error. Writes hold that lock for milliseconds.
+    pub fn write_lock_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).write_lock_timeout = timeout;
+        self
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The file holding the token for `key`.
+    pub fn token_path(&self, key: &str) -> PathBuf {
+        self.inner.dir.join(format!("{}.json", file_stem(key)))
+    }
+
+    /// The refresh lock file for `key`.
+    pub fn lock_path(&self, key: &str) -> PathBuf {
+        self.inner.dir.join(format!("{}.lock", file_stem(key)))
+    }
+
+    fn write_lock_path(&self, key: &str) -> PathBuf {
+        self.inner.dir.join(format!("{}.wlock", file_stem(key)))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&FileStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let this = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(move || f(&this))
+                .await
+                .map_err(|e| Error::store("a file store task failed").with_source(e))?,
+            // Not on tokio: do the (short) I/O in place rather than fail.
+            Err(_) => f(&this),
+        }
+    }
+
+    fn load_sync(&self, key: &str) -> Result<Option<Token>> {
+        let path = self.token_path(key);
+        match read_capped(&path) {
+            Ok(bytes) => match codec::decode(key, &bytes, self.inner.cipher.as_ref()) {
+                Ok(token) => Ok(Some(token)),
+                Err(reason) => {
+                    tracing::warn!(
+                        path = %path.display(),
+                        %reason,
+                        "ignoring an unreadable token file; the next save replaces it"
+                    );
+                    Ok(None)
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if is_record_problem(&e) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    error = %e,
+                    "cannot read the token file; ignoring it, the next save replaces it"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(
+                Error::store(format!("cannot read the token file {}", path.display()))
+                    .with_source(e),
+            ),
+        }
+    }
+
+    fn save_sync(&self, key: &str, token: &Token) -> Result<()> {
+        let bytes = codec::encode(key, token, self.inner.cipher.as_ref())?;
+        self.ensure_dir()?;
+        let _write_lock = self.write_lock(key)?;
+        let path = self.token_path(key);
+        if let Ok(existing) = read_capped(&path)
+            && let Ok(stored) = codec::decode(key, &existing, self.inner.cipher.as_ref())
+            && stored.issued_at() > token.issued_at()
+        {
+            tracing::debug!(path = %path.display(), "a newer token is stored; keeping it");
+            return Ok(());
+        }
+        self.write_atomic(&path, &bytes)
+    }
+
+    fn remove_sync(&self, key: &str) -> Result<()> {
+        if !self.inner.dir.exists() {
+            return Ok(());
+        }
+        let _write_lock = self.write_lock(key)?;
+        let path = self.token_path(key);
+        let result = match fs::remove_file(&path) {
+            Err(e) if path.is_dir() => fs::remove_dir(&path).map_err(|_| e),
+            other => other,
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(
+                Error::store(format!("cannot remove the token file {}", path.display()))
+                    .with_source(e),
+            ),
+        }
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&self.inner.dir).map_err(|e| {
+            Error::store(format!(
+                "cannot create the token store directory {}",
+                self.inner.dir.display()
+            ))
+            .with_source(e)
+        })
+    }
+
+    /// Takes the key's write lock, waiting at most `write_lock_timeout`.
+    fn write_lock(&self, key: &str) -> Result<File> {
+        let path = self.write_lock_path(key);
+        let file = open_lock_file(&path)?;
+        let deadline = Instant::now() + self.inner.write_lock_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::store(format!(
+                            "timed out waiting for the write lock {}",
+                            path.display()
+                        )));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(
+                        Error::store(format!("cannot lock {}", path.display())).with_source(e)
+                    );
+                }
+            }
+        }
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let dir = &self.inner.dir;
+        let fail = |what: &str, e: io::Error| {
+            Error::store(format!(
+                "cannot write the token file {} ({what})",
+                path.display()
+            ))
+            .with_source(e)
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| fail("create a temporary file", e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(|e| fail("set its permissions", e))?;
+        }
+        tmp.write_all(bytes).map_err(|e| fail("write", e))?;
+        tmp.as_file().sync_all().map_err(|e| fail("flush", e))?;
+        if let Err(e) = tmp.persist(path) {
+            // A directory in the token file's place: remove it (if empty) and try again.
+            let tmp = e.file;
+            if path.is_dir() && fs::remove_dir(path).is_ok() {
+                tmp.persist(path).map_err(|e| fail("rename", e.error))?;
+            } else {
+                return Err(fail("rename", e.error));
+            }
+        }
+        sync_dir(dir);
+        Ok(())
+    }
+
+    fn try_lock_sync(&self, key: &str, ttl: Duration) -> Result<Option<File>> {
+        self.ensure_dir()?;
+        let path = self.lock_path(key);
+        let mut file = open_lock_file(&path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let info = LockInfo {
+                    pid: std::process::id(),
+                    expires_at_ms: codec::millis(
+                        SystemClock::new()
+                            .now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default()
+                            + ttl,
+                    ),
+                };
+                // The holder's deadline, for others to judge a frozen holder; best effort.
+                let written = serde_json::to_vec(&info)
+                    .map_err(io::Error::other)
+                    .and_then(|b| {
+                        file.set_len(0)?;
+                        file.write_all(&b)
+                    });
+                if let Err(e) = written {
+                    tracing::debug!(path = %path.display(), error = %e, "could not record the lock holder");
+                }
+                Ok(Some(file))
+            }
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(Error::store(format!("cannot lock {}", path.display())).with_source(e))
+            }
+        }
+    }
+
+    /// Whether the holder of `key`'s lock overran the deadline it wrote, by the grace.
+    fn holder_overran(&self, key: &str) -> Option<LockInfo> {
+        let mut text = Vec::new();
+        File::open(self.lock_path(key))
+            .and_then(|f| f.take(4096).read_to_end(&mut text))
+            .ok()?;
+        let info: LockInfo = serde_json::from_slice(&text).ok()?;
+        let now = codec::millis(
+            SystemClock::new()
+                .now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+        );
+        (now > info
+            .expires_at_ms
+            .saturating_add(codec::millis(TAKEOVER_GRACE)))
+        .then_some(info)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct LockInfo {
+    pid: u32,
+    expires_at_ms: u64,
+}
+
+#[async_trait]
+impl TokenStore for FileStore {
+    async fn load(&self, key: &str) -> Result<Option<Token>> {
+        let key = key.to_owned();
+        self.blocking(move |s| s.load_sync(&key)).await
+    }
+
+    async fn save(&self, key: &str, token: &Token) -> Result<()> {
+        let key = key.to_owned();
+        let token = token.clone();
+        self.blocking(move |s| s.save_sync(&key, &token)).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.blocking(move |s| s.remove_sync(&key)).await
+    }
+
+    async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
+        let owned = key.to_owned();
+        let taken = self.blocking(move |s| s.try_lock_sync(&owned, ttl)).await?;
+        let Some(file) = taken else {
+            let owned = key.to_owned();
+            let overran = self.blocking(move |s| Ok(s.holder_overran(&owned))).await?;
+            return Ok(match overran {
+                Some(info) => {
+                    tracing::warn!(
+                        path = %self.lock_path(key).display(),
+                        holder_pid = info.pid,
+                        "the refresh lock holder overran its lock's lifetime; proceeding without waiting for it"
+                    );
+                    LockAttempt::Acquired(StoreLock::new(TakenOverLock))
+                }
+                None => LockAttempt::Held,
+            });
+        };
+        let slot = Arc::new(Mutex::new(Some(file)));
+        // Let the lock go when its TTL passes, even if the handle was dropped unreleased.
+        let timer = tokio::runtime::Handle::try_current().ok().map(|handle| {
+            let slot = Arc::clone(&slot);
+            handle.spawn(async move {
+                tokio::time::sleep(ttl).await;
+                unlock(&slot);
+            })
+        });
+        Ok(LockAttempt::Acquired(StoreLock::new(FileLock {
+            path: self.lock_path(key),
+            slot,
+            timer,
+        })))
+    }
+}
+
+fn unlock(slot: &Mutex<Option<File>>) -> bool {
+    let file = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    match file {
+        Some(file) => {
+            // Clear the holder's record so nobody judges the next holder by it. Closing
+            // the file releases the lock too; unlocking first makes it prompt.
+            let _ = file.set_len(0);
+            let _ = file.unlock();
+            true
+        }
+        None => false,
+    }
+}
+
+/// A held refresh lock of a [`FileStore`].
+struct FileLock {
+    path: PathBuf,
+    slot: Arc<Mutex<Option<File>>>,
+    timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl fmt::Debug for FileLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileLock")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl LockRelease for FileLock {
+    async fn release(self: Box<Self>) -> Result<()> {
+        // After the TTL the timer already let go (and someone else may hold the lock now,
+        // through another file handle): then there is nothing to do.
+        unlock(&self.slot);
+        if let Some(timer) = &self.timer {
+            timer.abort();
+        }
+        Ok(())
+    }
+}
+
+/// A lock whose previous holder overran it; excludes nobody.
+#[derive(Debug)]
+struct TakenOverLock;
+
+#[async_trait]
+impl LockRelease for TakenOverLock {
+    async fn release(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.inner.dir)
+            .field("encrypted", &self.inner.cipher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file name (without extension) for `key`; see the layout in [`FileStore`].
+pub(crate) fn file_stem(key: &str) -> String {
+    let mut stem = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.@".contains(&b) {
+            stem.push(char::from(b));
+        } else {
+            stem.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if stem.len() > MAX_STEM {
+        let digest = Sha256::digest(key.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        // The escaped text is ASCII, so any byte index is a char boundary.
+        stem.truncate(100);
+        stem.push('~');
+        stem.push_str(&hex);
+    }
+    stem
+}
+
+fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Errors that concern the record rather than the store: the record is ignored.
+fn is_record_problem(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::IsADirectory | io::ErrorKind::InvalidData
+    )
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| {
+        Error::store(format!("cannot open the lock file {}", path.display())).with_source(e)
+    })
+}
+
+/// Flushes the directory entry of a rename; best effort (not possible on every system).
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not flush the directory");
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_safe_and_injective() {
+        assert_eq!(
+            file_stem("client_credentials:app:0af3"),
+            "client_credentials%3Aapp%3A0af3"
+        );
+        assert_eq!(file_stem("A"), "%41");
+        assert_ne!(file_stem("A"), file_stem("a"));
+        assert_eq!(file_stem("%41"), "%2541");
+        assert_eq!(file_stem("../x/y"), "..%2Fx%2Fy");
+        assert_eq!(file_stem(""), "");
+        let long = "k".repeat(300);
+        let stem = file_stem(&long);
+        assert_eq!(stem.len(), 100 + 1 + 64);
+        assert_ne!(stem, file_stem(&"k".repeat(301)));
+        for s in [file_stem("a/b\\c:d*e?f\"g<h>i|j\u{e9}"), stem] {
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.@%~".contains(&b)),
+                "{s}"
+            );
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! [`RedisStore`]: tokens in Redis, with a fleet-wide refresh lock.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use grantkit_core::{
+    Clock, Error, ErrorKind, LockAttempt, LockRelease, Result, StoreLock, SystemClock, Token,
+    TokenStore,
+};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, RedisFuture, RedisResult, Script, Value};
+
+use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
+
+/// After a failure to reach Redis, operations fail at once for this long instead of
+/// waiting for a timeout each; then the next operation tries again.
+const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
+
+/// Replaces the token unless the stored one was issued later.
+///
+/// KEYS[1] token key; ARGV[1] record, ARGV[2] its issued_at_ms, ARGV[3] TTL in ms.
+/// A stored value that is not a JSON object with a numeric `issued_at_ms` (garbage, a
+/// record of another program) is replaced.
+const SAVE_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and type(doc) == 'table' and type(doc.issued_at_ms) == 'number'
+     and doc.issued_at_ms > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+";
+
+/// Deletes the lock only if it still holds our token.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Keeps tokens in Redis so that a fleet of processes shares them, with a refresh lock
+/// that makes the fleet request one token per expiry.
+///
+/// # Layout
+/// | Redis key | value | TTL |
+/// |---|---|---|
+/// | `{prefix}{key}` | the token as JSON (or its encrypted envelope) | the token's remaining lifetime (+ [`extra_ttl`](Self::extra_ttl)) |
+/// | `{prefix}lock:{key}` | a random lock token | the lock's TTL |
+///
+/// The prefix defaults to `grantkit:`; keys that begin with `lock:` are therefore
+/// reserved and refused. A token that has already expired is stored with a TTL of 1 ms,
+/// so it is in effect absent; loading it returns `None`.
+///
+/// # Guarantees
+/// - **Never older over newer**: `save` runs a Lua script that compares `issued_at_ms`
+///   with the stored record's and keeps the later one, atomically in Redis.
+/// - **Refresh lock**: `SET {prefix}lock:{key} <random> NX PX <ttl>`; released by a Lua
+///   compare-and-delete, so a holder that overran its TTL never releases the lock of the
+///   next holder. Expiry runs on the Redis server's clock.
+/// - **Bounded waits**: connecting and each command are bounded by
+///   [`connection_timeout`](Self::connection_timeout) and
+///   [`response_timeout`](Self::response_timeout) (2 s each by default). After a failure
+///   to reach Redis, operations fail at once for 0.5 s before trying again. Every failure
+///   is an [`ErrorKind::Store`] error: the manager logs it and carries on with its memory
+///   and the token endpoint.
+/// - **Reconnects**: the connection (a [`ConnectionManager`], created on first use) is
+///   re-established by itself when Redis comes back.
+/// - **Unreadable records** (garbage, encrypted under another key) are logged and loaded
+///   as `None`; the next save replaces them — unless an undecryptable record claims a
+///   later `issued_at_ms`, which is kept until its TTL runs out.
+///
+/// # Redis Cluster
+/// With the `redis-cluster` feature, [`RedisStore::connect_cluster`] gives the same store
+/// over a cluster. Each script touches a single key, so no hash tags are needed.
+///
+/// ```no_run
+/// # #[cfg(feature = "redis")]
+/// # async fn run(grant: impl grantkit_core::Grant + 'static) -> grantkit_core::Result<()> {
+/// use std::time::Duration;
+/// use grantkit_core::TokenManager;
+/// use grantkit_stores::RedisStore;
+///
+/// let store = RedisStore::connect("redis://127.0.0.1:6379")?
+///     .prefix("my-service:")
+///     .response_timeout(Duration::from_secs(1));
+/// let manager = TokenManager::builder().grant(grant).store(store).build()?;
+/// let token = manager.token().await?;
+/// # let _ = token; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    config: Arc<Config>,
+    state: Arc<State>,
+}
+
+#[derive(Clone)]
+struct Config {
+    target: Target,
+    prefix: String,
+    connection_timeout: Duration,
+    response_timeout: Duration,
+    extra_ttl: Duration,
+    cipher: Option<EncryptionKey>,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(Vec<redis::ConnectionInfo>),
+}
+
+#[derive(Default)]
+struct State {
+    conn: Mutex<Option<Conn>>,
+    down_until: Mutex<Option<tokio::time::Instant>>,
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store for the Redis server at `url` (`redis://[[user]:password@]host[:port][/db]`,
+    /// `rediss://` needs a TLS feature of the `redis` crate, `redis+unix:///path`).
+    ///
+    /// Only parses the URL: the connection is made on first use, inside the tokio runtime,
+    /// and remade whenever it fails.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the URL cannot be parsed. The message never repeats the
+    /// URL (it may hold a password).
+    pub fn connect(url: &str) -> Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::config(format!("invalid Redis URL ({:?})", e.kind())))?;
+        Ok(Self::with_target(Target::Single(client)))
+    }
+
+    /// A store for a Redis Cluster reached through any of `urls` (the other nodes are
+    /// discovered).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when a URL cannot be parsed or `urls` is empty.
+    #[cfg(feature = "redis-cluster")]
+    pub fn connect_cluster<I, S>(urls: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        use redis::IntoConnectionInfo as _;
+        let nodes = urls
+            .into_iter()
+            .map(|u| {
+                u.as_ref().into_connection_info().map_err(|e| {
+                    Error::config(format!("invalid Redis Cluster URL ({:?})", e.kind()))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if nodes.is_empty() {
+            return Err(Error::config("a Redis Cluster needs at least one node URL"));
+        }
+        Ok(Self::with_target(Target::Cluster(nodes)))
+    }
+
+    fn with_target(target: Target) -> Self {
+        RedisStore {
+            config: Arc::new(Config {
+                target,
+                prefix: "grantkit:".to_owned(),
+                connection_timeout: Duration::from_secs(2),
+                response_timeout: Duration::from_secs(2),
+                extra_ttl: Duration::ZERO,
+                cipher: None,
+                clock: Arc::new(SystemClock::new()),
+            }),
+            state: Arc::new(State::default()),
+        }
+    }
+
+    fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        // Settings apply to connections made from now on; start afresh.
+        self.state = Arc::new(State::default());
+        self
+    }
+
+    /// Prepended to every Redis key (default `grantkit:`); lets several applications or
+    /// environments share one Redis.
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.configure(|c| c.prefix = prefix)
+    }
+
+    /// The longest a connection attempt may take (default 2 s).
+    pub fn connection_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.connection_timeout = timeout)
+    }
+
+    /// The longest Redis may take to answer one command (default 2 s).
+    pub fn response_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.response_timeout = timeout)
+    }
+
+    /// Sets both [`connection_timeout`](Self::connection_timeout) and
+    /// [`response_timeout`](Self::response_timeout).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| {
+            c.connection_timeout = timeout;
+            c.response_timeout = timeout;
+        })
+    }
+
+    /// Keeps tokens this much longer than their lifetime (default zero). Useful when the
+    /// refresh token outlives the access token and the whole fleet may be idle at expiry:
+    /// the next process then renews with the stored refresh token instead of logging in
+    /// again.
+    pub fn extra_ttl(self, extra: Duration) -> Self {
+        self.configure(|c| c.extra_ttl = extra)
+    }
+
+    /// Encrypts tokens at rest with `key`; see [`EncryptionKey`]. Every process sharing the
+    /// prefix must use the same key.
+    pub fn encryption(self, key: EncryptionKey) -> Self {
+        self.configure(|c| c.cipher = Some(key))
+    }
+
+    /// The clock used to compute TTLs from tokens' expiry (default: the system clock).
+    pub fn clock(self, clock: impl Clock + 'static) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        self.configure(|c| c.clock = clock)
+    }
+
+    /// The Redis key holding the token for `key`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")] {
+    /// use grantkit_stores::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1").unwrap().prefix("app:");
+    /// assert_eq!(store.redis_key("client_credentials:x:0af3"), "app:client_credentials:x:0af3");
+    /// assert_eq!(store.lock_key("client_credentials:x:0af3"), "app:lock:client_credentials:x:0af3");
+    /// # }
+    /// ```
+    pub fn redis_key(&self, key: &str) -> String {
+        format!("{}{key}", self.config.prefix)
+    }
+
+    /// The Redis key of the refresh lock for `key`.
+    pub fn lock_key(&self, key: &str) -> String {
+        format!("{}lock:{key}", self.config.prefix)
+    }
+
+    fn checked_key(&self, key: &str) -> Result<String> {
+        if key.starts_with("lock:") {
+            return Err(Error::store(
+                "token keys beginning with `lock:` are reserved by the Redis store",
+            ));
+        }
+        Ok(self.redis_key(key))
+    }
+
+    fn state_down(&self) -> MutexGuard<'_, Option<tokio::time::Instant>> {
+        self.state
+            .down_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The connection, made on first use (and after a failed attempt to make it).
+    async fn connection(&self) -> RedisResult<Conn> {
+        if let Some(conn) = self
+            .state
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(conn);
+        }
+        let c = &self.config;
+        let conn = match &c.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(c.connection_timeout))
+                    .set_response_timeout(Some(c.response_timeout))
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                Conn::Single(ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    config,
+                )?)
+            }
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClient::builder(nodes.clone())
+                    .connection_timeout(c.connection_timeout)
+                    .response_timeout(c.response_timeout)
+                    .retries(1)
+                    .build()?;
+                Conn::Cluster(client.get_async_connection().await?)
+            }
+        };
+        let mut slot = self
+            .state
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(slot.get_or_insert(conn).clone())
+    }
+
+    /// Runs one operation against Redis with a bounded wait, and maps its failure.
+    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::store("the Redis store needs a tokio runtime"));
+        }
+        let now = tokio::time::Instant::now();
+        if self.state_down().is_some_and(|until| now < until) {
+            return Err(Error::store(format!(
+                "Redis {op} skipped: Redis was unreachable moments ago"
+            )));
+        }
+        let budget = self.config.connection_timeout + self.config.response_timeout;
+        let outcome = tokio::time::timeout(budget, async {
+            let conn = self.connection().await?;
+            f(conn).await
+        })
+        .await;
+        let error = match outcome {
+            Ok(Ok(value)) => {
+                *self.state_down() = None;
+                return Ok(value);
+            }
+            Ok(Err(e)) => {
+                let unreachable = e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal();
+                if unreachable {
+                    *self.state_down() = Some(tokio::time::Instant::now() + OUTAGE_BACKOFF);
+                }
+                Error::store(format!("Redis {op} failed")).with_source(e)
+            }
+            Err(_) => {
+                *self.state_down() = Some(tokio::time::Instant::now() + OUTAGE_BACKOFF);
+                Error::new(
+                    ErrorKind::Store,
+                    format!("Redis {op} did not complete within {budget:?}"),
+                )
+            }
+        };
+        Err(error)
+    }
+
+    fn ttl_ms(&self, token: &Token) -> u64 {
+        let remaining = token.remaining(self.config.clock.now());
+        let ttl = if remaining.is_zero() {
+            Duration::ZERO
+        } else {
+            remaining + self.config.extra_ttl
+        };
+        codec::millis(ttl).max(1)
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn load(&self, key: &str) -> Result<Option<Token>> {
+        let redis_key = self.checked_key(key)?;
+        let bytes: Option<Vec<u8>> = self
+            .run("GET", |mut conn| {
+                let redis_key = redis_key.clone();
+                async move {
+                    redis::cmd("GET")
+                        .arg(&redis_key)
+                        .query_async(&mut conn)
+                        .await
+                }
+            })
+            .await?;
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        if bytes.len() > MAX_RECORD_BYTES {
+            tracing::warn!(
+                redis_key,
+                "ignoring an oversized token record; the next save replaces it"
+            );
+            return Ok(None);
+        }
+        match codec::decode(key, &bytes, self.config.cipher.as_ref()) {
+            Ok(token) => Ok(Some(token)),
+            Err(reason) => {
+                tracing::warn!(
+                    redis_key,
+                    %reason,
+                    "ignoring an unreadable token record; the next save replaces it"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    async fn save(&self, key: &str, token: &Token) -> Result<()> {
+        let redis_key = self.checked_key(key)?;
+        let record = codec::encode(key, token, self.config.cipher.as_ref())?;
+        let issued_at_ms = codec::issued_at_ms(token);
+        let ttl_ms = self.ttl_ms(token);
+        let stored: i64 = self
+            .run("save", |mut conn| async move {
+                Script::new(SAVE_SCRIPT)
+                    .key(&redis_key)
+                    .arg(record)
+                    .arg(issued_at_ms)
+                    .arg(ttl_ms)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if stored == 0 {
+            tracing::debug!(key, "a newer token is stored; keeping it");
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        let redis_key = self.checked_key(key)?;
+        self.run("DEL", |mut conn| async move {
+            redis::cmd("DEL")
+                .arg(&redis_key)
+                .query_async::<i64>(&mut conn)
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
+        let lock_key = self.lock_key(key);
+        let lock_token = format!(
+            "{:016x}{:016x}-{}",
+            fastrand::u64(..),
+            fastrand::u64(..),
+            std::process::id()
+        );
+        let ttl_ms = codec::millis(ttl).max(1);
+        let acquired: Option<String> = {
+            let (lock_key, lock_token) = (lock_key.clone(), lock_token.clone());
+            self.run("SET NX (lock)", |mut conn| async move {
+                redis::cmd("SET")
+                    .arg(&lock_key)
+                    .arg(&lock_token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?
+        };
+        if acquired.is_none() {
+            return Ok(LockAttempt::Held);
+        }
+        Ok(LockAttempt::Acquired(StoreLock::new(RedisLock {
+            store: self.clone(),
+            lock_key,
+            lock_token,
+        })))
+    }
+}
+
+/// A held refresh lock of a [`RedisStore`].
+struct RedisLock {
+    store: RedisStore,
+    lock_key: String,
+    lock_token: String,
+}
+
+impl fmt::Debug for RedisLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLock")
+            .field("lock_key", &self.lock_key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl LockRelease for RedisLock {
+    async fn release(self: Box<Self>) -> Result<()> {
+        let RedisLock {
+            store,
+            lock_key,
+            lock_token,
+        } = *self;
+        store
+            .run("unlock", |mut conn| async move {
+                Script::new(RELEASE_SCRIPT)
+                    .key(&lock_key)
+                    .arg(&lock_token)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        let mut d = f.debug_struct("RedisStore");
+        match &c.target {
+            // The address and database only: the URL may hold a password.
+            Target::Single(client) => {
+                let info = client.get_connection_info();
+                d.field("addr", &info.addr().to_string())
+                    .field("db", &info.redis_settings().db());
+            }
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster(nodes) => {
+                let addrs: Vec<String> = nodes.iter().map(|n| n.addr().to_string()).collect();
+                d.field("cluster", &addrs);
+            }
+        }
+        d.field("prefix", &c.prefix)
+            .field("connection_timeout", &c.connection_timeout)
+            .field("response_timeout", &c.response_timeout)
+            .field("extra_ttl", &c.extra_ttl)
+            .field("encrypted", &c.cipher.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,92 @@
+//! The store conformance suite against every store of this crate.
+
+use grantkit_stores::MemoryStore;
+use grantkit_testkit::conformance;
+
+#[tokio::test(start_paused = true)]
+async fn memory_store_conforms() {
+    conformance::all(&MemoryStore::new(), "memory:").await;
+}
+
+#[cfg(feature = "file")]
+mod file {
+    use grantkit_stores::{EncryptionKey, FileStore};
+    use grantkit_testkit::conformance;
+
+    #[tokio::test(start_paused = true)]
+    async fn file_store_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::all(&FileStore::new(dir.path().join("tokens")), "file:").await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn encrypted_file_store_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, _) = EncryptionKey::generate();
+        let store = FileStore::new(dir.path()).encryption(key);
+        conformance::all(&store, "file-encrypted:").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_handles_on_one_directory_conform_together() {
+        // Locks and writes must exclude across handles (as across processes), not only
+        // within one.
+        let dir = tempfile::tempdir().unwrap();
+        let a = FileStore::new(dir.path());
+        let b = FileStore::new(dir.path());
+        conformance::lock_exclusion(&a, "shared:").await;
+        let lock =
+            match grantkit_core::TokenStore::try_lock(&a, "shared:k", conformance::LONG_LOCK_TTL)
+                .await
+                .unwrap()
+            {
+                grantkit_core::LockAttempt::Acquired(lock) => lock,
+                other => panic!("{other:?}"),
+            };
+        assert!(matches!(
+            grantkit_core::TokenStore::try_lock(&b, "shared:k", conformance::LONG_LOCK_TTL)
+                .await
+                .unwrap(),
+            grantkit_core::LockAttempt::Held
+        ));
+        lock.release().await.unwrap();
+        conformance::concurrent_writers(&b, "shared:").await;
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use grantkit_stores::{EncryptionKey, RedisStore};
+    use grantkit_testkit::conformance;
+    use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
+
+    #[tokio::test]
+    async fn redis_store_conforms() {
+        let redis = RedisServer::start();
+        let store = RedisStore::connect(redis.url())
+            .unwrap()
+            .prefix(unique_prefix("conformance"));
+        conformance::all(&store, "").await;
+    }
+
+    #[tokio::test]
+    async fn encrypted_redis_store_conforms() {
+        let redis = RedisServer::start();
+        let (key, _) = EncryptionKey::generate();
+        let store = RedisStore::connect(redis.url())
+            .unwrap()
+            .prefix(unique_prefix("conformance-encrypted"))
+            .encryption(key);
+        conformance::all(&store, "").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_store_conforms_on_a_multi_thread_runtime() {
+        let redis = RedisServer::start();
+        let store = RedisStore::connect(redis.url())
+            .unwrap()
+            .prefix(unique_prefix("conformance-mt"));
+        conformance::concurrent_writers(&store, "").await;
+        conformance::lock_exclusion(&store, "").await;
+    }
+}

@@ -1,0 +1,274 @@
+//! A real Redis for tests: `REDIS_URL` if set, else a `redis-server` child process on a
+//! free loopback port, killed when the handle is dropped.
+//!
+//! Tests never skip silently: without `REDIS_URL` and without a `redis-server` binary,
+//! [`RedisServer::start`] panics with instructions (`apt-get install redis-server`). Set
+//! `REDIS_SERVER` to use a binary that is not on `PATH`.
+//!
+//! ```no_run
+//! use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
+//!
+//! let redis = RedisServer::start();
+//! let prefix = unique_prefix("my_test"); // keys of parallel tests never collide
+//! println!("{} {prefix}", redis.url());
+//! ```
+
+// Test support: a harness that cannot provide Redis must fail loudly.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt;
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a started server gets to answer `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A Redis server for one test; see the [module docs](self).
+pub struct RedisServer {
+    url: String,
+    port: Option<u16>,
+    child: Option<Child>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl RedisServer {
+    /// `REDIS_URL` if set, else a new `redis-server` on a free loopback port.
+    ///
+    /// # Panics
+    /// When no Redis can be had: no `REDIS_URL` and no `redis-server` binary (with
+    /// install instructions), or the server does not come up.
+    pub fn start() -> Self {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => RedisServer {
+                url,
+                port: None,
+                child: None,
+                dir: None,
+            },
+            _ => Self::spawn(),
+        }
+    }
+
+    /// A new `redis-server` child process, whatever `REDIS_URL` says; for tests that stop
+    /// and restart it.
+    ///
+    /// # Panics
+    /// As for [`RedisServer::start`].
+    pub fn spawn() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("grantkit-redis-")
+            .tempdir()
+            .expect("cannot create a temporary directory for redis-server");
+        let mut last_error = String::new();
+        // A free port can be taken by someone else before redis binds it: try a few.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = RedisServer {
+                url: format!("redis://127.0.0.1:{port}/"),
+                port: Some(port),
+                child: None,
+                dir: None,
+            };
+            match server.launch(port, dir.path()) {
+                Ok(()) => {
+                    server.dir = Some(dir);
+                    return server;
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("could not start redis-server: {last_error}");
+    }
+
+    /// The URL to connect to, e.g. `redis://127.0.0.1:41234/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The port of a server this harness started; `None` for `REDIS_URL`.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Whether the server comes from `REDIS_URL` (and cannot be stopped).
+    pub fn is_external(&self) -> bool {
+        self.child.is_none() && self.dir.is_none()
+    }
+
+    /// Kills the server (`SIGKILL`, like a crash) and waits for it to be gone.
+    ///
+    /// # Panics
+    /// For a server from `REDIS_URL`.
+    pub fn stop(&mut self) {
+        assert!(
+            !self.is_external(),
+            "cannot stop a Redis given by REDIS_URL; use RedisServer::spawn"
+        );
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (after [`stop`](Self::stop)), empty.
+    ///
+    /// # Panics
+    /// For a server from `REDIS_URL`, or when it does not come up.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.port.expect("a spawned server has a port");
+        let dir = self
+            .dir
+            .as_ref()
+            .map(|d| d.path().to_owned())
+            .expect("a spawned server has a directory");
+        // The port was just released; give the OS a few tries to let us bind it again.
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.launch(port, &dir) {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("could not restart redis-server on port {port}: {e}"),
+            }
+        }
+    }
+
+    /// Whether the server answers `PING` now.
+    pub fn is_up(&self) -> bool {
+        self.port.is_none_or(ping)
+    }
+
+    fn launch(&mut self, port: u16, dir: &std::path::Path) -> Result<(), String> {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let log = dir.join(format!("redis-{port}.log"));
+        let spawned = Command::new(&binary)
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--protected-mode", "yes"])
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing_binary(&binary);
+            }
+            Err(e) => return Err(format!("cannot run {binary}: {e}")),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if ping(port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "redis-server exited with {status}; its log:\n{}",
+                    read_tail(&log)
+                ));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "redis-server did not answer PING within {START_TIMEOUT:?}; its log:\n{}",
+                    read_tail(&log)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // REDIS_URL may hold a password.
+        f.debug_struct("RedisServer")
+            .field("port", &self.port)
+            .field("external", &self.is_external())
+            .field("running", &self.child.is_some())
+            .finish()
+    }
+}
+
+/// A key prefix unique to this test, process and moment, e.g.
+/// `grantkit-test:conformance:4242-1a2b3c4d:`; lets tests share one Redis.
+pub fn unique_prefix(test: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "grantkit-test:{test}:{}-{:08x}{}:",
+        std::process::id(),
+        fastrand::u32(..),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn missing_binary(binary: &str) -> ! {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    panic!(
+        "\n\n*** No Redis for the tests: `{binary}` was not found and REDIS_URL is not set. ***\n\
+         Install it (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`),\n\
+         point REDIS_SERVER at the binary, or set REDIS_URL=redis://host:port.\n\
+         {}\n",
+        if ci {
+            "CI=true: the Redis tests are required in CI; .ci/run must install redis-server."
+        } else {
+            "The Redis tests never skip silently."
+        }
+    );
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
+        .port()
+}
+
+/// Whether something on the port answers a Redis `PING` (`+PONG`, or `-NOAUTH` when a
+/// password is required).
+fn ping(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(n) => buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"),
+        Err(_) => false,
+    }
+}
+
+fn read_tail(log: &PathBuf) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
