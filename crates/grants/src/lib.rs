@@ -1,2 +1,87 @@
 //! The OAuth2 grants of grantkit: client credentials (form or JSON body, Basic or body
 //! client authentication), password, JWT bearer (HS256) and refresh token.
+//!
+//! Each grant implements [`grantkit_core::Grant`]: hand it to a
+//! [`TokenManager`](grantkit_core::TokenManager) and get caching, single flight,
+//! refresh-ahead and retries. Every wire format is configuration, not a fork: body
+//! encoding ([`BodyFormat`]), client authentication ([`ClientAuth`]), scope and any extra
+//! body parameter.
+//!
+//! | grant | type | RFC |
+//! |---|---|---|
+//! | client credentials | [`ClientCredentials`] | 6749 §4.4 |
+//! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
+//! | JWT bearer (HS256) | [`JwtBearer`] with a [`JwtSigningKey`] | 7523 §2.1 |
+//! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
+//!
+//! # Quick start
+//! ```no_run
+//! # async fn run() -> grantkit_core::Result<()> {
+//! use grantkit_core::TokenManager;
+//! use grantkit_grants::ClientCredentials;
+//!
+//! let grant = ClientCredentials::form(
+//!     "https://auth.example.com/oauth/token",
+//!     "my-client",
+//!     std::env::var("OAUTH_CLIENT_SECRET").unwrap_or_default(),
+//! )
+//! .scope("read write");
+//! let manager = TokenManager::builder().grant(grant).build()?;
+//! let token = manager.token().await?;
+//! println!("Authorization: {}", token.authorization_header());
+//! # Ok(()) }
+//! ```
+//!
+//! Calling a grant directly, outside a manager, takes a
+//! [`GrantContext`](grantkit_core::GrantContext):
+//! ```no_run
+//! # async fn run() -> grantkit_core::Result<()> {
+//! use std::sync::Arc;
+//! use grantkit_core::{Grant, GrantContext, ReqwestHttpClient, SystemClock};
+//! use grantkit_grants::ClientCredentials;
+//!
+//! let cx = GrantContext::new(Arc::new(ReqwestHttpClient::new()?), Arc::new(SystemClock::new()));
+//! let token = ClientCredentials::form("https://auth.example.com/token", "app", "s3cret")
+//!     .fetch_token(&cx)
+//!     .await?;
+//! # let _ = token; Ok(()) }
+//! ```
+//!
+//! # Feature flags
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `jwt-bearer` | yes | [`JwtBearer`] and [`JwtSigningKey`] (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
+//!
+//! # Security
+//! - Client secrets, passwords, signing keys, assertions and refresh tokens are held in
+//!   `grantkit_core`'s secret types: every `Debug` here prints them as `[redacted]`, and
+//!   no error or log line contains them. The HTTP Basic header is marked sensitive.
+//! - [`Grant::identity`](grantkit_core::Grant::identity) never contains a secret; a
+//!   configured refresh token appears only as a short SHA-256 fingerprint.
+//! - Token URLs must be `https`, or `http` to a loopback host, unless the manager allows
+//!   plain `http` explicitly; redirects are never followed (both enforced by
+//!   `grantkit_core`).
+//! - Time comes from the injected [`Clock`](grantkit_core::Clock), never the system clock
+//!   directly, so JWT `iat`/`exp` are testable.
+//!
+//! # Minimum supported Rust version
+//! Rust 1.89, like the rest of the workspace. Raising it is a minor-version change.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+mod client;
+mod client_credentials;
+mod error;
+#[cfg(feature = "jwt-bearer")]
+mod jwt_bearer;
+mod password;
+mod refresh;
+
+pub use client::{BodyFormat, ClientAuth};
+pub use client_credentials::ClientCredentials;
+#[cfg(feature = "jwt-bearer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt-bearer")))]
+pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtBearer, JwtSigningKey};
+pub use password::PasswordGrant;
+pub use refresh::{RefreshTokenGrant, WithRefresh};

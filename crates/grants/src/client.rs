@@ -1,0 +1,301 @@
+//! What every grant shares: the body encoding, the client authentication, the scope and
+//! extra parameters, and the building of the request.
+
+use std::fmt;
+use std::str::FromStr;
+
+use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, TokenRequest};
+use serde::Deserialize;
+
+use crate::error::GrantError;
+
+/// How the body of a token request is encoded.
+///
+/// ```
+/// use grantkit_grants::BodyFormat;
+///
+/// assert_eq!("json".parse::<BodyFormat>().unwrap(), BodyFormat::Json);
+/// assert_eq!(BodyFormat::Form.as_str(), "form");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum BodyFormat {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 specifies.
+    Form,
+    /// `application/json`, as some vendors (24SevenOffice, legacy password endpoints)
+    /// expect. Every value is sent as a JSON string.
+    Json,
+}
+
+impl BodyFormat {
+    /// The name used in configuration files: `form` or `json`.
+    ///
+    /// ```
+    /// # use grantkit_grants::BodyFormat;
+    /// assert_eq!(BodyFormat::Json.as_str(), "json");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyFormat::Form => "form",
+            BodyFormat::Json => "json",
+        }
+    }
+
+    /// The client authentication a grant uses with this body unless told otherwise:
+    /// [`ClientAuth::Basic`] for forms (RFC 6749 §2.3.1 recommends it), [`ClientAuth::Body`]
+    /// for JSON (JSON endpoints such as 24SevenOffice read the credentials from the body).
+    ///
+    /// ```
+    /// # use grantkit_grants::{BodyFormat, ClientAuth};
+    /// assert_eq!(BodyFormat::Form.default_client_auth(), ClientAuth::Basic);
+    /// assert_eq!(BodyFormat::Json.default_client_auth(), ClientAuth::Body);
+    /// ```
+    pub fn default_client_auth(self) -> ClientAuth {
+        match self {
+            BodyFormat::Form => ClientAuth::Basic,
+            BodyFormat::Json => ClientAuth::Body,
+        }
+    }
+}
+
+impl FromStr for BodyFormat {
+    type Err = grantkit_core::Error;
+
+    /// Parses `form` or `json` (any case).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "form" => Ok(BodyFormat::Form),
+            "json" => Ok(BodyFormat::Json),
+            _ => Err(GrantError::UnknownBodyFormat(s.to_owned()).into()),
+        }
+    }
+}
+
+impl fmt::Display for BodyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the client proves its identity to the token endpoint (RFC 6749 §2.3.1).
+///
+/// ```
+/// use grantkit_grants::ClientAuth;
+///
+/// assert_eq!("basic".parse::<ClientAuth>().unwrap(), ClientAuth::Basic);
+/// assert_eq!(ClientAuth::Body.as_str(), "body");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// HTTP Basic: `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`; the
+    /// body carries no credentials.
+    Basic,
+    /// `client_id` and `client_secret` as body parameters (form fields or JSON members).
+    Body,
+}
+
+impl ClientAuth {
+    /// The name used in configuration files: `basic` or `body`.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientAuth;
+    /// assert_eq!(ClientAuth::Basic.as_str(), "basic");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::Basic => "basic",
+            ClientAuth::Body => "body",
+        }
+    }
+}
+
+impl FromStr for ClientAuth {
+    type Err = grantkit_core::Error;
+
+    /// Parses `basic` or `body` (any case).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "basic" => Ok(ClientAuth::Basic),
+            "body" => Ok(ClientAuth::Body),
+            _ => Err(GrantError::UnknownClientAuth(s.to_owned()).into()),
+        }
+    }
+}
+
+impl fmt::Display for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The client: its id, its secret (none for a public client) and how it authenticates.
+#[derive(Clone)]
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) secret: Option<ClientSecret>,
+    pub(crate) auth: ClientAuth,
+}
+
+impl Client {
+    pub(crate) fn new(id: String, secret: Option<ClientSecret>, auth: ClientAuth) -> Self {
+        Client { id, secret, auth }
+    }
+
+    /// Whether the credentials travel in the body. A public client (no secret) always
+    /// sends its id there: Basic authentication without a secret means nothing.
+    fn in_body(&self) -> bool {
+        self.auth == ClientAuth::Body || self.secret.is_none()
+    }
+
+    /// The `client_id` to put in the body, if it goes there.
+    pub(crate) fn body_id(&self) -> Option<&str> {
+        self.in_body().then_some(self.id.as_str())
+    }
+
+    /// The `client_secret` to put in the body, if it goes there.
+    pub(crate) fn body_secret(&self) -> Option<&str> {
+        if self.in_body() {
+            self.secret.as_ref().map(ClientSecret::secret)
+        } else {
+            None
+        }
+    }
+
+    /// A `POST` to `url` with `fields` as its body, authenticated by Basic when that is
+    /// this client's method.
+    pub(crate) fn request(
+        &self,
+        url: &str,
+        format: BodyFormat,
+        fields: &[(&str, &str)],
+    ) -> Result<HttpRequest> {
+        let mut request = TokenRequest::post(url);
+        if let (false, Some(secret)) = (self.in_body(), &self.secret) {
+            request = request.basic_auth(&self.id, secret);
+        }
+        request = match format {
+            BodyFormat::Form => request.form(fields.iter().copied()),
+            BodyFormat::Json => {
+                let mut object = serde_json::Map::with_capacity(fields.len());
+                for (name, value) in fields {
+                    object.insert((*name).to_owned(), (*value).into());
+                }
+                request.json(&serde_json::Value::Object(object))
+            }
+        };
+        request.build()
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.id.is_empty() {
+            return Err(GrantError::EmptyClientId.into());
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("secret", &self.secret)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A requested scope: a list of scope tokens, sent space-joined (RFC 6749 §3.3).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Scope(Vec<String>);
+
+impl Scope {
+    /// From a space-separated string.
+    pub(crate) fn parse(scope: &str) -> Self {
+        Scope(scope.split_whitespace().map(str::to_owned).collect())
+    }
+
+    /// From a list; entries are themselves split on whitespace.
+    pub(crate) fn from_list<S: Into<String>>(scopes: impl IntoIterator<Item = S>) -> Self {
+        Scope(
+            scopes
+                .into_iter()
+                .flat_map(|s| {
+                    s.into()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of the `scope` parameter, or `None` when no scope is requested.
+    pub(crate) fn joined(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.join(" "))
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.0).finish()
+    }
+}
+
+/// Extra body parameters in insertion order; setting a name again replaces its value in
+/// place.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub(crate) fn set(&mut self, name: String, value: String) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Fails if a parameter uses one of the names the grant sets itself, or is empty.
+    pub(crate) fn validate(&self, reserved: &[&str]) -> Result<()> {
+        for (name, _) in &self.0 {
+            if name.is_empty() {
+                return Err(GrantError::EmptyParamName.into());
+            }
+            if reserved.contains(&name.as_str()) {
+                return Err(GrantError::ReservedParam(name.clone()).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds every parameter to `identity`: `audience` as the audience, the others as
+    /// identifying parameters.
+    pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
+        for (name, value) in self.iter() {
+            identity = if name == "audience" {
+                identity.audience(value)
+            } else {
+                identity.param(name, value)
+            };
+        }
+        identity
+    }
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Checks that `url` is an `http` or `https` URL; whether plain `http` is acceptable is
+/// decided when the request is sent, by the context's policy.
+pub(crate) fn validate_url(url: &str) -> Result<()> {
+    grantkit_core::check_token_url(url, true).map(drop)
+}

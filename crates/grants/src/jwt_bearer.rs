@@ -1,0 +1,634 @@
+//! The JWT-bearer authorization grant (RFC 7523 §2.1).
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use grantkit_core::{
+    Assertion, Grant, GrantContext, GrantIdentity, Result, SigningKey, Token, TokenRequest,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Map, Value};
+
+use crate::client::{Params, Scope, validate_url};
+use crate::error::GrantError;
+
+/// The `grant_type` of RFC 7523 §2.1.
+pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The lifetime of an assertion unless [`JwtBearer::lifetime`] says otherwise: one hour,
+/// as Disruptive Technologies documents.
+pub const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Claims the grant sets itself.
+const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "iat", "exp", "jti"];
+
+/// Body parameters the grant sets itself.
+const RESERVED_PARAMS: &[&str] = &["assertion", "grant_type", "scope"];
+
+/// The key that signs the assertion, with its algorithm.
+///
+/// An enum so that other algorithms (RS256, ES256 from a PEM key) can be added as
+/// variants without a new grant type; match it with a wildcard arm.
+///
+/// ```
+/// use grantkit_grants::JwtSigningKey;
+///
+/// let key = JwtSigningKey::hs256("shared-secret");
+/// assert_eq!(key.algorithm_name(), "HS256");
+/// assert_eq!(format!("{key:?}"), "Hs256(SigningKey([redacted]))");
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum JwtSigningKey {
+    /// HMAC with SHA-256 over a shared secret, whose UTF-8 bytes are the key (as the
+    /// vendors' own examples use it, e.g. PyJWT's `jwt.encode(…, secret, "HS256")`).
+    Hs256(SigningKey),
+}
+
+impl JwtSigningKey {
+    /// An HS256 key from a shared secret.
+    ///
+    /// ```
+    /// # use grantkit_grants::JwtSigningKey;
+    /// let key = JwtSigningKey::hs256(std::env::var("DT_SERVICE_ACCOUNT_SECRET").unwrap_or_default());
+    /// # let _ = key;
+    /// ```
+    pub fn hs256(secret: impl Into<SigningKey>) -> Self {
+        JwtSigningKey::Hs256(secret.into())
+    }
+
+    /// The JWS `alg` value: `HS256`.
+    ///
+    /// ```
+    /// # use grantkit_grants::JwtSigningKey;
+    /// assert_eq!(JwtSigningKey::hs256("k").algorithm_name(), "HS256");
+    /// ```
+    pub fn algorithm_name(&self) -> &'static str {
+        match self {
+            JwtSigningKey::Hs256(_) => "HS256",
+        }
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            JwtSigningKey::Hs256(_) => Algorithm::HS256,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            JwtSigningKey::Hs256(secret) => secret.secret().is_empty(),
+        }
+    }
+
+    /// jsonwebtoken's key; it zeroes its copy when dropped.
+    fn encoding_key(&self) -> EncodingKey {
+        match self {
+            JwtSigningKey::Hs256(secret) => EncodingKey::from_secret(secret.secret().as_bytes()),
+        }
+    }
+}
+
+impl fmt::Debug for JwtSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtSigningKey::Hs256(secret) => f.debug_tuple("Hs256").field(secret).finish(),
+        }
+    }
+}
+
+/// The JWT-bearer authorization grant (RFC 7523 §2.1): the client signs a short-lived
+/// JWT and trades it for an access token. A fresh assertion is made for every request.
+///
+/// # The assertion
+/// - header: `{"typ":"JWT","alg":"HS256","kid":key_id}` (`typ` is what `jsonwebtoken`
+///   writes, and what the vendors' PyJWT examples send too; `kid` only when a key id is
+///   set);
+/// - claims, in this order: `iss` (the issuer), `sub` (when set), `aud` (the token URL
+///   unless [`audience`](Self::audience) says otherwise), `iat` (the injected clock's
+///   now, in whole seconds), `exp` (`iat` + [`lifetime`](Self::lifetime), default
+///   3600 s), `jti` (when [`jti(true)`](Self::jti): 32 random hex digits), then the
+///   [extra claims](Self::claim) in the order added.
+///
+/// # Wire format
+/// ```text
+/// POST {token_url}
+/// Content-Type: application/x-www-form-urlencoded
+///
+/// assertion={jwt}&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer[&scope=…][&extra…]
+/// ```
+/// (`:` is percent-encoded, as form encoding requires and RFC 7523's own example shows;
+/// servers decode it to `urn:ietf:params:oauth:grant-type:jwt-bearer`.)
+///
+/// # Example: Disruptive Technologies
+/// ```no_run
+/// # #[cfg(feature = "jwt-bearer")]
+/// # async fn run() -> grantkit_core::Result<()> {
+/// use grantkit_core::TokenManager;
+/// use grantkit_grants::JwtBearer;
+///
+/// let var = |name| std::env::var(name).unwrap_or_default();
+/// let grant = JwtBearer::hs256(
+///     "https://identity.disruptive-technologies.com/oauth2/token",
+///     var("DT_SERVICE_ACCOUNT_KEY_ID"),
+///     var("DT_SERVICE_ACCOUNT_EMAIL"),
+///     var("DT_SERVICE_ACCOUNT_SECRET"),
+/// );
+/// let manager = TokenManager::builder().grant(grant).build()?;
+/// let token = manager.token().await?;
+/// # let _ = token; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct JwtBearer {
+    token_url: String,
+    key: JwtSigningKey,
+    key_id: Option<String>,
+    issuer: String,
+    subject: Option<String>,
+    audience: Option<String>,
+    lifetime: Duration,
+    jti: bool,
+    claims: Map<String, Value>,
+    scope: Scope,
+    params: Params,
+}
+
+impl JwtBearer {
+    /// A JWT-bearer grant at `token_url` whose assertions `issuer` signs with `key`.
+    ///
+    /// ```
+    /// use grantkit_grants::{JwtBearer, JwtSigningKey};
+    ///
+    /// let grant = JwtBearer::new(
+    ///     "https://auth.example.com/token",
+    ///     "svc@example.com",
+    ///     JwtSigningKey::hs256("shared-secret"),
+    /// )
+    /// .key_id("key-1")
+    /// .subject("user-42");
+    /// # let _ = grant;
+    /// ```
+    pub fn new(
+        token_url: impl Into<String>,
+        issuer: impl Into<String>,
+        key: JwtSigningKey,
+    ) -> Self {
+        JwtBearer {
+            token_url: token_url.into(),
+            key,
+            key_id: None,
+            issuer: issuer.into(),
+            subject: None,
+            audience: None,
+            lifetime: DEFAULT_ASSERTION_LIFETIME,
+            jti: false,
+            claims: Map::new(),
+            scope: Scope::default(),
+            params: Params::default(),
+        }
+    }
+
+    /// An HS256 grant with a key id: the Disruptive Technologies shape (key id, service
+    /// account email as issuer, secret).
+    ///
+    /// ```
+    /// use grantkit_grants::JwtBearer;
+    ///
+    /// let grant = JwtBearer::hs256(
+    ///     "https://identity.disruptive-technologies.com/oauth2/token",
+    ///     "key-id",
+    ///     "svc@project.serviceaccount.d21s.com",
+    ///     "secret",
+    /// );
+    /// assert_eq!(grant.audience_claim(), "https://identity.disruptive-technologies.com/oauth2/token");
+    /// ```
+    pub fn hs256(
+        token_url: impl Into<String>,
+        key_id: impl Into<String>,
+        issuer: impl Into<String>,
+        secret: impl Into<SigningKey>,
+    ) -> Self {
+        Self::new(token_url, issuer, JwtSigningKey::hs256(secret)).key_id(key_id)
+    }
+
+    /// The `kid` header: which of the issuer's keys signed the assertion.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .key_id("key-1");
+    /// assert_eq!(grant.get_key_id(), Some("key-1"));
+    /// ```
+    pub fn key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
+    /// The `sub` claim: the principal the token is for (RFC 7523 §3), when it is not the
+    /// issuer itself.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .subject("user-42");
+    /// # let _ = grant;
+    /// ```
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// The `aud` claim. By default it is the token URL, and follows the token URL when the
+    /// grant is re-aimed ([`Grant::with_token_url`]): servers check `aud` against the
+    /// endpoint they serve. An audience set here stays as set.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .audience("https://a.example");
+    /// assert_eq!(grant.audience_claim(), "https://a.example");
+    /// ```
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// How long each assertion is valid: `exp` = `iat` + `lifetime`, in whole seconds
+    /// (fractions are dropped). Default [`DEFAULT_ASSERTION_LIFETIME`] (3600 s); at least
+    /// one second. Some servers cap it (often at one hour).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .lifetime(Duration::from_secs(300));
+    /// # let _ = grant;
+    /// ```
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Whether each assertion gets a `jti` claim: 128 random bits as 32 hex digits, for
+    /// servers that reject replayed assertions (RFC 7523 §3, item 7). Off by default.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .jti(true);
+    /// # let _ = grant;
+    /// ```
+    pub fn jti(mut self, enabled: bool) -> Self {
+        self.jti = enabled;
+        self
+    }
+
+    /// Adds a claim beyond the standard ones (e.g. Google's `scope` claim), after them in
+    /// the order added; setting a name again replaces its value. The standard claims
+    /// (`iss`, `sub`, `aud`, `iat`, `exp`, `jti`) have their own setters and are refused
+    /// here (see [`validate`](Self::validate)). Extra claims are part of the identity.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .claim("scope", "https://www.googleapis.com/auth/cloud-platform")
+    ///     .claim("tenant", 42);
+    /// # let _ = grant;
+    /// ```
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// The `scope` body parameter (RFC 7523 §2.1), space-separated.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .scope("read write");
+    /// # let _ = grant;
+    /// ```
+    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+        self.scope = Scope::parse(scope.as_ref());
+        self
+    }
+
+    /// Adds an extra body parameter (e.g. `client_id` for servers that want it), after
+    /// the standard ones in the order added.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .param("client_id", "app");
+    /// # let _ = grant;
+    /// ```
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.set(name.into(), value.into());
+        self
+    }
+
+    /// The token endpoint.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
+    /// assert_eq!(grant.token_url(), "https://a.example/token");
+    /// ```
+    pub fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    /// The issuer (`iss`).
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
+    /// assert_eq!(grant.issuer(), "svc");
+    /// ```
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The key id (`kid`), if set.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
+    /// assert_eq!(grant.get_key_id(), None);
+    /// ```
+    pub fn get_key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The `aud` claim the assertions carry: the audience set, else the token URL.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
+    /// assert_eq!(grant.audience_claim(), "https://a.example/token");
+    /// ```
+    pub fn audience_claim(&self) -> &str {
+        self.audience.as_deref().unwrap_or(&self.token_url)
+    }
+
+    /// Checks the configuration without sending anything; [`fetch_token`](Grant::fetch_token)
+    /// calls it too.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for a token URL that is not
+    /// `http(s)`, an empty issuer or key, a lifetime under one second, or a claim or
+    /// parameter named like one the grant sets.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256(""));
+    /// assert!(grant.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        validate_url(&self.token_url)?;
+        if self.issuer.is_empty() {
+            return Err(GrantError::EmptyIssuer.into());
+        }
+        if self.key.is_empty() {
+            return Err(GrantError::EmptySigningKey.into());
+        }
+        if self.lifetime.as_secs() == 0 {
+            return Err(GrantError::ShortLifetime.into());
+        }
+        if let Some(name) = self
+            .claims
+            .keys()
+            .find(|name| RESERVED_CLAIMS.contains(&name.as_str()))
+        {
+            return Err(GrantError::ReservedClaim(name.clone()).into());
+        }
+        self.params.validate(RESERVED_PARAMS)
+    }
+
+    /// Signs an assertion issued at `now` (see [the assertion](Self#the-assertion)).
+    /// [`fetch_token`](Grant::fetch_token) makes one per request with the context's
+    /// clock; call this to inspect one or to use it elsewhere.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for an invalid configuration
+    /// (see [`validate`](Self::validate)) or a key `jsonwebtoken` refuses.
+    ///
+    /// # Security
+    /// The assertion is a credential until it expires; it is returned as an
+    /// [`Assertion`], whose `Debug` is redacted.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use grantkit_grants::{JwtBearer, JwtSigningKey};
+    ///
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let jwt = grant.assertion(now)?;
+    /// assert_eq!(jwt.secret().split('.').count(), 3);
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    pub fn assertion(&self, now: SystemTime) -> Result<Assertion> {
+        self.validate()?;
+        let iat = now
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| GrantError::ClockBeforeEpoch)?
+            .as_secs();
+        let exp = iat.saturating_add(self.lifetime.as_secs());
+
+        let mut claims = Map::with_capacity(6 + self.claims.len());
+        claims.insert("iss".into(), self.issuer.clone().into());
+        if let Some(subject) = &self.subject {
+            claims.insert("sub".into(), subject.clone().into());
+        }
+        claims.insert("aud".into(), self.audience_claim().into());
+        claims.insert("iat".into(), iat.into());
+        claims.insert("exp".into(), exp.into());
+        if self.jti {
+            claims.insert("jti".into(), new_jti().into());
+        }
+        claims.extend(self.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
+
+        let mut header = Header::new(self.key.algorithm());
+        header.kid.clone_from(&self.key_id);
+        let key = self.key.encoding_key();
+        // jsonwebtoken panics when it cannot pick a crypto backend (both of its backend
+        // features enabled by different crates and none installed); make that an error.
+        let signed = catch_unwind(AssertUnwindSafe(|| {
+            jsonwebtoken::encode(&header, &claims, &key)
+        }))
+        .map_err(|_| GrantError::NoCryptoProvider)?
+        .map_err(GrantError::Sign)?;
+        Ok(Assertion::new(signed))
+    }
+}
+
+/// 128 random bits as 32 hex digits. Uniqueness, not secrecy, is what `jti` needs: the
+/// assertion is signed, so a guessed `jti` is of no use to anyone.
+fn new_jti() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+#[async_trait]
+impl Grant for JwtBearer {
+    async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
+        let assertion = self.assertion(cx.now())?;
+        let scope = self.scope.joined();
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("assertion", assertion.secret()),
+            ("grant_type", JWT_BEARER_GRANT_TYPE),
+        ];
+        if let Some(scope) = &scope {
+            fields.push(("scope", scope));
+        }
+        fields.extend(self.params.iter());
+        let request = TokenRequest::post(&self.token_url).form(fields).build()?;
+        cx.exchange(request).await
+    }
+
+    /// Kind `jwt_bearer`, the token URL, the issuer as the client id (RFC 7523 treats it
+    /// as the client's identifier; it also makes cache keys readable), the `aud` claim as
+    /// the audience, and the parameters `kid`, `sub`, `claim.<name>` for each extra claim
+    /// (its JSON text), the scope, and the extra body parameters.
+    fn identity(&self) -> GrantIdentity {
+        let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
+            .client_id(&self.issuer)
+            .audience(self.audience_claim());
+        if let Some(kid) = &self.key_id {
+            identity = identity.param("kid", kid);
+        }
+        if let Some(sub) = &self.subject {
+            identity = identity.param("sub", sub);
+        }
+        for (name, value) in &self.claims {
+            identity = identity.param(format!("claim.{name}"), value.to_string());
+        }
+        if let Some(scope) = self.scope.joined() {
+            identity = identity.scope(scope);
+        }
+        for (name, value) in self.params.iter() {
+            identity = identity.param(name, value);
+        }
+        identity
+    }
+
+    /// The same grant at `token_url`. A defaulted audience follows the new URL (the
+    /// server checks `aud` against its own endpoint); an explicit one stays.
+    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
+        let mut grant = self.clone();
+        grant.token_url = token_url.to_owned();
+        Some(Arc::new(grant))
+    }
+}
+
+impl fmt::Debug for JwtBearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtBearer")
+            .field("token_url", &self.token_url)
+            .field("key", &self.key)
+            .field("key_id", &self.key_id)
+            .field("issuer", &self.issuer)
+            .field("subject", &self.subject)
+            .field("audience", &self.audience_claim())
+            .field("lifetime", &self.lifetime)
+            .field("jti", &self.jti)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .field("scope", &self.scope)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> JwtBearer {
+        JwtBearer::hs256(
+            "https://a.example/token",
+            "kid-1",
+            "svc@example.com",
+            "hs-secret",
+        )
+    }
+
+    #[test]
+    fn reserved_claims_and_params_are_refused() {
+        for claim in RESERVED_CLAIMS {
+            let e = grant().claim(*claim, "x").validate().unwrap_err();
+            assert_eq!(e.kind(), grantkit_core::ErrorKind::Config);
+        }
+        assert!(grant().param("assertion", "x").validate().is_err());
+        assert!(
+            grant()
+                .lifetime(Duration::from_millis(999))
+                .validate()
+                .is_err()
+        );
+        assert!(grant().claim("custom", 1).validate().is_ok());
+    }
+
+    #[test]
+    fn assertion_lifetime_drops_fractions_and_jti_is_fresh() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
+        let g = grant().lifetime(Duration::from_millis(60_500)).jti(true);
+        let claims = |a: &Assertion| -> Value {
+            use base64::Engine as _;
+            let payload = a.secret().split('.').nth(1).unwrap();
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        let a = claims(&g.assertion(now).unwrap());
+        let b = claims(&g.assertion(now).unwrap());
+        assert_eq!(a["iat"], 1_700_000_000);
+        assert_eq!(a["exp"], 1_700_000_060);
+        assert_eq!(a["jti"].as_str().unwrap().len(), 32);
+        assert_ne!(a["jti"], b["jti"]);
+    }
+
+    #[test]
+    fn identity_changes_with_every_token_relevant_setting() {
+        let keys = [
+            grant(),
+            grant().subject("u"),
+            grant().audience("https://other"),
+            grant().key_id("kid-2"),
+            grant().claim("scope", "x"),
+            grant().scope("x"),
+            grant().param("client_id", "x"),
+            JwtBearer::hs256("https://a.example/token", "kid-1", "other@example.com", "s"),
+        ]
+        .map(|g| g.identity().cache_key());
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        assert!(keys[0].starts_with("jwt_bearer:svc@example.com:"));
+    }
+
+    #[test]
+    fn defaulted_audience_follows_the_token_url_and_explicit_one_stays() {
+        let moved = grant().with_token_url("http://127.0.0.1:9/token").unwrap();
+        assert_eq!(
+            moved.identity().get_audience(),
+            Some("http://127.0.0.1:9/token")
+        );
+        let pinned = grant()
+            .audience("https://a.example/token")
+            .with_token_url("http://127.0.0.1:9/token")
+            .unwrap();
+        assert_eq!(
+            pinned.identity().get_audience(),
+            Some("https://a.example/token")
+        );
+    }
+
+    #[test]
+    fn debug_redacts_the_key() {
+        let dbg = format!("{:?}", grant());
+        assert!(!dbg.contains("hs-secret"), "{dbg}");
+        assert!(dbg.contains("Hs256(SigningKey([redacted]))"), "{dbg}");
+    }
+}

@@ -1,0 +1,15 @@
+//! Request-level tests of every grant against a mockito token endpoint: the exact method,
+//! path, headers and body of each wire format, the tokens the answers become, the
+//! errors, refresh-token handling, and grants driven by a `TokenManager`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod client_credentials;
+mod errors;
+#[cfg(feature = "jwt-bearer")]
+mod jwt_bearer;
+mod manager;
+mod password;
+mod refresh;
