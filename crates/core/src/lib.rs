@@ -69,7 +69,7 @@ mod secret;
 mod store;
 mod token;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{COARSE_CLOCK_SLACK, Clock, ManualClock, SystemClock};
 pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
 #[cfg(feature = "reqwest")]
@@ -78,7 +78,7 @@ pub use http::{
     DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest,
     check_token_url, is_loopback,
 };
-pub use manager::{Stats, TokenManager, TokenManagerBuilder};
+pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use secret::{AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey};
 pub use store::{

@@ -1,10 +1,13 @@
 //! The `TokenManager`: caching, single flight, refresh-ahead, retries and stores around a
 //! grant.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
@@ -13,7 +16,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use tracing::Instrument as _;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{COARSE_CLOCK_SLACK, Clock, SystemClock, unix_nanos};
 use crate::error::{Error, ErrorKind, Result};
 use crate::grant::{Grant, GrantContext, GrantIdentity};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, check_token_url};
@@ -69,6 +72,8 @@ struct Inner {
     rejected_statuses: Vec<u16>,
     on_token: Option<OnToken>,
     current: ArcSwapOption<Entry>,
+    /// Bumped after every change of `current`; threads re-read `current` when it moved.
+    generation: AtomicU64,
     flight: Mutex<Option<(u64, Flight)>>,
     next_flight_id: AtomicU64,
     counters: Counters,
@@ -78,6 +83,8 @@ struct Inner {
 /// The cached token, one replica per shard so that concurrent callers on different threads
 /// increment different reference counts.
 struct Entry {
+    /// Until when the hot path may serve this entry, by the coarse clock.
+    fast_until_nanos: u64,
     refresh_at: SystemTime,
     expires_at: SystemTime,
     revoked: bool,
@@ -89,8 +96,13 @@ impl Entry {
         let mut replicas = Vec::with_capacity(shards);
         replicas.push(token.clone());
         replicas.extend((1..shards).map(|_| token.replicate()));
+        let refresh_at = refresh_at.min(token.expires_at());
+        // The hot path reads a coarse clock: stop using it a safe distance before expiry.
+        let fast_until =
+            refresh_at.min(token.expires_at() - COARSE_CLOCK_SLACK.min(token.lifetime()));
         Entry {
-            refresh_at: refresh_at.min(token.expires_at()),
+            fast_until_nanos: unix_nanos(fast_until),
+            refresh_at,
             expires_at: token.expires_at(),
             revoked: false,
             replicas: replicas.into_boxed_slice(),
@@ -126,27 +138,113 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Each thread keeps the entries it last read, so that the hot path touches only this
+/// thread's memory and one shared, read-mostly generation counter.
+struct LocalCache {
+    shard: usize,
+    slots: Vec<LocalSlot>,
+}
+
+struct LocalSlot {
+    manager: Weak<Inner>,
+    generation: u64,
+    entry: Option<Arc<Entry>>,
+}
+
+/// How many managers one thread remembers before it forgets the oldest.
+const LOCAL_SLOTS: usize = 8;
+
+impl LocalCache {
+    fn new() -> Self {
+        static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+        LocalCache {
+            shard: NEXT_SHARD.fetch_add(1, Ordering::Relaxed),
+            slots: Vec::new(),
+        }
+    }
+
+    /// This thread's view of `inner.current` at `generation`.
+    #[inline]
+    fn entry(&mut self, inner: &Arc<Inner>, generation: u64) -> Option<&Arc<Entry>> {
+        let me = Arc::as_ptr(inner);
+        let index = match self.slots.iter().position(|s| s.manager.as_ptr() == me) {
+            Some(i) if self.slots[i].generation == generation => i,
+            Some(i) => {
+                let slot = &mut self.slots[i];
+                slot.entry = inner.current.load_full();
+                slot.generation = generation;
+                i
+            }
+            None => self.insert(inner, generation),
+        };
+        self.slots[index].entry.as_ref()
+    }
+
+    #[cold]
+    fn insert(&mut self, inner: &Arc<Inner>, generation: u64) -> usize {
+        // Forget managers that were dropped, then the oldest if still full.
+        self.slots.retain(|s| s.manager.strong_count() > 0);
+        if self.slots.len() >= LOCAL_SLOTS {
+            self.slots.remove(0);
+        }
+        self.slots.push(LocalSlot {
+            manager: Arc::downgrade(inner),
+            generation,
+            entry: inner.current.load_full(),
+        });
+        self.slots.len() - 1
+    }
+}
+
 thread_local! {
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    static LOCAL: RefCell<LocalCache> = RefCell::new(LocalCache::new());
 }
 
 /// This thread's shard number, assigned round-robin on first use.
-#[inline]
 fn shard_of_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    SHARD.with(|s| {
-        let mut v = s.get();
-        if v == usize::MAX {
-            v = NEXT.fetch_add(1, Ordering::Relaxed);
-            s.set(v);
-        }
-        v
-    })
+    LOCAL
+        .try_with(|l| l.try_borrow().map(|l| l.shard).unwrap_or(0))
+        .unwrap_or(0)
 }
 
 fn shard_count() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     (cores * 2).next_power_of_two().clamp(1, 64)
+}
+
+/// The future returned by [`TokenManager::token`].
+#[must_use = "futures do nothing unless polled"]
+pub struct TokenFuture<'a> {
+    manager: &'a TokenManager,
+    slow: Option<BoxFuture<'a, Result<Token>>>,
+}
+
+impl Future for TokenFuture<'_> {
+    type Output = Result<Token>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let slow = match &mut this.slow {
+            Some(slow) => slow,
+            None => {
+                if let Some(token) = this.manager.cached_fast() {
+                    return Poll::Ready(Ok(token));
+                }
+                let shard = shard_of_thread() & this.manager.inner.shard_mask;
+                this.slow.insert(this.manager.token_slow(shard).boxed())
+            }
+        };
+        slow.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for TokenFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenFuture")
+            .field("waiting_for_renewal", &self.slow.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A snapshot of a manager's counters; see [`TokenManager::stats`].
@@ -193,20 +291,38 @@ impl TokenManager {
     /// (`invalid_client`…), [`ErrorKind::Connect`]/[`ErrorKind::Timeout`]/
     /// [`ErrorKind::Status`] after the retries ran out, and so on. All callers waiting on
     /// the same renewal receive the same error.
+    ///
+    /// The returned future is small (a reference and, only while a renewal is awaited, a
+    /// box), so awaiting it does not bloat the caller's own future.
     #[inline]
-    pub async fn token(&self) -> Result<Token> {
-        let inner = &*self.inner;
-        let shard = shard_of_thread() & inner.shard_mask;
-        {
-            let guard = inner.current.load();
-            if let Some(entry) = guard.as_deref()
-                && inner.clock.now() < entry.refresh_at
-            {
-                inner.hit(shard);
-                return Ok(entry.replicas[shard].clone());
-            }
+    pub fn token(&self) -> TokenFuture<'_> {
+        TokenFuture {
+            manager: self,
+            slow: None,
         }
-        self.token_slow(shard).await
+    }
+
+    /// The hot path: this thread's cached entry, if it is fresh. No lock, no shared write.
+    #[inline]
+    fn cached_fast(&self) -> Option<Token> {
+        let inner = &self.inner;
+        let generation = inner.generation.load(Ordering::Acquire);
+        let now = inner.clock.unix_nanos();
+        LOCAL
+            .try_with(|local| {
+                let mut local = local.try_borrow_mut().ok()?;
+                let shard = local.shard & inner.shard_mask;
+                let entry = local.entry(inner, generation)?;
+                if now < entry.fast_until_nanos {
+                    let token = entry.replicas[shard].clone();
+                    inner.hit(shard);
+                    Some(token)
+                } else {
+                    None
+                }
+            })
+            .ok()
+            .flatten()
     }
 
     async fn token_slow(&self, shard: usize) -> Result<Token> {
@@ -288,6 +404,7 @@ impl TokenManager {
             return;
         }
         let revoked = Arc::new(Entry {
+            fast_until_nanos: 0,
             refresh_at: UNIX_EPOCH,
             expires_at: UNIX_EPOCH,
             revoked: true,
@@ -303,6 +420,7 @@ impl TokenManager {
         if !swapped {
             return;
         }
+        inner.generation.fetch_add(1, Ordering::Release);
         tracing::debug!(key = %inner.key, "token invalidated");
         match inner.store.load(&inner.key).await {
             Ok(Some(stored)) if stored.same_access_token(token) => {
@@ -420,6 +538,7 @@ impl Inner {
         let shards = self.shard_mask + 1;
         self.current
             .store(Some(Arc::new(Entry::new(token, refresh_at, shards))));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// When to try again after a failed renewal while `token` is still valid: a quarter of
@@ -889,6 +1008,7 @@ impl TokenManagerBuilder {
                 rejected_statuses: self.rejected_statuses,
                 on_token: self.on_token,
                 current: ArcSwapOption::empty(),
+                generation: AtomicU64::new(0),
                 flight: Mutex::new(None),
                 next_flight_id: AtomicU64::new(0),
                 counters,
