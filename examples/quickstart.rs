@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use grantkit_core::TokenManager;
+use grantkit_core::{Clock, SystemClock, TokenManager};
 use grantkit_grants::ClientCredentials;
 use grantkit_testkit::server::TestServer;
 
@@ -72,10 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let token = manager.token().await?;
         slowest = slowest.max(t0.elapsed());
         if last_report.elapsed() >= Duration::from_secs(1) {
-            let left = token
-                .expires_at()
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
+            let left = token.remaining(SystemClock::new().now());
             println!("   Token expires in {:.1}s", left.as_secs_f64());
             last_report = Instant::now();
         }
