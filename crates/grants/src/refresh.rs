@@ -403,7 +403,7 @@ fn fingerprint(secret: &str) -> String {
 ///
 /// [`ClientCredentials`](crate::ClientCredentials) and [`PasswordGrant`](crate::PasswordGrant)
 /// have this built in (`use_refresh_token`); use `WithRefresh` for a
-/// [`JwtBearer`](crate::JwtBearer) grant whose server issues refresh tokens, or for a
+/// `JwtBearer` grant whose server issues refresh tokens, or for a
 /// grant of your own.
 ///
 /// Its identity is the wrapped grant's: the refresh token renews the same token.
