@@ -1,4 +1,5 @@
 //! The store conformance suite against every store of this crate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use grantkit_stores::MemoryStore;
 use grantkit_testkit::conformance;
