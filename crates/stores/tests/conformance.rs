@@ -91,3 +91,22 @@ mod redis {
         conformance::lock_exclusion(&store, "").await;
     }
 }
+
+#[cfg(feature = "redis-cluster")]
+mod redis_cluster {
+    use grantkit_stores::RedisStore;
+    use grantkit_testkit::conformance;
+    use grantkit_testkit::redis_server::{RedisCluster, unique_prefix};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_cluster_store_conforms() {
+        let cluster = tokio::task::spawn_blocking(RedisCluster::spawn)
+            .await
+            .unwrap();
+        let store = RedisStore::connect_cluster(cluster.urls())
+            .unwrap()
+            .prefix(unique_prefix("cluster"));
+        conformance::all(&store, "").await;
+        drop(cluster);
+    }
+}

@@ -33,6 +33,7 @@ pub struct RedisServer {
     port: Option<u16>,
     child: Option<Child>,
     dir: Option<tempfile::TempDir>,
+    extra_args: Vec<String>,
 }
 
 impl RedisServer {
@@ -48,6 +49,7 @@ impl RedisServer {
                 port: None,
                 child: None,
                 dir: None,
+                extra_args: Vec::new(),
             },
             _ => Self::spawn(),
         }
@@ -59,6 +61,10 @@ impl RedisServer {
     /// # Panics
     /// As for [`RedisServer::start`].
     pub fn spawn() -> Self {
+        Self::spawn_with(Vec::new())
+    }
+
+    fn spawn_with(extra_args: Vec<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("grantkit-redis-")
             .tempdir()
@@ -67,11 +73,22 @@ impl RedisServer {
         // A free port can be taken by someone else before redis binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
+            let mut extra = extra_args.clone();
+            for arg in &mut extra {
+                *arg = arg.replace("{port}", &port.to_string());
+            }
+            if extra.iter().any(|a| a.contains("{bus_port}")) {
+                let bus = free_port();
+                for arg in &mut extra {
+                    *arg = arg.replace("{bus_port}", &bus.to_string());
+                }
+            }
             let mut server = RedisServer {
                 url: format!("redis://127.0.0.1:{port}/"),
                 port: Some(port),
                 child: None,
                 dir: None,
+                extra_args: extra,
             };
             match server.launch(port, dir.path()) {
                 Ok(()) => {
@@ -146,6 +163,16 @@ impl RedisServer {
     }
 
     fn launch(&mut self, port: u16, dir: &std::path::Path) -> Result<(), String> {
+        let extra = self.extra_args.clone();
+        self.launch_with(port, dir, &extra)
+    }
+
+    fn launch_with(
+        &mut self,
+        port: u16,
+        dir: &std::path::Path,
+        extra: &[String],
+    ) -> Result<(), String> {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
         let log = dir.join(format!("redis-{port}.log"));
         let spawned = Command::new(&binary)
@@ -158,6 +185,7 @@ impl RedisServer {
             .arg(dir)
             .arg("--logfile")
             .arg(&log)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -210,6 +238,96 @@ impl fmt::Debug for RedisServer {
             .field("port", &self.port)
             .field("external", &self.is_external())
             .field("running", &self.child.is_some())
+            .finish()
+    }
+}
+
+/// A three-node Redis Cluster (three masters, no replicas) of `redis-server` child
+/// processes on free loopback ports, killed when dropped.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three cluster-enabled servers and joins them with `redis-cli --cluster
+    /// create`; returns once the cluster reports `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing, or the cluster does not form.
+    pub fn spawn() -> Self {
+        let args: Vec<String> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes-{port}.conf",
+            "--cluster-port",
+            "{bus_port}",
+            "--cluster-node-timeout",
+            "2000",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| RedisServer::spawn_with(args.clone()))
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port.unwrap_or_default()))
+            .collect();
+        let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_owned());
+        let created = Command::new(&cli)
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output();
+        let out = match created {
+            Ok(out) => out,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing_binary(&cli),
+            Err(e) => panic!("cannot run {cli}: {e}"),
+        };
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let ok = nodes.iter().all(|n| {
+                Command::new(&cli)
+                    .args([
+                        "-p",
+                        &n.port.unwrap_or_default().to_string(),
+                        "cluster",
+                        "info",
+                    ])
+                    .output()
+                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+            });
+            if ok {
+                return RedisCluster { nodes };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Redis Cluster did not reach cluster_state:ok within {START_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url().to_owned()).collect()
+    }
+}
+
+impl fmt::Debug for RedisCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCluster")
+            .field("nodes", &self.nodes)
             .finish()
     }
 }
