@@ -1,0 +1,831 @@
+//! Configuration profiles: a TOML file plus environment overrides, read with `figment`.
+//!
+//! The schema (every key, with a complete example) is in `docs/configuration.md`. In short:
+//!
+//! ```toml
+//! default_profile = "acme"
+//!
+//! [profiles.acme]
+//! grant = "client_credentials"          # client_credentials | password | jwt_bearer
+//! token_url = "https://auth.example.com/oauth/token"
+//! client_id = "my-client"
+//! client_secret = "s3cret"              # or GRANTKIT_PROFILES__ACME__CLIENT_SECRET
+//! client_auth = "basic"                 # basic | body
+//! body = "form"                         # form | json
+//! scope = "read write"
+//! params = { audience = "https://api.example.com" }
+//! refresh = { before_expiry_secs = 60 }
+//! store = { kind = "file", path = "/var/cache/grantkit" }
+//!
+//! [profiles.tso]
+//! preset = "24sevenoffice"
+//! client_id = "id"
+//! client_secret = "secret"
+//! login_organization = "123"
+//! ```
+//!
+//! Environment variables override the file: `GRANTKIT_PROFILES__<PROFILE>__<KEY>` (nested
+//! keys continue with `__`, e.g. `GRANTKIT_PROFILES__SENSORS__JWT__SECRET`). Variable
+//! names are lower-cased, so profiles overridden from the environment need lower-case
+//! names.
+//!
+//! ```
+//! use grantkit::config::Config;
+//!
+//! let config = Config::from_toml(r#"
+//!     [profiles.acme]
+//!     grant = "client_credentials"
+//!     token_url = "https://auth.example.com/token"
+//!     client_id = "app"
+//!     client_secret = "s3cret"
+//! "#).unwrap();
+//! let manager = config.manager(Some("acme")).unwrap();
+//! # let _ = manager;
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use grantkit_core::{Error, MemoryStore, Result, TokenManager, TokenManagerBuilder};
+use grantkit_grants::{BodyFormat, ClientAuth, ClientCredentials, PasswordGrant};
+use serde::{Deserialize, Deserializer};
+
+use crate::presets;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "GRANTKIT_CONFIG";
+/// The file name looked for in the working directory and the user's config directory.
+pub const CONFIG_FILE_NAME: &str = "grantkit.toml";
+
+/// A parsed configuration file: named profiles and a default.
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The profile used when none is named.
+    #[serde(default)]
+    pub default_profile: Option<String>,
+    /// The profiles, by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// The grant of a spelled-out profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GrantKind {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// RFC 6749 §4.3.
+    Password,
+    /// RFC 7523 §2.1, HS256.
+    JwtBearer,
+}
+
+impl GrantKind {
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::ClientCredentials => "client_credentials",
+            GrantKind::Password => "password",
+            GrantKind::JwtBearer => "jwt_bearer",
+        }
+    }
+}
+
+/// A vendor preset a profile may start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum PresetName {
+    /// [`presets::twenty_four_seven_office`].
+    #[serde(rename = "24sevenoffice")]
+    TwentyFourSevenOffice,
+    /// [`presets::disruptive_technologies`].
+    #[serde(rename = "disruptive-technologies")]
+    DisruptiveTechnologies,
+}
+
+impl PresetName {
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresetName::TwentyFourSevenOffice => "24sevenoffice",
+            PresetName::DisruptiveTechnologies => "disruptive-technologies",
+        }
+    }
+}
+
+/// Where a profile's tokens are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// This process only.
+    #[default]
+    Memory,
+    /// One file per token under a directory.
+    File,
+    /// A Redis server shared by a fleet.
+    Redis,
+}
+
+/// The `store` table of a profile.
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// `memory` (default), `file` or `redis`.
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// The directory of a file store (default: the user's cache directory).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The URL of a Redis store.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub url: Option<String>,
+    /// The key prefix of a Redis store (default `grantkit:`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub prefix: Option<String>,
+    /// A base64 32-byte key to encrypt tokens at rest (file and Redis).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub encryption_key: Option<String>,
+}
+
+/// The `jwt` table of a `jwt_bearer` profile.
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// The `kid` header.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub key_id: Option<String>,
+    /// The `iss` claim (the service account).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub issuer: Option<String>,
+    /// The HS256 secret.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub secret: Option<String>,
+    /// `exp - iat` in seconds (default 3600).
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
+    /// The `aud` claim (default: the token URL).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub audience: Option<String>,
+    /// The `sub` claim.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub subject: Option<String>,
+}
+
+/// The `refresh` table of a profile.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RefreshConfig {
+    /// Renew this many seconds before expiry (capped at half the lifetime).
+    #[serde(default)]
+    pub before_expiry_secs: Option<u64>,
+}
+
+/// One profile: a preset with its fields, or a grant spelled out; plus the store and the
+/// refresh window. Any key may override what a preset sets.
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Profile {
+    /// Start from a vendor preset.
+    #[serde(default)]
+    pub preset: Option<PresetName>,
+    /// The grant (required unless a preset is named).
+    #[serde(default)]
+    pub grant: Option<GrantKind>,
+    /// The token endpoint.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub token_url: Option<String>,
+    /// The client id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub client_id: Option<String>,
+    /// The client secret.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub client_secret: Option<String>,
+    /// `basic` or `body`.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+    /// `form` or `json`.
+    #[serde(default)]
+    pub body: Option<BodyFormat>,
+    /// The requested scope, space-separated.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub scope: Option<String>,
+    /// Extra body parameters (sent in key order).
+    #[serde(default, deserialize_with = "lenient_map")]
+    pub params: BTreeMap<String, String>,
+    /// The resource owner (password grant).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub username: Option<String>,
+    /// The resource owner's password (password grant).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub password: Option<String>,
+    /// The assertion (jwt_bearer grant).
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+    /// The refresh window.
+    #[serde(default)]
+    pub refresh: Option<RefreshConfig>,
+    /// The store.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    /// The statuses with which the API rejects a token (default `[401]`; the 24SevenOffice
+    /// preset sets `[401, 403]`).
+    #[serde(default)]
+    pub rejected_statuses: Option<Vec<u16>>,
+    /// Allow plain `http://` token URLs to non-loopback hosts.
+    #[serde(default)]
+    pub danger_allow_http: bool,
+    /// 24SevenOffice preset: the organization to log in to.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub login_organization: Option<String>,
+    /// Disruptive Technologies preset: the service account's key id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub key_id: Option<String>,
+    /// Disruptive Technologies preset: the service account's email.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub email: Option<String>,
+    /// Disruptive Technologies preset: the service account's secret.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub secret: Option<String>,
+}
+
+/// Accepts a string, a number or a boolean where a string is expected: TOML and
+/// environment variables make `123` a number, and an organization id is still text.
+fn lenient_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+        B(bool),
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
+        Text::S(s) => s,
+        Text::I(i) => i.to_string(),
+        Text::U(u) => u.to_string(),
+        Text::F(f) => f.to_string(),
+        Text::B(b) => b.to_string(),
+    }))
+}
+
+fn lenient_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "lenient_string")] Option<String>);
+    let raw = BTreeMap::<String, Wrap>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .filter_map(|(k, Wrap(v))| v.map(|v| (k, v)))
+        .collect())
+}
+
+impl Config {
+    /// The file at `path` with the environment's overrides.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the file is missing or
+    /// invalid; the message names the file, the key and what was wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::config(format!(
+                "configuration file {} does not exist",
+                path.display()
+            )));
+        }
+        Self::from_figment(Self::figment(path))
+    }
+
+    /// The configuration file to use: `$GRANTKIT_CONFIG`, else `./grantkit.toml`, else
+    /// `grantkit/grantkit.toml` in the user's configuration directory.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the places looked at.
+    pub fn discover() -> Result<PathBuf> {
+        if let Some(path) = std::env::var_os(CONFIG_ENV) {
+            return Ok(PathBuf::from(path));
+        }
+        let mut candidates = vec![PathBuf::from(CONFIG_FILE_NAME)];
+        if let Some(dir) = dirs::config_dir() {
+            candidates.push(dir.join("grantkit").join(CONFIG_FILE_NAME));
+        }
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| {
+                let places: Vec<String> =
+                    candidates.iter().map(|p| p.display().to_string()).collect();
+                Error::config(format!(
+                    "no configuration file: set {CONFIG_ENV} or create one of {}",
+                    places.join(", ")
+                ))
+            })
+    }
+
+    /// The figment this crate reads: the TOML file, then `GRANTKIT_` environment
+    /// variables split on `__`.
+    pub fn figment(path: &Path) -> Figment {
+        Figment::new()
+            .merge(Toml::file_exact(path))
+            .merge(Env::prefixed("GRANTKIT_").split("__").ignore(&["config"]))
+    }
+
+    /// A configuration from TOML text alone (no environment).
+    ///
+    /// # Errors
+    /// As for [`Config::load`].
+    pub fn from_toml(text: &str) -> Result<Config> {
+        Self::from_figment(Figment::from(Toml::string(text)))
+    }
+
+    /// A configuration from any figment.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) with figment's description
+    /// of the bad key.
+    pub fn from_figment(figment: Figment) -> Result<Config> {
+        figment.extract::<Config>().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(|e| describe(&e)).collect();
+            Error::config(format!("invalid configuration: {}", messages.join("; ")))
+        })
+    }
+
+    /// The names of the profiles, sorted.
+    pub fn profile_names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.keys().map(String::as_str)
+    }
+
+    /// The profile called `name`, or the default one: `default_profile`, else the only
+    /// profile if there is exactly one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the missing profile and
+    /// the ones that exist.
+    pub fn profile(&self, name: Option<&str>) -> Result<(&str, &Profile)> {
+        let name = match name.or(self.default_profile.as_deref()) {
+            Some(n) => n,
+            None if self.profiles.len() == 1 => {
+                self.profiles.keys().next().map_or("", String::as_str)
+            }
+            None => {
+                return Err(Error::config(format!(
+                    "no profile named and no default_profile set; profiles: {}",
+                    self.names_list()
+                )));
+            }
+        };
+        self.profiles
+            .get_key_value(name)
+            .map(|(k, p)| (k.as_str(), p))
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "no profile `{name}` in the configuration; profiles: {}",
+                    self.names_list()
+                ))
+            })
+    }
+
+    fn names_list(&self) -> String {
+        if self.profiles.is_empty() {
+            "(none)".to_owned()
+        } else {
+            self.profile_names().collect::<Vec<_>>().join(", ")
+        }
+    }
+
+    /// The builder for a profile (see [`Config::profile`] for which).
+    ///
+    /// # Errors
+    /// As for [`Profile::builder`].
+    pub fn builder(&self, name: Option<&str>) -> Result<TokenManagerBuilder> {
+        let (name, profile) = self.profile(name)?;
+        profile.builder(name)
+    }
+
+    /// The manager for a profile.
+    ///
+    /// # Errors
+    /// As for [`Profile::builder`], and [`TokenManagerBuilder::build`].
+    pub fn manager(&self, name: Option<&str>) -> Result<TokenManager> {
+        let (name, profile) = self.profile(name)?;
+        profile
+            .builder(name)?
+            .build()
+            .map_err(|e| e.with_context(format!("profile `{name}`")))
+    }
+}
+
+fn describe(e: &figment::Error) -> String {
+    let mut text = e.kind.to_string();
+    if !e.path.is_empty() {
+        text = format!("{text} (at `{}`)", e.path.join("."));
+    }
+    if let Some(source) = &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        text = format!("{text} in {source}");
+    }
+    text
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("default_profile", &self.default_profile)
+            .field("profiles", &self.profiles)
+            .finish()
+    }
+}
+
+/// What a profile resolves to, without secrets; for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProfileSummary {
+    /// The preset, if any.
+    pub preset: Option<&'static str>,
+    /// The grant kind.
+    pub grant: Option<&'static str>,
+    /// The token endpoint.
+    pub token_url: Option<String>,
+    /// The store: `memory`, `file (<dir>)` or `redis (<url>)`.
+    pub store: String,
+}
+
+impl Profile {
+    /// The profile with its preset expanded: the preset's settings, overridden by every
+    /// key the profile sets.
+    fn resolved(&self) -> Profile {
+        let mut p = self.clone();
+        match self.preset {
+            None => {}
+            Some(PresetName::TwentyFourSevenOffice) => {
+                p.grant.get_or_insert(GrantKind::ClientCredentials);
+                p.token_url
+                    .get_or_insert_with(|| presets::TWENTY_FOUR_SEVEN_OFFICE_TOKEN_URL.to_owned());
+                p.body.get_or_insert(BodyFormat::Json);
+                p.client_auth.get_or_insert(ClientAuth::Body);
+                p.params
+                    .entry("audience".to_owned())
+                    .or_insert_with(|| presets::TWENTY_FOUR_SEVEN_OFFICE_AUDIENCE.to_owned());
+                if let Some(org) = &self.login_organization {
+                    p.params
+                        .entry("login_organization".to_owned())
+                        .or_insert_with(|| org.clone());
+                }
+                p.rejected_statuses.get_or_insert_with(|| vec![401, 403]);
+                p.refresh
+                    .get_or_insert_with(RefreshConfig::default)
+                    .before_expiry_secs
+                    .get_or_insert(60);
+            }
+            Some(PresetName::DisruptiveTechnologies) => {
+                p.grant.get_or_insert(GrantKind::JwtBearer);
+                p.token_url
+                    .get_or_insert_with(|| presets::DISRUPTIVE_TECHNOLOGIES_TOKEN_URL.to_owned());
+                let jwt = p.jwt.get_or_insert_with(JwtConfig::default);
+                if jwt.key_id.is_none() {
+                    jwt.key_id.clone_from(&self.key_id);
+                }
+                if jwt.issuer.is_none() {
+                    jwt.issuer.clone_from(&self.email);
+                }
+                if jwt.secret.is_none() {
+                    jwt.secret.clone_from(&self.secret);
+                }
+                p.refresh
+                    .get_or_insert_with(RefreshConfig::default)
+                    .before_expiry_secs
+                    .get_or_insert(60);
+            }
+        }
+        p
+    }
+
+    /// The preset's own required fields, checked before expansion so that the error names
+    /// the key the user must write.
+    fn check_preset_fields(&self, name: &str) -> Result<()> {
+        let required: &[(&str, &Option<String>)] = match self.preset {
+            None => &[],
+            Some(PresetName::TwentyFourSevenOffice) => &[
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+                ("login_organization", &self.login_organization),
+            ],
+            Some(PresetName::DisruptiveTechnologies) => {
+                let jwt = self.jwt.as_ref();
+                if jwt.and_then(|j| j.key_id.as_ref()).is_none() && self.key_id.is_none() {
+                    return Err(missing(name, "key_id"));
+                }
+                if jwt.and_then(|j| j.issuer.as_ref()).is_none() && self.email.is_none() {
+                    return Err(missing(name, "email"));
+                }
+                if jwt.and_then(|j| j.secret.as_ref()).is_none() && self.secret.is_none() {
+                    return Err(missing(name, "secret"));
+                }
+                &[]
+            }
+        };
+        for (key, value) in required {
+            if value.is_none() {
+                return Err(missing(name, key));
+            }
+        }
+        Ok(())
+    }
+
+    /// A secret-free description of what this profile does.
+    pub fn summary(&self) -> ProfileSummary {
+        let p = self.resolved();
+        let store = match &p.store {
+            None => "memory".to_owned(),
+            Some(s) => match s.kind {
+                StoreKind::Memory => "memory".to_owned(),
+                StoreKind::File => match &s.path {
+                    Some(path) => format!("file ({})", path.display()),
+                    None => "file (user cache directory)".to_owned(),
+                },
+                StoreKind::Redis => format!(
+                    "redis ({})",
+                    s.url
+                        .as_deref()
+                        .map_or_else(|| "no url".to_owned(), redact_url)
+                ),
+            },
+        };
+        ProfileSummary {
+            preset: self.preset.map(PresetName::as_str),
+            grant: p.grant.map(GrantKind::as_str),
+            token_url: p.token_url,
+            store,
+        }
+    }
+
+    /// The builder this profile describes; `name` is used in error messages.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the profile and the
+    /// missing or invalid field.
+    pub fn builder(&self, name: &str) -> Result<TokenManagerBuilder> {
+        self.check_preset_fields(name)?;
+        let p = self.resolved();
+        let need = |key: &'static str, value: &Option<String>| -> Result<String> {
+            value.clone().ok_or_else(|| missing(name, key))
+        };
+        let grant_kind = p.grant.ok_or_else(|| {
+            Error::config(format!(
+                "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
+            ))
+        })?;
+        let token_url = need("token_url", &p.token_url)?;
+        let mut builder = TokenManager::builder();
+        match grant_kind {
+            GrantKind::ClientCredentials => {
+                let format = p.body.unwrap_or(BodyFormat::Form);
+                let mut grant = ClientCredentials::new(
+                    format,
+                    token_url,
+                    need("client_id", &p.client_id)?,
+                    need("client_secret", &p.client_secret)?,
+                );
+                if let Some(auth) = p.client_auth {
+                    grant = grant.client_auth(auth);
+                }
+                if let Some(scope) = &p.scope {
+                    grant = grant.scope(scope);
+                }
+                for (k, v) in &p.params {
+                    grant = grant.param(k, v);
+                }
+                builder = builder.grant(grant);
+            }
+            GrantKind::Password => {
+                let format = p.body.unwrap_or(BodyFormat::Form);
+                let mut grant = PasswordGrant::new(
+                    format,
+                    token_url,
+                    need("client_id", &p.client_id)?,
+                    p.client_secret.clone().unwrap_or_default(),
+                    need("username", &p.username)?,
+                    need("password", &p.password)?,
+                );
+                if let Some(auth) = p.client_auth {
+                    grant = grant.client_auth(auth);
+                }
+                if let Some(scope) = &p.scope {
+                    grant = grant.scope(scope);
+                }
+                for (k, v) in &p.params {
+                    grant = grant.param(k, v);
+                }
+                builder = builder.grant(grant);
+            }
+            GrantKind::JwtBearer => {
+                builder = builder.grant_arc(jwt_grant(name, &p, token_url)?);
+            }
+        }
+        if let Some(secs) = p.refresh.as_ref().and_then(|r| r.before_expiry_secs) {
+            builder = builder.refresh_before(Duration::from_secs(secs));
+        }
+        if let Some(statuses) = &p.rejected_statuses {
+            builder = builder.rejected_statuses(statuses.iter().copied());
+        }
+        builder = builder.danger_allow_http(p.danger_allow_http);
+        builder = attach_store(builder, name, p.store.as_ref())?;
+        Ok(builder)
+    }
+}
+
+#[cfg(feature = "grant-jwt-bearer")]
+fn jwt_grant(
+    name: &str,
+    p: &Profile,
+    token_url: String,
+) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
+    let jwt = p.jwt.clone().unwrap_or_default();
+    let issuer = jwt.issuer.ok_or_else(|| missing(name, "jwt.issuer"))?;
+    let secret = jwt.secret.ok_or_else(|| missing(name, "jwt.secret"))?;
+    let mut grant = grantkit_grants::JwtBearer::new(
+        token_url,
+        issuer,
+        grantkit_grants::JwtSigningKey::hs256(secret),
+    );
+    if let Some(kid) = jwt.key_id {
+        grant = grant.key_id(kid);
+    }
+    if let Some(sub) = jwt.subject {
+        grant = grant.subject(sub);
+    }
+    if let Some(aud) = jwt.audience {
+        grant = grant.audience(aud);
+    }
+    if let Some(secs) = jwt.lifetime_secs {
+        if p.preset == Some(PresetName::DisruptiveTechnologies)
+            && Duration::from_secs(secs) > presets::DISRUPTIVE_TECHNOLOGIES_MAX_ASSERTION_LIFETIME
+        {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `jwt.lifetime_secs` is {secs}; Disruptive Technologies accepts at most 3600"
+            )));
+        }
+        if secs == 0 {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `jwt.lifetime_secs` must be at least 1"
+            )));
+        }
+        grant = grant.lifetime(Duration::from_secs(secs));
+    }
+    if let Some(scope) = &p.scope {
+        grant = grant.scope(scope);
+    }
+    for (k, v) in &p.params {
+        grant = grant.param(k, v);
+    }
+    Ok(std::sync::Arc::new(grant))
+}
+
+#[cfg(not(feature = "grant-jwt-bearer"))]
+fn jwt_grant(
+    name: &str,
+    _: &Profile,
+    _: String,
+) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
+    Err(Error::config(format!(
+        "profile `{name}`: grant `jwt_bearer` needs grantkit's `grant-jwt-bearer` feature"
+    )))
+}
+
+fn attach_store(
+    builder: TokenManagerBuilder,
+    name: &str,
+    store: Option<&StoreConfig>,
+) -> Result<TokenManagerBuilder> {
+    let Some(store) = store else {
+        return Ok(builder.store(MemoryStore::new()));
+    };
+    #[cfg(any(feature = "store-file", feature = "store-redis"))]
+    let key = match &store.encryption_key {
+        Some(k) => Some(grantkit_stores::EncryptionKey::from_base64(k).map_err(|e| {
+            e.with_context(format!("profile `{name}`: field `store.encryption_key`"))
+        })?),
+        None => None,
+    };
+    match store.kind {
+        StoreKind::Memory => Ok(builder.store(MemoryStore::new())),
+        #[cfg(feature = "store-file")]
+        StoreKind::File => {
+            let mut file = match &store.path {
+                Some(path) => grantkit_stores::FileStore::new(path),
+                None => grantkit_stores::FileStore::in_cache_dir()
+                    .map_err(|e| e.with_context(format!("profile `{name}`: store")))?,
+            };
+            if let Some(key) = key {
+                file = file.encryption(key);
+            }
+            Ok(builder.store(file))
+        }
+        #[cfg(feature = "store-redis")]
+        StoreKind::Redis => {
+            let url = store
+                .url
+                .as_deref()
+                .ok_or_else(|| missing(name, "store.url"))?;
+            let mut redis = grantkit_stores::RedisStore::connect(url)
+                .map_err(|e| e.with_context(format!("profile `{name}`: field `store.url`")))?;
+            if let Some(prefix) = &store.prefix {
+                redis = redis.prefix(prefix);
+            }
+            if let Some(key) = key {
+                redis = redis.encryption(key);
+            }
+            Ok(builder.store(redis))
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(Error::config(format!(
+            "profile `{name}`: store kind `{other:?}` is not compiled in (enable grantkit's store features)"
+        ))),
+    }
+}
+
+fn missing(profile: &str, key: &str) -> Error {
+    Error::config(format!("profile `{profile}`: missing field `{key}`"))
+}
+
+/// `redis://user:password@host` → `redis://user:***@host`.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(invalid url)".to_owned(),
+    }
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Profile")
+            .field("preset", &self.preset)
+            .field("grant", &self.grant)
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("client_auth", &self.client_auth)
+            .field("body", &self.body)
+            .field("scope", &self.scope)
+            .field("params", &self.params)
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .field("jwt", &self.jwt)
+            .field("refresh", &self.refresh)
+            .field("store", &self.store)
+            .field("login_organization", &self.login_organization)
+            .field("key_id", &self.key_id)
+            .field("email", &self.email)
+            .field("secret", &redacted(&self.secret))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("key_id", &self.key_id)
+            .field("issuer", &self.issuer)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("lifetime_secs", &self.lifetime_secs)
+            .field("audience", &self.audience)
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("prefix", &self.prefix)
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}

@@ -1,0 +1,145 @@
+//! A [`reqwest-middleware`](reqwest_middleware) layer that authenticates every request.
+//!
+//! It adds `Authorization: <type> <token>` (marked sensitive) to requests for the hosts it
+//! was configured for, over HTTPS (plain HTTP only to loopback). When the API answers a
+//! "token rejected" status (401 by default; 401 and 403 for 24SevenOffice — taken from the
+//! manager), it invalidates that token and sends the request once more with a new one —
+//! when the request can be cloned (a streaming body cannot).
+//!
+//! It leaves alone a request that already carries an `Authorization` header, and requests
+//! for other hosts. When no token can be obtained it fails the request with that error:
+//! it never sends a request unauthenticated that it was asked to authenticate.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use grantkit::middleware::AuthMiddleware;
+//!
+//! let manager = grantkit::presets::twenty_four_seven_office("id", "secret", "123456").build()?;
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(AuthMiddleware::new(manager, ["api.24sevenoffice.com"]))
+//!     .build();
+//! let response = client.get("https://api.24sevenoffice.com/v1/customers").send().await?;
+//! # let _ = response; Ok(()) }
+//! ```
+
+use std::fmt;
+
+use async_trait::async_trait;
+use grantkit_core::{Token, TokenManager};
+use http::Extensions;
+use http::header::AUTHORIZATION;
+use reqwest::{Request, Response};
+use reqwest_middleware::{Middleware, Next, Result};
+use url::Url;
+
+/// Authenticates requests with tokens from a [`TokenManager`]; see the [module](self)
+/// docs.
+#[derive(Clone)]
+pub struct AuthMiddleware {
+    manager: TokenManager,
+    hosts: Vec<String>,
+    rejected: Vec<u16>,
+}
+
+impl AuthMiddleware {
+    /// Authenticates requests to `hosts` (`"api.example.com"`, or `"host:port"` to match one
+    /// port only; names compare case-insensitively) with tokens from `manager`. The
+    /// "rejected" statuses are the manager's (see
+    /// [`TokenManagerBuilder::rejected_statuses`](grantkit_core::TokenManagerBuilder::rejected_statuses)).
+    pub fn new<H: Into<String>>(manager: TokenManager, hosts: impl IntoIterator<Item = H>) -> Self {
+        let rejected = manager.rejected_statuses().to_vec();
+        AuthMiddleware {
+            manager,
+            hosts: hosts
+                .into_iter()
+                .map(|h| h.into().to_ascii_lowercase())
+                .collect(),
+            rejected,
+        }
+    }
+
+    /// Overrides the statuses that mean "token rejected".
+    #[must_use]
+    pub fn rejected_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
+        self.rejected = statuses.into_iter().collect();
+        self
+    }
+
+    /// Whether a request to `url` gets a token: a configured host, over HTTPS or to
+    /// loopback.
+    pub fn applies_to(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let secure =
+            url.scheme() == "https" || (url.scheme() == "http" && grantkit_core::is_loopback(url));
+        if !secure {
+            return false;
+        }
+        let host = host.to_ascii_lowercase();
+        let with_port = url.port_or_known_default().map(|p| format!("{host}:{p}"));
+        self.hosts
+            .iter()
+            .any(|h| *h == host || Some(h) == with_port.as_ref())
+    }
+
+    fn authorize(request: &mut Request, token: &Token) -> Result<()> {
+        let value = token
+            .header_value()
+            .map_err(reqwest_middleware::Error::middleware)?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Middleware for AuthMiddleware {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> Result<Response> {
+        if request.headers().contains_key(AUTHORIZATION) || !self.applies_to(request.url()) {
+            return next.run(request, extensions).await;
+        }
+        let token = self
+            .manager
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        Self::authorize(&mut request, &token)?;
+        let retry = request.try_clone();
+        let response = next.clone().run(request, extensions).await?;
+        if !self.rejected.contains(&response.status().as_u16()) {
+            return Ok(response);
+        }
+        let Some(mut retry) = retry else {
+            tracing::debug!("token rejected; the request cannot be cloned, so it is not retried");
+            return Ok(response);
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            "token rejected by the API; renewing and retrying once"
+        );
+        self.manager.invalidate(&token).await;
+        let fresh = self
+            .manager
+            .token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        Self::authorize(&mut retry, &fresh)?;
+        drop(response);
+        next.run(retry, extensions).await
+    }
+}
+
+impl fmt::Debug for AuthMiddleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthMiddleware")
+            .field("hosts", &self.hosts)
+            .field("rejected", &self.rejected)
+            .field("manager", &self.manager)
+            .finish()
+    }
+}
