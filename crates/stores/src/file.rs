@@ -120,6 +120,15 @@ impl FileStore {
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the platform has no cache
     /// directory (no home directory).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "file")] {
+    /// use grantkit_stores::FileStore;
+    ///
+    /// let store = FileStore::in_cache_dir().unwrap();
+    /// println!("tokens live in {}", store.dir().display());
+    /// # }
+    /// ```
     pub fn in_cache_dir() -> Result<Self> {
         let dir = dirs::cache_dir().ok_or_else(|| {
             Error::config("no cache directory on this system: give FileStore::new a directory")
@@ -129,6 +138,16 @@ impl FileStore {
 
     /// Encrypts tokens at rest with `key`; see [`EncryptionKey`]. Files written without
     /// the key (or with another) are then ignored, and replaced by the next save.
+    ///
+    /// ```
+    /// # #[cfg(feature = "file")] {
+    /// use grantkit_stores::{EncryptionKey, FileStore};
+    ///
+    /// let (key, _base64) = EncryptionKey::generate();
+    /// let store = FileStore::new("/var/cache/my-service/tokens").encryption(key);
+    /// assert!(format!("{store:?}").contains("encrypted: true"));
+    /// # }
+    /// ```
     pub fn encryption(mut self, key: EncryptionKey) -> Self {
         Arc::make_mut(&mut self.inner).cipher = Some(key);
         self

@@ -172,6 +172,17 @@ impl RedisStore {
     /// # Errors
     /// [`ErrorKind::Config`] when the URL cannot be parsed. The message never repeats the
     /// URL (it may hold a password).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")] {
+    /// use grantkit_stores::RedisStore;
+    ///
+    /// // No runtime and no Redis needed yet: nothing is connected until first use.
+    /// let store = RedisStore::connect("redis://:s3cret@redis.internal:6379/2").unwrap();
+    /// assert!(!format!("{store:?}").contains("s3cret"));
+    /// assert!(RedisStore::connect("not a url").is_err());
+    /// # }
+    /// ```
     pub fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::config(format!("invalid Redis URL ({:?})", e.kind())))?;
@@ -245,6 +256,17 @@ impl RedisStore {
 
     /// Sets both [`connection_timeout`](Self::connection_timeout) and
     /// [`response_timeout`](Self::response_timeout).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")] {
+    /// use std::time::Duration;
+    /// use grantkit_stores::RedisStore;
+    ///
+    /// // Give up on Redis quickly: the manager then serves from memory and the endpoint.
+    /// let store = RedisStore::connect("redis://127.0.0.1").unwrap().timeout(Duration::from_millis(250));
+    /// # let _ = store;
+    /// # }
+    /// ```
     pub fn timeout(self, timeout: Duration) -> Self {
         self.configure(|c| {
             c.connection_timeout = timeout;
@@ -256,6 +278,18 @@ impl RedisStore {
     /// refresh token outlives the access token and the whole fleet may be idle at expiry:
     /// the next process then renews with the stored refresh token instead of logging in
     /// again.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")] {
+    /// use std::time::Duration;
+    /// use grantkit_stores::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1")
+    ///     .unwrap()
+    ///     .extra_ttl(Duration::from_secs(24 * 3600));
+    /// # let _ = store;
+    /// # }
+    /// ```
     pub fn extra_ttl(self, extra: Duration) -> Self {
         self.configure(|c| c.extra_ttl = extra)
     }
