@@ -55,8 +55,8 @@ return 0
 /// | `{prefix}lock:{key}` | a random lock token | the lock's TTL |
 ///
 /// The prefix defaults to `grantkit:`; keys that begin with `lock:` are therefore
-/// reserved and refused. A token that has already expired is stored with a TTL of 1 ms,
-/// so it is in effect absent; loading it returns `None`.
+/// reserved and refused. A token past its expiry (plus `extra_ttl`) is stored with a TTL
+/// of 1 ms, so it is in effect absent; loading it returns `None`.
 ///
 /// # Guarantees
 /// - **Never older over newer**: `save` runs a Lua script that compares `issued_at_ms`
@@ -432,13 +432,13 @@ impl RedisStore {
         Err(error)
     }
 
+    /// The record's TTL: until the token expires, plus `extra_ttl`; at least 1 ms (Redis
+    /// refuses zero), so a record already past that is in effect absent.
     fn ttl_ms(&self, token: &Token) -> u64 {
-        let remaining = token.remaining(self.config.clock.now());
-        let ttl = if remaining.is_zero() {
-            Duration::ZERO
-        } else {
-            remaining + self.config.extra_ttl
-        };
+        let keep_until = token.expires_at() + self.config.extra_ttl;
+        let ttl = keep_until
+            .duration_since(self.config.clock.now())
+            .unwrap_or_default();
         codec::millis(ttl).max(1)
     }
 }

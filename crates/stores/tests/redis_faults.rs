@@ -269,6 +269,24 @@ async fn ttl_is_the_remaining_lifetime_and_expired_tokens_are_not_kept() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(store.load("old").await.unwrap().is_none());
+    // With extra_ttl, an expired token is kept for the rest of that extra time.
+    with_extra
+        .save(
+            "old2",
+            &Token::new(
+                "d",
+                now - Duration::from_secs(100),
+                now - Duration::from_secs(40),
+            ),
+        )
+        .await
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}old2"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((59_000..=60_000).contains(&pttl), "PTTL {pttl}");
 
     // The lock's TTL is the one asked for, on the lock key.
     let lock = match store.try_lock("k", Duration::from_secs(7)).await.unwrap() {
