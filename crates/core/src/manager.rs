@@ -592,7 +592,6 @@ impl Inner {
             }
         }
 
-        let started = tokio::time::Instant::now();
         loop {
             let attempt = match self.store.try_lock(&self.key, self.lock_ttl).await {
                 Ok(a) => a,
@@ -636,7 +635,9 @@ impl Inner {
                         self.install(&valid, Some(self.retry_later(&valid, now)));
                         return Ok(valid);
                     }
-                    if let Some(token) = self.wait_for_holder(started).await {
+                    // Wait up to one lock lifetime from now: the holder delivers, or its lock
+                    // expires and the next try_lock takes over (never a busy loop).
+                    if let Some(token) = self.wait_for_holder(tokio::time::Instant::now()).await {
                         return Ok(self.adopt_from_store(token));
                     }
                     // The holder did not deliver within the lock's lifetime: its lock has

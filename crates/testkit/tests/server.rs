@@ -1,5 +1,7 @@
 //! The test server behaves like a real authorization server for every flow.
 
+#![allow(clippy::unwrap_used)] // tests: a failure should stop the test
+
 use std::sync::Arc;
 use std::time::Duration;
 

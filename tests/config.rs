@@ -1,0 +1,326 @@
+//! Configuration profiles: the documented examples parse, mistakes are named, the
+//! environment wins over the file.
+
+#![allow(clippy::unwrap_used)] // tests: a failure should stop the test
+
+use grantkit::ErrorKind;
+use grantkit::config::{Config, GrantKind, PresetName, StoreKind};
+use grantkit_testkit::server::{JWT_BEARER, TestServer};
+
+/// The TOML blocks of a Markdown file.
+fn toml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_start()) {
+            (None, l) if l.starts_with("```toml") => current = Some(String::new()),
+            (Some(_), l) if l.starts_with("```") => blocks.extend(current.take()),
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_documented_example_parses_and_builds() {
+    let docs = [
+        include_str!("../docs/configuration.md"),
+        include_str!("../../shared/DESIGN.md"),
+    ];
+    let mut checked = 0;
+    for doc in docs {
+        for block in toml_blocks(doc) {
+            let config = Config::from_toml(&block).unwrap_or_else(|e| panic!("{e}\n---\n{block}"));
+            for name in config.profile_names() {
+                // Building needs no network: stores connect lazily.
+                config
+                    .builder(Some(name))
+                    .unwrap_or_else(|e| panic!("profile {name}: {e}\n---\n{block}"))
+                    .build()
+                    .unwrap_or_else(|e| panic!("profile {name}: {e}\n---\n{block}"));
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} profiles found in the docs");
+}
+
+#[test]
+fn the_design_example_means_what_it_says() {
+    let config =
+        Config::from_toml(&toml_blocks(include_str!("../../shared/DESIGN.md"))[0]).unwrap();
+    assert_eq!(config.default_profile.as_deref(), Some("acme"));
+    let (name, acme) = config.profile(None).unwrap();
+    assert_eq!(name, "acme");
+    assert_eq!(acme.grant, Some(GrantKind::ClientCredentials));
+    assert_eq!(
+        acme.params.get("audience").map(String::as_str),
+        Some("https://api.example.com")
+    );
+    assert_eq!(acme.store.as_ref().unwrap().kind, StoreKind::Redis);
+    let (_, tso) = config.profile(Some("tso")).unwrap();
+    assert_eq!(tso.preset, Some(PresetName::TwentyFourSevenOffice));
+    let summary = tso.summary();
+    assert_eq!(
+        summary.token_url.as_deref(),
+        Some("https://login.24sevenoffice.com/oauth/token")
+    );
+    assert_eq!(summary.grant, Some("client_credentials"));
+    let tso = config.manager(Some("tso")).unwrap();
+    assert_eq!(tso.rejected_statuses(), &[401, 403]);
+    let dt = config.profile(Some("dt")).unwrap().1.summary();
+    assert_eq!(dt.token_url.as_deref(), Some("http://127.0.0.1:8080/token"));
+    assert_eq!(dt.grant, Some("jwt_bearer"));
+}
+
+fn config_error(toml: &str, profile: Option<&str>) -> String {
+    let result = Config::from_toml(toml).and_then(|c| c.manager(profile));
+    let e = result.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    e.to_string()
+}
+
+#[test]
+fn each_kind_of_mistake_names_what_is_wrong() {
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\nclient_id = \"a\"\nclient_secret = \"b\"",
+            None,
+            "profile `acme`: missing field `token_url`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_secret = \"b\"",
+            None,
+            "profile `acme`: missing field `client_id`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntokn_url = \"https://a/t\"",
+            None,
+            "unknown field: found `tokn_url`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"implicit\"",
+            None,
+            "unknown variant: found `implicit`",
+        ),
+        (
+            "[profiles.acme]\ntoken_url = \"https://a/t\"",
+            None,
+            "profile `acme`: missing field `grant`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"",
+            Some("prod"),
+            "no profile `prod` in the configuration; profiles: acme",
+        ),
+        (
+            "[profiles.a]\ngrant = \"password\"\n[profiles.b]\ngrant = \"password\"",
+            None,
+            "no profile named and no default_profile set; profiles: a, b",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"password\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nusername = \"u\"",
+            None,
+            "profile `acme`: missing field `password`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"jwt_bearer\"\ntoken_url = \"https://a/t\"\njwt = { issuer = \"i\" }",
+            None,
+            "profile `acme`: missing field `jwt.secret`",
+        ),
+        (
+            "[profiles.tso]\npreset = \"24sevenoffice\"\nclient_id = \"a\"\nclient_secret = \"b\"",
+            None,
+            "profile `tso`: missing field `login_organization`",
+        ),
+        (
+            "[profiles.dt]\npreset = \"disruptive-technologies\"\nkey_id = \"k\"\nsecret = \"s\"",
+            None,
+            "profile `dt`: missing field `email`",
+        ),
+        (
+            "[profiles.dt]\npreset = \"disruptive-technologies\"\nkey_id = \"k\"\nemail = \"e\"\nsecret = \"s\"\njwt = { lifetime_secs = 7200 }",
+            None,
+            "field `jwt.lifetime_secs` is 7200; Disruptive Technologies accepts at most 3600",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"redis\" }",
+            None,
+            "profile `acme`: missing field `store.url`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"s3\" }",
+            None,
+            "unknown variant: found `s3`",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"http://auth.example.com/t\"\nclient_id = \"a\"\nclient_secret = \"b\"",
+            None,
+            "profile `acme`: refusing to send credentials over plain http",
+        ),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"file\", path = \"/tmp/x\", encryption_key = \"short\" }",
+            None,
+            "profile `acme`: field `store.encryption_key`",
+        ),
+        ("default_profile = 3\n[profiles]", None, "invalid type"),
+    ];
+    for (toml, profile, want) in cases {
+        let got = config_error(toml, *profile);
+        assert!(got.contains(want), "want {want:?} in {got:?}\n---\n{toml}");
+        assert!(!got.contains("s3cret"), "{got}");
+    }
+}
+
+#[test]
+fn figment_errors_name_the_profile_path() {
+    let got = config_error(
+        "[profiles.acme]\ngrant = \"client_credentials\"\ntokn_url = \"x\"",
+        None,
+    );
+    assert!(got.contains("profiles.acme"), "{got}");
+}
+
+#[test]
+fn numbers_are_accepted_where_text_is_expected() {
+    let config = Config::from_toml(
+        "[profiles.tso]\npreset = \"24sevenoffice\"\nclient_id = 123\nclient_secret = \"s\"\nlogin_organization = 4567\nparams = { tenant = 9 }",
+    )
+    .unwrap();
+    let (_, tso) = config.profile(None).unwrap();
+    assert_eq!(tso.client_id.as_deref(), Some("123"));
+    assert_eq!(tso.login_organization.as_deref(), Some("4567"));
+    assert_eq!(tso.params.get("tenant").map(String::as_str), Some("9"));
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure returns figment::Error
+fn the_environment_wins_over_the_file_and_secrets_need_not_be_in_it() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "grantkit.toml",
+            r#"
+                default_profile = "acme"
+                [profiles.acme]
+                grant = "client_credentials"
+                token_url = "https://auth.example.com/token"
+                client_id = "from-file"
+                scope = "read"
+            "#,
+        )?;
+        jail.set_env("GRANTKIT_PROFILES__ACME__CLIENT_SECRET", "from-env-secret");
+        jail.set_env("GRANTKIT_PROFILES__ACME__CLIENT_ID", "from-env");
+        jail.set_env("GRANTKIT_PROFILES__ACME__STORE__KIND", "file");
+        jail.set_env("GRANTKIT_DEFAULT_PROFILE", "acme");
+        let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
+        let (_, acme) = config.profile(None).map_err(|e| e.to_string())?;
+        assert_eq!(acme.client_id.as_deref(), Some("from-env"));
+        assert_eq!(acme.client_secret.as_deref(), Some("from-env-secret"));
+        assert_eq!(acme.scope.as_deref(), Some("read"), "untouched keys stay");
+        assert_eq!(acme.store.as_ref().map(|s| s.kind), Some(StoreKind::File));
+        assert!(
+            !format!("{config:?}").contains("from-env-secret"),
+            "Debug hides secrets"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let e = Config::load("/nonexistent/grantkit.toml").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "configuration file /nonexistent/grantkit.toml does not exist"
+    );
+}
+
+#[tokio::test]
+async fn profiles_reach_the_server_with_their_wire_formats() {
+    // Profiles read the system clock, and so must the server that checks assertions' exp.
+    let server = TestServer::start().await;
+    let url = server.token_url();
+    let toml = format!(
+        r#"
+        [profiles.basic]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "{id}"
+        client_secret = "{secret}"
+        client_auth = "basic"
+        body = "form"
+        scope = "read write"
+        params = {{ audience = "https://api.example.com" }}
+
+        [profiles.legacy]
+        grant = "password"
+        token_url = "{url}"
+        client_id = "{id}"
+        client_secret = "{secret}"
+        username = "{user}"
+        password = "{pw}"
+        body = "json"
+
+        [profiles.sensors]
+        grant = "jwt_bearer"
+        token_url = "{url}"
+        jwt = {{ key_id = "{kid}", issuer = "{iss}", secret = "{jwt}", lifetime_secs = 600 }}
+
+        [profiles.tso]
+        preset = "24sevenoffice"
+        token_url = "{url}"
+        client_id = "{id}"
+        client_secret = "{secret}"
+        login_organization = "123"
+
+        [profiles.dt]
+        preset = "disruptive-technologies"
+        token_url = "{url}"
+        key_id = "{kid}"
+        email = "{iss}"
+        secret = "{jwt}"
+        "#,
+        id = TestServer::CLIENT_ID,
+        secret = TestServer::CLIENT_SECRET,
+        user = TestServer::USERNAME,
+        pw = TestServer::PASSWORD,
+        kid = TestServer::KEY_ID,
+        iss = TestServer::ISSUER,
+        jwt = TestServer::JWT_SECRET,
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    for name in ["basic", "legacy", "sensors", "tso", "dt"] {
+        config
+            .manager(Some(name))
+            .unwrap()
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let requests = server.requests();
+    assert_eq!(
+        requests[0].body,
+        "grant_type=client_credentials&scope=read+write&audience=https%3A%2F%2Fapi.example.com"
+    );
+    assert!(
+        requests[0]
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert_eq!(
+        requests[1].body,
+        r#"{"username":"alice","password":"alice-password","client_secret":"test-client-secret","client_id":"test-client","grant_type":"password"}"#
+    );
+    assert_eq!(server.requests_for(JWT_BEARER), 2);
+    assert_eq!(
+        requests[3].body,
+        r#"{"grant_type":"client_credentials","client_id":"test-client","client_secret":"test-client-secret","audience":"https://api.24sevenoffice.com","login_organization":"123"}"#,
+        "the preset in a file sends what the preset in code sends"
+    );
+}

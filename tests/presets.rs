@@ -1,0 +1,258 @@
+//! Each preset end to end against the in-process authorization server.
+
+#![allow(clippy::unwrap_used)] // tests: a failure should stop the test
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use grantkit::presets::{self, DisruptiveTechnologies, TwentyFourSevenOffice};
+use grantkit::{
+    BodyFormat, Clock, ErrorKind, ManualClock, MemoryStore, PasswordGrant, TokenManager,
+};
+use grantkit_integration_tests::{authenticated_client, server_with_clock};
+use grantkit_testkit::server::{JWT_BEARER, TestServer};
+
+fn tso(server: &TestServer, org: &str) -> TokenManager {
+    presets::twenty_four_seven_office(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, org)
+        .token_url(server.token_url())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn twenty_four_seven_office_sends_the_documented_json_body() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    let token = tso(&server, "123456").token().await.unwrap();
+    assert_eq!(token.token_type(), "Bearer");
+    let request = &server.requests()[0];
+    assert_eq!(request.content_type.as_deref(), Some("application/json"));
+    assert_eq!(request.authorization, None, "credentials go in the body");
+    assert_eq!(
+        request.body,
+        r#"{"grant_type":"client_credentials","client_id":"test-client","client_secret":"test-client-secret","audience":"https://api.24sevenoffice.com","login_organization":"123456"}"#
+    );
+}
+
+#[tokio::test]
+async fn twenty_four_seven_office_form_body_switch() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    TwentyFourSevenOffice::new(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, "42")
+        .body(BodyFormat::Form)
+        .token_url(server.token_url())
+        .builder()
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    let request = &server.requests()[0];
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(
+        request.body,
+        "grant_type=client_credentials&client_id=test-client&client_secret=test-client-secret&audience=https%3A%2F%2Fapi.24sevenoffice.com&login_organization=42"
+    );
+}
+
+/// The API's clock runs an hour ahead of the client's, so it calls the client's still
+/// "fresh" token expired and answers 403, as 24SevenOffice does. The middleware must
+/// invalidate, fetch exactly one new token and retry once.
+#[tokio::test]
+async fn twenty_four_seven_office_403_means_renew_and_retry_once() {
+    let client_clock = ManualClock::at_fixed_epoch();
+    let server_clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&server_clock).await;
+    server.configure(|c| c.api_reject_status = 403);
+    let manager =
+        presets::twenty_four_seven_office(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, "7")
+            .token_url(server.token_url())
+            .clock(client_clock.clone())
+            .build()
+            .unwrap();
+    let client = authenticated_client(manager.clone(), &server);
+
+    let ok = client.get(server.api_url()).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(server.token_requests(), 1);
+
+    server_clock.advance(Duration::from_secs(3600)); // the server now calls that token expired
+    let first = manager.token().await.unwrap();
+    let retried = client.get(server.api_url()).send().await.unwrap();
+    assert_eq!(retried.status(), 200, "one retry with a new token succeeds");
+    assert_eq!(server.token_requests(), 2, "exactly one new token request");
+    assert_eq!(server.api_requests(), 3, "the request was sent twice");
+    assert!(!manager.token().await.unwrap().same_access_token(&first));
+}
+
+#[tokio::test]
+async fn twenty_four_seven_office_tokens_are_per_organization() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    let store = MemoryStore::new();
+    let manager = |org: &str| {
+        presets::twenty_four_seven_office(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, org)
+            .token_url(server.token_url())
+            .store(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (a, b, a_again) = (manager("1"), manager("2"), manager("1"));
+    assert_ne!(a.cache_key(), b.cache_key());
+    let ta = a.token().await.unwrap();
+    let tb = b.token().await.unwrap();
+    assert!(!ta.same_access_token(&tb));
+    assert!(
+        a_again.token().await.unwrap().same_access_token(&ta),
+        "same organization, shared token"
+    );
+    assert_eq!(server.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn disruptive_technologies_signs_a_verified_assertion() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    let manager = DisruptiveTechnologies::new(
+        TestServer::KEY_ID,
+        TestServer::ISSUER,
+        TestServer::JWT_SECRET,
+    )
+    .token_url(server.token_url())
+    .builder()
+    .unwrap()
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    let token = manager.token().await.unwrap();
+    assert_eq!(token.expires_at(), clock.now() + Duration::from_secs(3600));
+    assert_eq!(
+        server.requests_for(JWT_BEARER),
+        1,
+        "the server verified kid, iss, aud and signature"
+    );
+    let body = &server.requests()[0].body;
+    assert!(body.starts_with("assertion=ey"), "{body}");
+    assert!(
+        body.ends_with("&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"),
+        "{body}"
+    );
+
+    // The plain function and `.token_url` on its builder reach the same server.
+    presets::disruptive_technologies(
+        TestServer::KEY_ID,
+        TestServer::ISSUER,
+        TestServer::JWT_SECRET,
+    )
+    .token_url(server.token_url())
+    .clock(clock.clone())
+    .build()
+    .unwrap()
+    .token()
+    .await
+    .unwrap();
+    assert_eq!(server.requests_for(JWT_BEARER), 2);
+}
+
+#[test]
+fn disruptive_technologies_refuses_assertions_longer_than_an_hour() {
+    let e = DisruptiveTechnologies::new("kid", "svc@example.com", "s")
+        .lifetime(Duration::from_secs(3601))
+        .builder()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("at most 3600 s"), "{e}");
+    let e = DisruptiveTechnologies::from_lookup(|k| {
+        (k != "DT_SERVICE_ACCOUNT_EMAIL").then(|| "x".to_owned())
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("DT_SERVICE_ACCOUNT_EMAIL"), "{e}");
+}
+
+#[tokio::test]
+async fn from_env_sends_the_generic_form_body() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    let vars = HashMap::from([
+        ("OAUTH_TOKEN_URL", server.token_url()),
+        ("OAUTH_CLIENT_ID", TestServer::CLIENT_ID.to_owned()),
+        ("OAUTH_CLIENT_SECRET", TestServer::CLIENT_SECRET.to_owned()),
+        ("OAUTH_SCOPE", "read write".to_owned()),
+    ]);
+    let manager = presets::from_lookup(|k| vars.get(k).cloned())
+        .unwrap()
+        .build()
+        .unwrap();
+    manager.token().await.unwrap();
+    let request = &server.requests()[0];
+    assert_eq!(
+        request.body,
+        "grant_type=client_credentials&client_id=test-client&client_secret=test-client-secret&scope=read+write"
+    );
+    assert_eq!(request.authorization, None);
+
+    let mut basic = vars.clone();
+    basic.insert("OAUTH_CLIENT_AUTH", "basic".to_owned());
+    presets::from_lookup(|k| basic.get(k).cloned())
+        .unwrap()
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    let request = &server.requests()[1];
+    assert!(
+        request
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert_eq!(
+        request.body,
+        "grant_type=client_credentials&scope=read+write"
+    );
+
+    let mut bad = vars.clone();
+    bad.insert("OAUTH_CLIENT_AUTH", "digest".to_owned());
+    assert!(presets::from_lookup(|k| bad.get(k).cloned()).is_err());
+}
+
+#[tokio::test]
+async fn password_grant_renews_with_its_refresh_token() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    server.set_lifetime(Duration::from_secs(31_536_000));
+    let grant = PasswordGrant::json(
+        server.token_url(),
+        TestServer::CLIENT_ID,
+        TestServer::CLIENT_SECRET,
+        TestServer::USERNAME,
+        TestServer::PASSWORD,
+    );
+    let manager = TokenManager::builder()
+        .grant(grant)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let first = manager.token().await.unwrap();
+    assert_eq!(first.lifetime(), Duration::from_secs(31_536_000));
+    assert!(first.refresh_token().is_some());
+    assert_eq!(
+        server.requests()[0].body,
+        r#"{"username":"alice","password":"alice-password","client_secret":"test-client-secret","client_id":"test-client","grant_type":"password"}"#
+    );
+
+    clock.advance(Duration::from_secs(31_536_000)); // expired
+    let second = manager.token().await.unwrap();
+    assert!(!second.same_access_token(&first));
+    assert_eq!(server.requests_for("password"), 1);
+    assert_eq!(
+        server.requests_for("refresh_token"),
+        1,
+        "renewed without logging in again"
+    );
+}
