@@ -123,6 +123,12 @@ fn cached_token(c: &mut Criterion) {
     g.bench_function("seed_mutex_cache", |b| {
         b.iter_custom(|iters| per_thread_elapsed(2, iters, Arc::clone(&seed_op)))
     });
+    // Work that shares nothing between threads: any slowdown here is the machine's (two
+    // vCPUs may be siblings of one core), not contention.
+    let clock_op: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(|| SystemClock::new().unix_nanos());
+    g.bench_function("system_clock_unix_nanos", |b| {
+        b.iter_custom(|iters| per_thread_elapsed(2, iters, Arc::clone(&clock_op)))
+    });
     let m = manager.clone();
     let manager_op: Arc<dyn Fn() -> Option<Result<Token>> + Send + Sync> =
         Arc::new(move || m.token().now_or_never());
