@@ -465,6 +465,24 @@ pub struct ProfileSummary {
     pub store: String,
 }
 
+/// Applies a profile's `client_auth`, `scope` and `params` to a grant that has those
+/// setters (the client-credentials and password grants share them, not a trait).
+macro_rules! with_client_options {
+    ($grant:expr, $profile:expr) => {{
+        let mut grant = $grant;
+        if let Some(auth) = $profile.client_auth {
+            grant = grant.client_auth(auth);
+        }
+        if let Some(scope) = &$profile.scope {
+            grant = grant.scope(scope);
+        }
+        for (k, v) in &$profile.params {
+            grant = grant.param(k, v);
+        }
+        grant
+    }};
+}
+
 impl Profile {
     /// The profile with its preset expanded: the preset's settings, overridden by every
     /// key the profile sets.
@@ -595,26 +613,17 @@ impl Profile {
         match grant_kind {
             GrantKind::ClientCredentials => {
                 let format = p.body.unwrap_or(BodyFormat::Form);
-                let mut grant = ClientCredentials::new(
+                let grant = ClientCredentials::new(
                     format,
                     token_url,
                     need("client_id", &p.client_id)?,
                     need("client_secret", &p.client_secret)?,
                 );
-                if let Some(auth) = p.client_auth {
-                    grant = grant.client_auth(auth);
-                }
-                if let Some(scope) = &p.scope {
-                    grant = grant.scope(scope);
-                }
-                for (k, v) in &p.params {
-                    grant = grant.param(k, v);
-                }
-                builder = builder.grant(grant);
+                builder = builder.grant(with_client_options!(grant, p));
             }
             GrantKind::Password => {
                 let format = p.body.unwrap_or(BodyFormat::Form);
-                let mut grant = PasswordGrant::new(
+                let grant = PasswordGrant::new(
                     format,
                     token_url,
                     need("client_id", &p.client_id)?,
@@ -622,16 +631,7 @@ impl Profile {
                     need("username", &p.username)?,
                     need("password", &p.password)?,
                 );
-                if let Some(auth) = p.client_auth {
-                    grant = grant.client_auth(auth);
-                }
-                if let Some(scope) = &p.scope {
-                    grant = grant.scope(scope);
-                }
-                for (k, v) in &p.params {
-                    grant = grant.param(k, v);
-                }
-                builder = builder.grant(grant);
+                builder = builder.grant(with_client_options!(grant, p));
             }
             GrantKind::JwtBearer => {
                 builder = builder.grant_arc(jwt_grant(name, &p, token_url)?);
