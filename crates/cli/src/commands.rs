@@ -1,0 +1,209 @@
+//! The commands that read the configuration file: `token`, `profiles`, `invalidate`.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use grantkit::config::{Config, StoreKind};
+use grantkit::{Clock as _, SystemClock, Token, TokenManager};
+
+use crate::TokenFormat;
+use crate::failure::Failure;
+use crate::human;
+
+/// The configuration file named by `-c`, or the one [`Config::discover`] finds, with the
+/// environment's overrides.
+fn load_config(path: Option<&Path>) -> Result<(PathBuf, Config), Failure> {
+    let path = match path {
+        Some(path) => path.to_owned(),
+        None => Config::discover()?,
+    };
+    let config = Config::load(&path)?;
+    tracing::debug!(config = %path.display(), "configuration loaded");
+    Ok((path, config))
+}
+
+/// Runs `work` on a single-threaded runtime: one command, one token, no need for more.
+fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::refused(format_args!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(work)
+}
+
+/// The manager of the named (or default) profile, and that profile's name.
+fn manager(config: &Config, profile: Option<&str>) -> Result<(String, TokenManager), Failure> {
+    let (name, _) = config.profile(profile)?;
+    let name = name.to_owned();
+    let manager = config.manager(Some(&name))?;
+    tracing::debug!(profile = %name, key = %manager.cache_key(), "profile loaded");
+    Ok((name, manager))
+}
+
+/// `grantkit token`.
+pub(crate) fn token(
+    config: Option<&Path>,
+    profile: Option<&str>,
+    format: TokenFormat,
+) -> Result<(), Failure> {
+    let (_, config) = load_config(config)?;
+    let token = block_on(async {
+        let (name, manager) = manager(&config, profile)?;
+        manager
+            .token()
+            .await
+            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))
+    })?;
+    let text = render_token(&token, format);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::output(&e))
+}
+
+fn render_token(token: &Token, format: TokenFormat) -> String {
+    match format {
+        TokenFormat::Raw => token.access_token().secret().to_owned(),
+        TokenFormat::Header => token.authorization_header(),
+        TokenFormat::Json => {
+            let now = SystemClock::new().now();
+            serde_json::json!({
+                "access_token": token.access_token().secret(),
+                "token_type": token.token_type(),
+                "expires_at": human::rfc3339(token.expires_at()),
+                "expires_in": token.remaining(now).as_secs(),
+                "scope": token.scope(),
+            })
+            .to_string()
+        }
+    }
+}
+
+/// `grantkit profiles`: a table of name, grant (and preset), token URL and store, with
+/// `*` before the default profile. Built from `Profile::summary`, which holds no secret.
+pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
+    let (path, config) = load_config(config)?;
+    if config.profiles.is_empty() {
+        return Err(Failure::usage(format_args!(
+            "{} defines no profiles: add a [profiles.<name>] table",
+            path.display()
+        )));
+    }
+    let default = match config.profile(None) {
+        Ok((name, _)) => Some(name.to_owned()),
+        Err(e) => {
+            if config.default_profile.is_some() {
+                // `default_profile` names a profile that does not exist: say so, but list.
+                let _ = writeln!(std::io::stderr().lock(), "grantkit: warning: {e}");
+            }
+            None
+        }
+    };
+    let mut rows = vec![[
+        String::new(),
+        "NAME".to_owned(),
+        "GRANT".to_owned(),
+        "TOKEN URL".to_owned(),
+        "STORE".to_owned(),
+    ]];
+    for (name, profile) in &config.profiles {
+        let summary = profile.summary();
+        let grant = match (summary.grant, summary.preset) {
+            (Some(grant), Some(preset)) => format!("{grant} ({preset})"),
+            (None, Some(preset)) => preset.to_owned(),
+            (Some(grant), None) => grant.to_owned(),
+            (None, None) => "(missing)".to_owned(),
+        };
+        let marker = if default.as_deref() == Some(name.as_str()) {
+            "*"
+        } else {
+            ""
+        };
+        rows.push([
+            marker.to_owned(),
+            name.clone(),
+            grant,
+            summary.token_url.unwrap_or_else(|| "(missing)".to_owned()),
+            summary.store,
+        ]);
+    }
+    let mut out = std::io::stdout().lock();
+    write_table(&mut out, &rows)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::output(&e))
+}
+
+fn write_table<const N: usize>(
+    out: &mut impl std::io::Write,
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
+    let mut widths = [0; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                let pad = width - cell.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad + 2));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `grantkit invalidate`: removes the profile's token from its store.
+pub(crate) fn invalidate(config: Option<&Path>, profile: Option<&str>) -> Result<(), Failure> {
+    let (_, config) = load_config(config)?;
+    let (name, kind) = block_on(async {
+        let (name, manager) = manager(&config, profile)?;
+        manager
+            .store()
+            .remove(manager.cache_key())
+            .await
+            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
+        let kind = config
+            .profiles
+            .get(&name)
+            .and_then(|p| p.store.as_ref())
+            .map_or(StoreKind::Memory, |s| s.kind);
+        Ok((name, kind))
+    })?;
+    let note = if kind == StoreKind::Memory {
+        format!(
+            "profile `{name}` keeps its token in memory only; there was no stored token to remove"
+        )
+    } else {
+        format!("removed the stored token of profile `{name}`")
+    };
+    let _ = writeln!(std::io::stderr().lock(), "grantkit: {note}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_align() {
+        let rows = [
+            ["".to_owned(), "NAME".to_owned(), "URL".to_owned()],
+            ["*".to_owned(), "acme".to_owned(), "https://a".to_owned()],
+            ["".to_owned(), "b".to_owned(), "".to_owned()],
+        ];
+        let mut out = Vec::new();
+        write_table(&mut out, &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "   NAME  URL\n*  acme  https://a\n   b\n"
+        );
+    }
+}

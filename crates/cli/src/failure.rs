@@ -1,0 +1,65 @@
+//! Why a command failed, and the exit code that says so.
+
+use std::fmt;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use grantkit::ErrorKind;
+
+/// The token endpoint or the network refused (or a store or the terminal failed).
+pub(crate) const EXIT_REFUSED: u8 = 1;
+/// Bad usage or configuration (clap also exits 2 for usage errors).
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// A failed command: a message for stderr and an exit code.
+///
+/// The message comes from `grantkit::Error`'s report (which never holds a secret) or from
+/// this crate's own text (which names fields and files, never their values).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Bad usage or configuration: exit 2.
+    pub(crate) fn usage(message: impl fmt::Display) -> Self {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.to_string(),
+        }
+    }
+
+    /// A refusal or an environment failure: exit 1.
+    pub(crate) fn refused(message: impl fmt::Display) -> Self {
+        Failure {
+            code: EXIT_REFUSED,
+            message: message.to_string(),
+        }
+    }
+
+    /// Writing the output failed (a closed pipe, a full disk).
+    pub(crate) fn output(error: &std::io::Error) -> Self {
+        Self::refused(format_args!("cannot write the output: {error}"))
+    }
+
+    /// Prints the message on stderr and returns the exit code.
+    pub(crate) fn report(self) -> ExitCode {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "grantkit: error: {}",
+            self.message
+        );
+        ExitCode::from(self.code)
+    }
+}
+
+impl From<grantkit::Error> for Failure {
+    fn from(error: grantkit::Error) -> Self {
+        let message = error.report().to_string();
+        match error.kind() {
+            ErrorKind::Config => Failure::usage(message),
+            _ => Failure::refused(message),
+        }
+    }
+}
