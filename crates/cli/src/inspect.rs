@@ -1,6 +1,6 @@
 //! `grantkit inspect`: a JWT's header and claims, decoded without verification.
 
-use std::io::{Read as _, Write as _};
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::time::SystemTime;
 
 use base64::Engine as _;
@@ -25,6 +25,11 @@ struct Jwt {
 /// Runs `grantkit inspect`.
 pub(crate) fn run(token: Option<&str>, format: InspectFormat) -> Result<(), Failure> {
     let text = match token {
+        None if std::io::stdin().is_terminal() => {
+            return Err(Failure::usage(
+                "no token: give one as the argument or pipe it in (`grantkit token | grantkit inspect`)",
+            ));
+        }
         None | Some("-") => {
             let mut text = String::new();
             std::io::stdin()

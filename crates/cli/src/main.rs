@@ -65,7 +65,8 @@ enum Command {
     ///
     /// Reads the token from the argument, or from stdin when it is `-` or absent (prefer
     /// stdin: arguments are visible to other users of the machine). A leading `Bearer ` is
-    /// ignored, so `grantkit token -f header | grantkit inspect` works.
+    /// ignored, so `grantkit token -f header | grantkit inspect` works. Exits 2 when the
+    /// input is not a JWT.
     Inspect(InspectArgs),
     /// List the profiles: grant, token URL and store (never secrets).
     Profiles(ConfigArgs),
@@ -129,7 +130,8 @@ struct InspectArgs {
 enum InspectFormat {
     /// Header and claims as indented JSON, then the times in words.
     Text,
-    /// One JSON object: verified (always false), header, claims, expires_at, expires_in.
+    /// One JSON object: verified (always false), header, claims, expires_at, expires_in
+    /// (seconds, negative once expired), expired.
     Json,
 }
 

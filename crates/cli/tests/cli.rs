@@ -441,6 +441,63 @@ fn file_store_reuses_the_token_across_processes_until_invalidated() {
 }
 
 #[test]
+fn concurrent_processes_share_one_token_through_the_file_store() {
+    let f = Fixture::new();
+    let config = file_store_config(&f);
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin!("grantkit"))
+                .args(["token", "-c"])
+                .arg(&config)
+                .env_remove("GRANTKIT_CONFIG")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let tokens: Vec<String> = children
+        .into_iter()
+        .map(|child| success(&child.wait_with_output().unwrap()))
+        .collect();
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "{tokens:?}");
+    assert_eq!(
+        f.server.token_requests(),
+        1,
+        "the store's lock made it one request"
+    );
+}
+
+#[test]
+fn the_documented_shell_loop_fetches_once() {
+    let f = Fixture::new();
+    let config = file_store_config(&f);
+    let bin = assert_cmd::cargo::cargo_bin!("grantkit");
+    let script = r#"
+        set -eu
+        for i in 1 2 3 4 5; do
+          echo "Authorization: $("$GRANTKIT" token -p acme -f header)"
+        done
+    "#;
+    let output = std::process::Command::new("sh")
+        .args(["-c", script])
+        .env("GRANTKIT", bin)
+        .env("GRANTKIT_CONFIG", &config)
+        .output()
+        .unwrap();
+    let out = success(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| *l == lines[0] && l.starts_with("Authorization: Bearer at-")),
+        "{out}"
+    );
+    assert_eq!(f.server.token_requests(), 1);
+}
+
+#[test]
 fn invalidate_with_a_memory_store_says_there_was_nothing_to_remove() {
     let f = Fixture::new();
     let config = f.config(&format!(
