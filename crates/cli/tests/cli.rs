@@ -14,6 +14,7 @@ use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 use base64::Engine as _;
 use grantkit::{Clock as _, SystemClock};
+use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use grantkit_testkit::server::{ExpiresIn, JWT_BEARER, ServerConfig, TestServer};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -495,6 +496,40 @@ fn the_documented_shell_loop_fetches_once() {
         "{out}"
     );
     assert_eq!(f.server.token_requests(), 1);
+}
+
+#[test]
+fn redis_store_reuses_the_token_across_processes_until_invalidated() {
+    let f = Fixture::new();
+    let redis = RedisServer::start();
+    let config = f.config(&format!(
+        r#"
+        [profiles.fleet]
+        grant = "client_credentials"
+        token_url = "{}"
+        client_id = "{}"
+        client_secret = "{}"
+        store = {{ kind = "redis", url = "{}", prefix = "{}" }}
+        "#,
+        f.token_url(),
+        TestServer::CLIENT_ID,
+        TestServer::CLIENT_SECRET,
+        redis.url(),
+        unique_prefix("cli")
+    ));
+    let first = success(&run(&config, &["token"]));
+    assert_eq!(success(&run(&config, &["token"])), first);
+    assert_eq!(
+        f.server.token_requests(),
+        1,
+        "the second process used Redis"
+    );
+
+    let output = run(&config, &["invalidate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let third = success(&run(&config, &["token"]));
+    assert_ne!(third, first);
+    assert_eq!(f.server.token_requests(), 2);
 }
 
 #[test]
