@@ -11,8 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use grantkit_core::{Clock, SystemClock, TokenManager};
-use grantkit_grants::ClientCredentials;
+use grantkit::{ClientCredentials, Clock, SystemClock, TokenManager};
 use grantkit_testkit::server::TestServer;
 
 const LIFETIME: Duration = Duration::from_secs(6);

@@ -1,0 +1,205 @@
+//! Disruptive Technologies: a service account's HS256 JWT-bearer flow, renewed a minute
+//! before expiry, printing "Token expires in …s" like the vendor's own refresh guide.
+//!
+//! Run against the real identity server and REST API:
+//!
+//! ```text
+//! DT_SERVICE_ACCOUNT_KEY_ID=… DT_SERVICE_ACCOUNT_EMAIL=… DT_SERVICE_ACCOUNT_SECRET=… \
+//!     cargo run --example disruptive_technologies
+//! ```
+//!
+//! or, with no network and no credentials, against grantkit's in-process test server:
+//!
+//! ```text
+//! cargo run --example disruptive_technologies -- --local     # or GRANTKIT_EXAMPLES_LOCAL=1
+//! ```
+//!
+//! Environment (real service only):
+//! - `DT_SERVICE_ACCOUNT_KEY_ID`, `DT_SERVICE_ACCOUNT_EMAIL`, `DT_SERVICE_ACCOUNT_SECRET`:
+//!   the service account's key (required), read by `presets::disruptive_technologies_from_env`;
+//! - `DT_API_URL`: the resource to GET with the token (default
+//!   `https://api.d21s.com/v2/projects`, the project list the vendor's guide calls).
+//!
+//! Each token request carries a fresh assertion: header `{"alg":"HS256","kid":key_id}`,
+//! claims `iss` = the account's email, `aud` = the token URL, `iat` = now, `exp` = now + 1 h
+//! (the vendor's limit: a longer lifetime is refused before any request is sent). In
+//! `--local` mode the test server verifies all of that, issues 3-second tokens, and the
+//! manager renews them ahead of expiry while the loop keeps asking.
+//!
+//! Tokens and the secret are never printed: only lifetimes and counts.
+
+#![deny(warnings)]
+
+use std::error::Error;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use grantkit::presets::{self, DisruptiveTechnologies};
+use grantkit::{Clock, SystemClock, Token, TokenManager, TokenManagerBuilder};
+use grantkit_testkit::server::TestServer;
+
+const EXAMPLE: &str = "disruptive_technologies";
+const DEFAULT_API_URL: &str = "https://api.d21s.com/v2/projects";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = if local_mode() {
+        run_local().await
+    } else {
+        run_real().await
+    };
+    exit(result)
+}
+
+async fn run_local() -> Result<(), Box<dyn Error>> {
+    let server = TestServer::start().await;
+    server.set_lifetime(Duration::from_secs(3));
+    println!(
+        "test server on {} (service account {}, 3 s tokens)",
+        server.url(),
+        TestServer::ISSUER
+    );
+
+    // The vendor allows at most one hour between `iat` and `exp`: caught before any request.
+    let too_long = DisruptiveTechnologies::new("key-id", "svc@example.com", "secret")
+        .lifetime(Duration::from_secs(2 * 3600))
+        .builder();
+    match too_long {
+        Err(e) => println!("a 2-hour assertion is refused up front: {e}"),
+        Ok(_) => return Err("a 2-hour assertion should have been refused".into()),
+    }
+
+    // The test server's service account; `token_url` re-aims the preset, and the
+    // assertion's `aud` follows it.
+    let builder = DisruptiveTechnologies::new(
+        TestServer::KEY_ID,
+        TestServer::ISSUER,
+        TestServer::JWT_SECRET,
+    )
+    .token_url(server.token_url())
+    .builder()?;
+    let manager = build(builder)?;
+
+    println!("\nasking for a token every second for 6 s");
+    for _ in 0..6 {
+        let token = manager.token().await?;
+        print_expiry(&token);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    call_api(&manager, &server.api_url()).await?;
+    println!(
+        "\ntoken requests: {} (jwt-bearer), API requests: {}, cache hits: {}",
+        server.requests_for(grantkit_testkit::server::JWT_BEARER),
+        server.api_requests(),
+        manager.stats().cache_hits
+    );
+    Ok(())
+}
+
+async fn run_real() -> Result<(), Box<dyn Error>> {
+    require_env([
+        "DT_SERVICE_ACCOUNT_KEY_ID",
+        "DT_SERVICE_ACCOUNT_EMAIL",
+        "DT_SERVICE_ACCOUNT_SECRET",
+    ])?;
+    let api = std::env::var("DT_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_owned());
+    let manager = build(presets::disruptive_technologies_from_env()?)?;
+    let token = manager.token().await?;
+    print_expiry(&token);
+    call_api(&manager, &api).await?;
+    Ok(())
+}
+
+/// The preset's builder, plus a line for every new token.
+fn build(builder: TokenManagerBuilder) -> grantkit::Result<TokenManager> {
+    builder
+        .on_token(|token| {
+            println!(
+                "  -> new access token ({} s lifetime)",
+                token.lifetime().as_secs()
+            )
+        })
+        .build()
+}
+
+fn print_expiry(token: &Token) {
+    let left = token.remaining(SystemClock::new().now());
+    println!("Token expires in {:.1}s", left.as_secs_f64());
+}
+
+/// A plain `reqwest` call with the token's `Authorization` header (marked sensitive).
+async fn call_api(manager: &TokenManager, url: &str) -> Result<(), Box<dyn Error>> {
+    let token = manager.token().await?;
+    let response = reqwest::Client::builder()
+        .build()?
+        .get(url)
+        .header(http::header::AUTHORIZATION, token.header_value()?)
+        .send()
+        .await?;
+    let status = response.status();
+    println!("GET {url} -> {status}");
+    if !status.is_success() {
+        return Err(format!("the API answered {status}").into());
+    }
+    Ok(())
+}
+
+// ---- the plumbing every example shares ----------------------------------------------
+
+/// `--local` on the command line, or `GRANTKIT_EXAMPLES_LOCAL=1`.
+fn local_mode() -> bool {
+    std::env::args().skip(1).any(|a| a == "--local")
+        || std::env::var("GRANTKIT_EXAMPLES_LOCAL").is_ok_and(|v| v == "1")
+}
+
+/// Environment variables are missing: a usage error, exit status 2.
+#[derive(Debug)]
+struct MissingEnv(Vec<&'static str>);
+
+impl std::fmt::Display for MissingEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "missing environment variable(s): {}\n\
+             set them to use the real service, or run against the in-process test server:\n  \
+             cargo run --example {EXAMPLE} -- --local",
+            self.0.join(", ")
+        )
+    }
+}
+
+impl Error for MissingEnv {}
+
+/// The values of `names`, or an error naming every one that is unset or empty.
+fn require_env<const N: usize>(names: [&'static str; N]) -> Result<[String; N], MissingEnv> {
+    let values = names.map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+    let missing: Vec<&'static str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(MissingEnv(missing));
+    }
+    Ok(values.map(Option::unwrap_or_default))
+}
+
+/// Prints the error with its causes; 2 for missing configuration, 1 for anything else.
+fn exit(result: Result<(), Box<dyn Error>>) -> ExitCode {
+    let Err(error) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("error: {message}");
+    if error.is::<MissingEnv>() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,212 @@
+//! The resource-owner password grant with a JSON body, renewed through its refresh token
+//! rather than by logging in again.
+//!
+//! Run against your authorization server:
+//!
+//! ```text
+//! OAUTH_TOKEN_URL=https://legacy.example.com/oauth/token OAUTH_CLIENT_ID=… \
+//!     OAUTH_CLIENT_SECRET=… OAUTH_USERNAME=… OAUTH_PASSWORD=… \
+//!     cargo run --example password_grant
+//! ```
+//!
+//! or, with no network and no credentials, against grantkit's in-process test server:
+//!
+//! ```text
+//! cargo run --example password_grant -- --local     # or GRANTKIT_EXAMPLES_LOCAL=1
+//! ```
+//!
+//! Environment (real server only, all required): `OAUTH_TOKEN_URL`, `OAUTH_CLIENT_ID`,
+//! `OAUTH_CLIENT_SECRET`, `OAUTH_USERNAME`, `OAUTH_PASSWORD`.
+//!
+//! `PasswordGrant::json` sends
+//! `{"username":…,"password":…,"client_secret":…,"client_id":…,"grant_type":"password"}`.
+//! The server's answer usually carries a `refresh_token`; the next renewal redeems it
+//! (`grant_type=refresh_token`) and logs in with the password again only if the server
+//! refuses it. In `--local` mode tokens live 2 seconds, so within a few seconds of calls
+//! you see one password login and several refresh-token renewals, counted by the server.
+//!
+//! Tokens, passwords and secrets are never printed: only lifetimes and counts.
+
+#![deny(warnings)]
+
+use std::error::Error;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use grantkit::{PasswordGrant, Token, TokenManager};
+use grantkit_testkit::server::TestServer;
+
+const EXAMPLE: &str = "password_grant";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = if local_mode() {
+        run_local().await
+    } else {
+        run_real().await
+    };
+    exit(result)
+}
+
+async fn run_local() -> Result<(), Box<dyn Error>> {
+    let server = TestServer::start().await;
+    server.set_lifetime(Duration::from_secs(2));
+    println!(
+        "test server on {} (user {}, 2 s tokens with refresh tokens)",
+        server.url(),
+        TestServer::USERNAME
+    );
+
+    let grant = PasswordGrant::json(
+        server.token_url(),
+        TestServer::CLIENT_ID,
+        TestServer::CLIENT_SECRET,
+        TestServer::USERNAME,
+        TestServer::PASSWORD,
+    );
+    let manager = manager(grant)?;
+
+    println!("\ncalls every 200 ms for 4.5 s");
+    let mut current: Option<Token> = None;
+    let mut distinct = 0;
+    let until = Instant::now() + Duration::from_millis(4500);
+    while Instant::now() < until {
+        let token = manager.token().await?;
+        if !current
+            .as_ref()
+            .is_some_and(|c| c.same_access_token(&token))
+        {
+            distinct += 1;
+            current = Some(token);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    if let Some(first) = server.requests().first() {
+        let fields: Vec<&str> = first.params.keys().map(String::as_str).collect();
+        println!(
+            "\nthe login request: {} {{{}}}",
+            first.content_type.as_deref().unwrap_or("?"),
+            fields.join(", ")
+        );
+    }
+    if let Some(token) = &current {
+        print_header_shape(token);
+    }
+    println!("\ntokens used by the caller: {distinct}");
+    println!(
+        "password logins:           {}",
+        server.requests_for("password")
+    );
+    println!(
+        "refresh-token renewals:    {}",
+        server.requests_for("refresh_token")
+    );
+    println!("cache hits:                {}", manager.stats().cache_hits);
+    if server.requests_for("password") != 1 || server.requests_for("refresh_token") == 0 {
+        return Err("expected one password login and at least one refresh-token renewal".into());
+    }
+    Ok(())
+}
+
+async fn run_real() -> Result<(), Box<dyn Error>> {
+    let [token_url, client_id, client_secret, username, password] = require_env([
+        "OAUTH_TOKEN_URL",
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CLIENT_SECRET",
+        "OAUTH_USERNAME",
+        "OAUTH_PASSWORD",
+    ])?;
+    let grant = PasswordGrant::json(token_url, client_id, client_secret, username, password);
+    let manager = manager(grant)?;
+    let token = manager.token().await?;
+    print_header_shape(&token);
+    Ok(())
+}
+
+fn manager(grant: PasswordGrant) -> grantkit::Result<TokenManager> {
+    TokenManager::builder()
+        .grant(grant)
+        .refresh_before(Duration::from_secs(60)) // at most half the lifetime: ~1 s here
+        .on_token(|token| {
+            println!(
+                "  -> new token ({} s lifetime, refresh token: {})",
+                token.lifetime().as_secs(),
+                if token.refresh_token().is_some() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            )
+        })
+        .build()
+}
+
+/// `Authorization` is `token_type + " " + access_token`; show its shape, not its value.
+fn print_header_shape(token: &Token) {
+    println!(
+        "Authorization: {} <access token, {} characters>",
+        token.token_type(),
+        token.access_token().secret().len()
+    );
+}
+
+// ---- the plumbing every example shares ----------------------------------------------
+
+/// `--local` on the command line, or `GRANTKIT_EXAMPLES_LOCAL=1`.
+fn local_mode() -> bool {
+    std::env::args().skip(1).any(|a| a == "--local")
+        || std::env::var("GRANTKIT_EXAMPLES_LOCAL").is_ok_and(|v| v == "1")
+}
+
+/// Environment variables are missing: a usage error, exit status 2.
+#[derive(Debug)]
+struct MissingEnv(Vec<&'static str>);
+
+impl std::fmt::Display for MissingEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "missing environment variable(s): {}\n\
+             set them to use the real service, or run against the in-process test server:\n  \
+             cargo run --example {EXAMPLE} -- --local",
+            self.0.join(", ")
+        )
+    }
+}
+
+impl Error for MissingEnv {}
+
+/// The values of `names`, or an error naming every one that is unset or empty.
+fn require_env<const N: usize>(names: [&'static str; N]) -> Result<[String; N], MissingEnv> {
+    let values = names.map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+    let missing: Vec<&'static str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(MissingEnv(missing));
+    }
+    Ok(values.map(Option::unwrap_or_default))
+}
+
+/// Prints the error with its causes; 2 for missing configuration, 1 for anything else.
+fn exit(result: Result<(), Box<dyn Error>>) -> ExitCode {
+    let Err(error) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("error: {message}");
+    if error.is::<MissingEnv>() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
