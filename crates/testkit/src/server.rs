@@ -104,6 +104,8 @@ pub struct ServerConfig {
     /// The most seconds allowed between a JWT assertion's `iat` and `exp`
     /// (Disruptive Technologies allows 3600).
     pub max_assertion_lifetime_secs: i64,
+    /// How long every token request takes to answer (a slow endpoint).
+    pub token_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +126,7 @@ impl Default for ServerConfig {
             refresh_tokens_for_client_credentials: false,
             api_reject_status: 401,
             max_assertion_lifetime_secs: 3600,
+            token_delay: Duration::ZERO,
         }
     }
 }
@@ -483,6 +486,10 @@ async fn token_endpoint(
         grant_type: grant_type.clone(),
     });
 
+    let delay = locked(&shared.config).token_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let fault = locked(&shared.faults).pop_front();
     let mut expires_override = None;
     match fault {
