@@ -231,6 +231,22 @@ fn the_environment_wins_over_the_file_and_secrets_need_not_be_in_it() {
 }
 
 #[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure returns figment::Error
+fn a_stray_environment_variable_is_named_as_such() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("grantkit.toml", "[profiles.acme]\ngrant = \"password\"")?;
+        jail.set_env("GRANTKIT_LOG", "debug");
+        let e = Config::load("grantkit.toml").unwrap_err().to_string();
+        assert!(e.contains("unknown field: found `log`"), "{e}");
+        assert!(
+            e.contains("from `GRANTKIT_` environment variable(s)"),
+            "{e}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn a_missing_file_is_a_clear_error() {
     let e = Config::load("/nonexistent/grantkit.toml").unwrap_err();
     assert_eq!(

@@ -189,6 +189,28 @@ impl GrantIdentity {
         self
     }
 
+    /// Adds a parameter that comes from a secret (a refresh token, a subject token) as
+    /// `{name}_sha256` = the first 16 hex digits of its SHA-256: grants with different
+    /// secrets get different identities, and the identity still holds no secret.
+    ///
+    /// ```
+    /// use grantkit_core::GrantIdentity;
+    ///
+    /// let id = GrantIdentity::new("token_exchange", "https://a/t").secret_param("subject_token", "s3cret");
+    /// let fp = &id.params()["subject_token_sha256"];
+    /// assert_eq!(fp.len(), 16);
+    /// assert!(!format!("{id:?}").contains("s3cret"));
+    /// ```
+    #[must_use]
+    pub fn secret_param(self, name: impl AsRef<str>, secret: &str) -> Self {
+        let fingerprint: String = Sha256::digest(secret.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.param(format!("{}_sha256", name.as_ref()), fingerprint)
+    }
+
     /// The grant kind.
     pub fn kind(&self) -> &str {
         &self.kind

@@ -436,8 +436,12 @@ fn describe(e: &figment::Error) -> String {
     if !e.path.is_empty() {
         text = format!("{text} (at `{}`)", e.path.join("."));
     }
-    if let Some(source) = &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
-        text = format!("{text} in {source}");
+    if let Some(meta) = &e.metadata {
+        match &meta.source {
+            Some(source) => text = format!("{text} in {} {source}", meta.name),
+            // Values from the environment: say so, since no file has the key.
+            None => text = format!("{text} from {}", meta.name),
+        }
     }
     text
 }
@@ -463,6 +467,8 @@ pub struct ProfileSummary {
     pub token_url: Option<String>,
     /// The store: `memory`, `file (<dir>)` or `redis (<url>)`.
     pub store: String,
+    /// The store's kind.
+    pub store_kind: StoreKind,
 }
 
 /// Applies a profile's `client_auth`, `scope` and `params` to a grant that has those
@@ -589,6 +595,7 @@ impl Profile {
             grant: p.grant.map(GrantKind::as_str),
             token_url: p.token_url,
             store,
+            store_kind: p.store.as_ref().map(|s| s.kind).unwrap_or_default(),
         }
     }
 

@@ -93,3 +93,6 @@ pub use grantkit_core as core;
 pub use grantkit_grants as grants;
 /// The stores crate.
 pub use grantkit_stores as stores;
+/// The `http` crate whose types [`HttpRequest`] and [`HttpResponse`] are, for custom
+/// [`HttpClient`]s.
+pub use http;

@@ -15,6 +15,8 @@
 //! use grantkit::middleware::AuthMiddleware;
 //!
 //! let manager = grantkit::presets::twenty_four_seven_office("id", "secret", "123456").build()?;
+//! use grantkit::middleware::{reqwest, reqwest_middleware};
+//!
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
 //!     .with(AuthMiddleware::new(manager, ["api.24sevenoffice.com"]))
 //!     .build();
@@ -28,7 +30,11 @@ use async_trait::async_trait;
 use grantkit_core::{Token, TokenManager};
 use http::Extensions;
 use http::header::AUTHORIZATION;
+/// The `reqwest` this middleware is built for, so that versions always match.
+pub use reqwest;
 use reqwest::{Request, Response};
+/// The `reqwest-middleware` this middleware plugs into.
+pub use reqwest_middleware;
 use reqwest_middleware::{Middleware, Next, Result};
 use url::Url;
 

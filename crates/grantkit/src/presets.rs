@@ -208,12 +208,15 @@ impl DisruptiveTechnologies {
     /// # Errors
     /// As for [`from_env`](Self::from_env).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let need = |name: &str| required(&lookup, name);
-        Ok(Self::new(
-            need("DT_SERVICE_ACCOUNT_KEY_ID")?,
-            need("DT_SERVICE_ACCOUNT_EMAIL")?,
-            need("DT_SERVICE_ACCOUNT_SECRET")?,
-        ))
+        let [key_id, email, secret] = required(
+            &lookup,
+            [
+                "DT_SERVICE_ACCOUNT_KEY_ID",
+                "DT_SERVICE_ACCOUNT_EMAIL",
+                "DT_SERVICE_ACCOUNT_SECRET",
+            ],
+        )?;
+        Ok(Self::new(key_id, email, secret))
     }
 
     /// The assertion lifetime (`exp - iat`); at most one hour, the vendor's limit.
@@ -307,16 +310,20 @@ pub fn from_env() -> Result<TokenManagerBuilder> {
 /// ]);
 /// let builder = grantkit::presets::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
 /// let e = grantkit::presets::from_lookup(|_| None).unwrap_err();
-/// assert!(e.to_string().contains("OAUTH_TOKEN_URL"));
+/// assert_eq!(
+///     e.to_string(),
+///     "environment variables OAUTH_TOKEN_URL, OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET are not set"
+/// );
 /// # let _ = builder;
 /// ```
 ///
 /// # Errors
 /// As for [`from_env`].
 pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<TokenManagerBuilder> {
-    let token_url = required(&lookup, "OAUTH_TOKEN_URL")?;
-    let client_id = required(&lookup, "OAUTH_CLIENT_ID")?;
-    let client_secret = required(&lookup, "OAUTH_CLIENT_SECRET")?;
+    let [token_url, client_id, client_secret] = required(
+        &lookup,
+        ["OAUTH_TOKEN_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"],
+    )?;
     let auth = match lookup("OAUTH_CLIENT_AUTH").as_deref().map(str::trim) {
         None | Some("") | Some("body") => ClientAuth::Body,
         Some("basic") => ClientAuth::Basic,
@@ -337,11 +344,26 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String> {
-    match lookup(name) {
-        Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(Error::config(format!(
-            "environment variable {name} is not set"
+/// The values of `names`, or an error naming every one that is missing or empty.
+fn required<const N: usize>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    names: [&str; N],
+) -> Result<[String; N]> {
+    let values = names.map(|name| lookup(name).filter(|v| !v.trim().is_empty()));
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(name, _)| *name)
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(values.map(Option::unwrap_or_default)),
+        [one] => Err(Error::config(format!(
+            "environment variable {one} is not set"
+        ))),
+        many => Err(Error::config(format!(
+            "environment variables {} are not set",
+            many.join(", ")
         ))),
     }
 }

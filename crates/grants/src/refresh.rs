@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use grantkit_core::{
     ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToken, Result, Token,
 };
-use sha2::{Digest, Sha256};
 
 use crate::client::{BodyFormat, Client, ClientAuth, Params, Scope, validate_url};
 use crate::error::GrantError;
@@ -357,7 +356,7 @@ impl Grant for RefreshTokenGrant {
             identity = identity.scope(scope);
         }
         if let Some(rt) = &self.refresh_token {
-            identity = identity.param("refresh_token_sha256", fingerprint(rt.secret()));
+            identity = identity.secret_param("refresh_token", rt.secret());
         }
         self.params.identify(identity)
     }
@@ -380,16 +379,6 @@ impl fmt::Debug for RefreshTokenGrant {
             .field("params", &self.params)
             .finish_non_exhaustive()
     }
-}
-
-/// The first 16 hex digits of the SHA-256 of `secret`: tells secrets apart without
-/// revealing them.
-fn fingerprint(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Any grant, renewed through its refresh token first.
@@ -516,14 +505,6 @@ impl<G: fmt::Debug> fmt::Debug for WithRefresh<G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_is_short_and_stable() {
-        let a = fingerprint("rt-1");
-        assert_eq!(a.len(), 16);
-        assert_eq!(a, fingerprint("rt-1"));
-        assert_ne!(a, fingerprint("rt-2"));
-    }
 
     #[test]
     fn identity_tells_refresh_tokens_apart_without_showing_them() {
