@@ -52,6 +52,9 @@ use grantkit::{
 };
 use sha2::{Digest, Sha256};
 
+mod support;
+use support::{exit, local_mode, optional_env, require_env};
+
 const EXAMPLE: &str = "custom_grant";
 
 /// The RFC 8693 grant type.
@@ -255,12 +258,15 @@ async fn run_local() -> Result<(), Box<dyn Error>> {
 }
 
 async fn run_real() -> Result<(), Box<dyn Error>> {
-    let [token_url, client_id, client_secret, subject_token] = require_env([
-        "OAUTH_TOKEN_URL",
-        "OAUTH_CLIENT_ID",
-        "OAUTH_CLIENT_SECRET",
-        "OAUTH_SUBJECT_TOKEN",
-    ])?;
+    let [token_url, client_id, client_secret, subject_token] = require_env(
+        EXAMPLE,
+        [
+            "OAUTH_TOKEN_URL",
+            "OAUTH_CLIENT_ID",
+            "OAUTH_CLIENT_SECRET",
+            "OAUTH_SUBJECT_TOKEN",
+        ],
+    )?;
     let mut grant = TokenExchange::new(token_url, client_id, client_secret, subject_token);
     if let Some(audience) = optional_env("OAUTH_AUDIENCE") {
         grant = grant.audience(audience);
@@ -406,69 +412,5 @@ impl fmt::Debug for StandInServer {
             .field("client_id", &self.client_id)
             .field("requests", &self.requests())
             .finish_non_exhaustive()
-    }
-}
-
-// ---- the plumbing every example shares ----------------------------------------------
-
-/// `--local` on the command line, or `GRANTKIT_EXAMPLES_LOCAL=1`.
-fn local_mode() -> bool {
-    std::env::args().skip(1).any(|a| a == "--local")
-        || std::env::var("GRANTKIT_EXAMPLES_LOCAL").is_ok_and(|v| v == "1")
-}
-
-fn optional_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// Environment variables are missing: a usage error, exit status 2.
-#[derive(Debug)]
-struct MissingEnv(Vec<&'static str>);
-
-impl fmt::Display for MissingEnv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "missing environment variable(s): {}\n\
-             set them to use the real service, or run with an in-memory stand-in server:\n  \
-             cargo run --example {EXAMPLE} -- --local",
-            self.0.join(", ")
-        )
-    }
-}
-
-impl Error for MissingEnv {}
-
-/// The values of `names`, or an error naming every one that is unset or empty.
-fn require_env<const N: usize>(names: [&'static str; N]) -> Result<[String; N], MissingEnv> {
-    let values = names.map(optional_env);
-    let missing: Vec<&'static str> = names
-        .iter()
-        .zip(&values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        return Err(MissingEnv(missing));
-    }
-    Ok(values.map(Option::unwrap_or_default))
-}
-
-/// Prints the error with its causes; 2 for missing configuration, 1 for anything else.
-fn exit(result: Result<(), Box<dyn Error>>) -> ExitCode {
-    let Err(error) = result else {
-        return ExitCode::SUCCESS;
-    };
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    eprintln!("error: {message}");
-    if error.is::<MissingEnv>() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
     }
 }

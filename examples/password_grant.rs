@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 use grantkit::{PasswordGrant, Token, TokenManager};
 use grantkit_testkit::server::TestServer;
 
+mod support;
+use support::{exit, local_mode, require_env};
+
 const EXAMPLE: &str = "password_grant";
 
 #[tokio::main]
@@ -110,13 +113,16 @@ async fn run_local() -> Result<(), Box<dyn Error>> {
 }
 
 async fn run_real() -> Result<(), Box<dyn Error>> {
-    let [token_url, client_id, client_secret, username, password] = require_env([
-        "OAUTH_TOKEN_URL",
-        "OAUTH_CLIENT_ID",
-        "OAUTH_CLIENT_SECRET",
-        "OAUTH_USERNAME",
-        "OAUTH_PASSWORD",
-    ])?;
+    let [token_url, client_id, client_secret, username, password] = require_env(
+        EXAMPLE,
+        [
+            "OAUTH_TOKEN_URL",
+            "OAUTH_CLIENT_ID",
+            "OAUTH_CLIENT_SECRET",
+            "OAUTH_USERNAME",
+            "OAUTH_PASSWORD",
+        ],
+    )?;
     let grant = PasswordGrant::json(token_url, client_id, client_secret, username, password);
     let manager = manager(grant)?;
     let token = manager.token().await?;
@@ -149,64 +155,4 @@ fn print_header_shape(token: &Token) {
         token.token_type(),
         token.access_token().secret().len()
     );
-}
-
-// ---- the plumbing every example shares ----------------------------------------------
-
-/// `--local` on the command line, or `GRANTKIT_EXAMPLES_LOCAL=1`.
-fn local_mode() -> bool {
-    std::env::args().skip(1).any(|a| a == "--local")
-        || std::env::var("GRANTKIT_EXAMPLES_LOCAL").is_ok_and(|v| v == "1")
-}
-
-/// Environment variables are missing: a usage error, exit status 2.
-#[derive(Debug)]
-struct MissingEnv(Vec<&'static str>);
-
-impl std::fmt::Display for MissingEnv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "missing environment variable(s): {}\n\
-             set them to use the real service, or run against the in-process test server:\n  \
-             cargo run --example {EXAMPLE} -- --local",
-            self.0.join(", ")
-        )
-    }
-}
-
-impl Error for MissingEnv {}
-
-/// The values of `names`, or an error naming every one that is unset or empty.
-fn require_env<const N: usize>(names: [&'static str; N]) -> Result<[String; N], MissingEnv> {
-    let values = names.map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
-    let missing: Vec<&'static str> = names
-        .iter()
-        .zip(&values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        return Err(MissingEnv(missing));
-    }
-    Ok(values.map(Option::unwrap_or_default))
-}
-
-/// Prints the error with its causes; 2 for missing configuration, 1 for anything else.
-fn exit(result: Result<(), Box<dyn Error>>) -> ExitCode {
-    let Err(error) = result else {
-        return ExitCode::SUCCESS;
-    };
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    eprintln!("error: {message}");
-    if error.is::<MissingEnv>() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
-    }
 }

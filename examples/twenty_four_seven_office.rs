@@ -41,6 +41,9 @@ use grantkit::{Clock, SystemClock, TokenManager, presets};
 use grantkit_testkit::server::TestServer;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
+mod support;
+use support::{exit, local_mode, require_env};
+
 const EXAMPLE: &str = "twenty_four_seven_office";
 const DEFAULT_API_URL: &str = "https://rest.api.24sevenoffice.com/v1/organization/information";
 
@@ -118,11 +121,14 @@ async fn run_local() -> Result<(), Box<dyn Error>> {
 
 /// Against 24SevenOffice, with credentials from the environment.
 async fn run_real() -> Result<(), Box<dyn Error>> {
-    let [client_id, client_secret, organization] = require_env([
-        "TSO_CLIENT_ID",
-        "TSO_CLIENT_SECRET",
-        "TSO_LOGIN_ORGANIZATION",
-    ])?;
+    let [client_id, client_secret, organization] = require_env(
+        EXAMPLE,
+        [
+            "TSO_CLIENT_ID",
+            "TSO_CLIENT_SECRET",
+            "TSO_LOGIN_ORGANIZATION",
+        ],
+    )?;
     let api = std::env::var("TSO_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.to_owned());
     let host = url::Url::parse(&api)?
         .host_str()
@@ -166,65 +172,5 @@ fn print_token(manager: &TokenManager) {
             manager.stats().tokens_fetched,
             manager.stats().cache_hits,
         );
-    }
-}
-
-// ---- the plumbing every example shares ----------------------------------------------
-
-/// `--local` on the command line, or `GRANTKIT_EXAMPLES_LOCAL=1`.
-fn local_mode() -> bool {
-    std::env::args().skip(1).any(|a| a == "--local")
-        || std::env::var("GRANTKIT_EXAMPLES_LOCAL").is_ok_and(|v| v == "1")
-}
-
-/// Environment variables are missing: a usage error, exit status 2.
-#[derive(Debug)]
-struct MissingEnv(Vec<&'static str>);
-
-impl std::fmt::Display for MissingEnv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "missing environment variable(s): {}\n\
-             set them to use the real service, or run against the in-process test server:\n  \
-             cargo run --example {EXAMPLE} -- --local",
-            self.0.join(", ")
-        )
-    }
-}
-
-impl Error for MissingEnv {}
-
-/// The values of `names`, or an error naming every one that is unset or empty.
-fn require_env<const N: usize>(names: [&'static str; N]) -> Result<[String; N], MissingEnv> {
-    let values = names.map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
-    let missing: Vec<&'static str> = names
-        .iter()
-        .zip(&values)
-        .filter(|(_, v)| v.is_none())
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        return Err(MissingEnv(missing));
-    }
-    Ok(values.map(Option::unwrap_or_default))
-}
-
-/// Prints the error with its causes; 2 for missing configuration, 1 for anything else.
-fn exit(result: Result<(), Box<dyn Error>>) -> ExitCode {
-    let Err(error) = result else {
-        return ExitCode::SUCCESS;
-    };
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    eprintln!("error: {message}");
-    if error.is::<MissingEnv>() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::FAILURE
     }
 }
