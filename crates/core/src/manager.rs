@@ -54,6 +54,12 @@ pub struct TokenManager {
 }
 
 type OnToken = Arc<dyn Fn(&Token) + Send + Sync>;
+
+/// The least time between the start of a token request that obtained a token with less
+/// than this to live (`expires_in` zero or negative, or shorter than the round trip) and
+/// the start of the next one: such tokens serve only the callers of the renewal that
+/// obtained them, and without a pause every later call would fetch again.
+const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
 type Flight = Shared<BoxFuture<'static, Result<Token>>>;
 
 struct Inner {
@@ -76,6 +82,9 @@ struct Inner {
     generation: AtomicU64,
     flight: Mutex<Option<(u64, Flight)>>,
     next_flight_id: AtomicU64,
+    /// No token request starts before this; set after a token that arrived (nearly)
+    /// expired, see [`MIN_RENEWAL_INTERVAL`].
+    not_before: Mutex<Option<tokio::time::Instant>>,
     counters: Counters,
     shard_mask: usize,
 }
@@ -516,6 +525,12 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn not_before_slot(&self) -> MutexGuard<'_, Option<tokio::time::Instant>> {
+        self.not_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn store_error(&self, op: &str, error: &Error) {
         bump(&self.counters.store_errors);
         tracing::warn!(key = %self.key, op, error = %error.report(), "token store failed; continuing without it");
@@ -567,6 +582,11 @@ impl Inner {
     }
 
     async fn renew_inner(self: &Arc<Self>) -> Result<Token> {
+        let not_before = *self.not_before_slot();
+        if let Some(at) = not_before {
+            // The last token arrived (nearly) expired: pause instead of hammering.
+            tokio::time::sleep_until(at).await;
+        }
         let current = self.current.load_full();
         let now = self.clock.now();
         let mut previous = current.as_ref().map(|e| e.token().clone());
@@ -741,6 +761,7 @@ impl Inner {
         let mut attempt = 1;
         loop {
             bump(&self.counters.grant_calls);
+            let started = tokio::time::Instant::now();
             let result = tokio::time::timeout(self.attempt_timeout, self.grant.fetch_token(&cx))
                 .await
                 .unwrap_or_else(|_| {
@@ -750,7 +771,18 @@ impl Inner {
                     ))
                 });
             let error = match result {
-                Ok(token) => return Ok(token),
+                Ok(token) => {
+                    let short_lived = token.remaining(self.clock.now()) < MIN_RENEWAL_INTERVAL;
+                    if short_lived {
+                        tracing::warn!(
+                            lifetime_ms = token.lifetime().as_millis() as u64,
+                            "the token endpoint issued a token that is expired or about to be; \
+                             it goes to the callers waiting now, and the next request waits"
+                        );
+                    }
+                    *self.not_before_slot() = short_lived.then_some(started + MIN_RENEWAL_INTERVAL);
+                    return Ok(token);
+                }
                 Err(e) => e,
             };
             match self.retry.delay_after(attempt, &error) {
@@ -1012,6 +1044,7 @@ impl TokenManagerBuilder {
                 generation: AtomicU64::new(0),
                 flight: Mutex::new(None),
                 next_flight_id: AtomicU64::new(0),
+                not_before: Mutex::new(None),
                 counters,
                 shard_mask: shards - 1,
             }),

@@ -14,6 +14,10 @@ use crate::secret::{AccessToken, RefreshToken};
 /// The lifetime given to a token whose response has neither `expires_in` nor a JWT `exp`.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// The longest lifetime a parsed token is given (100 years), whatever `expires_in` or a
+/// JWT `exp` claim says.
+const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// An access token with everything the token endpoint said about it.
 ///
 /// Cheap to clone (one reference count). Its `Debug` shows the token type, the times, the
@@ -283,12 +287,20 @@ impl Token {
             Some(Value::String(t)) if !t.trim().is_empty() => normalize_token_type(&t),
             _ => "Bearer".to_owned(),
         };
+        // Whatever the server says, a lifetime ends within MAX_LIFETIME: a later instant
+        // may not even be representable (`expires_in: 1e19` must not panic).
+        let latest = issued_at.checked_add(MAX_LIFETIME).unwrap_or(issued_at);
+        let after = |lifetime: Duration| {
+            issued_at
+                .checked_add(lifetime.min(MAX_LIFETIME))
+                .unwrap_or(latest)
+        };
         let expires_at = match object.remove("expires_in").as_ref().and_then(seconds_of) {
             Some(secs) if secs <= 0.0 => issued_at,
-            Some(secs) => {
-                issued_at + Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX / 4)
-            }
-            None => jwt_expiry(access_token.secret()).unwrap_or(issued_at + default_lifetime),
+            Some(secs) => after(Duration::try_from_secs_f64(secs).unwrap_or(MAX_LIFETIME)),
+            None => jwt_expiry(access_token.secret())
+                .map(|exp| exp.min(latest))
+                .unwrap_or_else(|| after(default_lifetime)),
         };
         let refresh_token = match object.remove("refresh_token") {
             Some(Value::String(s)) if !s.is_empty() => Some(RefreshToken::new(s)),
@@ -351,7 +363,7 @@ pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
     if !exp.is_finite() || exp < 0.0 {
         return None;
     }
-    Some(UNIX_EPOCH + Duration::try_from_secs_f64(exp).ok()?)
+    UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(exp).ok()?)
 }
 
 impl fmt::Debug for Token {
@@ -502,6 +514,29 @@ mod tests {
             let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
             assert_eq!(t.expires_at(), t0(), "{v}");
             assert!(t.is_expired(t0()));
+        }
+    }
+
+    /// Found by the fuzz corpus: `SystemTime + Duration` panics past what a `SystemTime`
+    /// can hold.
+    #[test]
+    fn absurd_lifetimes_are_capped_not_a_panic() {
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        for v in [
+            "1e19",
+            "\"1e300\"",
+            "18446744073709551615",
+            "1.7976931348623157e308",
+        ] {
+            let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
+            assert_eq!(t.lifetime(), century, "{v}");
+        }
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        for exp in ["1e19", "1.7976931348623157e308", "9.3e18"] {
+            let jwt = format!("{}.{}.sig", b64("{}"), b64(&format!(r#"{{"exp":{exp}}}"#)));
+            let _ = jwt_expiry(&jwt);
+            let t = parse(&format!(r#"{{"access_token":"{jwt}"}}"#)).unwrap();
+            assert!(t.lifetime() <= century, "{exp}: {:?}", t.lifetime());
         }
     }
 

@@ -776,3 +776,80 @@ fn handles_are_send_sync_and_clone() {
     future_is_send(manager.token());
     future_is_send(manager.invalidate(&Token::new("x", UNIX_EPOCH, UNIX_EPOCH)));
 }
+
+/// A server answering `expires_in: 0` (or negative) issues tokens that are born expired.
+/// Each goes to the callers of the renewal that obtained it and is never served from the
+/// cache; the next token request waits until [`MIN_RENEWAL_INTERVAL`] after the one that
+/// obtained it, so callers in a loop cause one request per interval, not one per call.
+#[tokio::test(start_paused = true)]
+async fn tokens_born_expired_are_used_once_and_do_not_hammer_the_endpoint() {
+    let clock = ManualClock::at_fixed_epoch();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (c, h) = (Arc::clone(&calls), Arc::clone(&healthy));
+    let grant = grant_fn(identity(), move |cx| {
+        let n = {
+            let mut seen = c.lock().unwrap();
+            seen.push(tokio::time::Instant::now());
+            seen.len()
+        };
+        let lifetime = if h.load(Ordering::SeqCst) {
+            Duration::from_secs(3600)
+        } else {
+            Duration::ZERO
+        };
+        async move {
+            let now = cx.now();
+            Ok(Token::new(format!("tok-{n}"), now, now + lifetime))
+        }
+    });
+    let manager = builder(&clock).grant(grant).build().unwrap();
+    for i in 1..=5 {
+        let t = manager.token().await.unwrap();
+        assert_eq!(t.access_token().secret(), format!("tok-{i}"), "the newest");
+        assert!(
+            manager.cached().is_none(),
+            "a born-expired token is not cached"
+        );
+    }
+    let gaps: Vec<Duration> = calls
+        .lock()
+        .unwrap()
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .collect();
+    assert_eq!(gaps.len(), 4);
+    assert!(
+        gaps.iter().all(|g| *g >= MIN_RENEWAL_INTERVAL),
+        "requests closer than {MIN_RENEWAL_INTERVAL:?}: {gaps:?}"
+    );
+
+    // Callers arriving while the next request waits share it.
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let m = manager.clone();
+            tokio::spawn(async move { m.token().await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().access_token().secret(), "tok-6");
+    }
+    assert_eq!(calls.lock().unwrap().len(), 6);
+
+    // Once the server issues real lifetimes again, nothing waits any more.
+    healthy.store(true, Ordering::SeqCst);
+    let good = manager.token().await.unwrap();
+    assert_eq!(good.access_token().secret(), "tok-7");
+    assert!(manager.cached().is_some());
+    manager.invalidate(&good).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        manager.token().await.unwrap().access_token().secret(),
+        "tok-8"
+    );
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "no pause after a good token"
+    );
+}

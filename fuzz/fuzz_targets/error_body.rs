@@ -1,0 +1,7 @@
+//! `Error::from_response`, `OAuthError::parse`, `Retry-After` and `jwt_expiry` with
+//! arbitrary input.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|body: &[u8]| {
+    grantkit_fuzz::error_body(body);
+});

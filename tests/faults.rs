@@ -1,0 +1,1 @@
+//! Fault injection at the manager level, end to end (filled in by the next commit).

@@ -1,0 +1,1 @@
+//! Secret hygiene, end to end (filled in by the next commit).
