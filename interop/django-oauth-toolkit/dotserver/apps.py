@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DotServerConfig(AppConfig):
+    name = "dotserver"
+    default_auto_field = "django.db.models.BigAutoField"
