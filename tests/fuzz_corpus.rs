@@ -17,7 +17,13 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
-        .filter(|p| p.is_file())
+        // Only the checked-in seeds, not what a local fuzz run added beside them.
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("seed-"))
+        })
         .map(|p| {
             let bytes = std::fs::read(&p).unwrap();
             (p, bytes)

@@ -1,1 +1,781 @@
-//! Secret hygiene, end to end (filled in by the next commit).
+//! Secret hygiene, end to end: a full run of every grant, on its success and failure
+//! paths, with every log line (tracing at TRACE, and the `log` records of reqwest and
+//! redis) captured, every `Debug`/`Display`/`{:#?}` of the objects a user handles, and
+//! every error message — none may contain a client secret, password, signing key,
+//! assertion, access token, refresh token, encryption key or Redis password. Plus the
+//! transport rules: `0600` token files, no plain `http://` off loopback, no redirect
+//! followed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use grantkit::config::Config;
+use grantkit::middleware::AuthMiddleware;
+use grantkit::{
+    ClientAuth, ClientCredentials, EncryptionKey, Error, ErrorKind, FileStore, Grant as _,
+    GrantContext, HttpClient, HttpRequest, HttpResponse, JwtBearer, ManualClock, MemoryStore,
+    PasswordGrant, RedisStore, RefreshTokenGrant, RetryPolicy, Token, TokenManager,
+    TokenManagerBuilder, WithRefresh, async_trait, presets,
+};
+use grantkit_integration_tests::server_with_clock;
+use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
+
+// Distinctive values: any of them (or an encoding of them) in an output is a leak.
+const CLIENT_ID: &str = "hygiene-client";
+const CLIENT_SECRET: &str = "cs-Zq7vK2mW9xLp4Rt8";
+const WRONG_SECRET: &str = "cs-WRONG-Jd8fL3kP6sQ1";
+const USERNAME: &str = "hygiene-user";
+const PASSWORD: &str = "pw-Hn3sB8dQ5yTc1Vf6";
+const WRONG_PASSWORD: &str = "pw-WRONG-Ev2cN7gA4uX";
+const KEY_ID: &str = "hygiene-kid";
+const ISSUER: &str = "hygiene@svc.example";
+const JWT_SECRET: &str = "jwt-Kx4pM7nR2wZs9Gb3";
+const WRONG_JWT_SECRET: &str = "jwt-WRONG-Tq6hY1mB8zR";
+const REDIS_PASSWORD: &str = "redis-Pw5Jc9Lr2Xn7Qe";
+const REFRESH_TOKEN: &str = "rt-given-Fk3Wd8Hs1Mv6";
+
+// ---------------------------------------------------------------------------------------
+// Capturing every log line of this process.
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Forwards `log` records (reqwest, redis) into the same buffer.
+struct LogBridge;
+
+impl log::Log for LogBridge {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!(
+            "log {} {}: {}\n",
+            record.level(),
+            record.target(),
+            record.args()
+        );
+        LOGS.lock().unwrap().extend_from_slice(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Every tracing event and span (with its fields, on open and close) at TRACE, from every
+/// thread, and every `log` record, into [`LOGS`]. Global, so that renewal tasks on other
+/// threads are captured too; tests of this binary share it, and each checks all of it.
+fn capture_logs() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        static BRIDGE: LogBridge = LogBridge;
+        log::set_logger(&BRIDGE).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// What must not leak, and what was shown.
+
+#[derive(Default)]
+struct Audit {
+    secrets: Vec<(String, String)>,
+    shown: Vec<(String, String)>,
+}
+
+impl Audit {
+    fn new() -> Self {
+        let mut audit = Audit::default();
+        for (name, value) in [
+            ("client secret", CLIENT_SECRET),
+            ("wrong client secret", WRONG_SECRET),
+            ("password", PASSWORD),
+            ("wrong password", WRONG_PASSWORD),
+            ("signing key", JWT_SECRET),
+            ("wrong signing key", WRONG_JWT_SECRET),
+            ("redis password", REDIS_PASSWORD),
+            ("configured refresh token", REFRESH_TOKEN),
+        ] {
+            audit.secret(name, value);
+        }
+        // The Basic header carries base64("id:secret").
+        for secret in [CLIENT_SECRET, WRONG_SECRET] {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{secret}"));
+            audit.secret("Basic credentials", &basic);
+        }
+        audit
+    }
+
+    fn secret(&mut self, name: &str, value: &str) {
+        assert!(value.len() >= 8, "{name} too short to search for");
+        self.secrets.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The access and refresh tokens of `token` become secrets; its outputs are shown.
+    fn token(&mut self, label: &str, token: &Token) {
+        self.secret("access token", token.access_token().secret());
+        if let Some(refresh) = token.refresh_token() {
+            self.secret("refresh token", refresh.secret());
+        }
+        self.show(label, format!("{token:?}"));
+        self.show(label, format!("{token:#?}"));
+    }
+
+    fn error(&mut self, label: &str, error: &Error) {
+        self.show(label, error.to_string());
+        self.show(label, error.report().to_string());
+        self.show(label, format!("{error:?}"));
+        self.show(label, format!("{error:#?}"));
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            self.show(label, format!("{s} / {s:?}"));
+            source = s.source();
+        }
+    }
+
+    fn debug(&mut self, label: &str, value: &dyn std::fmt::Debug) {
+        self.show(label, format!("{value:?}"));
+        self.show(label, format!("{value:#?}"));
+    }
+
+    fn show(&mut self, label: &str, text: String) {
+        self.shown.push((label.to_owned(), text));
+    }
+
+    /// Every output, every log line so far: no secret in any of them.
+    fn check(&self) {
+        let logs = logs();
+        for (name, secret) in &self.secrets {
+            for (label, text) in &self.shown {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "the {name} is in the output of {label}: {text}"
+                );
+            }
+            if let Some(line) = logs.lines().find(|l| l.contains(secret.as_str())) {
+                panic!("the {name} is in the logs: {line}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A run of every grant.
+
+async fn server(clock: &ManualClock) -> TestServer {
+    let server = server_with_clock(clock).await;
+    server.configure(|c| {
+        c.clients
+            .insert(CLIENT_ID.to_owned(), CLIENT_SECRET.to_owned());
+        c.users.insert(USERNAME.to_owned(), PASSWORD.to_owned());
+        c.service_accounts.insert(
+            KEY_ID.to_owned(),
+            (ISSUER.to_owned(), JWT_SECRET.to_owned()),
+        );
+        c.refresh_tokens_for_client_credentials = true;
+    });
+    server
+}
+
+fn builder(grant: impl grantkit::Grant + 'static, clock: &ManualClock) -> TokenManagerBuilder {
+    TokenManager::builder()
+        .grant(grant)
+        .clock(clock.clone())
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(5)),
+        )
+        .attempt_timeout(Duration::from_millis(300))
+}
+
+/// Success, then the failure paths a grant can meet: an HTML 500 (retried, then an
+/// error), `invalid_grant`, a hung endpoint (timeouts). Every output goes to `audit`.
+///
+/// `refreshes`: the grant renews with a refresh token first, falling back to its own
+/// request on `invalid_grant`, so that refusal must be answered twice.
+async fn exercise(
+    audit: &mut Audit,
+    label: &str,
+    server: &TestServer,
+    manager: &TokenManager,
+    refreshes: bool,
+) {
+    audit.debug(label, manager);
+    let token = manager
+        .token()
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {}", e.report()));
+    audit.token(label, &token);
+    audit.debug(label, manager);
+    audit.debug(label, &manager.stats());
+
+    let failures: [(&str, Vec<Fault>, ErrorKind); 3] = [
+        (
+            "HTML 500",
+            vec![Fault::Html(500), Fault::Html(500)],
+            ErrorKind::Status,
+        ),
+        (
+            "invalid_grant",
+            vec![invalid_grant(); if refreshes { 2 } else { 1 }],
+            ErrorKind::OAuth,
+        ),
+        (
+            "timeout",
+            vec![Fault::Hang, Fault::Hang],
+            ErrorKind::Timeout,
+        ),
+    ];
+    let mut current = token;
+    for (what, faults, kind) in failures {
+        manager.invalidate(&current).await;
+        for fault in faults {
+            server.push_fault(fault);
+        }
+        let error = tokio::time::timeout(Duration::from_secs(10), manager.token())
+            .await
+            .expect("hung")
+            .expect_err(what);
+        assert_eq!(error.kind(), kind, "{label} {what}: {}", error.report());
+        audit.error(&format!("{label}: {what}"), &error);
+        current = manager.token().await.unwrap();
+        audit.token(label, &current);
+    }
+    audit.debug(label, manager);
+}
+
+fn invalid_grant() -> Fault {
+    Fault::Body(
+        400,
+        "application/json",
+        r#"{"error":"invalid_grant","error_description":"revoked"}"#.into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_run_of_every_grant_leaks_no_secret() {
+    capture_logs();
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server(&clock).await;
+    let url = server.token_url();
+    let mut audit = Audit::new();
+
+    // Client credentials: form + Basic, form + body, JSON + body, with a refresh token.
+    let grants: Vec<(&str, ClientCredentials)> = vec![
+        (
+            "cc form basic",
+            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET),
+        ),
+        (
+            "cc form body",
+            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET).client_auth(ClientAuth::Body),
+        ),
+        (
+            "cc json body",
+            ClientCredentials::json(&url, CLIENT_ID, CLIENT_SECRET),
+        ),
+        (
+            "cc with refresh",
+            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET).use_refresh_token(true),
+        ),
+    ];
+    for (label, grant) in grants {
+        audit.debug(label, &grant);
+        audit.debug(label, &grant.identity());
+        audit.show(label, grant.identity().cache_key());
+        let refreshes = label == "cc with refresh";
+        let b = builder(grant, &clock);
+        audit.debug(label, &b);
+        let manager = b.build().unwrap();
+        exercise(&mut audit, label, &server, &manager, refreshes).await;
+    }
+
+    // A wrong client secret: invalid_client, in both places a secret can travel.
+    for (label, grant) in [
+        (
+            "wrong secret basic",
+            ClientCredentials::form(&url, CLIENT_ID, WRONG_SECRET),
+        ),
+        (
+            "wrong secret json",
+            ClientCredentials::json(&url, CLIENT_ID, WRONG_SECRET),
+        ),
+    ] {
+        audit.debug(label, &grant);
+        let error = builder(grant, &clock)
+            .build()
+            .unwrap()
+            .token()
+            .await
+            .unwrap_err();
+        assert!(error.is_invalid_client(), "{}", error.report());
+        audit.error(label, &error);
+    }
+
+    // Password, form and JSON; its refresh token renews the second token.
+    for (label, grant) in [
+        (
+            "password form",
+            PasswordGrant::form(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD),
+        ),
+        (
+            "password json",
+            PasswordGrant::json(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD),
+        ),
+    ] {
+        audit.debug(label, &grant);
+        let manager = builder(grant, &clock).build().unwrap();
+        exercise(&mut audit, label, &server, &manager, true).await;
+    }
+    assert!(
+        server.requests_for("refresh_token") >= 2,
+        "refresh tokens were used"
+    );
+    let wrong = PasswordGrant::json(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, WRONG_PASSWORD);
+    audit.debug("wrong password", &wrong);
+    let error = builder(wrong, &clock)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid_grant(), "{}", error.report());
+    audit.error("wrong password", &error);
+
+    // JWT bearer: good key, then a wrong one; and wrapped with a refresh grant.
+    let jwt = JwtBearer::hs256(&url, KEY_ID, ISSUER, JWT_SECRET);
+    audit.debug("jwt", &jwt);
+    let manager = builder(jwt.clone(), &clock).build().unwrap();
+    exercise(&mut audit, "jwt", &server, &manager, false).await;
+    let wrong = JwtBearer::hs256(&url, KEY_ID, ISSUER, WRONG_JWT_SECRET);
+    audit.debug("jwt wrong key", &wrong);
+    let error = builder(wrong, &clock)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid_grant(), "{}", error.report());
+    audit.error("jwt wrong key", &error);
+    let wrapped = WithRefresh::new(
+        jwt.clone(),
+        RefreshTokenGrant::form(&url, CLIENT_ID).client_secret(CLIENT_SECRET),
+    );
+    audit.debug("jwt with refresh", &wrapped);
+    let assertion = jwt.assertion(grantkit::Clock::now(&clock)).unwrap();
+    audit.secret("assertion made locally", assertion.secret());
+    audit.debug("assertion", &assertion);
+
+    // The refresh-token grant on its own: a refresh token from a password login, then the
+    // same one again after rotation (invalid_grant).
+    let login = builder(
+        PasswordGrant::form(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD),
+        &clock,
+    )
+    .build()
+    .unwrap()
+    .token()
+    .await
+    .unwrap();
+    audit.token("login", &login);
+    let refresh = login.refresh_token().unwrap().secret().to_owned();
+    let grant = RefreshTokenGrant::form(&url, CLIENT_ID)
+        .client_secret(CLIENT_SECRET)
+        .refresh_token(refresh.as_str());
+    audit.debug("refresh grant", &grant);
+    audit.debug("refresh grant", &grant.identity());
+    let manager = builder(grant.clone(), &clock).build().unwrap();
+    let renewed = manager.token().await.unwrap();
+    audit.token("refresh grant", &renewed);
+    let error = builder(grant, &clock)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(
+        error.is_invalid_grant(),
+        "a rotated refresh token: {}",
+        error.report()
+    );
+    audit.error("refresh grant reused", &error);
+    let configured = RefreshTokenGrant::form(&url, CLIENT_ID)
+        .client_secret(CLIENT_SECRET)
+        .refresh_token(REFRESH_TOKEN);
+    let error = builder(configured, &clock)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    audit.error("unknown refresh token", &error);
+
+    // Every assertion the server received is a secret too.
+    let assertions: Vec<String> = server
+        .requests()
+        .iter()
+        .filter(|r| r.grant_type.as_deref() == Some(JWT_BEARER))
+        .filter_map(|r| {
+            r.params
+                .get("assertion")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(assertions.len() >= 5, "{} assertions", assertions.len());
+    for a in &assertions {
+        audit.secret("assertion sent", a);
+    }
+
+    // Presets, configuration profiles, stores and the middleware.
+    let tso = presets::twenty_four_seven_office(CLIENT_ID, CLIENT_SECRET, "42");
+    audit.debug("24SevenOffice preset", &tso);
+    let tso = tso.build().unwrap();
+    audit.debug("24SevenOffice manager", &tso);
+    let dt = presets::disruptive_technologies(KEY_ID, ISSUER, JWT_SECRET);
+    audit.debug("DT preset", &dt);
+    let toml = format!(
+        r#"
+default_profile = "cc"
+[profiles.cc]
+grant = "client_credentials"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+store = {{ kind = "redis", url = "redis://:{REDIS_PASSWORD}@127.0.0.1:6379", prefix = "x:" }}
+[profiles.pw]
+grant = "password"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+username = "{USERNAME}"
+password = "{PASSWORD}"
+[profiles.jwt]
+grant = "jwt_bearer"
+token_url = "{url}"
+jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
+"#
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    audit.debug("config", &config);
+    for name in ["cc", "pw", "jwt"] {
+        let (_, profile) = config.profile(Some(name)).unwrap();
+        audit.debug(name, profile);
+        audit.debug(name, &profile.summary());
+        let b = config.builder(Some(name)).unwrap();
+        audit.debug(name, &b);
+        let manager = b.build().unwrap();
+        audit.debug(name, &manager);
+        audit.debug(name, manager.store());
+    }
+    // Configuration mistakes name the problem, not the secrets around it.
+    let mistakes = [
+        toml.replace(
+            "grant = \"password\"",
+            "grant = \"password\"\nclient_auth = \"sideways\"",
+        ),
+        toml.replace("default_profile = \"cc\"", "default_profile = 42"),
+        toml.replace("[profiles.jwt]", "[profiles.jwt]\nbody = \"yaml\""),
+        toml.replace(&format!("username = \"{USERNAME}\"\n"), ""),
+    ];
+    for (i, text) in mistakes.iter().enumerate() {
+        let built = Config::from_toml(text).and_then(|c| {
+            c.profile_names()
+                .map(|name| c.builder(Some(name)).and_then(TokenManagerBuilder::build))
+                .collect::<grantkit::Result<Vec<_>>>()
+        });
+        match built {
+            Ok(_) => panic!("mistake {i} was accepted"),
+            Err(e) => audit.error(&format!("config mistake {i}"), &e),
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (key, key_b64) = EncryptionKey::generate();
+    audit.secret("encryption key", &key_b64);
+    audit.debug("key", &key);
+    let file = FileStore::new(dir.path()).encryption(key);
+    audit.debug("file store", &file);
+    let redis = RedisStore::connect(&format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/")).unwrap();
+    audit.debug("redis store", &redis);
+    let memory = MemoryStore::new();
+    let manager = builder(
+        ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET),
+        &clock,
+    )
+    .store(memory.clone())
+    .build()
+    .unwrap();
+    let token = manager.token().await.unwrap();
+    audit.token("memory", &token);
+    audit.debug("memory store", &memory);
+    // An unreachable Redis: its error must not show the password either.
+    let redis_manager = builder(
+        ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET),
+        &clock,
+    )
+    .store(redis.timeout(Duration::from_millis(200)))
+    .build()
+    .unwrap();
+    audit.token("redis down", &redis_manager.token().await.unwrap());
+    assert!(redis_manager.stats().store_errors > 0);
+    let file_manager = builder(
+        ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET),
+        &clock,
+    )
+    .store(file)
+    .build()
+    .unwrap();
+    let token = file_manager.token().await.unwrap();
+    audit.token("file", &token);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        audit.show(&format!("encrypted file {}", path.display()), text);
+    }
+    let middleware = AuthMiddleware::new(manager.clone(), ["api.example.com"]);
+    audit.debug("middleware", &middleware);
+
+    audit.check();
+    // The capture worked: the run's events are there.
+    let logs = logs();
+    for expected in [
+        "new token obtained",
+        "token renewal failed",
+        "retrying",
+        "grantkit.renew",
+        "token store failed",
+    ] {
+        assert!(
+            logs.contains(expected),
+            "no {expected:?} in the captured logs"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Transport rules.
+
+/// Records what would have been sent; sends nothing.
+#[derive(Debug, Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+#[async_trait]
+impl HttpClient for Recorder {
+    async fn execute(&self, request: HttpRequest) -> grantkit::Result<HttpResponse> {
+        self.0.lock().unwrap().push(request.uri().to_string());
+        Err(Error::new(ErrorKind::Connect, "the recorder sends nothing"))
+    }
+}
+
+/// Plain `http://` to a host other than loopback is refused when the manager is built,
+/// and again by the grant before sending: nothing leaves.
+#[tokio::test]
+async fn plain_http_off_loopback_is_refused_and_nothing_is_sent() {
+    let recorder = Recorder::default();
+    let plain = "http://auth.example.invalid/oauth/token";
+    let grants: Vec<Box<dyn grantkit::Grant>> = vec![
+        Box::new(ClientCredentials::form(plain, CLIENT_ID, CLIENT_SECRET)),
+        Box::new(PasswordGrant::json(
+            plain,
+            CLIENT_ID,
+            CLIENT_SECRET,
+            USERNAME,
+            PASSWORD,
+        )),
+        Box::new(JwtBearer::hs256(plain, KEY_ID, ISSUER, JWT_SECRET)),
+        Box::new(
+            RefreshTokenGrant::form(plain, CLIENT_ID)
+                .client_secret(CLIENT_SECRET)
+                .refresh_token(REFRESH_TOKEN),
+        ),
+    ];
+    let clock = ManualClock::at_fixed_epoch();
+    for grant in grants {
+        let grant: Arc<dyn grantkit::Grant> = Arc::from(grant);
+        let error = TokenManager::builder()
+            .grant_arc(Arc::clone(&grant))
+            .http_client(recorder.clone())
+            .build()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(error.to_string().contains("danger_allow_http"), "{error}");
+        // Called directly, past the builder: the grant refuses before sending.
+        let cx = GrantContext::new(Arc::new(recorder.clone()), Arc::new(clock.clone()));
+        let error = grant.fetch_token(&cx).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{}", error.report());
+        // Loopback is fine, and so is any host once explicitly allowed.
+        let loopback = grant
+            .with_token_url("http://127.0.0.1:9/oauth/token")
+            .unwrap();
+        assert!(
+            TokenManager::builder()
+                .grant_arc(loopback)
+                .http_client(recorder.clone())
+                .build()
+                .is_ok()
+        );
+        assert!(
+            TokenManager::builder()
+                .grant_arc(grant)
+                .http_client(recorder.clone())
+                .danger_allow_http(true)
+                .build()
+                .is_ok()
+        );
+    }
+    assert!(
+        recorder.0.lock().unwrap().is_empty(),
+        "sent: {:?}",
+        recorder.0.lock().unwrap()
+    );
+}
+
+/// A minimal HTTP server that answers every request with `status` and a `Location`
+/// pointing at `to`, and counts the requests.
+async fn redirector(status: u16, to: String) -> (String, Arc<Mutex<usize>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
+    let hits = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            *counted.lock().unwrap() += 1;
+            let to = to.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let response = format!(
+                    "HTTP/1.1 {status} Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+/// The token endpoint answers with a redirect to another server: the default client does
+/// not follow it, so the other server receives nothing (no credentials), and the caller
+/// gets a typed, non-retryable error naming the status.
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    capture_logs();
+    let clock = ManualClock::at_fixed_epoch();
+    let target = server(&clock).await;
+    let mut audit = Audit::new();
+
+    // The test server's own 307.
+    let origin = server(&clock).await;
+    origin.push_fault(Fault::Redirect(target.token_url()));
+    let manager = builder(
+        ClientCredentials::json(origin.token_url(), CLIENT_ID, CLIENT_SECRET),
+        &clock,
+    )
+    .build()
+    .unwrap();
+    let error = manager.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Status, "{}", error.report());
+    assert_eq!(error.status(), Some(307));
+    assert!(!error.is_retryable());
+    audit.error("307", &error);
+    assert_eq!(origin.token_requests(), 1);
+
+    // Every redirect status, from a bare server, with credentials in the body and in a
+    // Basic header.
+    for status in [301, 302, 303, 307, 308] {
+        let (url, hits) = redirector(status, target.token_url()).await;
+        for grant in [
+            ClientCredentials::json(&url, CLIENT_ID, CLIENT_SECRET),
+            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET),
+        ] {
+            let error = builder(grant, &clock)
+                .build()
+                .unwrap()
+                .token()
+                .await
+                .unwrap_err();
+            assert_eq!(error.status(), Some(status), "{}", error.report());
+            assert!(!error.is_retryable());
+            audit.error(&format!("{status}"), &error);
+        }
+        assert_eq!(
+            *hits.lock().unwrap(),
+            2,
+            "one request per grant, not retried"
+        );
+    }
+    assert_eq!(
+        target.token_requests(),
+        0,
+        "the redirect target received a request"
+    );
+    audit.check();
+}
+
+/// The file store writes its token files `0600` in a `0700` directory, end to end through
+/// a manager; with an encryption key the file holds no token.
+#[cfg(unix)]
+#[tokio::test]
+async fn token_files_are_private_and_encrypted_files_hold_no_token() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server(&clock).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for encrypted in [false, true] {
+        let tokens = dir.path().join(format!("tokens-{encrypted}"));
+        let mut store = FileStore::new(&tokens);
+        if encrypted {
+            store = store.encryption(EncryptionKey::generate().0);
+        }
+        let manager = builder(
+            ClientCredentials::form(server.token_url(), CLIENT_ID, CLIENT_SECRET),
+            &clock,
+        )
+        .store(store.clone())
+        .build()
+        .unwrap();
+        let token = manager.token().await.unwrap();
+        let path = store.token_path(manager.cache_key());
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        assert_eq!(mode(&tokens), 0o700);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.contains(token.access_token().secret()),
+            !encrypted,
+            "encrypted: {encrypted}"
+        );
+        assert!(!text.contains(CLIENT_SECRET));
+    }
+}

@@ -132,7 +132,8 @@ struct Inner {
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
-/// The longest excerpt of a non-JSON error body that an [`Error`] keeps, in characters.
+/// The longest excerpt of a non-JSON error body that an [`Error`] keeps, in characters
+/// (followed by `…` when the body was longer).
 pub const EXCERPT_CHARS: usize = 160;
 
 impl Error {
@@ -375,15 +376,16 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 
 fn excerpt(body: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(body);
+    // Words without their control characters; words that were nothing else vanish.
+    let words = text
+        .split_whitespace()
+        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|w| !w.is_empty());
     let mut out = String::new();
     let mut chars = 0;
-    for word in text.split_whitespace() {
-        if chars > 0 {
-            out.push(' ');
-            chars += 1;
-        }
-        for c in word.chars().filter(|c| !c.is_control()) {
-            if chars >= EXCERPT_CHARS {
+    for (i, word) in words.enumerate() {
+        for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
+            if chars == EXCERPT_CHARS {
                 out.push('…');
                 return Some(out);
             }
@@ -454,6 +456,19 @@ mod tests {
         fn assert_send_sync<T: Send + Sync + 'static>() {}
         assert_send_sync::<Error>();
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    /// Found by fuzzing: the space between two words was added past the limit.
+    #[test]
+    fn excerpts_stay_within_the_limit_and_skip_control_only_words() {
+        let body = format!("{} y", "x".repeat(EXCERPT_CHARS));
+        let e = Error::from_response(500, &[], body.as_bytes());
+        let excerpt = e.body_excerpt().unwrap();
+        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 1, "{excerpt:?}");
+        assert!(excerpt.ends_with("x…"), "{excerpt:?}");
+        let e = Error::from_response(500, &[], "a \u{7} b\u{1b} \u{0}".as_bytes());
+        assert_eq!(e.body_excerpt(), Some("a b"));
+        assert_eq!(Error::from_response(500, &[], b" \x07 ").body_excerpt(), None);
     }
 
     #[test]
