@@ -364,7 +364,7 @@ async fn faults_during_a_renewal_never_reach_callers_holding_a_valid_token() {
             let started = Instant::now();
             let served = manager.token().await.unwrap();
             assert!(served.same_access_token(&current), "fault {i}");
-            assert!(started.elapsed() < Duration::from_millis(100), "fault {i}");
+            assert!(started.elapsed() < Duration::from_millis(500), "fault {i}");
             assert!(
                 Instant::now() < deadline,
                 "fault {i}: the renewal never ended: {:?}, {} requests",

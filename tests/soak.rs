@@ -86,6 +86,8 @@ struct Tally {
     least_left_us: AtomicU64,
     /// The longest `token()` call, in µs.
     slowest_us: AtomicU64,
+    /// The errors returned, by kind and status.
+    error_kinds: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -146,6 +148,8 @@ async fn sixty_four_tasks_on_two_second_tokens_under_random_faults() {
                                 e.report()
                             );
                             tally.errors.fetch_add(1, Ordering::Relaxed);
+                            let kind = format!("{:?} {:?}", e.kind(), e.status());
+                            *tally.error_kinds.lock().unwrap().entry(kind).or_default() += 1;
                         }
                         Ok(Ok(token)) => match token.expires_at().duration_since(now) {
                             Ok(left) if !left.is_zero() => {
@@ -243,6 +247,10 @@ async fn sixty_four_tasks_on_two_second_tokens_under_random_faults() {
     println!(
         "soak: errors returned          {errors} ({:.4} % of calls)",
         100.0 * errors as f64 / calls.max(1) as f64
+    );
+    println!(
+        "soak: errors by kind           {:?}",
+        tally.error_kinds.lock().unwrap()
     );
     println!("soak: faults injected          {faults}");
     println!(

@@ -468,7 +468,10 @@ mod tests {
         assert!(excerpt.ends_with("x…"), "{excerpt:?}");
         let e = Error::from_response(500, &[], "a \u{7} b\u{1b} \u{0}".as_bytes());
         assert_eq!(e.body_excerpt(), Some("a b"));
-        assert_eq!(Error::from_response(500, &[], b" \x07 ").body_excerpt(), None);
+        assert_eq!(
+            Error::from_response(500, &[], b" \x07 ").body_excerpt(),
+            None
+        );
     }
 
     #[test]

@@ -54,13 +54,13 @@ pub struct TokenManager {
 }
 
 type OnToken = Arc<dyn Fn(&Token) + Send + Sync>;
+type Flight = Shared<BoxFuture<'static, Result<Token>>>;
 
 /// The least time between the start of a token request that obtained a token with less
 /// than this to live (`expires_in` zero or negative, or shorter than the round trip) and
 /// the start of the next one: such tokens serve only the callers of the renewal that
 /// obtained them, and without a pause every later call would fetch again.
 const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
-type Flight = Shared<BoxFuture<'static, Result<Token>>>;
 
 struct Inner {
     grant: Arc<dyn Grant>,
