@@ -91,7 +91,17 @@ async fn persistent_then_recovers(fault: impl Fn() -> Fault, expect: Expect) {
     assert_eq!(manager.stats().refresh_failures, 1);
     assert!(manager.cached().is_none());
 
-    // The fault clears: the next call succeeds, and the one after comes from memory.
+    // For the failure cool-down (1 s by the manager's clock) calls get the same error
+    // without a request; then the fault has cleared and the next call succeeds, and the
+    // one after comes from memory.
+    let repeated = manager.token().await.unwrap_err();
+    assert_eq!(repeated.to_string(), error.to_string());
+    assert_eq!(
+        server.token_requests(),
+        attempts,
+        "no request during the cool-down"
+    );
+    clock.advance(Duration::from_secs(1));
     let token = bounded("the call after the fault", manager.token())
         .await
         .unwrap();
@@ -317,6 +327,15 @@ async fn retry_after_is_honoured_and_a_long_one_is_not_waited_for() {
     assert_eq!(error.status(), Some(429));
     assert_eq!(error.retry_after(), Some(Duration::from_secs(3600)));
     assert_eq!(server.token_requests(), 3, "not retried");
+    // The server asked for an hour; new calls hold back for at most a minute.
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(manager.token().await.unwrap_err().status(), Some(429));
+    assert_eq!(
+        server.token_requests(),
+        3,
+        "Retry-After honoured across calls"
+    );
+    clock.advance(Duration::from_secs(1));
     bounded("recovery", manager.token()).await.unwrap();
 }
 

@@ -214,6 +214,8 @@ fn builder(grant: impl grantkit::Grant + 'static, clock: &ManualClock) -> TokenM
                 .initial_backoff(Duration::from_millis(5)),
         )
         .attempt_timeout(Duration::from_millis(300))
+        // Each failure path is followed at once by a success: no cool-down in between.
+        .failure_cooldown(Duration::ZERO)
 }
 
 /// Success, then the failure paths a grant can meet: an HTML 500 (retried, then an
@@ -741,6 +743,43 @@ async fn redirects_are_never_followed() {
         "the redirect target received a request"
     );
     audit.check();
+}
+
+/// A `reqwest::ClientBuilder` handed to the manager loses its redirect policy: nothing
+/// reaches the redirect target. A ready-made `reqwest::Client` that follows redirects does
+/// send the request on (grantkit cannot unsend it), but the answer is refused, so no
+/// token from an unexpected server is ever used.
+#[tokio::test]
+async fn user_supplied_reqwest_clients_never_yield_a_redirected_token() {
+    let clock = ManualClock::at_fixed_epoch();
+    let target = server(&clock).await;
+    let (url, _) = redirector(307, target.token_url()).await;
+    let grant = || ClientCredentials::json(&url, CLIENT_ID, CLIENT_SECRET);
+
+    let safe = builder(grant(), &clock)
+        .reqwest_client_builder(reqwest::Client::builder())
+        .build()
+        .unwrap();
+    assert_eq!(safe.token().await.unwrap_err().status(), Some(307));
+    assert_eq!(
+        target.token_requests(),
+        0,
+        "the builder's redirects were turned off"
+    );
+
+    let following = builder(grant(), &clock)
+        .reqwest_client(reqwest::Client::new())
+        .build()
+        .unwrap();
+    let error = following.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config, "{}", error.report());
+    assert!(error.to_string().contains("followed a redirect"), "{error}");
+    assert_eq!(
+        target.token_requests(),
+        1,
+        "a following client did send it on"
+    );
+    assert!(following.cached().is_none(), "its token was not used");
 }
 
 /// The file store writes its token files `0600` in a `0700` directory, end to end through

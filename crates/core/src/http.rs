@@ -256,11 +256,28 @@ impl ReqwestHttpClient {
         Ok(Self::with_client(client))
     }
 
+    /// Builds the client from your `reqwest::ClientBuilder` (proxies, certificates,
+    /// timeouts), with redirects turned off whatever the builder said: a token request
+    /// carries credentials. Prefer this to [`with_client`](Self::with_client).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the client cannot be built.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self> {
+        let client = builder
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
+        Ok(Self::with_client(client))
+    }
+
     /// Uses a `reqwest::Client` you configured (proxies, certificates, timeouts).
     ///
     /// # Security
-    /// Build it with `redirect(reqwest::redirect::Policy::none())`: a token request carries
-    /// credentials, and following a redirect would send them elsewhere.
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`, or use
+    /// [`from_builder`](Self::from_builder): a token request carries credentials, and a
+    /// client that follows a redirect sends them to the new location before grantkit sees
+    /// the answer. grantkit refuses the answer of a redirected exchange (no token from an
+    /// unexpected server is ever used), but it cannot unsend the request.
     pub fn with_client(client: reqwest::Client) -> Self {
         ReqwestHttpClient {
             client,
@@ -297,11 +314,19 @@ impl HttpClient for ReqwestHttpClient {
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse> {
         let request = reqwest::Request::try_from(request)
             .map_err(|e| Error::config("invalid token request").with_source(e.without_url()))?;
+        let sent_to = request.url().clone();
         let mut response = self
             .client
             .execute(request)
             .await
             .map_err(Self::map_error)?;
+        if response.url() != &sent_to {
+            return Err(Error::config(
+                "the HTTP client followed a redirect from the token endpoint; build it with \
+                 redirect(Policy::none()) (see ReqwestHttpClient::from_builder)",
+            )
+            .with_status(response.status().as_u16()));
+        }
         let too_large = || {
             Error::invalid_response(format!(
                 "the token endpoint's response exceeds {} bytes",

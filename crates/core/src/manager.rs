@@ -56,6 +56,10 @@ pub struct TokenManager {
 type OnToken = Arc<dyn Fn(&Token) + Send + Sync>;
 type Flight = Shared<BoxFuture<'static, Result<Token>>>;
 
+/// The longest a server's `Retry-After` keeps new calls from sending a request after a
+/// failed renewal (see [`TokenManagerBuilder::failure_cooldown`]).
+const MAX_RETRY_AFTER_COOLDOWN: Duration = Duration::from_secs(60);
+
 /// The least time between the start of a token request that obtained a token with less
 /// than this to live (`expires_in` zero or negative, or shorter than the round trip) and
 /// the start of the next one: such tokens serve only the callers of the renewal that
@@ -85,6 +89,10 @@ struct Inner {
     /// No token request starts before this; set after a token that arrived (nearly)
     /// expired, see [`MIN_RENEWAL_INTERVAL`].
     not_before: Mutex<Option<tokio::time::Instant>>,
+    /// The error of the last renewal that left callers without a token, and until when
+    /// (by the manager's clock) it is returned without a new request.
+    last_failure: Mutex<Option<(Error, SystemTime)>>,
+    failure_cooldown: Duration,
     counters: Counters,
     shard_mask: usize,
 }
@@ -349,7 +357,23 @@ impl TokenManager {
                 return Ok(entry.replicas[shard].clone());
             }
         }
+        if let Some(running) = self.running_flight() {
+            return running.await;
+        }
+        if let Some(error) = inner.recent_failure(now) {
+            // A renewal just failed: repeat its outcome for a moment rather than send a
+            // request per call to an endpoint that refuses (invalid_client) or is down.
+            return Err(error);
+        }
         self.flight().await
+    }
+
+    /// The renewal in progress, if any.
+    fn running_flight(&self) -> Option<Flight> {
+        let slot = self.inner.flight_slot();
+        slot.as_ref()
+            .filter(|(_, running)| running.peek().is_none())
+            .map(|(_, running)| running.clone())
     }
 
     /// The running renewal, or a new one.
@@ -523,6 +547,20 @@ impl Inner {
         self.flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn failure_slot(&self) -> MutexGuard<'_, Option<(Error, SystemTime)>> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The last renewal's error while its cool-down lasts.
+    fn recent_failure(&self, now: SystemTime) -> Option<Error> {
+        let slot = self.failure_slot();
+        slot.as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(error, _)| error.clone())
     }
 
     fn not_before_slot(&self) -> MutexGuard<'_, Option<tokio::time::Instant>> {
@@ -715,6 +753,7 @@ impl Inner {
     fn conclude(&self, result: Result<Token>, fallback: Option<Token>) -> Result<Token> {
         match result {
             Ok(token) => {
+                *self.failure_slot() = None;
                 bump(&self.counters.tokens_fetched);
                 tracing::info!(
                     expires_in_s = token.remaining(self.clock.now()).as_secs(),
@@ -741,6 +780,16 @@ impl Inner {
                     }
                     None => {
                         tracing::warn!(error = %error.report(), "token renewal failed");
+                        // A server's Retry-After is honoured across calls too, up to a minute.
+                        let cooldown = match error.retry_after() {
+                            Some(wait) if !self.failure_cooldown.is_zero() => self
+                                .failure_cooldown
+                                .max(wait.min(MAX_RETRY_AFTER_COOLDOWN)),
+                            _ => self.failure_cooldown,
+                        };
+                        if !cooldown.is_zero() {
+                            *self.failure_slot() = Some((error.clone(), now + cooldown));
+                        }
                         Err(error)
                     }
                 }
@@ -849,8 +898,10 @@ pub struct TokenManagerBuilder {
     allow_http: bool,
     attempt_timeout: Duration,
     lock_ttl: Duration,
+    failure_cooldown: Duration,
     rejected_statuses: Vec<u16>,
     on_token: Option<OnToken>,
+    pending_error: Option<Error>,
 }
 
 impl Default for TokenManagerBuilder {
@@ -875,8 +926,10 @@ impl TokenManagerBuilder {
             allow_http: false,
             attempt_timeout: Duration::from_secs(60),
             lock_ttl: Duration::from_secs(30),
+            failure_cooldown: Duration::from_secs(1),
             rejected_statuses: vec![401],
             on_token: None,
+            pending_error: None,
         }
     }
 
@@ -928,10 +981,27 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// Uses your configured `reqwest::Client` (see [`ReqwestHttpClient::with_client`](crate::ReqwestHttpClient::with_client)).
+    /// Uses your configured `reqwest::Client` (see
+    /// [`ReqwestHttpClient::with_client`](crate::ReqwestHttpClient::with_client): configure
+    /// it not to follow redirects, or use
+    /// [`reqwest_client_builder`](Self::reqwest_client_builder)).
     #[cfg(feature = "reqwest")]
     pub fn reqwest_client(self, client: reqwest::Client) -> Self {
         self.http_client(crate::http::ReqwestHttpClient::with_client(client))
+    }
+
+    /// Builds the HTTP client from your `reqwest::ClientBuilder`, with redirects turned
+    /// off (see [`ReqwestHttpClient::from_builder`](crate::ReqwestHttpClient::from_builder)).
+    /// A failure to build is reported by [`build`](Self::build).
+    #[cfg(feature = "reqwest")]
+    pub fn reqwest_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
+        match crate::http::ReqwestHttpClient::from_builder(builder) {
+            Ok(client) => self.http_client(client),
+            Err(e) => {
+                self.pending_error = Some(e);
+                self
+            }
+        }
     }
 
     /// The clock (default: [`SystemClock`]).
@@ -966,6 +1036,16 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// How long the error of a renewal that left callers without a token is returned to
+    /// new callers before another request is made (default 1 s; zero disables it). Without
+    /// it, every call would send a request to an endpoint that refuses the credentials or
+    /// is down. When the server sent `Retry-After`, that wait (up to 60 s) is used if
+    /// longer.
+    pub fn failure_cooldown(mut self, cooldown: Duration) -> Self {
+        self.failure_cooldown = cooldown;
+        self
+    }
+
     /// Allows plain `http://` token URLs to hosts other than loopback.
     ///
     /// # Security
@@ -997,6 +1077,9 @@ impl TokenManagerBuilder {
     /// without [`danger_allow_http`](Self::danger_allow_http), or the default HTTP client
     /// cannot be built.
     pub fn build(self) -> Result<TokenManager> {
+        if let Some(e) = self.pending_error {
+            return Err(e);
+        }
         let mut grant = self
             .grant
             .ok_or_else(|| Error::config("no grant configured: call .grant(…) on the builder"))?;
@@ -1045,6 +1128,8 @@ impl TokenManagerBuilder {
                 flight: Mutex::new(None),
                 next_flight_id: AtomicU64::new(0),
                 not_before: Mutex::new(None),
+                last_failure: Mutex::new(None),
+                failure_cooldown: self.failure_cooldown,
                 counters,
                 shard_mask: shards - 1,
             }),

@@ -853,3 +853,49 @@ async fn tokens_born_expired_are_used_once_and_do_not_hammer_the_endpoint() {
         "no pause after a good token"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_is_repeated_for_the_cooldown_instead_of_a_request_per_call() {
+    let clock = ManualClock::at_fixed_epoch();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let grant = grant_fn(identity(), move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async {
+            Err(Error::from_response(
+                401,
+                &[],
+                br#"{"error":"invalid_client"}"#,
+            ))
+        }
+    });
+    let manager = builder(&clock).grant(grant).build().unwrap();
+    for _ in 0..100 {
+        let e = manager.token().await.unwrap_err();
+        assert!(e.is_invalid_client());
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one request for a hundred calls"
+    );
+    clock.advance(Duration::from_millis(1000));
+    assert!(manager.token().await.unwrap_err().is_invalid_client());
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "after the cooldown, one new attempt"
+    );
+
+    let no_cooldown = builder(&clock)
+        .grant(grant_fn(identity(), |_| async {
+            Err(Error::permanent("no"))
+        }))
+        .failure_cooldown(Duration::ZERO)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        no_cooldown.token().await.unwrap_err();
+    }
+    assert_eq!(no_cooldown.stats().grant_calls, 3);
+}
