@@ -384,6 +384,16 @@ impl TokenManager {
         {
             return running.clone();
         }
+        // A renewal installs its token before it clears the slot, so a caller that saw no
+        // fresh token a moment ago finds it here, under the lock, instead of renewing again.
+        let now = self.inner.clock.now();
+        if let Some(entry) = self.inner.current.load_full()
+            && now < entry.refresh_at
+        {
+            return futures_util::future::ready(Ok(entry.token().clone()))
+                .boxed()
+                .shared();
+        }
         let id = self.inner.next_flight_id.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::clone(&self.inner);
         let work = async move {

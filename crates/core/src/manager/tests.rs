@@ -899,3 +899,19 @@ async fn a_refusal_is_repeated_for_the_cooldown_instead_of_a_request_per_call() 
     }
     assert_eq!(no_cooldown.stats().grant_calls, 3);
 }
+
+/// A caller that saw no token just before the renewal finished must not start a second
+/// renewal: `flight()` re-checks the cache under its lock. (Seen in the cold-start
+/// benchmark: one of 10,000 callers read the empty cache, then the renewal installed its
+/// token and cleared its slot before that caller reached `flight()`.)
+#[tokio::test]
+async fn a_caller_racing_the_end_of_a_renewal_does_not_start_another() {
+    let clock = ManualClock::at_fixed_epoch();
+    let (grant, calls) = counting_grant(Duration::from_secs(3600));
+    let manager = builder(&clock).grant(grant).build().unwrap();
+    let token = manager.token().await.unwrap();
+    // What the late caller does next, having seen no token a moment ago:
+    let late = manager.flight().await.unwrap();
+    assert!(late.same_access_token(&token));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
