@@ -150,19 +150,28 @@ fn applies_only_over_https_or_loopback() {
     let server = rt.block_on(server_with_clock(&clock));
     let m = AuthMiddleware::new(
         manager(&server),
-        ["api.example.com", "localhost", "127.0.0.1:8080"],
+        [
+            "api.example.com",
+            "localhost",
+            "127.0.0.1:8080",
+            "[::1]:9000",
+            "bad.example:port",
+        ],
     );
     let yes = [
         "https://api.example.com/x",
         "https://API.example.com:443/x",
         "http://localhost/x",
         "http://127.0.0.1:8080/x",
+        "http://[::1]:9000/x",
     ];
     let no = [
         "http://api.example.com/x",
         "https://evil.example.com/x",
         "https://api.example.com.evil.com/x",
         "http://127.0.0.1:9090/x",
+        "http://[::1]:9001/x",
+        "https://bad.example/x",
     ];
     for u in yes {
         assert!(m.applies_to(&u.parse().unwrap()), "{u}");

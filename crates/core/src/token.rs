@@ -45,6 +45,25 @@ struct TokenData {
     refresh_token: Option<RefreshToken>,
     scope: Option<String>,
     extra: Map<String, Value>,
+    header: HeaderCache,
+}
+
+/// The `Authorization` header value, built on first use: an HTTP client sending many
+/// requests with one token formats and validates it once. Copies start empty (a replica
+/// or an edited token builds its own), and it plays no part in equality.
+#[derive(Default)]
+struct HeaderCache(std::sync::OnceLock<http::HeaderValue>);
+
+impl Clone for HeaderCache {
+    fn clone(&self) -> Self {
+        HeaderCache::default()
+    }
+}
+
+impl PartialEq for HeaderCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Token {
@@ -62,11 +81,14 @@ impl Token {
             refresh_token: None,
             scope: None,
             extra: Map::new(),
+            header: HeaderCache::default(),
         }))
     }
 
     fn data_mut(&mut self) -> &mut TokenData {
-        Arc::make_mut(&mut self.0)
+        let data = Arc::make_mut(&mut self.0);
+        data.header = HeaderCache::default();
+        data
     }
 
     /// Sets the token type; any spelling of `bearer` becomes `Bearer`.
@@ -168,11 +190,14 @@ impl Token {
     /// # Errors
     /// When the token contains bytes not allowed in a header (a server sent a broken token).
     pub fn header_value(&self) -> Result<http::HeaderValue> {
+        if let Some(value) = self.0.header.0.get() {
+            return Ok(value.clone());
+        }
         let mut value = http::HeaderValue::try_from(self.authorization_header()).map_err(|_| {
             Error::invalid_response("the access token contains characters not allowed in a header")
         })?;
         value.set_sensitive(true);
-        Ok(value)
+        Ok(self.0.header.0.get_or_init(|| value).clone())
     }
 
     /// Whether `other` carries the same access token (compared in constant time).
@@ -325,6 +350,7 @@ impl Token {
             refresh_token,
             scope,
             extra: object,
+            header: HeaderCache::default(),
         })))
     }
 }
@@ -454,6 +480,7 @@ impl<'de> Deserialize<'de> for Token {
             refresh_token: s.refresh_token.map(|r| RefreshToken::new(r.into_owned())),
             scope: s.scope.map(std::borrow::Cow::into_owned),
             extra: s.extra,
+            header: HeaderCache::default(),
         })))
     }
 }
@@ -661,5 +688,10 @@ mod tests {
         assert!(v.is_sensitive());
         assert_eq!(v.to_str().unwrap(), "Bearer abc");
         assert!(Token::new("a\nb", t0(), t0()).header_value().is_err());
+        // Built once, then reused; an edited copy builds its own.
+        assert_eq!(t.header_value().unwrap(), v);
+        let dpop = t.clone().with_token_type("DPoP");
+        assert_eq!(dpop.header_value().unwrap().to_str().unwrap(), "DPoP abc");
+        assert_eq!(t.header_value().unwrap().to_str().unwrap(), "Bearer abc");
     }
 }

@@ -43,8 +43,24 @@ use url::Url;
 #[derive(Clone)]
 pub struct AuthMiddleware {
     manager: TokenManager,
-    hosts: Vec<String>,
+    /// Host names (lower case) and, when configured, the one port that matches.
+    hosts: Vec<(String, Option<u16>)>,
     rejected: Vec<u16>,
+}
+
+/// `"host"`, `"host:port"`, `"[v6]"` or `"[v6]:port"` → the host as `Url::host_str` spells
+/// it, and the port.
+fn split_host(spec: &str) -> (String, Option<u16>) {
+    let spec = spec.trim().to_ascii_lowercase();
+    let (name, port) = match spec.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((v6, tail)) => (format!("[{v6}]"), tail.strip_prefix(':')),
+        None => match spec.split_once(':') {
+            Some((name, port)) if !port.contains(':') => (name.to_owned(), Some(port)),
+            _ => (spec.clone(), None),
+        },
+    };
+    // A port that does not parse matches nothing (port 0), rather than every port.
+    (name, port.map(|p| p.parse().unwrap_or(0)))
 }
 
 impl AuthMiddleware {
@@ -56,10 +72,7 @@ impl AuthMiddleware {
         let rejected = manager.rejected_statuses().to_vec();
         AuthMiddleware {
             manager,
-            hosts: hosts
-                .into_iter()
-                .map(|h| h.into().to_ascii_lowercase())
-                .collect(),
+            hosts: hosts.into_iter().map(|h| split_host(&h.into())).collect(),
             rejected,
         }
     }
@@ -79,14 +92,11 @@ impl AuthMiddleware {
         };
         let secure =
             url.scheme() == "https" || (url.scheme() == "http" && grantkit_core::is_loopback(url));
-        if !secure {
-            return false;
-        }
-        let host = host.to_ascii_lowercase();
-        let with_port = url.port_or_known_default().map(|p| format!("{host}:{p}"));
-        self.hosts
-            .iter()
-            .any(|h| *h == host || Some(h) == with_port.as_ref())
+        secure
+            && self.hosts.iter().any(|(name, port)| {
+                name.eq_ignore_ascii_case(host)
+                    && port.is_none_or(|p| Some(p) == url.port_or_known_default())
+            })
     }
 
     fn authorize(request: &mut Request, token: &Token) -> Result<()> {
