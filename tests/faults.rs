@@ -285,7 +285,7 @@ async fn a_hanging_endpoint_times_out_each_attempt() {
             kind: ErrorKind::Timeout,
             status: None,
             retried: true,
-            says: "the token request did not complete in time",
+            says: "the token request did not complete within the attempt timeout of 500ms",
         },
     )
     .await;

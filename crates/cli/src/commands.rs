@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use grantkit::config::{Config, StoreKind};
 use grantkit::{Clock as _, SystemClock, Token, TokenManager};
@@ -32,11 +33,22 @@ fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Fail
     runtime.block_on(work)
 }
 
-/// The manager of the named (or default) profile, and that profile's name.
-fn manager(config: &Config, profile: Option<&str>) -> Result<(String, TokenManager), Failure> {
+/// The manager of the named (or default) profile, and that profile's name; `deadline`
+/// overrides the profile's `deadline_secs`.
+fn manager(
+    config: &Config,
+    profile: Option<&str>,
+    deadline: Option<Duration>,
+) -> Result<(String, TokenManager), Failure> {
     let (name, _) = config.profile(profile)?;
     let name = name.to_owned();
-    let manager = config.manager(Some(&name))?;
+    let mut builder = config.builder(Some(&name))?;
+    if let Some(deadline) = deadline {
+        builder = builder.deadline(deadline);
+    }
+    let manager = builder
+        .build()
+        .map_err(|e| e.with_context(format_args!("profile `{name}`")))?;
     tracing::debug!(profile = %name, key = %manager.cache_key(), "profile loaded");
     Ok((name, manager))
 }
@@ -46,10 +58,11 @@ pub(crate) fn token(
     config: Option<&Path>,
     profile: Option<&str>,
     format: TokenFormat,
+    deadline: Option<Duration>,
 ) -> Result<(), Failure> {
     let (_, config) = load_config(config)?;
     let token = block_on(async {
-        let (name, manager) = manager(&config, profile)?;
+        let (name, manager) = manager(&config, profile, deadline)?;
         manager
             .token()
             .await
@@ -164,7 +177,7 @@ fn write_table<const N: usize>(
 pub(crate) fn invalidate(config: Option<&Path>, profile: Option<&str>) -> Result<(), Failure> {
     let (_, config) = load_config(config)?;
     let (name, kind) = block_on(async {
-        let (name, manager) = manager(&config, profile)?;
+        let (name, manager) = manager(&config, profile, None)?;
         manager
             .store()
             .remove(manager.cache_key())

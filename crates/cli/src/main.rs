@@ -100,6 +100,11 @@ struct TokenArgs {
     /// What to print.
     #[arg(short, long, value_enum, default_value_t = TokenFormat::Raw)]
     format: TokenFormat,
+
+    /// Give up on the token endpoint after this many seconds, retries included
+    /// [default: the profile's `deadline_secs`, else 30].
+    #[arg(short, long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
 }
 
 /// The output of `grantkit token`.
@@ -150,6 +155,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             args.profile.config.config.as_deref(),
             args.profile.profile.as_deref(),
             args.format,
+            args.timeout.map(std::time::Duration::from_secs),
         ),
         Command::Inspect(args) => inspect::run(args.token.as_deref(), args.format),
         Command::Profiles(args) => commands::profiles(args.config.as_deref()),

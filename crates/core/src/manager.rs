@@ -78,6 +78,7 @@ struct Inner {
     default_lifetime: Duration,
     allow_http: bool,
     attempt_timeout: Duration,
+    deadline: Duration,
     lock_ttl: Duration,
     rejected_statuses: Vec<u16>,
     on_token: Option<OnToken>,
@@ -817,18 +818,18 @@ impl Inner {
             .with_previous(previous)
             .with_default_lifetime(self.default_lifetime)
             .danger_allow_http(self.allow_http);
+        let deadline = tokio::time::Instant::now() + self.deadline;
         let mut attempt = 1;
         loop {
             bump(&self.counters.grant_calls);
             let started = tokio::time::Instant::now();
-            let result = tokio::time::timeout(self.attempt_timeout, self.grant.fetch_token(&cx))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        "the token request did not complete in time",
-                    ))
-                });
+            let left = deadline.saturating_duration_since(started);
+            let result = tokio::time::timeout(
+                self.attempt_timeout.min(left),
+                self.grant.fetch_token(&cx),
+            )
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out(left)));
             let error = match result {
                 Ok(token) => {
                     let short_lived = token.remaining(self.clock.now()) < MIN_RENEWAL_INTERVAL;
@@ -844,15 +845,37 @@ impl Inner {
                 }
                 Err(e) => e,
             };
-            match self.retry.delay_after(attempt, &error) {
-                Some(delay) => {
+            let delay = self.retry.delay_after(attempt, &error);
+            match delay {
+                Some(delay) if tokio::time::Instant::now() + delay < deadline => {
                     tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %error.report(), "token request failed; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
+                Some(delay) => {
+                    tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %error.report(), "token request failed; the next attempt would end past the deadline");
+                    return Err(error);
+                }
                 None => return Err(error),
             }
         }
+    }
+
+    /// The error of an attempt cut short: by the attempt timeout, or by the renewal's
+    /// deadline when less than an attempt's time was `left`.
+    fn timed_out(&self, left: Duration) -> Error {
+        let message = if left < self.attempt_timeout {
+            format!(
+                "no token within the renewal deadline of {:?}",
+                self.deadline
+            )
+        } else {
+            format!(
+                "the token request did not complete within the attempt timeout of {:?}",
+                self.attempt_timeout
+            )
+        };
+        Error::new(ErrorKind::Timeout, message)
     }
 }
 
@@ -907,12 +930,21 @@ pub struct TokenManagerBuilder {
     default_lifetime: Duration,
     allow_http: bool,
     attempt_timeout: Duration,
+    deadline: Duration,
     lock_ttl: Duration,
     failure_cooldown: Duration,
     rejected_statuses: Vec<u16>,
     on_token: Option<OnToken>,
+    #[cfg(feature = "reqwest")]
+    proxy: Option<String>,
     pending_error: Option<Error>,
 }
+
+/// The default of [`TokenManagerBuilder::attempt_timeout`].
+const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default of [`TokenManagerBuilder::deadline`].
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
 impl Default for TokenManagerBuilder {
     fn default() -> Self {
@@ -934,11 +966,14 @@ impl TokenManagerBuilder {
             retry: RetryPolicy::default(),
             default_lifetime: DEFAULT_LIFETIME,
             allow_http: false,
-            attempt_timeout: Duration::from_secs(60),
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
             lock_ttl: Duration::from_secs(30),
             failure_cooldown: Duration::from_secs(1),
             rejected_statuses: vec![401],
             on_token: None,
+            #[cfg(feature = "reqwest")]
+            proxy: None,
             pending_error: None,
         }
     }
@@ -1032,10 +1067,35 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// The longest one attempt of the grant may take, HTTP included (default 60 s); on top
-    /// of the HTTP client's own timeouts.
+    /// The longest one attempt of the grant may take, HTTP included (default 10 s;
+    /// `timeout_secs` in a profile). The default HTTP client is built with this timeout
+    /// too.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The longest one renewal may take, retries and their backoff included (default 30 s;
+    /// `deadline_secs` in a profile). An attempt is cut short when the deadline comes, and
+    /// no retry starts that would end after it: a `Retry-After` longer than what is left
+    /// ends the renewal with the server's error at once.
+    ///
+    /// With the defaults, a caller without a valid token waits at most this long for the
+    /// token endpoint, plus, when another process holds the store's refresh lock, the
+    /// time that process takes (at most [`lock_ttl`](Self::lock_ttl)).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sends `https` token requests to non-loopback hosts through `proxy` instead of the
+    /// proxy the environment names (`HTTPS_PROXY`, `ALL_PROXY`). Loopback and plain `http`
+    /// requests never go through a proxy; see [`ReqwestHttpClient`](crate::ReqwestHttpClient).
+    /// Applies to the default HTTP client: [`build`](Self::build) fails when a client of
+    /// your own is set too.
+    #[cfg(feature = "reqwest")]
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = Some(proxy.into());
         self
     }
 
@@ -1104,6 +1164,18 @@ impl TokenManagerBuilder {
         if url::Url::parse(identity.token_url()).is_ok() {
             check_token_url(identity.token_url(), self.allow_http)?;
         }
+        #[cfg(feature = "reqwest")]
+        let http = match (self.http, &self.proxy) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "a proxy was set for the default HTTP client, but a client of your own is \
+                     used: configure the proxy on that client",
+                ));
+            }
+            (Some(h), None) => h,
+            (None, proxy) => default_http(proxy.as_deref(), self.attempt_timeout)?,
+        };
+        #[cfg(not(feature = "reqwest"))]
         let http = match self.http {
             Some(h) => h,
             None => default_http()?,
@@ -1130,6 +1202,7 @@ impl TokenManagerBuilder {
                 default_lifetime: self.default_lifetime,
                 allow_http: self.allow_http,
                 attempt_timeout: self.attempt_timeout,
+                deadline: self.deadline,
                 lock_ttl: self.lock_ttl,
                 rejected_statuses: self.rejected_statuses,
                 on_token: self.on_token,
@@ -1147,9 +1220,15 @@ impl TokenManagerBuilder {
     }
 }
 
+/// The default HTTP client: built on its first request (see [`crate::ReqwestHttpClient`]),
+/// so that a manager that finds its token in a store builds none.
 #[cfg(feature = "reqwest")]
-fn default_http() -> Result<Arc<dyn HttpClient>> {
-    Ok(Arc::new(crate::http::ReqwestHttpClient::new()?))
+fn default_http(proxy: Option<&str>, timeout: Duration) -> Result<Arc<dyn HttpClient>> {
+    let client = match proxy {
+        Some(proxy) => crate::http::ReqwestHttpClient::with_proxy(proxy)?,
+        None => crate::http::ReqwestHttpClient::new()?,
+    };
+    Ok(Arc::new(client.timeout(timeout)))
 }
 
 #[cfg(not(feature = "reqwest"))]

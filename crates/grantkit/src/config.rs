@@ -245,6 +245,16 @@ pub struct Profile {
     /// Allow plain `http://` token URLs to non-loopback hosts.
     #[serde(default)]
     pub danger_allow_http: bool,
+    /// The longest one HTTP attempt may take, in seconds (default 10).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// The longest one renewal may take, retries included, in seconds (default 30).
+    #[serde(default)]
+    pub deadline_secs: Option<u64>,
+    /// The proxy for `https` token requests to non-loopback hosts (default: the
+    /// environment's `HTTPS_PROXY`/`ALL_PROXY`); never used for loopback or plain `http`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub proxy: Option<String>,
     /// 24SevenOffice preset: the organization to log in to.
     #[serde(default, deserialize_with = "lenient_string")]
     pub login_organization: Option<String>,
@@ -651,6 +661,8 @@ impl Profile {
             builder = builder.rejected_statuses(statuses.iter().copied());
         }
         builder = builder.danger_allow_http(p.danger_allow_http);
+        builder = apply_timeouts(builder, name, &p)?;
+        builder = apply_proxy(builder, name, p.proxy.as_deref())?;
         builder = attach_store(builder, name, p.store.as_ref())?;
         Ok(builder)
     }
@@ -766,6 +778,54 @@ fn attach_store(
     }
 }
 
+/// Applies `timeout_secs` and `deadline_secs`, which must be at least 1.
+fn apply_timeouts(
+    mut builder: TokenManagerBuilder,
+    name: &str,
+    p: &Profile,
+) -> Result<TokenManagerBuilder> {
+    for (key, value) in [("timeout_secs", p.timeout_secs), ("deadline_secs", p.deadline_secs)] {
+        if value == Some(0) {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `{key}` must be at least 1"
+            )));
+        }
+    }
+    if let Some(secs) = p.timeout_secs {
+        builder = builder.attempt_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = p.deadline_secs {
+        builder = builder.deadline(Duration::from_secs(secs));
+    }
+    Ok(builder)
+}
+
+#[cfg(feature = "rustls")]
+fn apply_proxy(
+    builder: TokenManagerBuilder,
+    _: &str,
+    proxy: Option<&str>,
+) -> Result<TokenManagerBuilder> {
+    Ok(match proxy {
+        Some(proxy) => builder.proxy(proxy),
+        None => builder,
+    })
+}
+
+#[cfg(not(feature = "rustls"))]
+fn apply_proxy(
+    builder: TokenManagerBuilder,
+    name: &str,
+    proxy: Option<&str>,
+) -> Result<TokenManagerBuilder> {
+    match proxy {
+        Some(_) => Err(Error::config(format!(
+            "profile `{name}`: field `proxy` needs grantkit's `rustls` feature (the default HTTP client)"
+        ))),
+        None => Ok(builder),
+    }
+}
+
 fn missing(profile: &str, key: &str) -> Error {
     Error::config(format!("profile `{profile}`: missing field `{key}`"))
 }
@@ -805,6 +865,9 @@ impl fmt::Debug for Profile {
             .field("key_id", &self.key_id)
             .field("email", &self.email)
             .field("secret", &redacted(&self.secret))
+            .field("timeout_secs", &self.timeout_secs)
+            .field("deadline_secs", &self.deadline_secs)
+            .field("proxy", &self.proxy.as_deref().map(redact_url))
             .finish_non_exhaustive()
     }
 }

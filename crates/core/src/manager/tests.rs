@@ -364,6 +364,124 @@ async fn transient_failures_are_retried_with_backoff_and_retry_after() {
     );
 }
 
+/// A silent endpoint kept `grantkit token` for 121 s (four 30 s attempts); the renewal
+/// now ends at its deadline, the last attempt cut short by it.
+#[tokio::test(start_paused = true)]
+async fn a_silent_endpoint_fails_the_renewal_at_its_deadline() {
+    let clock = ManualClock::at_fixed_epoch();
+    let http = ScriptedHttp::new((0..10).map(|_| Scripted::Hang).collect());
+    let manager = TokenManager::builder()
+        .clock(clock.clone())
+        .http_client(http.clone())
+        .grant(form_grant())
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(10)
+                .initial_backoff(Duration::from_millis(100))
+                .max_backoff(Duration::from_millis(100)),
+        )
+        .attempt_timeout(Duration::from_secs(4))
+        .deadline(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let error = manager.token().await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(
+        error.to_string(),
+        "no token within the renewal deadline of 10s"
+    );
+    assert_eq!(took, Duration::from_secs(10), "{took:?}");
+    // 4 s + backoff, 4 s + backoff, then what is left of the 10 s.
+    assert_eq!(http.requests().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_attempt_timeout_and_deadline_bound_a_renewal_to_30_s() {
+    let clock = ManualClock::at_fixed_epoch();
+    let http = ScriptedHttp::new((0..10).map(|_| Scripted::Hang).collect());
+    let manager = TokenManager::builder()
+        .clock(clock.clone())
+        .http_client(http.clone())
+        .grant(form_grant())
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let error = manager.token().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+    let seen = http.requests();
+    assert_eq!(seen.len(), 3, "10 s, 10 s, and the rest of the 30 s");
+    let gap = seen[1].1 - seen[0].1;
+    assert!(gap >= Duration::from_secs(10) && gap <= Duration::from_millis(10_200), "{gap:?}");
+}
+
+/// A `Retry-After: 30` loop kept `grantkit token` for 90 s. A wait that would end past
+/// the deadline is not started: the server's error is returned at once.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_past_the_deadline_ends_the_renewal_at_once() {
+    let clock = ManualClock::at_fixed_epoch();
+    let http = ScriptedHttp::new(vec![
+        Scripted::Respond(503, vec![("Retry-After", "30")], ""),
+        Scripted::Respond(200, vec![], OK_BODY),
+    ]);
+    let manager = TokenManager::builder()
+        .clock(clock.clone())
+        .http_client(http.clone())
+        .grant(form_grant())
+        .deadline(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let error = manager.token().await.unwrap_err();
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(http.requests().len(), 1);
+
+    // A shorter wait fits, and is honoured.
+    let http = ScriptedHttp::new(vec![
+        Scripted::Respond(503, vec![("Retry-After", "5")], ""),
+        Scripted::Respond(200, vec![], OK_BODY),
+    ]);
+    let manager = TokenManager::builder()
+        .clock(clock.clone())
+        .http_client(http.clone())
+        .grant(form_grant())
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(manager.token().await.unwrap().access_token().secret(), "good");
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+}
+
+#[cfg(feature = "reqwest")]
+#[test]
+fn a_proxy_with_a_client_of_ones_own_is_a_config_error() {
+    let e = TokenManager::builder()
+        .grant(form_grant())
+        .http_client(ScriptedHttp::default())
+        .proxy("http://proxy.internal:3128")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let e = TokenManager::builder()
+        .grant(form_grant())
+        .proxy("http://u:pw@[x")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(!e.to_string().contains("pw"), "{e}");
+    assert!(
+        TokenManager::builder()
+            .grant(form_grant())
+            .proxy("http://proxy.internal:3128")
+            .build()
+            .is_ok()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn invalid_client_is_not_retried_and_is_typed() {
     let clock = ManualClock::at_fixed_epoch();
