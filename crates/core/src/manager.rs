@@ -1068,8 +1068,8 @@ impl TokenManagerBuilder {
     }
 
     /// The longest one attempt of the grant may take, HTTP included (default 10 s;
-    /// `timeout_secs` in a profile). The default HTTP client is built with this timeout
-    /// too.
+    /// `timeout_secs` in a profile). The default HTTP client's own timeout is set a second
+    /// later, as a backstop.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -1228,7 +1228,9 @@ fn default_http(proxy: Option<&str>, timeout: Duration) -> Result<Arc<dyn HttpCl
         Some(proxy) => crate::http::ReqwestHttpClient::with_proxy(proxy)?,
         None => crate::http::ReqwestHttpClient::new()?,
     };
-    Ok(Arc::new(client.timeout(timeout)))
+    // The manager cuts each attempt at `timeout` itself; the client's own timeout is a
+    // backstop a little later, so that the manager's clearer error is the one seen.
+    Ok(Arc::new(client.timeout(timeout + Duration::from_secs(1))))
 }
 
 #[cfg(not(feature = "reqwest"))]
