@@ -1,7 +1,7 @@
 //! [`FileStore`]: one JSON file per key, atomic writes, a cross-process advisory lock.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
+use crate::private_fs::{self, Access, OpenError};
 
 /// Stems longer than this are shortened and given a hash suffix.
 const MAX_STEM: usize = 160;
@@ -195,8 +196,18 @@ impl FileStore {
     }
 
     fn load_sync(&self, key: &str) -> Result<Option<Token>> {
+        if !private_fs::check_dir(&self.inner.dir)? {
+            return Ok(None);
+        }
         let path = self.token_path(key);
-        match read_capped(&path) {
+        let file = match private_fs::open_private(&path, Access::Read) {
+            Ok(file) => file,
+            Err(OpenError::Io(e)) => return record_io_problem(&path, e),
+            Err(refused @ OpenError::Refused(_)) => {
+                return Err(refused.into_store_error("the token file", &path));
+            }
+        };
+        match read_capped(file) {
             Ok(bytes) => match codec::decode(key, &bytes, self.inner.cipher.as_ref()) {
                 Ok(token) => Ok(Some(token)),
                 Err(reason) => {
@@ -208,19 +219,7 @@ impl FileStore {
                     Ok(None)
                 }
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) if is_record_problem(&e) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    error = %e,
-                    "cannot read the token file; ignoring it, the next save replaces it"
-                );
-                Ok(None)
-            }
-            Err(e) => Err(
-                Error::store(format!("cannot read the token file {}", path.display()))
-                    .with_source(e),
-            ),
+            Err(e) => record_io_problem(&path, e),
         }
     }
 
@@ -229,7 +228,10 @@ impl FileStore {
         self.ensure_dir()?;
         let _write_lock = self.write_lock(key)?;
         let path = self.token_path(key);
-        if let Ok(existing) = read_capped(&path)
+        // A file that is refused or unreadable is not compared with: the rename replaces
+        // it (a rename never writes through a link or into a FIFO).
+        if let Ok(file) = private_fs::open_private(&path, Access::Read)
+            && let Ok(existing) = read_capped(file)
             && let Ok(stored) = codec::decode(key, &existing, self.inner.cipher.as_ref())
             && stored.issued_at() > token.issued_at()
         {
@@ -240,7 +242,7 @@ impl FileStore {
     }
 
     fn remove_sync(&self, key: &str) -> Result<()> {
-        if !self.inner.dir.exists() {
+        if !private_fs::check_dir(&self.inner.dir)? {
             return Ok(());
         }
         let _write_lock = self.write_lock(key)?;
@@ -260,17 +262,7 @@ impl FileStore {
     }
 
     fn ensure_dir(&self) -> Result<()> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&self.inner.dir).map_err(|e| {
-            Error::store(format!(
-                "cannot create the token store directory {}",
-                self.inner.dir.display()
-            ))
-            .with_source(e)
-        })
+        private_fs::create_private_dir(&self.inner.dir)
     }
 
     /// Takes the key's write lock, waiting at most `write_lock_timeout`.
@@ -375,8 +367,10 @@ impl FileStore {
     /// Whether the holder of `key`'s lock overran the deadline it wrote, by the grace.
     fn holder_overran(&self, key: &str) -> Option<LockInfo> {
         let mut text = Vec::new();
-        File::open(self.lock_path(key))
-            .and_then(|f| f.take(4096).read_to_end(&mut text))
+        private_fs::open_private(&self.lock_path(key), Access::Read)
+            .ok()?
+            .take(4096)
+            .read_to_end(&mut text)
             .ok()?;
         let info: LockInfo = serde_json::from_slice(&text).ok()?;
         let now = codec::millis(
@@ -534,8 +528,7 @@ pub(crate) fn file_stem(key: &str) -> String {
     stem
 }
 
-fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
+fn read_capped(file: File) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(MAX_RECORD_BYTES as u64 + 1)
         .read_to_end(&mut bytes)?;
@@ -550,14 +543,29 @@ fn is_record_problem(e: &io::Error) -> bool {
     )
 }
 
+/// A read error of the token file: absent is `None`, a damaged record is logged and
+/// `None` (the next save replaces it), anything else is a store error.
+fn record_io_problem(path: &Path, e: io::Error) -> Result<Option<Token>> {
+    if e.kind() == io::ErrorKind::NotFound {
+        return Ok(None);
+    }
+    if !is_record_problem(&e) {
+        return Err(
+            Error::store(format!("cannot read the token file {}", path.display())).with_source(e),
+        );
+    }
+    tracing::warn!(
+        path = %path.display(),
+        error = %e,
+        "cannot read the token file; ignoring it, the next save replaces it"
+    );
+    Ok(None)
+}
+
+/// Opens (creating it `0600`) a lock file through [`private_fs::open_private`].
 fn open_lock_file(path: &Path) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| {
-        Error::store(format!("cannot open the lock file {}", path.display())).with_source(e)
-    })
+    private_fs::open_private(path, Access::ReadWriteCreate)
+        .map_err(|e| e.into_store_error("the lock file", path))
 }
 
 /// Flushes the directory entry of a rename; best effort (not possible on every system).

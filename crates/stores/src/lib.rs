@@ -64,6 +64,8 @@
 mod codec;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "file")]
+mod private_fs;
 #[cfg(feature = "redis")]
 mod redis;
 

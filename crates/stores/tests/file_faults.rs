@@ -372,6 +372,12 @@ async fn a_holder_frozen_past_its_ttl_no_longer_blocks_others() {
         .truncate(true)
         .open(&lock_path)
         .unwrap();
+    // As grantkit creates it: private to its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&lock_path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
     hold.lock().unwrap();
     fs::write(&lock_path, br#"{"pid":1,"expires_at_ms":32503680000000}"#).unwrap();
     assert!(matches!(
