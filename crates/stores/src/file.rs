@@ -64,6 +64,14 @@ const TAKEOVER_GRACE: Duration = Duration::from_secs(1);
 ///   file) plus one second no longer blocks others: they get a lock that does not exclude
 ///   anyone, as a Redis lock would have expired. Advisory locks on network file systems
 ///   (NFS, SMB) are only as good as the file system's support for them.
+/// - **Shared machines** (Unix), as OpenSSH treats `~/.ssh`: the directory must be owned
+///   by the effective user and not writable by group or others; every file (token, lock,
+///   write lock) is opened with `O_NOFOLLOW | O_NONBLOCK` and used only if the opened
+///   handle is a regular file of the user, with one link and mode `0600` or stricter.
+///   A symbolic link, FIFO or device in a file's place, another user's file or a loose
+///   mode is refused with an [`ErrorKind::Store`](grantkit_core::ErrorKind::Store) error
+///   naming the path and the fix (the manager logs it and fetches); a save replaces such
+///   a token file by rename, never writing through it.
 ///
 /// Files are written with mode `0600` on Unix; on other systems they inherit the
 /// directory's permissions. Add an [`EncryptionKey`] so that a copied file does not hand
@@ -94,13 +102,16 @@ struct Config {
 }
 
 impl FileStore {
-    /// A store keeping its files in `dir` (created on the first save).
+    /// A store keeping its files in `dir` (created `0700` on the first save). `dir` must be
+    /// a directory only the current user can write (not `/tmp`): see "Shared machines".
     ///
     /// ```
     /// # #[cfg(feature = "file")] {
     /// use grantkit_stores::FileStore;
     ///
-    /// let store = FileStore::new("/var/cache/my-service/tokens");
+    /// // A per-user directory, e.g. under $XDG_RUNTIME_DIR (or use `in_cache_dir`).
+    /// let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
+    /// let store = FileStore::new(std::path::Path::new(&runtime).join("my-service"));
     /// assert!(store.token_path("client_credentials:app:0123").ends_with("client_credentials%3Aapp%3A0123.json"));
     /// # }
     /// ```
@@ -145,7 +156,8 @@ impl FileStore {
     /// use grantkit_stores::{EncryptionKey, FileStore};
     ///
     /// let (key, _base64) = EncryptionKey::generate();
-    /// let store = FileStore::new("/var/cache/my-service/tokens").encryption(key);
+    /// let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
+    /// let store = FileStore::new(std::path::Path::new(&runtime).join("my-service")).encryption(key);
     /// assert!(format!("{store:?}").contains("encrypted: true"));
     /// # }
     /// ```
@@ -207,7 +219,7 @@ impl FileStore {
                 return Err(refused.into_store_error("the token file", &path));
             }
         };
-        match read_capped(file) {
+        match private_fs::read_capped(file, MAX_RECORD_BYTES) {
             Ok(bytes) => match codec::decode(key, &bytes, self.inner.cipher.as_ref()) {
                 Ok(token) => Ok(Some(token)),
                 Err(reason) => {
@@ -231,7 +243,7 @@ impl FileStore {
         // A file that is refused or unreadable is not compared with: the rename replaces
         // it (a rename never writes through a link or into a FIFO).
         if let Ok(file) = private_fs::open_private(&path, Access::Read)
-            && let Ok(existing) = read_capped(file)
+            && let Ok(existing) = private_fs::read_capped(file, MAX_RECORD_BYTES)
             && let Ok(stored) = codec::decode(key, &existing, self.inner.cipher.as_ref())
             && stored.issued_at() > token.issued_at()
         {
@@ -325,7 +337,7 @@ impl FileStore {
                 return Err(fail("rename", e.error));
             }
         }
-        sync_dir(dir);
+        private_fs::sync_dir(dir);
         Ok(())
     }
 
@@ -528,13 +540,6 @@ pub(crate) fn file_stem(key: &str) -> String {
     stem
 }
 
-fn read_capped(file: File) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORD_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// Errors that concern the record rather than the store: the record is ignored.
 fn is_record_problem(e: &io::Error) -> bool {
     matches!(
@@ -566,16 +571,6 @@ fn record_io_problem(path: &Path, e: io::Error) -> Result<Option<Token>> {
 fn open_lock_file(path: &Path) -> Result<File> {
     private_fs::open_private(path, Access::ReadWriteCreate)
         .map_err(|e| e.into_store_error("the lock file", path))
-}
-
-/// Flushes the directory entry of a rename; best effort (not possible on every system).
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(dir = %dir.display(), error = %e, "could not flush the directory");
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 #[cfg(test)]

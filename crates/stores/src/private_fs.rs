@@ -16,7 +16,7 @@
 //! [`open_private`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read as _};
 use std::path::Path;
 
 use grantkit_core::Error;
@@ -239,6 +239,24 @@ fn check_file(path: &Path, file: &File) -> Result<(), OpenError> {
         }
     }
     Ok(())
+}
+
+/// Reads at most `limit + 1` bytes of `file` (so that a caller can tell "too large").
+pub(crate) fn read_capped(file: File, limit: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Flushes the directory entry of a rename; best effort (not possible on every system).
+pub(crate) fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(dir = %dir.display(), error = %e, "could not flush the directory");
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 fn refused(message: String) -> OpenError {
