@@ -123,6 +123,12 @@ fn assert_store_error(result: grantkit_core::Result<impl std::fmt::Debug>, needl
     );
 }
 
+/// The store's directory as the store would create it, whatever the umask.
+fn make_private_dir(dir: &Path) {
+    fs::create_dir(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
 fn mkfifo(path: &Path) {
     rustix::fs::mknodat(
         rustix::fs::CWD,
@@ -157,7 +163,7 @@ fn assert_mine_and_private(path: &Path) {
 #[tokio::test]
 async fn a_symlink_planted_at_the_lock_path_is_refused_and_its_target_untouched() {
     let s = Setup::new();
-    fs::create_dir(s.store.dir()).unwrap();
+    make_private_dir(s.store.dir());
     let victim = s.victim(b"the victim's data");
     let lock_path = s.store.lock_path(&s.key);
     std::os::unix::fs::symlink(&victim, &lock_path).unwrap();
@@ -186,7 +192,7 @@ async fn a_symlink_planted_at_the_lock_path_is_refused_and_its_target_untouched(
 #[tokio::test]
 async fn a_symlink_planted_at_the_write_lock_path_fails_the_save_and_spares_its_target() {
     let s = Setup::new();
-    fs::create_dir(s.store.dir()).unwrap();
+    make_private_dir(s.store.dir());
     let victim = s.victim(b"the victim's data");
     std::os::unix::fs::symlink(&victim, s.write_lock_path()).unwrap();
     let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -224,7 +230,7 @@ async fn a_symlink_planted_at_the_token_path_is_neither_served_nor_written_throu
 #[tokio::test]
 async fn a_fifo_at_the_token_path_is_refused_without_hanging() {
     let s = Setup::new();
-    fs::create_dir(s.store.dir()).unwrap();
+    make_private_dir(s.store.dir());
     mkfifo(&s.token_path());
     let load = tokio::time::timeout(NO_HANG, s.store.load(&s.key))
         .await
@@ -245,7 +251,7 @@ async fn a_fifo_at_the_token_path_is_refused_without_hanging() {
 #[tokio::test]
 async fn a_fifo_at_a_lock_path_is_refused_without_hanging() {
     let s = Setup::new();
-    fs::create_dir(s.store.dir()).unwrap();
+    make_private_dir(s.store.dir());
     let lock_path = s.store.lock_path(&s.key);
     mkfifo(&lock_path);
     mkfifo(&s.write_lock_path());
@@ -293,7 +299,7 @@ async fn a_token_file_owned_by_another_user_is_not_served() {
 #[tokio::test]
 async fn a_lock_file_owned_by_another_user_is_refused() {
     let s = Setup::new();
-    fs::create_dir(s.store.dir()).unwrap();
+    make_private_dir(s.store.dir());
     let lock_path = s.store.lock_path(&s.key);
     fs::write(&lock_path, b"").unwrap();
     fs::set_permissions(&lock_path, fs::Permissions::from_mode(0o600)).unwrap();
@@ -337,7 +343,7 @@ async fn a_group_or_other_writable_directory_is_refused_and_the_manager_still_se
     support::capture_logs();
     for mode in [0o777, 0o770, 0o1777, 0o702] {
         let s = Setup::new();
-        fs::create_dir(s.store.dir()).unwrap();
+        make_private_dir(s.store.dir());
         fs::set_permissions(s.store.dir(), fs::Permissions::from_mode(mode)).unwrap();
         let dir = s.store.dir().display().to_string();
         let needles = [dir.as_str(), "writable by group or others", "chmod 700"];
@@ -372,8 +378,7 @@ async fn a_group_or_other_writable_directory_is_refused_and_the_manager_still_se
 #[tokio::test]
 async fn a_directory_owned_by_another_user_is_refused() {
     let s = Setup::new();
-    fs::create_dir(s.store.dir()).unwrap();
-    fs::set_permissions(s.store.dir(), fs::Permissions::from_mode(0o700)).unwrap();
+    make_private_dir(s.store.dir());
     if !chown_to_other(s.store.dir()) {
         return;
     }
