@@ -78,6 +78,10 @@ async fn undecodable_values_are_replaced_whatever_issued_at_ms_they_claim() {
         r#"{"issued_at_ms":1e300}"#.to_owned(),
         r#"{"issued_at_ms":-1e300}"#.to_owned(),
         r#"{"issued_at_ms":9007199254740993}"#.to_owned(),
+        // Redis's cjson also accepts these non-JSON numbers.
+        r#"{"issued_at_ms":NaN}"#.to_owned(),
+        r#"{"issued_at_ms":Infinity}"#.to_owned(),
+        r#"{"issued_at_ms":0x1FFFFFFFFFFFFF}"#.to_owned(),
         format!(r#"{{"issued_at_ms":{year_2100}.5}}"#),
         format!(r#"{{"v":1,"issued_at_ms":{year_2100}}}"#),
         format!(r#"{{"issued_at_ms":{soon}}}"#),
@@ -89,7 +93,18 @@ async fn undecodable_values_are_replaced_whatever_issued_at_ms_they_claim() {
         set_raw(&mut conn, &redis_key, value.as_bytes()).await;
         assert_eq!(loaded(&store, "k").await, None, "{value}");
         let name = format!("fresh-{i}");
+        let client_checks = || {
+            support::logs_mentioning(&redis_key)
+                .iter()
+                .filter(|l| l.contains("replacing a stored record this store cannot read"))
+                .count()
+        };
+        let before = client_checks();
         store.save("k", &fresh(&name)).await.unwrap();
+        // The script replaces what has no sound `issued_at_ms` by itself; only a
+        // believable later one goes back to the client, which cannot decode it.
+        let believable = value.contains(&format!(":{soon}"));
+        assert_eq!(client_checks() - before, usize::from(believable), "{value}");
         assert_eq!(
             loaded(&store, "k").await.as_deref(),
             Some(&*name),
