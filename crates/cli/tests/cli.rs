@@ -441,6 +441,34 @@ fn file_store_reuses_the_token_across_processes_until_invalidated() {
     assert_eq!(f.server.token_requests(), 2);
 }
 
+/// A store directory others can write (as `/tmp/grantkit-tokens` was in the docs) is
+/// refused: each run still prints a token, fetched from the endpoint, and the warning
+/// names the directory and the fix.
+#[cfg(unix)]
+#[test]
+fn a_store_directory_others_can_write_is_refused_and_the_token_still_printed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = Fixture::new();
+    let config = file_store_config(&f);
+    std::fs::create_dir(f.store_dir()).unwrap();
+    std::fs::set_permissions(f.store_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for run_number in 1..=2 {
+        let output = run(&config, &["token", "-v"]);
+        let token = success(&output);
+        assert!(token.starts_with("at-"), "{token}");
+        let err = stderr(&output);
+        let dir = f.store_dir().display().to_string();
+        assert!(
+            err.lines()
+                .any(|l| l.contains("WARN") && l.contains(&dir) && l.contains("chmod 700")),
+            "{err}"
+        );
+        assert!(!err.contains(&token), "the token is in the logs: {err}");
+        assert_eq!(f.server.token_requests(), run_number, "nothing was cached");
+    }
+    assert_eq!(std::fs::read_dir(f.store_dir()).unwrap().count(), 0);
+}
+
 #[test]
 fn concurrent_processes_share_one_token_through_the_file_store() {
     let f = Fixture::new();

@@ -15,7 +15,7 @@
 //! scope = "read write"
 //! params = { audience = "https://api.example.com" }
 //! refresh = { before_expiry_secs = 60 }
-//! store = { kind = "file", path = "/var/cache/grantkit" }
+//! store = { kind = "file" }             # the user's cache directory, e.g. ~/.cache/grantkit
 //!
 //! [profiles.tso]
 //! preset = "24sevenoffice"

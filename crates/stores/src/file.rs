@@ -1,7 +1,7 @@
 //! [`FileStore`]: one JSON file per key, atomic writes, a cross-process advisory lock.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
+use crate::private_fs::{self, Access, OpenError};
 
 /// Stems longer than this are shortened and given a hash suffix.
 const MAX_STEM: usize = 160;
@@ -63,6 +64,14 @@ const TAKEOVER_GRACE: Duration = Duration::from_secs(1);
 ///   file) plus one second no longer blocks others: they get a lock that does not exclude
 ///   anyone, as a Redis lock would have expired. Advisory locks on network file systems
 ///   (NFS, SMB) are only as good as the file system's support for them.
+/// - **Shared machines** (Unix), as OpenSSH treats `~/.ssh`: the directory must be owned
+///   by the effective user and not writable by group or others; every file (token, lock,
+///   write lock) is opened with `O_NOFOLLOW | O_NONBLOCK` and used only if the opened
+///   handle is a regular file of the user, with one link and mode `0600` or stricter.
+///   A symbolic link, FIFO or device in a file's place, another user's file or a loose
+///   mode is refused with an [`ErrorKind::Store`](grantkit_core::ErrorKind::Store) error
+///   naming the path and the fix (the manager logs it and fetches); a save replaces such
+///   a token file by rename, never writing through it.
 ///
 /// Files are written with mode `0600` on Unix; on other systems they inherit the
 /// directory's permissions. Add an [`EncryptionKey`] so that a copied file does not hand
@@ -93,13 +102,16 @@ struct Config {
 }
 
 impl FileStore {
-    /// A store keeping its files in `dir` (created on the first save).
+    /// A store keeping its files in `dir` (created `0700` on the first save). `dir` must be
+    /// a directory only the current user can write (not `/tmp`): see "Shared machines".
     ///
     /// ```
     /// # #[cfg(feature = "file")] {
     /// use grantkit_stores::FileStore;
     ///
-    /// let store = FileStore::new("/var/cache/my-service/tokens");
+    /// // A per-user directory, e.g. under $XDG_RUNTIME_DIR (or use `in_cache_dir`).
+    /// let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
+    /// let store = FileStore::new(std::path::Path::new(&runtime).join("my-service"));
     /// assert!(store.token_path("client_credentials:app:0123").ends_with("client_credentials%3Aapp%3A0123.json"));
     /// # }
     /// ```
@@ -144,7 +156,8 @@ impl FileStore {
     /// use grantkit_stores::{EncryptionKey, FileStore};
     ///
     /// let (key, _base64) = EncryptionKey::generate();
-    /// let store = FileStore::new("/var/cache/my-service/tokens").encryption(key);
+    /// let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
+    /// let store = FileStore::new(std::path::Path::new(&runtime).join("my-service")).encryption(key);
     /// assert!(format!("{store:?}").contains("encrypted: true"));
     /// # }
     /// ```
@@ -195,8 +208,18 @@ impl FileStore {
     }
 
     fn load_sync(&self, key: &str) -> Result<Option<Token>> {
+        if !private_fs::check_dir(&self.inner.dir)? {
+            return Ok(None);
+        }
         let path = self.token_path(key);
-        match read_capped(&path) {
+        let file = match private_fs::open_private(&path, Access::Read) {
+            Ok(file) => file,
+            Err(OpenError::Io(e)) => return record_io_problem(&path, e),
+            Err(refused @ OpenError::Refused(_)) => {
+                return Err(refused.into_store_error("the token file", &path));
+            }
+        };
+        match private_fs::read_capped(file, MAX_RECORD_BYTES) {
             Ok(bytes) => match codec::decode(key, &bytes, self.inner.cipher.as_ref()) {
                 Ok(token) => Ok(Some(token)),
                 Err(reason) => {
@@ -208,19 +231,7 @@ impl FileStore {
                     Ok(None)
                 }
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) if is_record_problem(&e) => {
-                tracing::warn!(
-                    path = %path.display(),
-                    error = %e,
-                    "cannot read the token file; ignoring it, the next save replaces it"
-                );
-                Ok(None)
-            }
-            Err(e) => Err(
-                Error::store(format!("cannot read the token file {}", path.display()))
-                    .with_source(e),
-            ),
+            Err(e) => record_io_problem(&path, e),
         }
     }
 
@@ -229,7 +240,10 @@ impl FileStore {
         self.ensure_dir()?;
         let _write_lock = self.write_lock(key)?;
         let path = self.token_path(key);
-        if let Ok(existing) = read_capped(&path)
+        // A file that is refused or unreadable is not compared with: the rename replaces
+        // it (a rename never writes through a link or into a FIFO).
+        if let Ok(file) = private_fs::open_private(&path, Access::Read)
+            && let Ok(existing) = private_fs::read_capped(file, MAX_RECORD_BYTES)
             && let Ok(stored) = codec::decode(key, &existing, self.inner.cipher.as_ref())
             && stored.issued_at() > token.issued_at()
         {
@@ -240,7 +254,7 @@ impl FileStore {
     }
 
     fn remove_sync(&self, key: &str) -> Result<()> {
-        if !self.inner.dir.exists() {
+        if !private_fs::check_dir(&self.inner.dir)? {
             return Ok(());
         }
         let _write_lock = self.write_lock(key)?;
@@ -260,17 +274,7 @@ impl FileStore {
     }
 
     fn ensure_dir(&self) -> Result<()> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(&self.inner.dir).map_err(|e| {
-            Error::store(format!(
-                "cannot create the token store directory {}",
-                self.inner.dir.display()
-            ))
-            .with_source(e)
-        })
+        private_fs::create_private_dir(&self.inner.dir)
     }
 
     /// Takes the key's write lock, waiting at most `write_lock_timeout`.
@@ -333,7 +337,7 @@ impl FileStore {
                 return Err(fail("rename", e.error));
             }
         }
-        sync_dir(dir);
+        private_fs::sync_dir(dir);
         Ok(())
     }
 
@@ -375,8 +379,10 @@ impl FileStore {
     /// Whether the holder of `key`'s lock overran the deadline it wrote, by the grace.
     fn holder_overran(&self, key: &str) -> Option<LockInfo> {
         let mut text = Vec::new();
-        File::open(self.lock_path(key))
-            .and_then(|f| f.take(4096).read_to_end(&mut text))
+        private_fs::open_private(&self.lock_path(key), Access::Read)
+            .ok()?
+            .take(4096)
+            .read_to_end(&mut text)
             .ok()?;
         let info: LockInfo = serde_json::from_slice(&text).ok()?;
         let now = codec::millis(
@@ -534,14 +540,6 @@ pub(crate) fn file_stem(key: &str) -> String {
     stem
 }
 
-fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_RECORD_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
 /// Errors that concern the record rather than the store: the record is ignored.
 fn is_record_problem(e: &io::Error) -> bool {
     matches!(
@@ -550,24 +548,29 @@ fn is_record_problem(e: &io::Error) -> bool {
     )
 }
 
-fn open_lock_file(path: &Path) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| {
-        Error::store(format!("cannot open the lock file {}", path.display())).with_source(e)
-    })
+/// A read error of the token file: absent is `None`, a damaged record is logged and
+/// `None` (the next save replaces it), anything else is a store error.
+fn record_io_problem(path: &Path, e: io::Error) -> Result<Option<Token>> {
+    if e.kind() == io::ErrorKind::NotFound {
+        return Ok(None);
+    }
+    if !is_record_problem(&e) {
+        return Err(
+            Error::store(format!("cannot read the token file {}", path.display())).with_source(e),
+        );
+    }
+    tracing::warn!(
+        path = %path.display(),
+        error = %e,
+        "cannot read the token file; ignoring it, the next save replaces it"
+    );
+    Ok(None)
 }
 
-/// Flushes the directory entry of a rename; best effort (not possible on every system).
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(dir = %dir.display(), error = %e, "could not flush the directory");
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
+/// Opens (creating it `0600`) a lock file through [`private_fs::open_private`].
+fn open_lock_file(path: &Path) -> Result<File> {
+    private_fs::open_private(path, Access::ReadWriteCreate)
+        .map_err(|e| e.into_store_error("the lock file", path))
 }
 
 #[cfg(test)]

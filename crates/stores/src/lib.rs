@@ -47,7 +47,10 @@
 //! [`MemoryStore`] is always available.
 //!
 //! # Security
-//! - Files are created with mode `0600` in a directory created `0700` (Unix).
+//! - Files are created with mode `0600` in a directory created `0700` (Unix). As OpenSSH
+//!   does for `~/.ssh`, a store directory another user owns or can write, and any file in
+//!   it that is a link, a FIFO, another user's or open to others, is refused (a store
+//!   error naming the path and the fix); files are opened with `O_NOFOLLOW`.
 //! - Stored records hold bearer tokens and refresh tokens. Give the file and Redis stores
 //!   an `EncryptionKey` (ChaCha20-Poly1305, a random nonce per write, the record bound
 //!   to its key) so that a copied cache file or a Redis dump hands out nothing.
@@ -64,6 +67,8 @@
 mod codec;
 #[cfg(feature = "file")]
 mod file;
+#[cfg(feature = "file")]
+mod private_fs;
 #[cfg(feature = "redis")]
 mod redis;
 

@@ -15,27 +15,12 @@ use redis::{Cmd, RedisFuture, RedisResult, Script, Value};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 
+mod records;
+use records::Stored;
+
 /// After a failure to reach Redis, operations fail at once for this long instead of
 /// waiting for a timeout each; then the next operation tries again.
 const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
-
-/// Replaces the token unless the stored one was issued later.
-///
-/// KEYS[1] token key; ARGV[1] record, ARGV[2] its issued_at_ms, ARGV[3] TTL in ms.
-/// A stored value that is not a JSON object with a numeric `issued_at_ms` (garbage, a
-/// record of another program) is replaced.
-const SAVE_SCRIPT: &str = r"
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, doc = pcall(cjson.decode, current)
-  if ok and type(doc) == 'table' and type(doc.issued_at_ms) == 'number'
-     and doc.issued_at_ms > tonumber(ARGV[2]) then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-";
 
 /// Deletes the lock only if it still holds our token.
 const RELEASE_SCRIPT: &str = r"
@@ -60,7 +45,8 @@ return 0
 ///
 /// # Guarantees
 /// - **Never older over newer**: `save` runs a Lua script that compares `issued_at_ms`
-///   with the stored record's and keeps the later one, atomically in Redis.
+///   with the stored record's and keeps the later one, atomically in Redis. Only a record
+///   this store can read is kept that way (see below).
 /// - **Refresh lock**: `SET {prefix}lock:{key} <random> NX PX <ttl>`; released by a Lua
 ///   compare-and-delete, so a holder that overran its TTL never releases the lock of the
 ///   next holder. Expiry runs on the Redis server's clock.
@@ -72,9 +58,14 @@ return 0
 ///   and the token endpoint.
 /// - **Reconnects**: the connection (a [`ConnectionManager`], created on first use) is
 ///   re-established by itself when Redis comes back.
-/// - **Unreadable records** (garbage, encrypted under another key) are logged and loaded
-///   as `None`; the next save replaces them — unless an undecryptable record claims a
-///   later `issued_at_ms`, which is kept until its TTL runs out.
+/// - **Unreadable records** (garbage, encrypted under another key, a key of another Redis
+///   type such as a list or a hash) are logged and loaded as `None`; the next save
+///   replaces them, whatever `issued_at_ms` they claim. The script replaces at once a
+///   value that is not JSON, has no integral `issued_at_ms` in `0..2^53`, or claims an
+///   issue time more than an hour after the token being saved (`1e300`), and deletes a
+///   key of another type before writing; a record it would keep as newer goes back to
+///   the client, which keeps it only if it can decode it, and otherwise replaces it with
+///   a compare-and-set on the exact value.
 ///
 /// # Redis Cluster
 /// With the `redis-cluster` feature, [`RedisStore::connect_cluster`] gives the same store
@@ -447,19 +438,22 @@ impl RedisStore {
 impl TokenStore for RedisStore {
     async fn load(&self, key: &str) -> Result<Option<Token>> {
         let redis_key = self.checked_key(key)?;
-        let bytes: Option<Vec<u8>> = self
+        let stored = self
             .run("GET", |mut conn| {
                 let redis_key = redis_key.clone();
-                async move {
-                    redis::cmd("GET")
-                        .arg(&redis_key)
-                        .query_async(&mut conn)
-                        .await
-                }
+                async move { records::get(&mut conn, &redis_key).await }
             })
             .await?;
-        let Some(bytes) = bytes else {
-            return Ok(None);
+        let bytes = match stored {
+            Stored::Value(Some(bytes)) => bytes,
+            Stored::Value(None) => return Ok(None),
+            Stored::WrongType => {
+                tracing::warn!(
+                    redis_key,
+                    "ignoring a key of another Redis type; the next save replaces it"
+                );
+                return Ok(None);
+            }
         };
         if bytes.len() > MAX_RECORD_BYTES {
             tracing::warn!(
@@ -483,24 +477,7 @@ impl TokenStore for RedisStore {
 
     async fn save(&self, key: &str, token: &Token) -> Result<()> {
         let redis_key = self.checked_key(key)?;
-        let record = codec::encode(key, token, self.config.cipher.as_ref())?;
-        let issued_at_ms = codec::issued_at_ms(token);
-        let ttl_ms = self.ttl_ms(token);
-        let stored: i64 = self
-            .run("save", |mut conn| async move {
-                Script::new(SAVE_SCRIPT)
-                    .key(&redis_key)
-                    .arg(record)
-                    .arg(issued_at_ms)
-                    .arg(ttl_ms)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        if stored == 0 {
-            tracing::debug!(key, "a newer token is stored; keeping it");
-        }
-        Ok(())
+        self.save_record(key, &redis_key, token).await
     }
 
     async fn remove(&self, key: &str) -> Result<()> {

@@ -24,7 +24,7 @@ mod file {
     async fn encrypted_file_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
         let (key, _) = EncryptionKey::generate();
-        let store = FileStore::new(dir.path()).encryption(key);
+        let store = FileStore::new(dir.path().join("tokens")).encryption(key);
         conformance::all(&store, "file-encrypted:").await;
     }
 
@@ -33,8 +33,8 @@ mod file {
         // Locks and writes must exclude across handles (as across processes), not only
         // within one.
         let dir = tempfile::tempdir().unwrap();
-        let a = FileStore::new(dir.path());
-        let b = FileStore::new(dir.path());
+        let a = FileStore::new(dir.path().join("tokens"));
+        let b = FileStore::new(dir.path().join("tokens"));
         conformance::lock_exclusion(&a, "shared:").await;
         let lock =
             match grantkit_core::TokenStore::try_lock(&a, "shared:k", conformance::LONG_LOCK_TTL)

@@ -313,7 +313,7 @@ async fn encrypted_files_hold_no_token_and_a_wrong_key_means_refetch() {
     support::capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let (key, _) = EncryptionKey::generate();
-    let store = FileStore::new(dir.path()).encryption(key);
+    let store = FileStore::new(dir.path().join("tokens")).encryption(key);
     let clock = ManualClock::at_fixed_epoch();
     let calls = Arc::new(AtomicUsize::new(0));
     let m = manager(store.clone(), &clock, &calls);
@@ -325,7 +325,7 @@ async fn encrypted_files_hold_no_token_and_a_wrong_key_means_refetch() {
 
     // Another process with another key cannot use it: it refetches and overwrites.
     let (other_key, _) = EncryptionKey::generate();
-    let other = FileStore::new(dir.path()).encryption(other_key);
+    let other = FileStore::new(dir.path().join("tokens")).encryption(other_key);
     assert!(other.load(m.cache_key()).await.unwrap().is_none());
     assert_warned_about(&path);
     let m2 = manager(other.clone(), &clock, &calls);
@@ -345,7 +345,7 @@ async fn encrypted_files_hold_no_token_and_a_wrong_key_means_refetch() {
         "file-token-2"
     );
     // And a store without a key does not read encrypted files either.
-    let plain = FileStore::new(dir.path());
+    let plain = FileStore::new(dir.path().join("tokens"));
     assert!(plain.load(m.cache_key()).await.unwrap().is_none());
 }
 
@@ -361,8 +361,13 @@ fn debug_shows_no_key() {
 #[tokio::test]
 async fn a_holder_frozen_past_its_ttl_no_longer_blocks_others() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileStore::new(dir.path());
-    fs::create_dir_all(dir.path()).unwrap();
+    let store = FileStore::new(dir.path().join("tokens"));
+    fs::create_dir(store.dir()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(store.dir(), fs::Permissions::from_mode(0o700)).unwrap();
+    }
     let lock_path = store.lock_path("k");
     // Another "process" holds the advisory lock and recorded a deadline.
     let hold = fs::OpenOptions::new()
@@ -372,6 +377,12 @@ async fn a_holder_frozen_past_its_ttl_no_longer_blocks_others() {
         .truncate(true)
         .open(&lock_path)
         .unwrap();
+    // As grantkit creates it: private to its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&lock_path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
     hold.lock().unwrap();
     fs::write(&lock_path, br#"{"pid":1,"expires_at_ms":32503680000000}"#).unwrap();
     assert!(matches!(
@@ -400,7 +411,7 @@ async fn a_holder_frozen_past_its_ttl_no_longer_blocks_others() {
 #[tokio::test(start_paused = true)]
 async fn a_dropped_lock_is_held_until_its_ttl() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileStore::new(dir.path());
+    let store = FileStore::new(dir.path().join("tokens"));
     let lock = match store.try_lock("k", Duration::from_secs(5)).await.unwrap() {
         LockAttempt::Acquired(lock) => lock,
         other => panic!("{other:?}"),

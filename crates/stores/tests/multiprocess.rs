@@ -162,7 +162,10 @@ async fn processes_sharing_a_file_store_make_one_token_request() {
         "file",
         vec![
             ("GRANTKIT_MP_TOKEN_URL", server.token_url()),
-            ("GRANTKIT_MP_DIR", dir.path().display().to_string()),
+            (
+                "GRANTKIT_MP_DIR",
+                dir.path().join("tokens").display().to_string(),
+            ),
         ],
     )
     .await;
