@@ -201,8 +201,8 @@ impl fmt::Debug for TokenRequest {
 /// assert!(check_token_url("http://auth.example.com/token", true).is_ok());
 /// ```
 pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
-    let parsed = Url::parse(url)
-        .map_err(|e| Error::config(format!("token URL {url:?} is not a valid URL: {e}")))?;
+    let parsed =
+        Url::parse(url).map_err(|e| Error::config(format!("token URL is not a valid URL: {e}")))?;
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if allow_http || is_loopback(&parsed) => Ok(parsed),
@@ -212,7 +212,8 @@ pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
             parsed.host_str().unwrap_or_default()
         ))),
         other => Err(Error::config(format!(
-            "token URL {url:?} has unsupported scheme {other:?}; use https"
+            "token URL {} has unsupported scheme {other:?}; use https",
+            crate::redact_url(url)
         ))),
     }
 }

@@ -65,6 +65,7 @@ mod grant;
 mod http;
 mod manager;
 mod policy;
+mod redact;
 mod secret;
 mod store;
 mod token;
@@ -80,6 +81,7 @@ pub use http::{
 };
 pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
+pub use redact::redact_url;
 pub use secret::{AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey};
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
