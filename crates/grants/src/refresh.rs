@@ -59,7 +59,7 @@ impl RefreshRequest<'_> {
         cx: &GrantContext,
         refresh_token: &RefreshToken,
     ) -> Result<Token> {
-        tracing::debug!(token_url = %grantkit_core::redact_url(&self.token_url), "renewing with the refresh token");
+        tracing::debug!(token_url = %grantkit_core::redact_url(self.token_url), "renewing with the refresh token");
         let token = cx.exchange(self.request(refresh_token)?).await?;
         Ok(match token.refresh_token() {
             Some(_) => token,

@@ -59,7 +59,7 @@ impl ConfigEnv {
     }
 
     /// The configuration variables, as (variable name, key path, text value).
-    fn entries(&self) -> Result<Vec<(String, Vec<String>, String)>, Error> {
+    fn entries(&self) -> Result<Vec<(String, Vec<String>, String)>, String> {
         let vars: Vec<(OsString, OsString)> = match &self.vars {
             Some(vars) => vars.clone(),
             None => std::env::vars_os().collect(),
@@ -71,9 +71,7 @@ impl ConfigEnv {
             };
             let name = name.to_string_lossy().into_owned();
             let value = value.into_string().map_err(|_| {
-                Error::from(format!(
-                    "environment variable {name} is not valid UTF-8 (its value is text)"
-                ))
+                format!("environment variable {name} is not valid UTF-8 (its value is text)")
             })?;
             entries.push((name, path, value));
         }
@@ -84,7 +82,7 @@ impl ConfigEnv {
 }
 
 /// The key path a variable sets, or `None` when it is not configuration.
-fn key_path(name: &OsStr) -> Result<Option<Vec<String>>, Error> {
+fn key_path(name: &OsStr) -> Result<Option<Vec<String>>, String> {
     let lossy = name.to_string_lossy();
     let upper = lossy.to_ascii_uppercase();
     if !upper.starts_with(PREFIX) {
@@ -96,9 +94,9 @@ fn key_path(name: &OsStr) -> Result<Option<Vec<String>>, Error> {
         let mut path = vec!["profiles".to_owned()];
         for segment in rest.split("__") {
             if segment.is_empty() {
-                return Err(Error::from(format!(
+                return Err(format!(
                     "environment variable {lossy}: empty key between `__` separators"
-                )));
+                ));
             }
             path.push(segment.to_ascii_lowercase());
         }
@@ -107,9 +105,9 @@ fn key_path(name: &OsStr) -> Result<Option<Vec<String>>, Error> {
         return Ok(None);
     };
     if name.to_str().is_none() {
-        return Err(Error::from(format!(
+        return Err(format!(
             "environment variable name {lossy} is not valid UTF-8"
-        )));
+        ));
     }
     Ok(Some(path))
 }
@@ -152,12 +150,12 @@ fn typed(path: &[String], text: String) -> Value {
 }
 
 /// Sets `path` in `dict`; a key set both as a value and as a table is an error.
-fn insert(dict: &mut Dict, name: &str, path: &[String], value: Value) -> Result<(), Error> {
+fn insert(dict: &mut Dict, name: &str, path: &[String], value: Value) -> Result<(), String> {
     let conflict = || {
-        Error::from(format!(
+        format!(
             "environment variable {name} conflicts with another GRANTKIT_ variable that sets \
              the same key or a key below it"
-        ))
+        )
     };
     match path {
         [] => Err(conflict()),
@@ -190,9 +188,9 @@ impl Provider for ConfigEnv {
 
     fn data(&self) -> Result<Map<Profile, Dict>, Error> {
         let mut dict = Dict::new();
-        for (name, path, text) in self.entries()? {
+        for (name, path, text) in self.entries().map_err(Error::from)? {
             let value = typed(&path, text);
-            insert(&mut dict, &name, &path, value)?;
+            insert(&mut dict, &name, &path, value).map_err(Error::from)?;
         }
         Ok(Profile::Default.collect(dict))
     }
