@@ -426,3 +426,45 @@ async fn profiles_reach_the_server_with_their_wire_formats() {
         "the preset in a file sends what the preset in code sends"
     );
 }
+
+#[test]
+fn debug_and_summaries_hide_credentials_in_urls() {
+    let config = Config::from_toml(
+        r#"
+        [profiles.acme]
+        grant = "client_credentials"
+        token_url = "https://client:url-password@auth.example.com/token?client_secret=url-secret"
+        client_id = "a"
+        client_secret = "client-secret"
+        store = { kind = "redis", url = "redis+unix:///run/redis.sock?db=1&pass=redis-password", encryption_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }
+        "#,
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    let (_, acme) = config.profile(None).unwrap();
+    let summary = acme.summary();
+    assert_eq!(
+        summary.token_url.as_deref(),
+        Some("https://***@auth.example.com/token?client_secret=***")
+    );
+    assert_eq!(
+        summary.store,
+        "redis (redis+unix:///run/redis.sock?db=1&pass=***)"
+    );
+    let builder = format!("{:?}", config.builder(None).unwrap());
+    for text in [&debug, &builder, &format!("{summary:?}")] {
+        for secret in [
+            "url-password",
+            "url-secret",
+            "client-secret",
+            "redis-password",
+            "AAAAAAAA",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    assert!(
+        debug.contains("https://***@auth.example.com/token?client_secret=***"),
+        "{debug}"
+    );
+}
