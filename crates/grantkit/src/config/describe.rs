@@ -47,6 +47,13 @@ fn kind(kind: &Kind) -> String {
         Kind::UnknownVariant(_, expected) => {
             format!("unknown variant: expected {}", one_of(expected))
         }
+        // A key name is not a value: it is shown.
+        Kind::UnknownField(found, expected) => {
+            format!(
+                "unknown field: found `{found}`, expected {}",
+                one_of(expected)
+            )
+        }
         Kind::Unsupported(found) => format!("unsupported type {}", type_of(found)),
         Kind::UnsupportedKey(found, expected) => {
             format!(
