@@ -27,7 +27,8 @@
 //! Environment variables override the file: `GRANTKIT_PROFILES__<PROFILE>__<KEY>` (nested
 //! keys continue with `__`, e.g. `GRANTKIT_PROFILES__SENSORS__JWT__SECRET`). Variable
 //! names are lower-cased, so profiles overridden from the environment need lower-case
-//! names.
+//! names. Values are text taken verbatim, and other `GRANTKIT_*` variables are ignored
+//! (see [`ConfigEnv`]). Errors name the key and the type expected, never the value.
 //!
 //! ```
 //! use grantkit::config::Config;
