@@ -168,16 +168,19 @@ impl TokenRequest {
         for (name, value) in self.headers {
             builder = builder.header(name, value);
         }
-        builder
-            .body(self.body)
-            .map_err(|_| Error::config(format!("invalid token URL {:?}", self.url)))
+        builder.body(self.body).map_err(|_| {
+            Error::config(format!(
+                "invalid token URL {}",
+                crate::redact_url(self.url.as_str())
+            ))
+        })
     }
 }
 
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRequest")
-            .field("url", &self.url)
+            .field("url", &crate::redact_url(self.url.as_str()))
             .field(
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),

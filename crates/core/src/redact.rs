@@ -138,6 +138,12 @@ mod token_url_tests {
             let e = check_token_url(url, false).unwrap_err().to_string();
             assert!(!e.contains("PW"), "{e}");
         }
+        let request = crate::TokenRequest::post("https://client:PW@auth.example.com/t?key=PW");
+        let debug = format!("{request:?}");
+        assert!(
+            debug.contains("https://***@auth.example.com/t?key=***") && !debug.contains("PW"),
+            "{debug}"
+        );
         let e = check_token_url("ftp://client:PW@auth.example.com/t", false).unwrap_err();
         assert_eq!(
             e.to_string(),
