@@ -27,32 +27,39 @@ fn toml_blocks(markdown: &str) -> Vec<String> {
 
 #[test]
 fn every_documented_example_parses_and_builds() {
+    // Tests read files inside the repository only; the design's example of the file is the
+    // first block of docs/configuration.md, key for key. The CLI guide's examples leave the
+    // client secret to the environment, so they are parsed but not built.
     let docs = [
-        include_str!("../docs/configuration.md"),
-        include_str!("../../shared/DESIGN.md"),
+        (include_str!("../docs/configuration.md"), true),
+        (include_str!("../docs/presets.md"), true),
+        (include_str!("../docs/cli.md"), false),
     ];
     let mut checked = 0;
-    for doc in docs {
+    for (doc, build) in docs {
         for block in toml_blocks(doc) {
             let config = Config::from_toml(&block).unwrap_or_else(|e| panic!("{e}\n---\n{block}"));
             for name in config.profile_names() {
+                checked += 1;
+                if !build {
+                    continue;
+                }
                 // Building needs no network: stores connect lazily.
                 config
                     .builder(Some(name))
                     .unwrap_or_else(|e| panic!("profile {name}: {e}\n---\n{block}"))
                     .build()
                     .unwrap_or_else(|e| panic!("profile {name}: {e}\n---\n{block}"));
-                checked += 1;
             }
         }
     }
-    assert!(checked >= 10, "only {checked} profiles found in the docs");
+    assert!(checked >= 9, "only {checked} profiles found in the docs");
 }
 
 #[test]
-fn the_design_example_means_what_it_says() {
+fn the_complete_example_means_what_it_says() {
     let config =
-        Config::from_toml(&toml_blocks(include_str!("../../shared/DESIGN.md"))[0]).unwrap();
+        Config::from_toml(&toml_blocks(include_str!("../docs/configuration.md"))[0]).unwrap();
     assert_eq!(config.default_profile.as_deref(), Some("acme"));
     let (name, acme) = config.profile(None).unwrap();
     assert_eq!(name, "acme");
@@ -105,7 +112,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.acme]\ngrant = \"implicit\"",
             None,
-            "unknown variant: found `implicit`",
+            "unknown variant: expected one of `client_credentials`, `password`, `jwt_bearer` (at `profiles.acme.grant`)",
         ),
         (
             "[profiles.acme]\ntoken_url = \"https://a/t\"",
@@ -155,7 +162,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"s3\" }",
             None,
-            "unknown variant: found `s3`",
+            "unknown variant: expected one of `memory`, `file`, `redis` (at `profiles.acme.store.kind`)",
         ),
         (
             "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"http://auth.example.com/t\"\nclient_id = \"a\"\nclient_secret = \"b\"",
@@ -168,6 +175,36 @@ fn each_kind_of_mistake_names_what_is_wrong() {
             "profile `acme`: field `store.encryption_key`",
         ),
         ("default_profile = 3\n[profiles]", None, "invalid type"),
+        (
+            "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"file\", path = \"\" }",
+            None,
+            "profile `acme`: field `store.path` is empty; name a directory, or leave the key out for the user's cache directory",
+        ),
+        (
+            "[profiles.acme]\nstore = \"redis://:s3cret@host\"",
+            None,
+            "invalid type: found a string, expected struct StoreConfig (at `profiles.acme.store`)",
+        ),
+        (
+            "[profiles.acme]\njwt = \"s3cret\"",
+            None,
+            "invalid type: found a string, expected struct JwtConfig (at `profiles.acme.jwt`)",
+        ),
+        (
+            "[profiles.acme]\nclient_secret = { value = \"s3cret\" }",
+            None,
+            "invalid type: found a table, expected text (a string, number or boolean) (at `profiles.acme.client_secret`)",
+        ),
+        (
+            "[profiles.acme]\nclient_auth = \"s3cret\"",
+            None,
+            "unknown variant: expected one of",
+        ),
+        (
+            "[profiles.acme]\nclient_secret = \"s3cret",
+            None,
+            "TOML parse error at line 2",
+        ),
     ];
     for (toml, profile, want) in cases {
         let got = config_error(toml, *profile);
@@ -232,15 +269,64 @@ fn the_environment_wins_over_the_file_and_secrets_need_not_be_in_it() {
 
 #[test]
 #[allow(clippy::result_large_err)] // figment::Jail's closure returns figment::Error
-fn a_stray_environment_variable_is_named_as_such() {
+fn other_grantkit_variables_are_not_configuration() {
     figment::Jail::expect_with(|jail| {
         jail.create_file("grantkit.toml", "[profiles.acme]\ngrant = \"password\"")?;
         jail.set_env("GRANTKIT_LOG", "debug");
+        jail.set_env("GRANTKIT_EXAMPLES_LOCAL", "1");
+        jail.set_env("GRANTKIT_CONFIG", "elsewhere.toml");
+        let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
+        assert_eq!(config.profile_names().collect::<Vec<_>>(), ["acme"]);
+        assert_eq!(config.default_profile, None);
+        Ok(())
+    });
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure returns figment::Error
+fn environment_values_are_text_taken_verbatim() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file(
+            "grantkit.toml",
+            "[profiles.acme]\ngrant = \"password\"\nusername = \"file\"",
+        )?;
+        jail.set_env("GRANTKIT_PROFILES__ACME__CLIENT_SECRET", "007");
+        jail.set_env("GRANTKIT_PROFILES__ACME__PASSWORD", "1.50");
+        jail.set_env("GRANTKIT_PROFILES__ACME__USERNAME", "\"quoted\"");
+        jail.set_env("GRANTKIT_PROFILES__ACME__SCOPE", "[a,b]");
+        jail.set_env("GRANTKIT_PROFILES__ACME__LOGIN_ORGANIZATION", "true");
+        jail.set_env("GRANTKIT_PROFILES__ACME__REFRESH__BEFORE_EXPIRY_SECS", "45");
+        jail.set_env("GRANTKIT_PROFILES__ACME__REJECTED_STATUSES", "401,403");
+        jail.set_env("GRANTKIT_PROFILES__ACME__DANGER_ALLOW_HTTP", "true");
+        let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
+        let (_, acme) = config.profile(None).map_err(|e| e.to_string())?;
+        assert_eq!(acme.client_secret.as_deref(), Some("007"));
+        assert_eq!(acme.password.as_deref(), Some("1.50"));
+        assert_eq!(acme.username.as_deref(), Some("\"quoted\""));
+        assert_eq!(acme.scope.as_deref(), Some("[a,b]"));
+        assert_eq!(acme.login_organization.as_deref(), Some("true"));
+        assert_eq!(
+            acme.refresh.as_ref().and_then(|r| r.before_expiry_secs),
+            Some(45)
+        );
+        assert_eq!(acme.rejected_statuses.as_deref(), Some(&[401, 403][..]));
+        assert!(acme.danger_allow_http);
+        Ok(())
+    });
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure returns figment::Error
+fn a_bad_environment_value_names_the_variable_not_the_value() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("grantkit.toml", "[profiles.acme]\ngrant = \"password\"")?;
+        jail.set_env("GRANTKIT_PROFILES__ACME__JWT__LIFETIME_SECS", "s3cret");
         let e = Config::load("grantkit.toml").unwrap_err().to_string();
-        assert!(e.contains("unknown field: found `log`"), "{e}");
-        assert!(
-            e.contains("from `GRANTKIT_` environment variable(s)"),
-            "{e}"
+        assert_eq!(
+            e,
+            "invalid configuration: invalid type: found a string, expected u64 (at \
+             `profiles.acme.jwt.lifetime_secs`) from environment variable \
+             GRANTKIT_PROFILES__ACME__JWT__LIFETIME_SECS"
         );
         Ok(())
     });
@@ -338,5 +424,47 @@ async fn profiles_reach_the_server_with_their_wire_formats() {
         requests[3].body,
         r#"{"grant_type":"client_credentials","client_id":"test-client","client_secret":"test-client-secret","audience":"https://api.24sevenoffice.com","login_organization":"123"}"#,
         "the preset in a file sends what the preset in code sends"
+    );
+}
+
+#[test]
+fn debug_and_summaries_hide_credentials_in_urls() {
+    let config = Config::from_toml(
+        r#"
+        [profiles.acme]
+        grant = "client_credentials"
+        token_url = "https://client:url-password@auth.example.com/token?client_secret=url-secret"
+        client_id = "a"
+        client_secret = "client-secret"
+        store = { kind = "redis", url = "redis+unix:///run/redis.sock?db=1&pass=redis-password", encryption_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }
+        "#,
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    let (_, acme) = config.profile(None).unwrap();
+    let summary = acme.summary();
+    assert_eq!(
+        summary.token_url.as_deref(),
+        Some("https://***@auth.example.com/token?client_secret=***")
+    );
+    assert_eq!(
+        summary.store,
+        "redis (redis+unix:///run/redis.sock?db=1&pass=***)"
+    );
+    let builder = format!("{:?}", config.builder(None).unwrap());
+    for text in [&debug, &builder, &format!("{summary:?}")] {
+        for secret in [
+            "url-password",
+            "url-secret",
+            "client-secret",
+            "redis-password",
+            "AAAAAAAA",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+    assert!(
+        debug.contains("https://***@auth.example.com/token?client_secret=***"),
+        "{debug}"
     );
 }

@@ -1,27 +1,60 @@
 //! The commands that read the configuration file: `token`, `profiles`, `invalidate`.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use grantkit::config::{Config, StoreKind};
-use grantkit::{Clock as _, SystemClock, Token, TokenManager};
+use grantkit::config::{Config, StoreConfig, StoreKind};
+use grantkit::{Clock as _, FileStore, SystemClock, Token, TokenManager};
 
 use crate::TokenFormat;
 use crate::failure::Failure;
 use crate::human;
 
 /// The configuration file named by `-c`, or the one [`Config::discover`] finds, with the
-/// environment's overrides.
+/// environment's overrides and the CLI's default store (see [`default_stores`]).
 fn load_config(path: Option<&Path>) -> Result<(PathBuf, Config), Failure> {
     let path = match path {
         Some(path) => path.to_owned(),
         None => Config::discover()?,
     };
-    let config = Config::load(&path)?;
+    let mut config = Config::load(&path)?;
     tracing::debug!(config = %path.display(), "configuration loaded");
+    default_stores(&mut config);
     Ok((path, config))
+}
+
+/// Gives every profile without a `store` the file store in the user's cache directory, and
+/// returns their names. The library's default, memory, would make every `grantkit`
+/// process fetch a new token. Without a cache directory (no home), memory it stays, with
+/// a warning.
+fn default_stores(config: &mut Config) -> BTreeSet<String> {
+    let without: BTreeSet<String> = config
+        .profiles
+        .iter()
+        .filter(|(_, p)| p.store.is_none())
+        .map(|(name, _)| name.clone())
+        .collect();
+    if without.is_empty() {
+        return without;
+    }
+    if let Err(e) = FileStore::in_cache_dir() {
+        tracing::warn!(
+            "{}; profiles without a `store` keep their tokens in this process only",
+            e.report()
+        );
+        return BTreeSet::new();
+    }
+    for name in &without {
+        if let Some(profile) = config.profiles.get_mut(name) {
+            let mut store = StoreConfig::default();
+            store.kind = StoreKind::File;
+            profile.store = Some(store);
+        }
+    }
+    without
 }
 
 /// Runs `work` on a single-threaded runtime: one command, one token, no need for more.
@@ -96,7 +129,15 @@ fn render_token(token: &Token, format: TokenFormat) -> String {
 /// `grantkit profiles`: a table of name, grant (and preset), token URL and store, with
 /// `*` before the default profile. Built from `Profile::summary`, which holds no secret.
 pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
-    let (path, config) = load_config(config)?;
+    let path = match config {
+        Some(path) => path.to_owned(),
+        None => Config::discover()?,
+    };
+    let mut config = Config::load(&path)?;
+    let defaulted = default_stores(&mut config);
+    let cache_dir = FileStore::in_cache_dir()
+        .map(|store| store.dir().display().to_string())
+        .unwrap_or_else(|_| "user cache directory".to_owned());
     if config.profiles.is_empty() {
         return Err(Failure::usage(format_args!(
             "{} defines no profiles: add a [profiles.<name>] table",
@@ -108,7 +149,7 @@ pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
         Err(e) => {
             if config.default_profile.is_some() {
                 // `default_profile` names a profile that does not exist: say so, but list.
-                let _ = writeln!(std::io::stderr().lock(), "grantkit: warning: {e}");
+                tracing::warn!("{}", e.report());
             }
             None
         }
@@ -133,12 +174,19 @@ pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
         } else {
             ""
         };
+        let store = match (&summary.store_kind, profile.store.as_ref().map(|s| &s.path)) {
+            (StoreKind::File, Some(None)) if defaulted.contains(name) => {
+                format!("file ({cache_dir}; the CLI's default)")
+            }
+            (StoreKind::File, Some(None)) => format!("file ({cache_dir})"),
+            _ => summary.store,
+        };
         rows.push([
             marker.to_owned(),
             name.clone(),
             grant,
             summary.token_url.unwrap_or_else(|| "(missing)".to_owned()),
-            summary.store,
+            store,
         ]);
     }
     let mut out = std::io::stdout().lock();

@@ -10,6 +10,8 @@ use grantkit::ErrorKind;
 pub(crate) const EXIT_REFUSED: u8 = 1;
 /// Bad usage or configuration (clap also exits 2 for usage errors).
 pub(crate) const EXIT_USAGE: u8 = 2;
+/// Nothing to report: stdout's reader went away.
+const EXIT_QUIET: u8 = 0;
 
 /// A failed command: a message for stderr and an exit code.
 ///
@@ -38,13 +40,24 @@ impl Failure {
         }
     }
 
-    /// Writing the output failed (a closed pipe, a full disk).
+    /// Writing the output failed (a full disk, a closed terminal). A reader that has gone
+    /// away (`grantkit profiles | head -1`) is not a failure: the command ends quietly
+    /// with exit 0, as `cat` does when it is not killed by SIGPIPE.
     pub(crate) fn output(error: &std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure {
+                code: EXIT_QUIET,
+                message: String::new(),
+            };
+        }
         Self::refused(format_args!("cannot write the output: {error}"))
     }
 
     /// Prints the message on stderr and returns the exit code.
     pub(crate) fn report(self) -> ExitCode {
+        if self.code == EXIT_QUIET {
+            return ExitCode::SUCCESS;
+        }
         let _ = writeln!(
             std::io::stderr().lock(),
             "grantkit: error: {}",

@@ -21,6 +21,7 @@ mod commands;
 mod failure;
 mod human;
 mod inspect;
+mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,8 +47,13 @@ use crate::failure::Failure;
 )]
 struct Cli {
     /// Log what grantkit does on stderr (-v: debug, -vv: trace); secrets are never logged.
+    /// Warnings and errors are shown without it.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     verbose: u8,
+
+    /// Show no warnings on stderr (a failed command still prints its error).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -142,7 +148,7 @@ enum InspectFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    logging::init(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
@@ -163,28 +169,4 @@ fn run(cli: Cli) -> Result<(), Failure> {
             commands::invalidate(args.config.config.as_deref(), args.profile.as_deref())
         }
     }
-}
-
-/// `-v` turns on grantkit's own `tracing` events (debug), `-vv` adds trace; other crates
-/// (HTTP, TLS) stay silent so that nothing outside grantkit's redaction rules is printed.
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => return,
-        1 => "debug",
-        _ => "trace",
-    };
-    let directives = [
-        "grantkit",
-        "grantkit_core",
-        "grantkit_grants",
-        "grantkit_stores",
-    ]
-    .map(|target| format!("{target}={level}"))
-    .join(",");
-    let filter = tracing_subscriber::EnvFilter::new(directives);
-    // Fails only if a subscriber is already installed, which nothing here does.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -40,10 +40,18 @@ impl Fixture {
         self.server.token_url()
     }
 
-    /// Writes `grantkit.toml` and returns its path.
+    /// Writes `grantkit.toml`, readable by its owner only (it holds secrets), and returns
+    /// its path.
     fn config(&self, toml: &str) -> PathBuf {
+        self.config_with_mode(toml, 0o600)
+    }
+
+    /// Writes `grantkit.toml` with this mode and returns its path.
+    fn config_with_mode(&self, toml: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
         let path = self.dir.path().join("grantkit.toml");
         std::fs::write(&path, toml).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
     }
 
@@ -53,21 +61,27 @@ impl Fixture {
     }
 }
 
-/// The binary, with no `GRANTKIT_*` variable inherited from the test's environment.
+/// The binary, with no `GRANTKIT_*` variable inherited from the test's environment, and a
+/// user cache directory (the CLI's default store) of this test process's own.
 fn grantkit() -> Command {
+    static CACHE: std::sync::OnceLock<TempDir> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| tempfile::tempdir().unwrap());
     let mut cmd = cargo_bin_cmd!("grantkit");
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("GRANTKIT_") {
             cmd.env_remove(key);
         }
     }
+    cmd.env("XDG_CACHE_HOME", cache.path());
     cmd.timeout(Duration::from_secs(60));
     cmd
 }
 
-/// `grantkit <args…> -c <config>`, run to completion.
+/// `grantkit <args…> -c <config>`, run to completion, with the user cache directory in
+/// the configuration's directory (so each fixture has its own default store).
 fn run(config: &Path, args: &[&str]) -> Output {
     grantkit()
+        .env("XDG_CACHE_HOME", config.parent().unwrap().join("cache"))
         .args(args)
         .arg("-c")
         .arg(config)
@@ -475,7 +489,7 @@ fn concurrent_processes_share_one_token_through_the_file_store() {
     let config = file_store_config(&f);
     let children: Vec<_> = (0..6)
         .map(|_| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin!("grantkit"))
+            std::process::Command::new(env!("CARGO_BIN_EXE_grantkit"))
                 .args(["token", "-c"])
                 .arg(&config)
                 .env_remove("GRANTKIT_CONFIG")
@@ -570,6 +584,7 @@ fn invalidate_with_a_memory_store_says_there_was_nothing_to_remove() {
         token_url = "{}"
         client_id = "id"
         client_secret = "secret"
+        store = {{ kind = "memory" }}
         "#,
         f.token_url()
     ));
@@ -871,12 +886,16 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
     assert!(!line("legacy").starts_with('*'));
     assert!(line("legacy").contains("password"));
     assert!(
-        line("legacy").contains("redis (redis://user:***@127.0.0.1:6379"),
+        line("legacy").contains("redis (redis://***@127.0.0.1:6379"),
         "{out}"
     );
     assert!(line("tso").contains("24sevenoffice"));
     assert!(line("tso").contains("https://login.24sevenoffice.com/oauth/token"));
-    assert!(line("tso").contains("memory"));
+    let cache = config.parent().unwrap().join("cache").join("grantkit");
+    assert!(
+        line("tso").ends_with(&format!("file ({}; the CLI's default)", cache.display())),
+        "a profile without a store uses the CLI's default:\n{out}"
+    );
     assert!(line("dt").contains("disruptive-technologies"));
     assert!(line("dt").contains("jwt_bearer"));
     assert_eq!(f.server.token_requests(), 0);
@@ -1071,5 +1090,355 @@ fn verbose_logs_go_to_stderr_without_secrets() {
     }
     let quiet = run(&config, &["token"]);
     success(&quiet);
-    assert_eq!(stderr(&quiet), "", "no logs without -v");
+    assert_eq!(
+        stderr(&quiet),
+        "",
+        "no logs without -v while nothing goes wrong"
+    );
+}
+
+// ---------------------------------------------------------------- what the CLI says
+
+/// A client-credentials profile for the test server's client, without a store.
+fn plain_profile(f: &Fixture, extra: &str) -> String {
+    format!(
+        r#"
+        [profiles.acme]
+        grant = "client_credentials"
+        token_url = "{}"
+        client_id = "{}"
+        client_secret = "{}"
+        {extra}
+        "#,
+        f.token_url(),
+        TestServer::CLIENT_ID,
+        TestServer::CLIENT_SECRET,
+    )
+}
+
+#[test]
+fn a_profile_without_a_store_caches_in_the_user_cache_directory() {
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    let first = success(&run(&config, &["token"]));
+    assert_eq!(success(&run(&config, &["token"])), first);
+    assert_eq!(
+        f.server.token_requests(),
+        1,
+        "the second process read the token the first one stored"
+    );
+    let dir = config.parent().unwrap().join("cache").join("grantkit");
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert!(files >= 1, "no token file in {}", dir.display());
+    let output = run(&config, &["invalidate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("removed the stored token"));
+    success(&run(&config, &["token"]));
+    assert_eq!(f.server.token_requests(), 2);
+}
+
+#[test]
+fn a_failing_store_is_a_warning_by_default_and_silent_with_q() {
+    let f = Fixture::new();
+    // Nothing listens on port 1: every store operation fails at once.
+    let config = f.config(&plain_profile(
+        &f,
+        r#"store = { kind = "redis", url = "redis://127.0.0.1:1" }"#,
+    ));
+    let output = run(&config, &["token"]);
+    let token = success(&output);
+    let err = stderr(&output);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("grantkit: warning: token store failed")),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&token) && !err.contains(TestServer::CLIENT_SECRET),
+        "{err}"
+    );
+    let quiet = run(&config, &["-q", "token"]);
+    success(&quiet);
+    assert_eq!(stderr(&quiet), "");
+    let usage = run(&config, &["-q", "-v", "token"]);
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "-q and -v contradict each other"
+    );
+}
+
+#[test]
+fn a_config_file_with_a_secret_readable_by_others_is_warned_about_once() {
+    let f = Fixture::new();
+    let config = f.config_with_mode(&plain_profile(&f, ""), 0o644);
+    let output = run(&config, &["token"]);
+    success(&output);
+    let err = stderr(&output);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("readable by other users"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with(&format!(
+            "grantkit: warning: configuration file {} holds a secret (`profiles.acme.client_secret`)",
+            config.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        warnings[0].contains("mode 644") && warnings[0].contains("chmod 600"),
+        "{err}"
+    );
+    assert!(!err.contains(TestServer::CLIENT_SECRET), "{err}");
+    assert_eq!(stderr(&run(&config, &["-q", "token"])), "");
+    // Readable by others but without a secret: nothing to say.
+    let public = f.config_with_mode(
+        &plain_profile(&f, "").replace(
+            &format!("client_secret = \"{}\"", TestServer::CLIENT_SECRET),
+            "",
+        ),
+        0o644,
+    );
+    let output = grantkit()
+        .env("XDG_CACHE_HOME", public.parent().unwrap().join("cache"))
+        .env(
+            "GRANTKIT_PROFILES__ACME__CLIENT_SECRET",
+            TestServer::CLIENT_SECRET,
+        )
+        .args(["token", "-c"])
+        .arg(&public)
+        .output()
+        .unwrap();
+    success(&output);
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn environment_values_reach_the_server_verbatim() {
+    let mut server_config = ServerConfig::default();
+    server_config
+        .clients
+        .insert("env-client".to_owned(), "007".to_owned());
+    let f = Fixture {
+        server: TestServer::start_in_background(server_config, Arc::new(SystemClock::new())),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let config = f.config(&format!(
+        "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"{}\"\nstore = {{ kind = \"memory\" }}\n",
+        f.token_url()
+    ));
+    let output = grantkit()
+        .env("GRANTKIT_PROFILES__ACME__CLIENT_ID", "env-client")
+        .env("GRANTKIT_PROFILES__ACME__CLIENT_SECRET", "007")
+        .env("GRANTKIT_PROFILES__ACME__CLIENT_AUTH", "body")
+        .env("GRANTKIT_PROFILES__ACME__PARAMS__A", "1.50")
+        .env("GRANTKIT_PROFILES__ACME__PARAMS__B", "\"quoted\"")
+        .env("GRANTKIT_PROFILES__ACME__PARAMS__C", "[a,b]")
+        .env("GRANTKIT_PROFILES__ACME__REFRESH__BEFORE_EXPIRY_SECS", "30")
+        .args(["token", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    success(&output);
+    let requests = f.server.requests();
+    assert_eq!(requests.len(), 1);
+    let params = &requests[0].params;
+    assert_eq!(params["client_secret"], json!("007"), "not the number 7");
+    assert_eq!(params["a"], json!("1.50"));
+    assert_eq!(params["b"], json!("\"quoted\""));
+    assert_eq!(params["c"], json!("[a,b]"));
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_type_never_the_value() {
+    let f = Fixture::new();
+    for (extra, key) in [
+        (
+            r#"store = "redis://:store-password-value@127.0.0.1:6379""#,
+            "profiles.acme.store",
+        ),
+        (r#"refresh = "refresh-value-text""#, "profiles.acme.refresh"),
+        (
+            r#"client_auth = "client-auth-value""#,
+            "profiles.acme.client_auth",
+        ),
+    ] {
+        let config = f.config(&plain_profile(&f, extra));
+        let err = failure(&run(&config, &["token"]), 2);
+        assert!(err.contains(&format!("(at `{key}`)")), "{err}");
+        assert!(err.contains("expected"), "{err}");
+        for value in [
+            "store-password-value",
+            "refresh-value-text",
+            "client-auth-value",
+        ] {
+            assert!(!err.contains(value), "{value} echoed: {err}");
+        }
+    }
+    let config = f.config(
+        "[profiles.sensors]\ngrant = \"jwt_bearer\"\ntoken_url = \"https://a.example/t\"\njwt = \"jwt-secret-value\"\n",
+    );
+    let err = failure(&run(&config, &["token"]), 2);
+    assert!(
+        err.contains(
+            "invalid type: found a string, expected struct JwtConfig (at `profiles.sensors.jwt`)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("jwt-secret-value"), "{err}");
+    // A TOML syntax error keeps its position, not the line it quotes.
+    let config = f.config("[profiles.acme]\nclient_secret = \"unterminated-secret-value\n");
+    let err = failure(&run(&config, &["token"]), 2);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains("unterminated-secret-value"), "{err}");
+}
+
+#[test]
+fn urls_are_shown_without_their_credentials() {
+    let f = Fixture::new();
+    let config = f.config(
+        r#"
+        [profiles.acme]
+        grant = "client_credentials"
+        token_url = "ftp://client:url-password-value@auth.example.com/token?client_secret=query-secret-value"
+        client_id = "id"
+        client_secret = "s"
+        store = { kind = "redis", url = "redis+unix:///run/redis.sock?db=1&pass=redis-pass-value" }
+        "#,
+    );
+    let out = success(&run(&config, &["profiles"]));
+    assert!(
+        out.contains("ftp://***@auth.example.com/token?client_secret=***"),
+        "{out}"
+    );
+    assert!(
+        out.contains("redis (redis+unix:///run/redis.sock?db=1&pass=***)"),
+        "{out}"
+    );
+    let err = failure(&run(&config, &["token"]), 2);
+    assert!(err.contains("ftp://***@auth.example.com/token"), "{err}");
+    for secret in [
+        "url-password-value",
+        "query-secret-value",
+        "redis-pass-value",
+    ] {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{secret}:\n{out}\n{err}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_store_path_is_a_configuration_error() {
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(
+        &f,
+        r#"store = { kind = "file", path = "" }"#,
+    ));
+    let err = failure(&run(&config, &["token"]), 2);
+    assert!(
+        err.contains("profile `acme`: field `store.path` is empty"),
+        "{err}"
+    );
+    assert_eq!(f.server.token_requests(), 0);
+    let files: Vec<_> = std::fs::read_dir(f.dir.path()).unwrap().collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "nothing but the configuration file was written"
+    );
+}
+
+#[test]
+fn a_non_utf8_configuration_variable_is_an_error_naming_it() {
+    use std::os::unix::ffi::OsStringExt as _;
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    let output = grantkit()
+        .env(
+            "GRANTKIT_PROFILES__ACME__CLIENT_SECRET",
+            std::ffi::OsString::from_vec(b"s3cr\xffet".to_vec()),
+        )
+        .args(["token", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = failure(&output, 2);
+    assert!(
+        err.contains(
+            "environment variable GRANTKIT_PROFILES__ACME__CLIENT_SECRET is not valid UTF-8"
+        ),
+        "{err}"
+    );
+    assert_eq!(f.server.token_requests(), 0);
+}
+
+#[test]
+fn other_grantkit_variables_are_not_configuration() {
+    use std::os::unix::ffi::OsStringExt as _;
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    let output = grantkit()
+        .env("XDG_CACHE_HOME", f.dir.path().join("cache"))
+        .env("GRANTKIT_LOG", "debug")
+        .env("GRANTKIT_EXAMPLES_LOCAL", "1")
+        .env(
+            "GRANTKIT_SOMETHING_ELSE",
+            std::ffi::OsString::from_vec(b"\xff".to_vec()),
+        )
+        .args(["token", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    success(&output);
+    assert_eq!(stderr(&output), "");
+}
+
+/// Runs `grantkit <args>` with stdout a pipe whose reader is already closed.
+fn run_into_a_closed_pipe(config: &Path, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_grantkit"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GRANTKIT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("XDG_CACHE_HOME", config.parent().unwrap().join("cache"))
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .stdout(writer)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    for args in [&["profiles"][..], &["token"], &["token", "-f", "json"]] {
+        let output = run_into_a_closed_pipe(&config, args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stderr(&output), "", "{args:?}");
+    }
+    let jwt = test_jwt(&json!({"sub": "x", "exp": now_secs() + 60}));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_grantkit"))
+        .args(["inspect", &jwt])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
 }

@@ -72,6 +72,7 @@ fn config(dir: &TempDir, token_url: &str, extra: &str) -> PathBuf {
             client_id = "{}"
             client_secret = "{}"
             client_auth = "basic"
+            store = {{ kind = "memory" }}   # every run asks the endpoint; nothing outside the test
             {extra}
             "#,
             TestServer::CLIENT_ID,

@@ -168,16 +168,19 @@ impl TokenRequest {
         for (name, value) in self.headers {
             builder = builder.header(name, value);
         }
-        builder
-            .body(self.body)
-            .map_err(|_| Error::config(format!("invalid token URL {:?}", self.url)))
+        builder.body(self.body).map_err(|_| {
+            Error::config(format!(
+                "invalid token URL {}",
+                crate::redact_url(self.url.as_str())
+            ))
+        })
     }
 }
 
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenRequest")
-            .field("url", &self.url)
+            .field("url", &crate::redact_url(self.url.as_str()))
             .field(
                 "headers",
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -201,9 +204,8 @@ impl fmt::Debug for TokenRequest {
 /// assert!(check_token_url("http://auth.example.com/token", true).is_ok());
 /// ```
 pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
-    // The URL is shown redacted: it may carry a password or a secret parameter.
-    let parsed = Url::parse(url)
-        .map_err(|e| Error::config(format!("the token URL is not a valid URL: {e}")))?;
+    let parsed =
+        Url::parse(url).map_err(|e| Error::config(format!("token URL is not a valid URL: {e}")))?;
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if allow_http || is_loopback(&parsed) => Ok(parsed),
@@ -213,8 +215,8 @@ pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
             parsed.host_str().unwrap_or_default()
         ))),
         other => Err(Error::config(format!(
-            "token URL {:?} has unsupported scheme {other:?}; use https",
-            crate::redact::redact_url(url)
+            "token URL {} has unsupported scheme {other:?}; use https",
+            crate::redact_url(url)
         ))),
     }
 }
@@ -600,7 +602,7 @@ mod tests {
         let e = check_token_url("ftp://user:pw@a.example/t?client_secret=s", false).unwrap_err();
         let shown = e.to_string();
         assert!(!shown.contains("pw") && !shown.contains("=s"), "{shown}");
-        assert!(shown.contains("ftp://user:***@a.example/t?client_secret=***"), "{shown}");
+        assert!(shown.contains("ftp://***@a.example/t?client_secret=***"), "{shown}");
         let e = check_token_url("https://u:pw@[bad", false).unwrap_err();
         assert!(!e.to_string().contains("pw"), "{e}");
     }

@@ -1244,7 +1244,10 @@ impl fmt::Debug for TokenManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenManagerBuilder")
             .field("grant", &self.grant)
-            .field("token_url", &self.token_url)
+            .field(
+                "token_url",
+                &self.token_url.as_deref().map(crate::redact_url),
+            )
             .field("store", &self.store)
             .field("policy", &self.policy)
             .field("retry", &self.retry)

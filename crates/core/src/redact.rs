@@ -1,77 +1,84 @@
-//! Redaction of URLs before they are shown: in errors, logs and listings.
+//! Redaction of credentials in URLs, for every place a URL is shown: errors, `Debug`,
+//! logs and listings.
 
-use std::borrow::Cow;
+use url::Url;
 
-/// Query parameters whose values are treated as secrets (compared case-insensitively;
-/// a name that contains one of these, such as `redis_password`, counts too).
-const SECRET_PARAMS: &[&str] = &[
+/// What a URL's redacted parts are replaced with.
+const MASK: &str = "***";
+
+/// Query parameter names (compared without regard to case) whose values are hidden: any
+/// name containing one of these.
+const SECRET_PARAM_PARTS: &[&str] = &[
     "pass",
     "pwd",
     "secret",
     "token",
     "key",
-    "auth",
-    "credential",
-    "signature",
     "sig",
+    "auth",
+    "cred",
+    "assertion",
+    "code",
+    "session",
 ];
 
-/// `url` as it may be shown: a password in the userinfo becomes `***`, and so does the
-/// value of every query parameter whose name looks like a secret (`password`, `pass`,
-/// `client_secret`, `token`, `api_key`, `sig`, …). Text that is not a URL is shown as
-/// `(invalid url)`, since it may be anything.
+/// `url` with its credentials hidden, for display.
+///
+/// - the userinfo (`user:password@`, or a bare `token@`) becomes `***@`;
+/// - the value of every query parameter whose name contains `pass`, `pwd`, `secret`,
+///   `token`, `key`, `sig`, `auth`, `cred`, `assertion`, `code` or `session` (in any case)
+///   becomes `***`, other parameters are kept as written;
+/// - a fragment becomes `#***`;
+/// - text that does not parse as a URL is not echoed at all: `(invalid URL)`.
 ///
 /// ```
 /// use grantkit_core::redact_url;
-/// assert_eq!(redact_url("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
-/// assert_eq!(redact_url("redis+unix:///run/redis.sock?db=1&pass=pw"), "redis+unix:///run/redis.sock?db=1&pass=***");
-/// assert_eq!(redact_url("https://a.example/token"), "https://a.example/token");
-/// assert_eq!(redact_url("s3cret"), "(invalid url)");
+///
+/// assert_eq!(redact_url("redis://:pw@host:6379/2"), "redis://***@host:6379/2");
+/// assert_eq!(
+///     redact_url("redis+unix:///run/redis.sock?db=1&pass=pw"),
+///     "redis+unix:///run/redis.sock?db=1&pass=***"
+/// );
+/// assert_eq!(redact_url("https://auth.example.com/token"), "https://auth.example.com/token");
+/// assert_eq!(redact_url("not a url :pw@"), "(invalid URL)");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return "(invalid url)".to_owned();
+    let Ok(mut parsed) = Url::parse(url) else {
+        return "(invalid URL)".to_owned();
     };
-    if parsed.password().is_some() {
-        // Cannot fail: a URL with a password has a host that takes one.
-        let _ = parsed.set_password(Some("***"));
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Both succeed for any URL that has a userinfo (it has a host).
+        let _ = parsed.set_password(None);
+        let _ = parsed.set_username(MASK);
     }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if is_secret_param(&k) {
-                    Cow::Borrowed("***")
-                } else {
-                    v
-                };
-                (k.into_owned(), v.into_owned())
-            })
-            .collect();
-        let mut query = String::new();
-        for (i, (k, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                query.push('&');
-            }
-            query.extend(url::form_urlencoded::byte_serialize(k.as_bytes()));
-            query.push('=');
-            if v == "***" {
-                query.push_str("***");
-            } else {
-                query.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
-            }
-        }
-        parsed.set_query(Some(&query));
+    if let Some(query) = parsed.query() {
+        let redacted = redact_query(query);
+        parsed.set_query(Some(&redacted));
     }
-    if parsed.fragment().is_some() {
-        parsed.set_fragment(Some("***"));
+    if parsed.fragment().is_some_and(|f| !f.is_empty()) {
+        parsed.set_fragment(Some(MASK));
     }
     parsed.to_string()
 }
 
-fn is_secret_param(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    SECRET_PARAMS.iter().any(|s| name.contains(s))
+/// `a=1&pass=x` → `a=1&pass=***`, keeping every other byte as written.
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_param(name) => format!("{name}={MASK}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_secret_param(raw_name: &str) -> bool {
+    let name: String = url::form_urlencoded::parse(format!("{raw_name}=").as_bytes())
+        .next()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .unwrap_or_default();
+    SECRET_PARAM_PARTS.iter().any(|part| name.contains(part))
 }
 
 #[cfg(test)]
@@ -79,28 +86,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_and_secret_parameters_are_hidden() {
+    fn every_credential_form_is_hidden() {
         let cases = [
-            ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
-            ("https://u:p%40ss@a.example/t", "https://u:***@a.example/t"),
+            ("redis://:PW@host:6379", "redis://***@host:6379"),
+            ("redis://user:PW@host", "redis://***@host"),
+            ("https://TOKEN@example.com/t", "https://***@example.com/t"),
+            ("redis+unix:///sock?pass=PW", "redis+unix:///sock?pass=***"),
             (
-                "redis+unix:///s.sock?pass=PW&db=2",
-                "redis+unix:///s.sock?pass=***&db=2",
+                "https://a.example/t?db=1&Password=PW&x",
+                "https://a.example/t?db=1&Password=***&x",
             ),
             (
-                "https://a.example/t?client_secret=x&scope=a+b&API_KEY=k",
-                "https://a.example/t?client_secret=***&scope=a+b&API_KEY=***",
+                "https://a.example/t?client%5Fsecret=PW",
+                "https://a.example/t?client%5Fsecret=***",
             ),
-            ("https://a.example/t#access_token=x", "https://a.example/t#***"),
-            ("rediss://h:6380", "rediss://h:6380"),
-            ("not a url :pw@", "(invalid url)"),
+            (
+                "https://a.example/t?api_key=PW&access_token=PW&sig=PW&code=PW",
+                "https://a.example/t?api_key=***&access_token=***&sig=***&code=***",
+            ),
+            (
+                "https://a.example/cb#access_token=PW",
+                "https://a.example/cb#***",
+            ),
+            (
+                "https://a.example/t?audience=api",
+                "https://a.example/t?audience=api",
+            ),
+            ("http://[::1]:8080/token", "http://[::1]:8080/token"),
+            ("://PW@", "(invalid URL)"),
         ];
         for (input, want) in cases {
-            let shown = redact_url(input);
-            assert_eq!(shown, want, "{input}");
+            let got = redact_url(input);
+            assert_eq!(got, want, "{input}");
+            assert!(!got.contains("PW"), "{got}");
         }
-        for input in ["redis://:PW@h", "redis+unix:///s?pass=PW", "https://a/t?token=PW"] {
-            assert!(!redact_url(input).contains("PW"), "{input}");
+    }
+}
+
+#[cfg(test)]
+mod token_url_tests {
+    use crate::check_token_url;
+
+    #[test]
+    fn token_url_errors_never_show_credentials() {
+        for url in [
+            "ftp://client:PW@auth.example.com/token",
+            "https://client:PW@auth.example.com:99999/token",
+            "http://client:PW@auth.example.com/token?client_secret=PW",
+            "ldap://auth.example.com/token?password=PW",
+        ] {
+            let e = check_token_url(url, false).unwrap_err().to_string();
+            assert!(!e.contains("PW"), "{e}");
         }
+        let request = crate::TokenRequest::post("https://client:PW@auth.example.com/t?key=PW");
+        let debug = format!("{request:?}");
+        assert!(
+            debug.contains("https://***@auth.example.com/t?key=***") && !debug.contains("PW"),
+            "{debug}"
+        );
+        let e = check_token_url("ftp://client:PW@auth.example.com/t", false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "token URL ftp://***@auth.example.com/t has unsupported scheme \"ftp\"; use https"
+        );
     }
 }

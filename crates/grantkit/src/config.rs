@@ -27,7 +27,8 @@
 //! Environment variables override the file: `GRANTKIT_PROFILES__<PROFILE>__<KEY>` (nested
 //! keys continue with `__`, e.g. `GRANTKIT_PROFILES__SENSORS__JWT__SECRET`). Variable
 //! names are lower-cased, so profiles overridden from the environment need lower-case
-//! names.
+//! names. Values are text taken verbatim, and other `GRANTKIT_*` variables are ignored
+//! (see [`ConfigEnv`]). Errors name the key and the type expected, never the value.
 //!
 //! ```
 //! use grantkit::config::Config;
@@ -49,12 +50,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
-use grantkit_core::{Error, MemoryStore, Result, TokenManager, TokenManagerBuilder};
+use figment::providers::{Format, Toml};
+use grantkit_core::{Error, MemoryStore, Result, TokenManager, TokenManagerBuilder, redact_url};
 use grantkit_grants::{BodyFormat, ClientAuth, ClientCredentials, PasswordGrant};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::presets;
+
+mod describe;
+mod env;
+mod permissions;
+mod text;
+
+pub use env::ConfigEnv;
+use text::{lenient_map, lenient_string};
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "GRANTKIT_CONFIG";
@@ -269,43 +278,12 @@ pub struct Profile {
     pub secret: Option<String>,
 }
 
-/// Accepts a string, a number or a boolean where a string is expected: TOML and
-/// environment variables make `123` a number, and an organization id is still text.
-fn lenient_string<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Text {
-        S(String),
-        I(i64),
-        U(u64),
-        F(f64),
-        B(bool),
-    }
-    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
-        Text::S(s) => s,
-        Text::I(i) => i.to_string(),
-        Text::U(u) => u.to_string(),
-        Text::F(f) => f.to_string(),
-        Text::B(b) => b.to_string(),
-    }))
-}
-
-fn lenient_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<BTreeMap<String, String>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrap(#[serde(deserialize_with = "lenient_string")] Option<String>);
-    let raw = BTreeMap::<String, Wrap>::deserialize(d)?;
-    Ok(raw
-        .into_iter()
-        .filter_map(|(k, Wrap(v))| v.map(|v| (k, v)))
-        .collect())
-}
-
 impl Config {
     /// The file at `path` with the environment's overrides.
+    ///
+    /// A file that holds a secret (a client secret, a password, a JWT secret, an encryption
+    /// key, a URL with credentials) and that group or others may read is reported once
+    /// per process with a `WARN` event (as ssh does for private keys); it is still read.
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the file is missing or
@@ -318,6 +296,7 @@ impl Config {
                 path.display()
             )));
         }
+        permissions::warn_if_readable(path);
         Self::from_figment(Self::figment(path))
     }
 
@@ -348,12 +327,13 @@ impl Config {
             })
     }
 
-    /// The figment this crate reads: the TOML file, then `GRANTKIT_` environment
-    /// variables split on `__`.
+    /// The figment this crate reads: the TOML file, then the configuration variables of
+    /// the environment (see [`ConfigEnv`]: `GRANTKIT_DEFAULT_PROFILE` and
+    /// `GRANTKIT_PROFILES__<PROFILE>__<KEY>`, values taken verbatim as text).
     pub fn figment(path: &Path) -> Figment {
         Figment::new()
             .merge(Toml::file_exact(path))
-            .merge(Env::prefixed("GRANTKIT_").split("__").ignore(&["config"]))
+            .merge(ConfigEnv::new())
     }
 
     /// A configuration from TOML text alone (no environment).
@@ -371,7 +351,7 @@ impl Config {
     /// of the bad key.
     pub fn from_figment(figment: Figment) -> Result<Config> {
         figment.extract::<Config>().map_err(|e| {
-            let messages: Vec<String> = e.into_iter().map(|e| describe(&e)).collect();
+            let messages: Vec<String> = e.into_iter().map(|e| describe::describe(&e)).collect();
             Error::config(format!("invalid configuration: {}", messages.join("; ")))
         })
     }
@@ -441,21 +421,6 @@ impl Config {
     }
 }
 
-fn describe(e: &figment::Error) -> String {
-    let mut text = e.kind.to_string();
-    if !e.path.is_empty() {
-        text = format!("{text} (at `{}`)", e.path.join("."));
-    }
-    if let Some(meta) = &e.metadata {
-        match &meta.source {
-            Some(source) => text = format!("{text} in {} {source}", meta.name),
-            // Values from the environment: say so, since no file has the key.
-            None => text = format!("{text} from {}", meta.name),
-        }
-    }
-    text
-}
-
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
@@ -473,9 +438,9 @@ pub struct ProfileSummary {
     pub preset: Option<&'static str>,
     /// The grant kind.
     pub grant: Option<&'static str>,
-    /// The token endpoint.
+    /// The token endpoint, credentials redacted ([`redact_url`]).
     pub token_url: Option<String>,
-    /// The store: `memory`, `file (<dir>)` or `redis (<url>)`.
+    /// The store: `memory`, `file (<dir>)` or `redis (<url>)`, credentials redacted.
     pub store: String,
     /// The store's kind.
     pub store_kind: StoreKind,
@@ -603,7 +568,7 @@ impl Profile {
         ProfileSummary {
             preset: self.preset.map(PresetName::as_str),
             grant: p.grant.map(GrantKind::as_str),
-            token_url: p.token_url,
+            token_url: p.token_url.as_deref().map(redact_url),
             store,
             store_kind: p.store.as_ref().map(|s| s.kind).unwrap_or_default(),
         }
@@ -746,6 +711,12 @@ fn attach_store(
         #[cfg(feature = "store-file")]
         StoreKind::File => {
             let mut file = match &store.path {
+                Some(path) if path.as_os_str().is_empty() => {
+                    return Err(Error::config(format!(
+                        "profile `{name}`: field `store.path` is empty; name a directory, or \
+                         leave the key out for the user's cache directory"
+                    )));
+                }
                 Some(path) => grantkit_stores::FileStore::new(path),
                 None => grantkit_stores::FileStore::in_cache_dir()
                     .map_err(|e| e.with_context(format!("profile `{name}`: store")))?,
@@ -830,26 +801,13 @@ fn missing(profile: &str, key: &str) -> Error {
     Error::config(format!("profile `{profile}`: missing field `{key}`"))
 }
 
-/// `redis://user:password@host` → `redis://user:***@host`.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(invalid url)".to_owned(),
-    }
-}
-
 impl fmt::Debug for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
         f.debug_struct("Profile")
             .field("preset", &self.preset)
             .field("grant", &self.grant)
-            .field("token_url", &self.token_url)
+            .field("token_url", &self.token_url.as_deref().map(redact_url))
             .field("client_id", &self.client_id)
             .field("client_secret", &redacted(&self.client_secret))
             .field("client_auth", &self.client_auth)

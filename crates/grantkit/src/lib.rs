@@ -73,7 +73,7 @@ pub use grantkit_core::{
     OAuthError, Password, RefreshBeforeExpiry, RefreshPolicy, RefreshToken, Report, Result,
     RetryPolicy, SharedTokenStore, SigningKey, Stats, StoreLock, SystemClock, Token, TokenFuture,
     TokenManager, TokenManagerBuilder, TokenRequest, TokenStore, async_trait, check_token_url,
-    grant_fn, is_loopback, jwt_expiry,
+    grant_fn, is_loopback, jwt_expiry, redact_url,
 };
 pub use grantkit_grants::{
     BodyFormat, ClientAuth, ClientCredentials, PasswordGrant, RefreshTokenGrant, WithRefresh,

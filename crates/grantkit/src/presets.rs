@@ -124,7 +124,7 @@ impl fmt::Debug for TwentyFourSevenOffice {
             .field("client_secret", &self.client_secret)
             .field("login_organization", &self.login_organization)
             .field("body", &self.body)
-            .field("token_url", &self.token_url)
+            .field("token_url", &grantkit_core::redact_url(&self.token_url))
             .finish()
     }
 }
@@ -278,7 +278,7 @@ impl fmt::Debug for DisruptiveTechnologies {
             .field("email", &self.email)
             .field("secret", &self.secret)
             .field("lifetime", &self.lifetime)
-            .field("token_url", &self.token_url)
+            .field("token_url", &grantkit_core::redact_url(&self.token_url))
             .finish()
     }
 }

@@ -351,7 +351,7 @@ impl Grant for ClientCredentials {
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentials")
-            .field("token_url", &self.token_url)
+            .field("token_url", &grantkit_core::redact_url(&self.token_url))
             .field("client_id", &self.client.id)
             .field("client_secret", &self.client.secret)
             .field("client_auth", &self.client.auth)

@@ -526,7 +526,7 @@ impl Grant for JwtBearer {
 impl fmt::Debug for JwtBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtBearer")
-            .field("token_url", &self.token_url)
+            .field("token_url", &grantkit_core::redact_url(&self.token_url))
             .field("key", &self.key)
             .field("key_id", &self.key_id)
             .field("issuer", &self.issuer)

@@ -348,7 +348,7 @@ impl Grant for PasswordGrant {
 impl fmt::Debug for PasswordGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordGrant")
-            .field("token_url", &self.token_url)
+            .field("token_url", &grantkit_core::redact_url(&self.token_url))
             .field("client_id", &self.client.id)
             .field("client_secret", &self.client.secret)
             .field("client_auth", &self.client.auth)

@@ -59,7 +59,7 @@ impl RefreshRequest<'_> {
         cx: &GrantContext,
         refresh_token: &RefreshToken,
     ) -> Result<Token> {
-        tracing::debug!(token_url = %self.token_url, "renewing with the refresh token");
+        tracing::debug!(token_url = %grantkit_core::redact_url(self.token_url), "renewing with the refresh token");
         let token = cx.exchange(self.request(refresh_token)?).await?;
         Ok(match token.refresh_token() {
             Some(_) => token,
@@ -369,7 +369,7 @@ impl Grant for RefreshTokenGrant {
 impl fmt::Debug for RefreshTokenGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenGrant")
-            .field("token_url", &self.token_url)
+            .field("token_url", &grantkit_core::redact_url(&self.token_url))
             .field("client_id", &self.client.id)
             .field("client_secret", &self.client.secret)
             .field("client_auth", &self.client.auth)

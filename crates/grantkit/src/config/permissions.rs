@@ -1,0 +1,170 @@
+//! A warning when a configuration file that holds a secret can be read by other users, as
+//! ssh warns about private keys.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use figment::Provider as _;
+use figment::providers::{Format as _, Toml};
+use figment::value::Value;
+
+/// Keys whose value is a secret wherever they appear.
+const SECRET_KEYS: &[&str] = &[
+    "client_secret",
+    "password",
+    "secret",
+    "encryption_key",
+    "private_key",
+    "refresh_token",
+    "assertion",
+];
+
+/// Emits one `WARN` event per file and process when `path` holds a secret and its mode lets
+/// group or others read it. Reading problems are left to the caller's own read.
+pub(super) fn warn_if_readable(path: &Path) {
+    let Some(warning) = readable_secret_warning(path) else {
+        return;
+    };
+    static WARNED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let first = WARNED
+        .get_or_init(Mutex::default)
+        .lock()
+        .map(|mut warned| warned.insert(path.to_owned()))
+        .unwrap_or(true);
+    if first {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// The warning for `path`, if it holds a secret and is readable by group or others.
+#[cfg(unix)]
+pub(crate) fn readable_secret_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    if mode & 0o044 == 0 {
+        return None;
+    }
+    let keys = secret_keys(path);
+    let first = keys.first()?;
+    let more = match keys.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "configuration file {} holds a secret (`{first}`{more}) and is readable by other \
+         users (mode {:03o}): run `chmod 600 {}`, or move the secret to a \
+         GRANTKIT_PROFILES__… environment variable",
+        path.display(),
+        mode & 0o777,
+        path.display(),
+    ))
+}
+
+/// Not checked where file modes do not say who may read.
+#[cfg(not(unix))]
+pub(crate) fn readable_secret_warning(_: &Path) -> Option<String> {
+    None
+}
+
+/// The dotted keys of `path` that hold secrets: [`SECRET_KEYS`], and URLs with credentials.
+fn secret_keys(path: &Path) -> Vec<String> {
+    let Ok(data) = Toml::file_exact(path).data() else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for dict in data.values() {
+        for (key, value) in dict {
+            walk(key, value, &mut found);
+        }
+    }
+    found
+}
+
+fn walk(path: &str, value: &Value, found: &mut Vec<String>) {
+    let key = path.rsplit('.').next().unwrap_or(path);
+    match value {
+        Value::Dict(_, dict) => {
+            for (k, v) in dict {
+                walk(&format!("{path}.{k}"), v, found);
+            }
+        }
+        Value::String(_, text) => {
+            if (SECRET_KEYS.contains(&key) && !text.is_empty()) || url_with_credentials(text) {
+                found.push(path.to_owned());
+            }
+        }
+        _ => {
+            if SECRET_KEYS.contains(&key) {
+                found.push(path.to_owned());
+            }
+        }
+    }
+}
+
+/// Whether `text` is a URL whose display would be redacted.
+fn url_with_credentials(text: &str) -> bool {
+    match url::Url::parse(text) {
+        Ok(url) => grantkit_core::redact_url(text) != url.as_str(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn file(text: &str, mode: u32) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_readable_file_with_a_secret_is_named_without_the_secret() {
+        let f = file(
+            "[profiles.acme]\nclient_id = \"a\"\nclient_secret = \"s3cret\"\n",
+            0o644,
+        );
+        let w = readable_secret_warning(f.path()).unwrap();
+        assert!(w.contains("`profiles.acme.client_secret`"), "{w}");
+        assert!(w.contains("mode 644"), "{w}");
+        assert!(w.contains("chmod 600"), "{w}");
+        assert!(!w.contains("s3cret"), "{w}");
+    }
+
+    #[test]
+    fn secrets_in_urls_and_tables_count() {
+        for (text, key) in [
+            (
+                "[profiles.a]\nstore = { kind = \"redis\", url = \"redis://:pw@h\" }\n",
+                "profiles.a.store.url",
+            ),
+            (
+                "[profiles.a]\nstore = { kind = \"redis\", url = \"redis+unix:///s?pass=pw\" }\n",
+                "profiles.a.store.url",
+            ),
+            (
+                "[profiles.a]\njwt = { secret = \"x\" }\n",
+                "profiles.a.jwt.secret",
+            ),
+            ("[profiles.a]\npassword = 1234\n", "profiles.a.password"),
+        ] {
+            let w = readable_secret_warning(file(text, 0o640).path()).unwrap();
+            assert!(w.contains(&format!("`{key}`")), "{w}");
+        }
+    }
+
+    #[test]
+    fn no_warning_for_a_private_file_or_one_without_secrets() {
+        let secret = "[profiles.acme]\nclient_secret = \"s3cret\"\n";
+        assert_eq!(readable_secret_warning(file(secret, 0o600).path()), None);
+        assert_eq!(readable_secret_warning(file(secret, 0o400).path()), None);
+        let public = "[profiles.acme]\nclient_id = \"a\"\ntoken_url = \"https://a.example/t\"\nstore = { kind = \"redis\", url = \"redis://h\" }\n";
+        assert_eq!(readable_secret_warning(file(public, 0o644).path()), None);
+    }
+}
