@@ -431,13 +431,14 @@ async fn expires_in_variants_through_the_manager() {
     let jwt_body: &'static str =
         Box::leak(format!(r#"{{"access_token":"{jwt}"}}"#).into_boxed_str());
     let cases: [(&'static str, SystemTime); 4] = [
+        // One second early: `expires_in` counts whole seconds.
         (
             r#"{"access_token":"a","expires_in":3600}"#,
-            t0 + Duration::from_secs(3600),
+            t0 + Duration::from_secs(3599),
         ),
         (
             r#"{"access_token":"a","expires_in":"3600"}"#,
-            t0 + Duration::from_secs(3600),
+            t0 + Duration::from_secs(3599),
         ),
         (jwt_body, exp),
         (r#"{"access_token":"a"}"#, t0 + Duration::from_secs(900)),

@@ -21,12 +21,14 @@ fn jwt_with_exp(exp: u64) -> String {
 
 #[test]
 fn expires_in_as_number_string_jwt_exp_or_default() {
+    // `expires_in` counts whole seconds: the token is taken to expire a second early.
     let t = parse(r#"{"access_token":"a","expires_in":3600}"#).unwrap();
-    assert_eq!(t.expires_at(), t0() + Duration::from_secs(3600));
+    assert_eq!(t.expires_at(), t0() + Duration::from_secs(3599));
+    assert_eq!(t.stated_lifetime(), Some(Duration::from_secs(3600)));
     let t = parse(r#"{"access_token":"a","expires_in":"3600"}"#).unwrap();
-    assert_eq!(t.expires_at(), t0() + Duration::from_secs(3600));
+    assert_eq!(t.expires_at(), t0() + Duration::from_secs(3599));
     let t = parse(r#"{"access_token":"a","expires_in":" 90.5 "}"#).unwrap();
-    assert_eq!(t.expires_at(), t0() + Duration::from_millis(90_500));
+    assert_eq!(t.expires_at(), t0() + Duration::from_millis(89_500));
 
     let exp = 1_700_000_000 + 1234;
     let body = format!(r#"{{"access_token":"{}"}}"#, jwt_with_exp(exp));
@@ -35,6 +37,7 @@ fn expires_in_as_number_string_jwt_exp_or_default() {
 
     let t = parse(r#"{"access_token":"opaque"}"#).unwrap();
     assert_eq!(t.expires_at(), t0() + DEFAULT_LIFETIME);
+    assert_eq!(t.stated_lifetime(), None);
     let t = Token::from_response(
         200,
         &[],
@@ -48,7 +51,8 @@ fn expires_in_as_number_string_jwt_exp_or_default() {
 
 #[test]
 fn zero_or_negative_expires_in_means_expired() {
-    for v in ["0", "-5", "\"-1\""] {
+    // Up to one second is expired too, once the whole-second margin is taken off.
+    for v in ["0", "-5", "\"-1\"", "1", "0.5"] {
         let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
         assert_eq!(t.expires_at(), t0(), "{v}");
         assert!(t.is_expired(t0()));
@@ -67,7 +71,8 @@ fn absurd_lifetimes_are_capped_not_a_panic() {
         "1.7976931348623157e308",
     ] {
         let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
-        assert_eq!(t.lifetime(), century, "{v}");
+        assert_eq!(t.lifetime(), century - Duration::from_secs(1), "{v}");
+        assert_eq!(t.stated_lifetime(), Some(century), "{v}");
     }
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     for exp in ["1e19", "1.7976931348623157e308", "9.3e18"] {
@@ -97,11 +102,191 @@ fn token_type_is_normalised_and_fields_kept() {
     );
     assert!(dbg.contains("id_token"), "{dbg}");
 
-    let t = parse(r#"{"access_token":"a","token_type":"DPoP","scope":["a","b"]}"#).unwrap();
-    assert_eq!(t.token_type(), "DPoP");
+    let t = parse(r#"{"access_token":"a","scope":["a","b"]}"#).unwrap();
     assert_eq!(t.scope(), Some("a b"));
-    let t = parse(r#"{"access_token":"a"}"#).unwrap();
+    for absent in [r#""#, r#","token_type":null"#, r#","token_type":" ""#] {
+        let t = parse(&format!(r#"{{"access_token":"a"{absent}}}"#)).unwrap();
+        assert_eq!(t.token_type(), "Bearer", "{absent}");
+    }
+    let t = parse(r#"{"access_token":"a","token_type":" bearer\t"}"#).unwrap();
     assert_eq!(t.token_type(), "Bearer");
+}
+
+/// A server answering `token_type: mac` got `mac abc` sent as the Authorization header.
+/// Other types are refused unless the grant opts in to them.
+#[test]
+fn token_types_other_than_bearer_need_the_grant_to_opt_in() {
+    for t in ["DPoP", "mac", "MAC", "Basic", "N_A"] {
+        let body = format!(r#"{{"access_token":"abc","token_type":"{t}"}}"#);
+        let e = parse(&body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{t}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "token response has token_type `{t}`, which this grant does not accept: only \
+                 Bearer is accepted unless the grant opts in to other types \
+                 (GrantContext::accept_token_type) (HTTP 200)"
+            )
+        );
+        assert!(!e.is_retryable());
+    }
+    let long = "X".repeat(41);
+    let e = parse(&format!(
+        r#"{{"access_token":"abc","token_type":"{long}"}}"#
+    ))
+    .unwrap_err();
+    assert!(!e.to_string().contains(&long), "{e}");
+    assert!(
+        e.to_string().contains("a token_type other than Bearer"),
+        "{e}"
+    );
+
+    let accept = |body: &str, types: &[&str]| {
+        Token::from_response_accepting(200, &[], body.as_bytes(), t0(), DEFAULT_LIFETIME, types)
+    };
+    let body = r#"{"access_token":"abc","token_type":"DPoP","expires_in":60}"#;
+    let t = accept(body, &["dpop"]).unwrap();
+    assert_eq!(t.token_type(), "DPoP");
+    assert_eq!(t.authorization_header(), "DPoP abc");
+    assert!(accept(body, &["mac"]).is_err());
+    // Opting in to other types still takes Bearer.
+    assert!(accept(r#"{"access_token":"abc"}"#, &["DPoP"]).is_ok());
+    let e = parse(r#"{"access_token":"abc","token_type":7}"#).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "token response has a token_type that is not a string (HTTP 200)"
+    );
+}
+
+/// A token endpoint put a line break into `access_token`: `grantkit token -f header`
+/// printed it, and `curl -H "Authorization: $(…)"` sent the attacker's extra header.
+/// Every byte outside visible ASCII is refused, naming its kind, never the value.
+#[test]
+fn access_tokens_and_types_that_could_inject_headers_are_refused() {
+    // JSON escapes: the body is valid JSON whose string holds the byte.
+    let cases = [
+        (r"\r\n", "a line break (CR or LF)"),
+        (r"\n", "a line break (CR or LF)"),
+        (r"\r", "a line break (CR or LF)"),
+        (r"\u0000", "a NUL byte"),
+        (r"\t", "a control character"),
+        (r"\u001b", "a control character"),
+        (r"\u007f", "a control character"),
+        (" ", "a space"),
+        ("é", "a non-ASCII character"),
+        (r"\u00a0", "a non-ASCII character"),
+        (r"\u2028", "a non-ASCII character"),
+    ];
+    for (bad, kind) in cases {
+        let access = format!("SECRETvalue{bad}X-Injected: 1");
+        let body = format!(r#"{{"access_token":"{access}","token_type":"Bearer"}}"#);
+        let e = parse(&body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{bad:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "token response has an access_token containing {kind}; only visible ASCII can \
+                 be sent in an Authorization header (HTTP 200)"
+            ),
+            "{bad:?}"
+        );
+        let shown = format!("{e} {e:?} {}", e.report());
+        assert!(
+            !shown.contains("SECRETvalue") && !shown.contains("Injected"),
+            "{shown}"
+        );
+
+        let body = format!(r#"{{"access_token":"abc","token_type":"Bearer{bad}X-Injected: 1"}}"#);
+        let e = parse(&body).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{bad:?}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "token response has a token_type containing {kind}"
+            )),
+            "{bad:?}: {e}"
+        );
+        assert!(!format!("{e} {e:?}").contains("Injected"), "{e:?}");
+    }
+    // Separators are not part of a token type either; the printable set is fine in a token.
+    let e = parse(r#"{"access_token":"abc","token_type":"Bearer,x"}"#).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("a character that is not allowed in an HTTP token"),
+        "{e}"
+    );
+    let all_visible: String = (0x21u8..=0x7e).map(char::from).collect();
+    let t = parse(&serde_json::json!({ "access_token": all_visible }).to_string()).unwrap();
+    assert_eq!(t.access_token().secret(), all_visible);
+    assert!(t.header_value().is_ok());
+}
+
+/// A token built by hand is not checked by `Token::new`; `validate` and `header_value` say
+/// what is wrong, and the store deserializer refuses such a record.
+#[test]
+fn hand_built_and_stored_tokens_are_checked_too() {
+    for (access, token_type) in [
+        ("a\r\nX: 1", "Bearer"),
+        ("abc", "Bearer\r\nX: 1"),
+        ("a b", "Bearer"),
+    ] {
+        let t =
+            Token::new(access, t0(), t0() + Duration::from_secs(60)).with_token_type(token_type);
+        let e = t.validate().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidResponse);
+        assert!(!e.to_string().contains("X: 1"), "{e}");
+        assert!(t.header_value().is_err());
+        // What a store wrote before tokens were checked, or what someone planted, does not
+        // load (stores treat it as absent).
+        let record = serde_json::to_string(&t).unwrap();
+        let e = serde_json::from_str::<Token>(&record).unwrap_err();
+        assert!(e.to_string().starts_with("stored token has a"), "{e}");
+        assert!(!e.to_string().contains("X: 1"), "{e}");
+    }
+    let ok = Token::new("abc", t0(), t0()).with_token_type("DPoP");
+    assert!(ok.validate().is_ok());
+    let back: Token = serde_json::from_str(&serde_json::to_string(&ok).unwrap()).unwrap();
+    assert_eq!(
+        back, ok,
+        "a syntactically valid type of any name round-trips"
+    );
+}
+
+/// Records written before `expires_in_ms` was kept still load; new ones keep it.
+#[test]
+fn stored_records_keep_the_stated_lifetime_and_old_ones_still_load() {
+    let old = r#"{"v":1,"access_token":"abc","token_type":"Bearer","issued_at_ms":1700000000000,"expires_at_ms":1700003600000}"#;
+    let t: Token = serde_json::from_str(old).unwrap();
+    assert_eq!(t.stated_lifetime(), None);
+    assert_eq!(t.lifetime(), Duration::from_secs(3600));
+    let parsed = parse(r#"{"access_token":"abc","expires_in":3600}"#).unwrap();
+    let json = serde_json::to_string(&parsed).unwrap();
+    assert!(json.contains(r#""expires_in_ms":3600000"#), "{json}");
+    let back: Token = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, parsed);
+    assert_eq!(back.stated_lifetime(), Some(Duration::from_secs(3600)));
+}
+
+/// `expires_in` counts whole seconds and servers end tokens at a whole second: a token
+/// is taken to end a second early, or at its JWT `exp` if that is earlier still.
+#[test]
+fn expiry_is_one_second_early_or_the_jwt_exp_if_earlier() {
+    let exp = 1_700_000_000 + 30;
+    let jwt = jwt_with_exp(exp);
+    let t = parse(&format!(r#"{{"access_token":"{jwt}","expires_in":3600}}"#)).unwrap();
+    assert_eq!(t.expires_at(), UNIX_EPOCH + Duration::from_secs(exp));
+    assert_eq!(t.stated_lifetime(), Some(Duration::from_secs(3600)));
+    let t = parse(&format!(r#"{{"access_token":"{jwt}","expires_in":10}}"#)).unwrap();
+    assert_eq!(t.expires_at(), t0() + Duration::from_secs(9));
+    let t = parse(r#"{"access_token":"a","expires_in":2}"#).unwrap();
+    assert_eq!(t.lifetime(), Duration::from_secs(1));
+    // A JWT `exp` already in the past: expired, not a negative lifetime.
+    let t = parse(&format!(
+        r#"{{"access_token":"{}","expires_in":10}}"#,
+        jwt_with_exp(5)
+    ))
+    .unwrap();
+    assert_eq!(t.expires_at(), t0());
+    assert_eq!(t.lifetime(), Duration::ZERO);
 }
 
 #[test]
