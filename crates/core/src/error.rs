@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod text;
+
+pub use text::SERVER_TEXT_CHARS;
+use text::sanitize;
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -44,7 +49,22 @@ pub enum ErrorKind {
 
 /// An OAuth 2.0 error response (RFC 6749 §5.2).
 ///
-/// These three fields are meant for display; grantkit keeps nothing else of an error body.
+/// grantkit keeps nothing else of an error body.
+///
+/// # Security
+/// The fields hold the server's text **raw**: a hostile or broken server can put terminal
+/// escape sequences, line breaks or megabytes into them. Show them through `Display`
+/// (the code and description, one line, each cut at [`SERVER_TEXT_CHARS`]) or
+/// [`OAuthError::sanitized`], as [`Error`]'s `Display` and `Debug` do; read the fields
+/// themselves only to match on them or to keep them verbatim.
+///
+/// ```
+/// use grantkit_core::OAuthError;
+///
+/// let e = OAuthError::new("invalid_grant").with_description("\u{1b}[2Jgone\r\nFAKE: line");
+/// assert_eq!(e.to_string(), "invalid_grant: gone FAKE: line");
+/// assert!(e.error_description.as_deref().unwrap().contains('\u{1b}')); // raw
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct OAuthError {
@@ -74,6 +94,18 @@ impl OAuthError {
         self
     }
 
+    /// A copy fit to show: each field on one line, without control characters or escape
+    /// sequences, cut at [`SERVER_TEXT_CHARS`] characters (then ending in `…`).
+    #[must_use]
+    pub fn sanitized(&self) -> OAuthError {
+        let clean = |s: &str| sanitize(s, SERVER_TEXT_CHARS);
+        OAuthError {
+            error: clean(&self.error),
+            error_description: self.error_description.as_deref().map(clean),
+            error_uri: self.error_uri.as_deref().map(clean),
+        }
+    }
+
     /// Parses an error body, accepting only a JSON object whose `error` is a string.
     /// Other members are ignored; a non-string `error_description` is dropped.
     pub fn parse(body: &[u8]) -> Option<Self> {
@@ -89,11 +121,20 @@ impl OAuthError {
     }
 }
 
+/// The code and the description, sanitized and cut (see [`OAuthError::sanitized`]).
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.error)?;
+        let code = sanitize(&self.error, SERVER_TEXT_CHARS);
+        f.write_str(if code.is_empty() {
+            "(unprintable error code)"
+        } else {
+            &code
+        })?;
         if let Some(d) = &self.error_description {
-            write!(f, ": {d}")?;
+            let d = sanitize(d, SERVER_TEXT_CHARS);
+            if !d.is_empty() {
+                write!(f, ": {d}")?;
+            }
         }
         Ok(())
     }
@@ -292,11 +333,17 @@ impl Error {
     }
 
     /// The parsed RFC 6749 §5.2 error body, if the endpoint sent one.
+    ///
+    /// # Security
+    /// Its fields are the server's raw text (see [`OAuthError`]); this error's `Display`
+    /// shows them sanitized and cut.
     pub fn oauth_error(&self) -> Option<&OAuthError> {
         self.inner.oauth.as_ref()
     }
 
-    /// A short excerpt of a non-JSON error body (an HTML page, plain text), if any.
+    /// A short excerpt of a non-JSON error body (an HTML page, plain text), if any: one
+    /// line without control characters or escape sequences, at most [`EXCERPT_CHARS`]
+    /// characters and `…`. The body itself is not kept.
     pub fn body_excerpt(&self) -> Option<&str> {
         self.inner.excerpt.as_deref()
     }
@@ -375,24 +422,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 fn excerpt(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    // Words without their control characters; words that were nothing else vanish.
-    let words = text
-        .split_whitespace()
-        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
-        .filter(|w| !w.is_empty());
-    let mut out = String::new();
-    let mut chars = 0;
-    for (i, word) in words.enumerate() {
-        for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
-            if chars == EXCERPT_CHARS {
-                out.push('…');
-                return Some(out);
-            }
-            out.push(c);
-            chars += 1;
-        }
-    }
+    let out = sanitize(&String::from_utf8_lossy(body), EXCERPT_CHARS);
     (!out.is_empty()).then_some(out)
 }
 
@@ -423,7 +453,8 @@ impl fmt::Debug for Error {
             d.field("status", &s);
         }
         if let Some(o) = &i.oauth {
-            d.field("oauth", o);
+            // Sanitized like Display: Debug ends up in logs too.
+            d.field("oauth", &o.sanitized());
         }
         if let Some(e) = &i.excerpt {
             d.field("excerpt", e);

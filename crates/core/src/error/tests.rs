@@ -142,3 +142,66 @@ fn display_does_not_repeat_the_source_and_report_chains_it() {
     );
     assert_eq!(e.to_string(), "could not reach the token endpoint");
 }
+
+/// A token endpoint answered a 900 KB `error_description` full of terminal escape
+/// sequences; the CLI printed it raw. `Display`, `Debug` and the report are one bounded
+/// line without control characters; the raw text stays in `oauth_error()`.
+#[test]
+fn server_error_text_is_shown_sanitized_and_bounded() {
+    let description = format!(
+        "\u{1b}[2J\u{1b}]0;pwned\u{7}Access denied\r\nFAKE-PROMPT$ {}",
+        "\u{1b}[31mA\u{1b}[0m".repeat(900_000 / 10)
+    );
+    let body = serde_json::json!({
+        "error": "invalid_client\u{1b}[8m",
+        "error_description": description,
+        "error_uri": format!("https://x/{}\u{1b}[0m", "u".repeat(1000)),
+    })
+    .to_string();
+    assert!(body.len() > 900_000);
+    let e = Error::from_response(401, &[], body.as_bytes());
+    assert_eq!(e.kind(), ErrorKind::OAuth);
+    let shown = e.to_string();
+    let prefix = "token endpoint refused the request (HTTP 401): invalid_client: Access denied \
+                  FAKE-PROMPT$ AAAA";
+    assert!(shown.starts_with(prefix), "{shown:.200}");
+    assert!(shown.ends_with("A…"), "{shown:.200}");
+    assert!(
+        shown.chars().count() <= 2 * SERVER_TEXT_CHARS + 100,
+        "{} characters",
+        shown.chars().count()
+    );
+    for text in [shown, format!("{e:?}"), e.report().to_string()] {
+        assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\n'));
+        assert!(
+            text.len() < 4 * SERVER_TEXT_CHARS + 300,
+            "{} bytes",
+            text.len()
+        );
+    }
+    // The raw text is there for whoever asks for it explicitly.
+    let raw = e.oauth_error().unwrap();
+    assert_eq!(raw.error, "invalid_client\u{1b}[8m");
+    assert_eq!(raw.error_description.as_deref(), Some(description.as_str()));
+    let clean = raw.sanitized();
+    assert_eq!(clean.error, "invalid_client");
+    assert_eq!(
+        clean.error_uri.as_deref().map(|u| u.chars().count()),
+        Some(SERVER_TEXT_CHARS + 1)
+    );
+    // Matching still sees the code as sent.
+    assert!(!e.is_invalid_client());
+    let e = Error::from_response(400, &[], br#"{"error":"\u001b[2J"}"#);
+    assert_eq!(
+        e.to_string(),
+        "token endpoint refused the request (HTTP 400): (unprintable error code)"
+    );
+}
+
+/// Error pages that are not OAuth JSON lose their escape sequences whole, not only the
+/// ESC byte.
+#[test]
+fn excerpts_drop_whole_escape_sequences() {
+    let e = Error::from_response(502, &[], b"\x1b[1;31mBad\x1b[0m \x1b]0;t\x07Gateway");
+    assert_eq!(e.body_excerpt(), Some("Bad Gateway"));
+}
