@@ -177,3 +177,51 @@ async fn tokens_that_cannot_go_into_a_header_are_never_handed_out() {
     assert_eq!(m.token().await.unwrap().access_token().secret(), "right-1");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// Answers every request with one body.
+#[derive(Debug)]
+struct Answer(&'static str);
+
+#[async_trait]
+impl HttpClient for Answer {
+    async fn execute(&self, _: HttpRequest) -> Result<HttpResponse> {
+        Ok(http::Response::builder()
+            .status(200)
+            .body(self.0.as_bytes().to_vec())
+            .unwrap())
+    }
+}
+
+/// A grant opts in to a token type by setting it on its context before the exchange;
+/// without that, the manager's callers get a clear error, not `DPoP abc` as a bearer.
+#[tokio::test]
+async fn a_grant_opts_in_to_other_token_types_on_its_context() {
+    let grant = |accept: Option<&'static str>| {
+        grant_fn(identity(), move |cx| async move {
+            let req = crate::http::TokenRequest::post("https://auth.example.com/oauth/token")
+                .form([("grant_type", "client_credentials")])
+                .build()?;
+            match accept {
+                Some(t) => cx.clone().accept_token_type(t).exchange(req).await,
+                None => cx.exchange(req).await,
+            }
+        })
+    };
+    let body = r#"{"access_token":"abc","token_type":"DPoP","expires_in":3600}"#;
+    let clock = ManualClock::at_fixed_epoch();
+    let build = |g| {
+        TokenManager::builder()
+            .clock(clock.clone())
+            .http_client(Answer(body))
+            .grant(g)
+            .build()
+            .unwrap()
+    };
+    let e = build(grant(None)).token().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse);
+    assert!(e.to_string().contains("token_type `DPoP`"), "{e}");
+    let t = build(grant(Some("dpop"))).token().await.unwrap();
+    assert_eq!(t.authorization_header(), "DPoP abc");
+    let e = build(grant(Some("mac"))).token().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidResponse);
+}
