@@ -330,7 +330,13 @@ fn assert_oauth_error(
 fn assert_dot_token(token: &Token, scope: &str) {
     assert_eq!(token.token_type(), "Bearer");
     assert!(token.authorization_header().starts_with("Bearer "));
-    assert_eq!(token.lifetime(), LIFETIME, "expires_in was read");
+    assert_eq!(
+        token.stated_lifetime(),
+        Some(LIFETIME),
+        "expires_in was read"
+    );
+    // Taken a second short: `expires_in` counts whole seconds.
+    assert_eq!(token.lifetime(), LIFETIME - Duration::from_secs(1));
     assert_eq!(token.scope(), Some(scope));
 }
 

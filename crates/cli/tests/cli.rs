@@ -15,7 +15,7 @@ use assert_cmd::cargo::cargo_bin_cmd;
 use base64::Engine as _;
 use grantkit::{Clock as _, SystemClock};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
-use grantkit_testkit::server::{ExpiresIn, JWT_BEARER, ServerConfig, TestServer};
+use grantkit_testkit::server::{ExpiresIn, Fault, JWT_BEARER, ServerConfig, TestServer};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -619,6 +619,74 @@ fn refused_credentials_exit_1_with_the_oauth_error() {
         1,
         "invalid_client is not retried"
     );
+}
+
+/// A token endpoint put a line break into the token: `grantkit token -f header` printed
+/// it, and `curl -H "Authorization: $(grantkit token -f header)"` sent the extra header.
+/// Now every format refuses, exit 1, with nothing on stdout and the value nowhere.
+#[test]
+fn a_token_that_could_inject_a_header_is_never_printed() {
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    let bodies = [
+        r#"{"access_token":"EVILtoken\r\nX-Injected: 1","token_type":"Bearer"}"#,
+        r#"{"access_token":"EVILtoken","token_type":"Bearer\r\nX-Injected: 1"}"#,
+        r#"{"access_token":"EVILtoken\u0000","token_type":"Bearer"}"#,
+        r#"{"access_token":"EVILtoken\u00e9","token_type":"Bearer"}"#,
+    ];
+    for body in bodies {
+        for format in ["header", "raw", "json"] {
+            f.server
+                .push_fault(Fault::Body(200, "application/json", body.to_owned()));
+            let err = failure(&run(&config, &["token", "-f", format]), 1);
+            assert!(err.contains("token response has"), "{body} {format}: {err}");
+            assert!(
+                !err.contains("EVILtoken") && !err.contains("Injected"),
+                "{body} {format}: {err}"
+            );
+        }
+    }
+}
+
+/// A token type other than Bearer is refused, not printed as `mac abc`.
+#[test]
+fn a_token_type_other_than_bearer_is_refused() {
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    f.server.push_fault(Fault::Body(
+        200,
+        "application/json",
+        r#"{"access_token":"abc","token_type":"mac"}"#.to_owned(),
+    ));
+    let err = failure(&run(&config, &["token", "-f", "header"]), 1);
+    assert!(err.contains("token_type `mac`"), "{err}");
+    assert!(err.contains("only Bearer is accepted"), "{err}");
+}
+
+/// The server's error text reaches stderr on one bounded line, without its escape
+/// sequences (it cleared the screen and faked a prompt).
+#[test]
+fn server_error_text_is_printed_sanitized_and_bounded() {
+    let f = Fixture::new();
+    let config = f.config(&plain_profile(&f, ""));
+    let body = json!({
+        "error": "invalid_client",
+        "error_description": format!(
+            "\u{1b}[2J\u{1b}]0;pwned\u{7}denied\r\nuser@host$ {}",
+            "\u{1b}[31mx".repeat(60_000)
+        ),
+    })
+    .to_string();
+    f.server
+        .push_fault(Fault::Body(401, "application/json", body));
+    let err = failure(&run(&config, &["token"]), 1);
+    assert!(
+        err.contains("invalid_client: denied user@host$ xxx"),
+        "{err:.300}"
+    );
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "{err:.300}");
+    assert!(err.len() < 1000, "{} bytes on stderr", err.len());
 }
 
 #[test]

@@ -101,10 +101,8 @@ fn assert_exit(output: &Output, code: i32) {
 /// client's Basic credentials to the proxy, and the proxy's token was used.
 #[test]
 fn proxy_variables_never_see_a_loopback_token_request() {
-    let server = TestServer::start_in_background(
-        ServerConfig::default(),
-        Arc::new(SystemClock::new()),
-    );
+    let server =
+        TestServer::start_in_background(ServerConfig::default(), Arc::new(SystemClock::new()));
     let (proxy_port, proxy_seen) = listener(Some(PROXY_TOKEN));
     let proxy = format!("http://127.0.0.1:{proxy_port}");
     let dir = tempfile::tempdir().unwrap();

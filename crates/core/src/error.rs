@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod text;
+
+pub use text::SERVER_TEXT_CHARS;
+use text::sanitize;
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -44,7 +49,22 @@ pub enum ErrorKind {
 
 /// An OAuth 2.0 error response (RFC 6749 §5.2).
 ///
-/// These three fields are meant for display; grantkit keeps nothing else of an error body.
+/// grantkit keeps nothing else of an error body.
+///
+/// # Security
+/// The fields hold the server's text **raw**: a hostile or broken server can put terminal
+/// escape sequences, line breaks or megabytes into them. Show them through `Display`
+/// (the code and description, one line, each cut at [`SERVER_TEXT_CHARS`]) or
+/// [`OAuthError::sanitized`], as [`Error`]'s `Display` and `Debug` do; read the fields
+/// themselves only to match on them or to keep them verbatim.
+///
+/// ```
+/// use grantkit_core::OAuthError;
+///
+/// let e = OAuthError::new("invalid_grant").with_description("\u{1b}[2Jgone\r\nFAKE: line");
+/// assert_eq!(e.to_string(), "invalid_grant: gone FAKE: line");
+/// assert!(e.error_description.as_deref().unwrap().contains('\u{1b}')); // raw
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct OAuthError {
@@ -74,6 +94,18 @@ impl OAuthError {
         self
     }
 
+    /// A copy fit to show: each field on one line, without control characters or escape
+    /// sequences, cut at [`SERVER_TEXT_CHARS`] characters (then ending in `…`).
+    #[must_use]
+    pub fn sanitized(&self) -> OAuthError {
+        let clean = |s: &str| sanitize(s, SERVER_TEXT_CHARS);
+        OAuthError {
+            error: clean(&self.error),
+            error_description: self.error_description.as_deref().map(clean),
+            error_uri: self.error_uri.as_deref().map(clean),
+        }
+    }
+
     /// Parses an error body, accepting only a JSON object whose `error` is a string.
     /// Other members are ignored; a non-string `error_description` is dropped.
     pub fn parse(body: &[u8]) -> Option<Self> {
@@ -89,11 +121,20 @@ impl OAuthError {
     }
 }
 
+/// The code and the description, sanitized and cut (see [`OAuthError::sanitized`]).
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.error)?;
+        let code = sanitize(&self.error, SERVER_TEXT_CHARS);
+        f.write_str(if code.is_empty() {
+            "(unprintable error code)"
+        } else {
+            &code
+        })?;
         if let Some(d) = &self.error_description {
-            write!(f, ": {d}")?;
+            let d = sanitize(d, SERVER_TEXT_CHARS);
+            if !d.is_empty() {
+                write!(f, ": {d}")?;
+            }
         }
         Ok(())
     }
@@ -292,11 +333,17 @@ impl Error {
     }
 
     /// The parsed RFC 6749 §5.2 error body, if the endpoint sent one.
+    ///
+    /// # Security
+    /// Its fields are the server's raw text (see [`OAuthError`]); this error's `Display`
+    /// shows them sanitized and cut.
     pub fn oauth_error(&self) -> Option<&OAuthError> {
         self.inner.oauth.as_ref()
     }
 
-    /// A short excerpt of a non-JSON error body (an HTML page, plain text), if any.
+    /// A short excerpt of a non-JSON error body (an HTML page, plain text), if any: one
+    /// line without control characters or escape sequences, at most [`EXCERPT_CHARS`]
+    /// characters and `…`. The body itself is not kept.
     pub fn body_excerpt(&self) -> Option<&str> {
         self.inner.excerpt.as_deref()
     }
@@ -375,24 +422,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 fn excerpt(body: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    // Words without their control characters; words that were nothing else vanish.
-    let words = text
-        .split_whitespace()
-        .map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>())
-        .filter(|w| !w.is_empty());
-    let mut out = String::new();
-    let mut chars = 0;
-    for (i, word) in words.enumerate() {
-        for c in (i > 0).then_some(' ').into_iter().chain(word.chars()) {
-            if chars == EXCERPT_CHARS {
-                out.push('…');
-                return Some(out);
-            }
-            out.push(c);
-            chars += 1;
-        }
-    }
+    let out = sanitize(&String::from_utf8_lossy(body), EXCERPT_CHARS);
     (!out.is_empty()).then_some(out)
 }
 
@@ -423,7 +453,8 @@ impl fmt::Debug for Error {
             d.field("status", &s);
         }
         if let Some(o) = &i.oauth {
-            d.field("oauth", o);
+            // Sanitized like Display: Debug ends up in logs too.
+            d.field("oauth", &o.sanitized());
         }
         if let Some(e) = &i.excerpt {
             d.field("excerpt", e);
@@ -448,150 +479,4 @@ impl StdError for Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_is_one_pointer_send_sync() {
-        fn assert_send_sync<T: Send + Sync + 'static>() {}
-        assert_send_sync::<Error>();
-        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-    }
-
-    /// Found by fuzzing: the space between two words was added past the limit.
-    #[test]
-    fn excerpts_stay_within_the_limit_and_skip_control_only_words() {
-        let body = format!("{} y", "x".repeat(EXCERPT_CHARS));
-        let e = Error::from_response(500, &[], body.as_bytes());
-        let excerpt = e.body_excerpt().unwrap();
-        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 1, "{excerpt:?}");
-        assert!(excerpt.ends_with("x…"), "{excerpt:?}");
-        let e = Error::from_response(500, &[], "a \u{7} b\u{1b} \u{0}".as_bytes());
-        assert_eq!(e.body_excerpt(), Some("a b"));
-        assert_eq!(
-            Error::from_response(500, &[], b" \x07 ").body_excerpt(),
-            None
-        );
-    }
-
-    #[test]
-    fn oauth_error_body_is_parsed() {
-        let e = Error::from_response(
-            400,
-            &[],
-            br#"{"error":"invalid_grant","error_description":"refresh token revoked","error_uri":"https://x/e","extra":1}"#,
-        );
-        assert_eq!(e.kind(), ErrorKind::OAuth);
-        assert!(e.is_invalid_grant());
-        assert!(!e.is_invalid_client());
-        assert!(!e.is_retryable());
-        let o = e.oauth_error().unwrap();
-        assert_eq!(
-            o.error_description.as_deref(),
-            Some("refresh token revoked")
-        );
-        assert_eq!(o.error_uri.as_deref(), Some("https://x/e"));
-        assert_eq!(
-            e.to_string(),
-            "token endpoint refused the request (HTTP 400): invalid_grant: refresh token revoked"
-        );
-    }
-
-    #[test]
-    fn html_body_is_kept_as_a_short_excerpt() {
-        let page = format!(
-            "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>{}</body></html>",
-            "x".repeat(1000)
-        );
-        let e = Error::from_response(502, &[], page.as_bytes());
-        assert_eq!(e.kind(), ErrorKind::Status);
-        assert!(e.is_retryable());
-        let ex = e.body_excerpt().unwrap();
-        assert!(ex.starts_with("<html> <head><title>502 Bad Gateway</title></head>"));
-        assert_eq!(ex.chars().count(), EXCERPT_CHARS + 1);
-        assert!(
-            e.to_string()
-                .starts_with("token endpoint answered an error (HTTP 502): \"<html>")
-        );
-    }
-
-    #[test]
-    fn empty_body_and_non_oauth_json() {
-        let e = Error::from_response(503, &[], b"");
-        assert_eq!(e.body_excerpt(), None);
-        assert_eq!(
-            e.to_string(),
-            "token endpoint answered an error (HTTP 503): empty body"
-        );
-        let e = Error::from_response(401, &[], br#"{"message":"Unauthorized"}"#);
-        assert_eq!(e.kind(), ErrorKind::Status);
-        assert!(!e.is_retryable());
-        assert_eq!(e.body_excerpt(), Some(r#"{"message":"Unauthorized"}"#));
-    }
-
-    #[test]
-    fn retryability_by_status_and_code() {
-        let cases: &[(u16, &[u8], bool)] = &[
-            (500, b"", true),
-            (502, b"oops", true),
-            (408, b"", true),
-            (429, b"", true),
-            (400, b"", false),
-            (404, b"not found", false),
-            (401, br#"{"error":"invalid_client"}"#, false),
-            (400, br#"{"error":"unsupported_grant_type"}"#, false),
-            (400, br#"{"error":"temporarily_unavailable"}"#, true),
-            (503, br#"{"error":"whatever"}"#, true),
-        ];
-        for (status, body, want) in cases {
-            let e = Error::from_response(*status, &[], body);
-            assert_eq!(
-                e.is_retryable(),
-                *want,
-                "{status} {:?}",
-                String::from_utf8_lossy(body)
-            );
-        }
-        assert!(Error::new(ErrorKind::Connect, "x").is_retryable());
-        assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
-        assert!(!Error::config("x").is_retryable());
-        assert!(Error::transient("x").is_retryable());
-        assert!(!Error::permanent("x").is_retryable());
-        assert!(
-            !Error::from_response(500, &[], b"")
-                .with_retryable(false)
-                .is_retryable()
-        );
-    }
-
-    #[test]
-    fn retry_after_seconds_are_kept() {
-        let e = Error::from_response(429, &[("Retry-After", " 7 ")], b"");
-        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-        let e = Error::from_response(
-            429,
-            &[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
-            b"",
-        );
-        assert_eq!(e.retry_after(), None);
-    }
-
-    #[test]
-    fn display_does_not_repeat_the_source_and_report_chains_it() {
-        let io = std::io::Error::other("connection reset by peer");
-        let e =
-            Error::new(ErrorKind::Connect, "could not reach the token endpoint").with_source(io);
-        assert_eq!(e.to_string(), "could not reach the token endpoint");
-        assert_eq!(
-            e.report().to_string(),
-            "could not reach the token endpoint: connection reset by peer"
-        );
-        let shared = e.clone();
-        let wrapped = shared.with_context("profile acme");
-        assert_eq!(
-            wrapped.report().to_string(),
-            "profile acme: could not reach the token endpoint: connection reset by peer"
-        );
-        assert_eq!(e.to_string(), "could not reach the token endpoint");
-    }
-}
+mod tests;

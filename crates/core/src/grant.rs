@@ -278,6 +278,7 @@ pub struct GrantContext {
     previous: Option<Token>,
     default_lifetime: Duration,
     allow_http: bool,
+    token_types: Vec<String>,
 }
 
 impl GrantContext {
@@ -290,6 +291,7 @@ impl GrantContext {
             previous: None,
             default_lifetime: DEFAULT_LIFETIME,
             allow_http: false,
+            token_types: Vec::new(),
         }
     }
 
@@ -312,6 +314,31 @@ impl GrantContext {
     pub fn danger_allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
         self
+    }
+
+    /// The same context, also accepting tokens of `token_type` (compared
+    /// case-insensitively) from [`exchange`](GrantContext::exchange). `Bearer` is always
+    /// accepted; any other type is refused unless the grant opts in here, since a client
+    /// that sends, say, a `DPoP` token as a plain bearer header is not doing what the
+    /// server asked.
+    ///
+    /// A grant opts in for its own requests by calling this on the context it received:
+    ///
+    /// ```
+    /// # use grantkit_core::{GrantContext, HttpRequest, Result, Token};
+    /// # async fn fetch(cx: &GrantContext, request: HttpRequest) -> Result<Token> {
+    /// cx.clone().accept_token_type("DPoP").exchange(request).await
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn accept_token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_types.push(token_type.into());
+        self
+    }
+
+    /// The token types [`exchange`](GrantContext::exchange) accepts besides `Bearer`.
+    pub fn accepted_token_types(&self) -> &[String] {
+        &self.token_types
     }
 
     /// The last token the manager had (possibly expired or rejected); a grant may use its
@@ -351,19 +378,23 @@ impl GrantContext {
     }
 
     /// Sends `request` and parses the answer into a [`Token`], with `expires_in` counted
-    /// from the moment the request was sent (see [`Token::from_response`]).
+    /// from the moment the request was sent and only `Bearer` or the
+    /// [accepted](GrantContext::accept_token_type) token types allowed (see
+    /// [`Token::from_response_accepting`]).
     ///
     /// # Errors
-    /// As for [`GrantContext::send`] and [`Token::from_response`].
+    /// As for [`GrantContext::send`] and [`Token::from_response_accepting`].
     pub async fn exchange(&self, request: HttpRequest) -> Result<Token> {
         let sent_at = self.now();
         let response = self.send(request).await?;
-        Token::from_response(
+        let token_types: Vec<&str> = self.token_types.iter().map(String::as_str).collect();
+        Token::from_response_accepting(
             response.status().as_u16(),
             &header_pairs(&response),
             response.body(),
             sent_at,
             self.default_lifetime,
+            &token_types,
         )
     }
 }
@@ -375,6 +406,7 @@ impl fmt::Debug for GrantContext {
             .field("previous", &self.previous)
             .field("default_lifetime", &self.default_lifetime)
             .field("allow_http", &self.allow_http)
+            .field("token_types", &self.token_types)
             .finish_non_exhaustive()
     }
 }

@@ -602,7 +602,10 @@ mod tests {
         let e = check_token_url("ftp://user:pw@a.example/t?client_secret=s", false).unwrap_err();
         let shown = e.to_string();
         assert!(!shown.contains("pw") && !shown.contains("=s"), "{shown}");
-        assert!(shown.contains("ftp://***@a.example/t?client_secret=***"), "{shown}");
+        assert!(
+            shown.contains("ftp://***@a.example/t?client_secret=***"),
+            "{shown}"
+        );
         let e = check_token_url("https://u:pw@[bad", false).unwrap_err();
         assert!(!e.to_string().contains("pw"), "{e}");
     }

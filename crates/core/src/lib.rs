@@ -71,7 +71,7 @@ mod store;
 mod token;
 
 pub use clock::{COARSE_CLOCK_SLACK, Clock, ManualClock, SystemClock};
-pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result};
+pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;

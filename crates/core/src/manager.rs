@@ -22,7 +22,7 @@ use crate::grant::{Grant, GrantContext, GrantIdentity};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, check_token_url};
 use crate::policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 use crate::store::{LockAttempt, MemoryStore, SharedTokenStore, TokenStore};
-use crate::token::{DEFAULT_LIFETIME, Token};
+use crate::token::{DEFAULT_LIFETIME, Token, distrust_stored};
 
 /// Hands out valid tokens: from memory when it can, from the store when another process
 /// renewed it, from the token endpoint otherwise.
@@ -61,9 +61,10 @@ type Flight = Shared<BoxFuture<'static, Result<Token>>>;
 const MAX_RETRY_AFTER_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// The least time between the start of a token request that obtained a token with less
-/// than this to live (`expires_in` zero or negative, or shorter than the round trip) and
-/// the start of the next one: such tokens serve only the callers of the renewal that
-/// obtained them, and without a pause every later call would fetch again.
+/// than half this to live (`expires_in` of a second or less, or shorter than the round
+/// trip) and the start of the next one: such tokens serve only the callers of the renewal
+/// that obtained them, and without a pause every later call would fetch again. (Half, so
+/// that a 2 s token, which lives 1 s once parsed, is renewed ahead as usual.)
 const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
 
 struct Inner {
@@ -585,14 +586,29 @@ impl Inner {
         tracing::warn!(key = %self.key, op, error = %error.report(), "token store failed; continuing without it");
     }
 
+    /// The store's token, if there is one and it is trusted: a record that cannot be sent
+    /// in a header, or whose times a skewed clock wrote (see `distrust_stored`), is
+    /// removed (a store never replaces a record it thinks newer) and treated as absent.
     async fn load_store(&self) -> Option<Token> {
-        match self.store.load(&self.key).await {
-            Ok(t) => t,
+        let stored = match self.store.load(&self.key).await {
+            Ok(t) => t?,
             Err(e) => {
                 self.store_error("load", &e);
-                None
+                return None;
             }
+        };
+        let distrust = match stored.validate() {
+            Ok(()) => distrust_stored(&stored, self.clock.now()),
+            Err(_) => Some("the stored token cannot be sent in an Authorization header"),
+        };
+        let Some(reason) = distrust else {
+            return Some(stored);
+        };
+        tracing::warn!(key = %self.key, reason, "stored token not trusted; fetching a new one");
+        if let Err(e) = self.store.remove(&self.key).await {
+            self.store_error("remove", &e);
         }
+        None
     }
 
     /// Installs `token` as the current one. `refresh_at` overrides the policy (used to
@@ -790,7 +806,9 @@ impl Inner {
                         Ok(valid)
                     }
                     None => {
-                        tracing::warn!(error = %error.report(), "token renewal failed");
+                        // The callers receive this error: a warning as well would say it
+                        // twice (the CLI prints warnings).
+                        tracing::debug!(error = %error.report(), "token renewal failed; the callers get the error");
                         // A server's Retry-After is honoured across calls too, up to a minute.
                         let cooldown = match error.retry_after() {
                             Some(wait) if !self.failure_cooldown.is_zero() => self
@@ -824,15 +842,16 @@ impl Inner {
             bump(&self.counters.grant_calls);
             let started = tokio::time::Instant::now();
             let left = deadline.saturating_duration_since(started);
-            let result = tokio::time::timeout(
-                self.attempt_timeout.min(left),
-                self.grant.fetch_token(&cx),
-            )
-            .await
-            .unwrap_or_else(|_| Err(self.timed_out(left)));
+            let result =
+                tokio::time::timeout(self.attempt_timeout.min(left), self.grant.fetch_token(&cx))
+                    .await
+                    .unwrap_or_else(|_| Err(self.timed_out(left)))
+                    // A grant may build its token by hand: nothing that cannot go into a
+                    // header is ever handed out.
+                    .and_then(|token| token.validate().map(|()| token));
             let error = match result {
                 Ok(token) => {
-                    let short_lived = token.remaining(self.clock.now()) < MIN_RENEWAL_INTERVAL;
+                    let short_lived = token.remaining(self.clock.now()) < MIN_RENEWAL_INTERVAL / 2;
                     if short_lived {
                         tracing::warn!(
                             lifetime_ms = token.lifetime().as_millis() as u64,
@@ -1258,3 +1277,6 @@ impl fmt::Debug for TokenManagerBuilder {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod trust_tests;

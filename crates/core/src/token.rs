@@ -11,12 +11,23 @@ use serde_json::{Map, Value};
 use crate::error::{Error, OAuthError, Result};
 use crate::secret::{AccessToken, RefreshToken};
 
+mod check;
+
+pub(crate) use check::distrust_stored;
+use check::{check_access_token, check_token_type, check_token_type_accepted};
+
 /// The lifetime given to a token whose response has neither `expires_in` nor a JWT `exp`.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The longest lifetime a parsed token is given (100 years), whatever `expires_in` or a
 /// JWT `exp` claim says.
 const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// How much earlier than `issued_at + expires_in` a parsed token is taken to expire.
+/// `expires_in` counts whole seconds, and servers commonly set the token's real expiry to
+/// the current whole second plus the lifetime: the token may die up to a second before
+/// `issued_at + expires_in`.
+const WHOLE_SECOND_MARGIN: Duration = Duration::from_secs(1);
 
 /// An access token with everything the token endpoint said about it.
 ///
@@ -42,6 +53,8 @@ struct TokenData {
     token_type: String,
     issued_at: SystemTime,
     expires_at: SystemTime,
+    /// What the token endpoint's `expires_in` said, when it said it.
+    stated_lifetime: Option<Duration>,
     refresh_token: Option<RefreshToken>,
     scope: Option<String>,
     extra: Map<String, Value>,
@@ -68,6 +81,10 @@ impl PartialEq for HeaderCache {
 
 impl Token {
     /// A bearer token issued at `issued_at` that expires at `expires_at`.
+    ///
+    /// Nothing is checked here; [`Token::validate`] says whether the token can be sent in
+    /// an `Authorization` header, and the [`TokenManager`](crate::TokenManager) refuses a
+    /// grant's token that cannot.
     pub fn new(
         access_token: impl Into<AccessToken>,
         issued_at: SystemTime,
@@ -78,6 +95,7 @@ impl Token {
             token_type: "Bearer".to_owned(),
             issued_at,
             expires_at: expires_at.max(issued_at),
+            stated_lifetime: None,
             refresh_token: None,
             scope: None,
             extra: Map::new(),
@@ -91,7 +109,8 @@ impl Token {
         data
     }
 
-    /// Sets the token type; any spelling of `bearer` becomes `Bearer`.
+    /// Sets the token type; any spelling of `bearer` becomes `Bearer`. Not checked here:
+    /// see [`Token::validate`].
     pub fn with_token_type(mut self, token_type: impl AsRef<str>) -> Self {
         self.data_mut().token_type = normalize_token_type(token_type.as_ref());
         self
@@ -137,9 +156,18 @@ impl Token {
         self.0.issued_at
     }
 
-    /// When the token expires.
+    /// When the token expires. For a parsed token this is one second before
+    /// `issued_at + expires_in` (or the access token's JWT `exp` if that is earlier): see
+    /// [`Token::from_response`].
     pub fn expires_at(&self) -> SystemTime {
         self.0.expires_at
+    }
+
+    /// The lifetime the token endpoint stated in `expires_in` (before the one-second
+    /// margin), if it stated one; kept in stores so that a record claiming a longer life is
+    /// not trusted.
+    pub fn stated_lifetime(&self) -> Option<Duration> {
+        self.0.stated_lifetime
     }
 
     /// The whole lifetime, from `issued_at` to `expires_at`.
@@ -176,11 +204,29 @@ impl Token {
         &self.0.extra
     }
 
+    /// Checks that the token can be sent in an `Authorization` header: a non-empty access
+    /// token of visible ASCII (`!` to `~`) and a token type that is one HTTP token (no
+    /// space, control character or non-ASCII).
+    ///
+    /// Tokens parsed by [`Token::from_response`], read back from a store or handed out by
+    /// the [`TokenManager`](crate::TokenManager) always pass; a token built by hand with
+    /// [`Token::new`] may not.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) naming the field
+    /// and the kind of character, never the value.
+    pub fn validate(&self) -> Result<()> {
+        check_access_token("token", self.0.access_token.secret())?;
+        check_token_type("token", &self.0.token_type)
+    }
+
     /// The value of an `Authorization` header: token type, a space, the access token.
     ///
     /// # Security
     /// The returned string contains the access token. Prefer [`Token::header_value`] for
-    /// HTTP clients: it is marked sensitive.
+    /// HTTP clients: it is marked sensitive. A token from a token response, a store or the
+    /// manager is [valid](Token::validate), so this string holds no line break or other
+    /// control character; a token built by hand is not checked here.
     pub fn authorization_header(&self) -> String {
         format!("{} {}", self.0.token_type, self.0.access_token.secret())
     }
@@ -188,11 +234,12 @@ impl Token {
     /// The `Authorization` header value, marked sensitive so HTTP libraries do not log it.
     ///
     /// # Errors
-    /// When the token contains bytes not allowed in a header (a server sent a broken token).
+    /// When the token is not [valid](Token::validate) (a token built by hand).
     pub fn header_value(&self) -> Result<http::HeaderValue> {
         if let Some(value) = self.0.header.0.get() {
             return Ok(value.clone());
         }
+        self.validate()?;
         let mut value = http::HeaderValue::try_from(self.authorization_header()).map_err(|_| {
             Error::invalid_response("the access token contains characters not allowed in a header")
         })?;
@@ -211,24 +258,11 @@ impl Token {
         Token(Arc::new((*self.0).clone()))
     }
 
-    /// Parses a token endpoint's answer.
-    ///
-    /// - Any 2xx with a JSON object holding a string `access_token` is a token. A 2xx body
-    ///   with an `error` member is an error.
-    /// - `expires_in` may be a number or a numeric string, counted from `issued_at` (the
-    ///   time the request was sent, so network latency shortens rather than lengthens the
-    ///   lifetime). When absent, the access token's JWT `exp` claim is used if it is a JWT
-    ///   (decoded without verification, for timing only), else `default_lifetime`. Zero or
-    ///   negative means already expired.
-    /// - `token_type` may be in any case; absent means `Bearer`.
-    /// - `scope` may be a string or an array of strings.
-    /// - Every other member is kept in [`Token::extra`].
-    /// - Any other status is parsed as an error body: RFC 6749 §5.2 JSON, or an excerpt.
+    /// Parses a token endpoint's answer, accepting only `Bearer` tokens; see
+    /// [`Token::from_response_accepting`] for the rules.
     ///
     /// # Errors
-    /// [`ErrorKind::OAuth`](crate::ErrorKind::OAuth) or [`ErrorKind::Status`](crate::ErrorKind::Status)
-    /// for error answers, [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse)
-    /// for a 2xx that is not a token. Error messages name the problem, never the body.
+    /// As for [`Token::from_response_accepting`].
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
@@ -237,7 +271,8 @@ impl Token {
     /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     /// let body = br#"{"access_token":"abc","token_type":"bearer","expires_in":"3600"}"#;
     /// let token = Token::from_response(200, &[], body, now, DEFAULT_LIFETIME).unwrap();
-    /// assert_eq!(token.expires_at(), now + Duration::from_secs(3600));
+    /// // `expires_in` counts whole seconds: the token is taken to expire one second early.
+    /// assert_eq!(token.expires_at(), now + Duration::from_secs(3599));
     /// assert_eq!(token.token_type(), "Bearer");
     /// ```
     pub fn from_response(
@@ -246,6 +281,58 @@ impl Token {
         body: &[u8],
         issued_at: SystemTime,
         default_lifetime: Duration,
+    ) -> Result<Token> {
+        Self::from_response_accepting(status, headers, body, issued_at, default_lifetime, &[])
+    }
+
+    /// Parses a token endpoint's answer, accepting `Bearer` tokens and those of the
+    /// `token_types` given (compared case-insensitively, e.g. `["DPoP"]`).
+    ///
+    /// - Any 2xx with a JSON object holding a string `access_token` is a token. A 2xx body
+    ///   with an `error` member is an error.
+    /// - The access token must be visible ASCII (`!` to `~`), and the token type one HTTP
+    ///   token (no space, control character or non-ASCII): both go into an `Authorization`
+    ///   header, where a line break would add a header of the server's choosing.
+    /// - `token_type` may be in any case; absent, `null` or empty means `Bearer`. A type
+    ///   other than `Bearer` is refused unless it is one of `token_types`.
+    /// - `expires_in` may be a number or a numeric string, counted from `issued_at` (the
+    ///   time the request was sent, so network latency shortens rather than lengthens the
+    ///   lifetime). It counts whole seconds and servers commonly end a token at the current
+    ///   whole second plus the lifetime, so the token is taken to expire **one second
+    ///   earlier** than `issued_at + expires_in`, or at the access token's JWT `exp` claim
+    ///   if that is earlier. Zero or negative (and anything up to one second) means already
+    ///   expired.
+    /// - Without `expires_in`, the access token's JWT `exp` claim is used if it is a JWT
+    ///   (decoded without verification, for timing only), else `default_lifetime`.
+    /// - `scope` may be a string or an array of strings.
+    /// - Every other member is kept in [`Token::extra`].
+    /// - Any other status is parsed as an error body: RFC 6749 §5.2 JSON, or an excerpt.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OAuth`](crate::ErrorKind::OAuth) or [`ErrorKind::Status`](crate::ErrorKind::Status)
+    /// for error answers, [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse)
+    /// for a 2xx that is not a usable token (no access token, characters that cannot go
+    /// into a header, a token type not accepted). Error messages name the problem, never
+    /// the body or the value.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use grantkit_core::{ErrorKind, Token, DEFAULT_LIFETIME};
+    ///
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let body = br#"{"access_token":"abc","token_type":"DPoP","expires_in":60}"#;
+    /// let refused = Token::from_response(200, &[], body, now, DEFAULT_LIFETIME).unwrap_err();
+    /// assert_eq!(refused.kind(), ErrorKind::InvalidResponse);
+    /// let token = Token::from_response_accepting(200, &[], body, now, DEFAULT_LIFETIME, &["dpop"]).unwrap();
+    /// assert_eq!(token.authorization_header(), "DPoP abc");
+    /// ```
+    pub fn from_response_accepting(
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        issued_at: SystemTime,
+        default_lifetime: Duration,
+        token_types: &[&str],
     ) -> Result<Token> {
         if !(200..300).contains(&status) {
             return Err(Error::from_response(status, headers, body));
@@ -267,18 +354,33 @@ impl Token {
                 );
             }
         };
-        Self::from_json_object(object, issued_at, default_lifetime)
+        Self::from_json_object_accepting(object, issued_at, default_lifetime, token_types)
             .map_err(|e| e.with_status(status))
     }
 
-    /// Parses the JSON object of a successful token response; see [`Token::from_response`].
+    /// Parses the JSON object of a successful token response, accepting only `Bearer`
+    /// tokens; see [`Token::from_response_accepting`].
     ///
     /// # Errors
-    /// As for [`Token::from_response`].
+    /// As for [`Token::from_response_accepting`].
     pub fn from_json_object(
+        object: Map<String, Value>,
+        issued_at: SystemTime,
+        default_lifetime: Duration,
+    ) -> Result<Token> {
+        Self::from_json_object_accepting(object, issued_at, default_lifetime, &[])
+    }
+
+    /// Parses the JSON object of a successful token response, accepting `Bearer` tokens
+    /// and those of `token_types`; see [`Token::from_response_accepting`].
+    ///
+    /// # Errors
+    /// As for [`Token::from_response_accepting`].
+    pub fn from_json_object_accepting(
         mut object: Map<String, Value>,
         issued_at: SystemTime,
         default_lifetime: Duration,
+        token_types: &[&str],
     ) -> Result<Token> {
         if object.get("error").is_some_and(Value::is_string) {
             let body = Value::Object(object).to_string();
@@ -291,11 +393,9 @@ impl Token {
             .with_oauth_error(oauth));
         }
         let access_token = match object.remove("access_token") {
-            Some(Value::String(s)) if !s.is_empty() => AccessToken::new(s),
-            Some(Value::String(_)) => {
-                return Err(Error::invalid_response(
-                    "token response has an empty access_token",
-                ));
+            Some(Value::String(s)) => {
+                check_access_token("token response", &s)?;
+                AccessToken::new(s)
             }
             Some(_) => {
                 return Err(Error::invalid_response(
@@ -309,9 +409,19 @@ impl Token {
             }
         };
         let token_type = match object.remove("token_type") {
-            Some(Value::String(t)) if !t.trim().is_empty() => normalize_token_type(&t),
-            _ => "Bearer".to_owned(),
+            None | Some(Value::Null) => "Bearer".to_owned(),
+            Some(Value::String(t)) if trim_ows(&t).is_empty() => "Bearer".to_owned(),
+            Some(Value::String(t)) => {
+                check_token_type("token response", trim_ows(&t))?;
+                normalize_token_type(&t)
+            }
+            Some(_) => {
+                return Err(Error::invalid_response(
+                    "token response has a token_type that is not a string",
+                ));
+            }
         };
+        check_token_type_accepted(&token_type, token_types)?;
         // Whatever the server says, a lifetime ends within MAX_LIFETIME: a later instant
         // may not even be representable (`expires_in: 1e19` must not panic).
         let latest = issued_at.checked_add(MAX_LIFETIME).unwrap_or(issued_at);
@@ -320,13 +430,23 @@ impl Token {
                 .checked_add(lifetime.min(MAX_LIFETIME))
                 .unwrap_or(latest)
         };
-        let expires_at = match object.remove("expires_in").as_ref().and_then(seconds_of) {
-            Some(secs) if secs <= 0.0 => issued_at,
-            Some(secs) => after(Duration::try_from_secs_f64(secs).unwrap_or(MAX_LIFETIME)),
-            None => jwt_expiry(access_token.secret())
-                .map(|exp| exp.min(latest))
-                .unwrap_or_else(|| after(default_lifetime)),
-        };
+        let jwt_exp = || jwt_expiry(access_token.secret()).map(|exp| exp.min(latest));
+        let (expires_at, stated_lifetime) =
+            match object.remove("expires_in").as_ref().and_then(seconds_of) {
+                Some(secs) if secs <= 0.0 => (issued_at, Some(Duration::ZERO)),
+                Some(secs) => {
+                    let stated = Duration::try_from_secs_f64(secs)
+                        .unwrap_or(MAX_LIFETIME)
+                        .min(MAX_LIFETIME);
+                    let by_expires_in = after(stated.saturating_sub(WHOLE_SECOND_MARGIN));
+                    let expires_at = match jwt_exp() {
+                        Some(exp) => by_expires_in.min(exp),
+                        None => by_expires_in,
+                    };
+                    (expires_at, Some(stated))
+                }
+                None => (jwt_exp().unwrap_or_else(|| after(default_lifetime)), None),
+            };
         let refresh_token = match object.remove("refresh_token") {
             Some(Value::String(s)) if !s.is_empty() => Some(RefreshToken::new(s)),
             _ => None,
@@ -347,6 +467,7 @@ impl Token {
             token_type,
             issued_at,
             expires_at: expires_at.max(issued_at),
+            stated_lifetime,
             refresh_token,
             scope,
             extra: object,
@@ -355,8 +476,13 @@ impl Token {
     }
 }
 
+/// `t` without the spaces and tabs HTTP allows around a value (never line breaks).
+fn trim_ows(t: &str) -> &str {
+    t.trim_matches([' ', '\t'])
+}
+
 fn normalize_token_type(t: &str) -> String {
-    let t = t.trim();
+    let t = trim_ows(t);
     if t.eq_ignore_ascii_case("bearer") {
         "Bearer".to_owned()
     } else {
@@ -427,6 +553,10 @@ struct StoredToken<'a> {
     token_type: std::borrow::Cow<'a, str>,
     issued_at_ms: u64,
     expires_at_ms: u64,
+    /// What `expires_in` said, in milliseconds; absent in records written before it was
+    /// kept, and for tokens whose server did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_in_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -449,6 +579,9 @@ impl Serialize for Token {
             token_type: d.token_type.as_str().into(),
             issued_at_ms: unix_millis(d.issued_at),
             expires_at_ms: unix_millis(d.expires_at),
+            expires_in_ms: d
+                .stated_lifetime
+                .map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
             refresh_token: d.refresh_token.as_ref().map(|r| r.secret().into()),
             scope: d.scope.as_deref().map(Into::into),
             extra: d.extra.clone(),
@@ -466,17 +599,18 @@ impl<'de> Deserialize<'de> for Token {
                 s.v
             )));
         }
-        if s.access_token.is_empty() {
-            return Err(serde::de::Error::custom(
-                "stored token has an empty access_token",
-            ));
-        }
+        // A record that could not come from a valid token (planted, corrupt, or written
+        // before tokens were checked) is refused, so stores treat it as absent.
+        check_access_token("stored token", &s.access_token)
+            .and_then(|()| check_token_type("stored token", &s.token_type))
+            .map_err(serde::de::Error::custom)?;
         let issued_at = UNIX_EPOCH + Duration::from_millis(s.issued_at_ms);
         Ok(Token(Arc::new(TokenData {
             access_token: AccessToken::new(s.access_token.into_owned()),
             token_type: s.token_type.into_owned(),
             issued_at,
             expires_at: (UNIX_EPOCH + Duration::from_millis(s.expires_at_ms)).max(issued_at),
+            stated_lifetime: s.expires_in_ms.map(Duration::from_millis),
             refresh_token: s.refresh_token.map(|r| RefreshToken::new(r.into_owned())),
             scope: s.scope.map(std::borrow::Cow::into_owned),
             extra: s.extra,
@@ -486,212 +620,4 @@ impl<'de> Deserialize<'de> for Token {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ErrorKind;
-
-    fn t0() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000)
-    }
-
-    fn parse(body: &str) -> Result<Token> {
-        Token::from_response(200, &[], body.as_bytes(), t0(), DEFAULT_LIFETIME)
-    }
-
-    fn jwt_with_exp(exp: u64) -> String {
-        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        format!(
-            "{}.{}.{}",
-            b64(r#"{"alg":"HS256","typ":"JWT"}"#),
-            b64(&format!(r#"{{"sub":"svc","exp":{exp}}}"#)),
-            b64("signature")
-        )
-    }
-
-    #[test]
-    fn expires_in_as_number_string_jwt_exp_or_default() {
-        let t = parse(r#"{"access_token":"a","expires_in":3600}"#).unwrap();
-        assert_eq!(t.expires_at(), t0() + Duration::from_secs(3600));
-        let t = parse(r#"{"access_token":"a","expires_in":"3600"}"#).unwrap();
-        assert_eq!(t.expires_at(), t0() + Duration::from_secs(3600));
-        let t = parse(r#"{"access_token":"a","expires_in":" 90.5 "}"#).unwrap();
-        assert_eq!(t.expires_at(), t0() + Duration::from_millis(90_500));
-
-        let exp = 1_700_000_000 + 1234;
-        let body = format!(r#"{{"access_token":"{}"}}"#, jwt_with_exp(exp));
-        let t = parse(&body).unwrap();
-        assert_eq!(t.expires_at(), UNIX_EPOCH + Duration::from_secs(exp));
-
-        let t = parse(r#"{"access_token":"opaque"}"#).unwrap();
-        assert_eq!(t.expires_at(), t0() + DEFAULT_LIFETIME);
-        let t = Token::from_response(
-            200,
-            &[],
-            br#"{"access_token":"opaque","expires_in":"soon"}"#,
-            t0(),
-            Duration::from_secs(60),
-        )
-        .unwrap();
-        assert_eq!(t.expires_at(), t0() + Duration::from_secs(60));
-    }
-
-    #[test]
-    fn zero_or_negative_expires_in_means_expired() {
-        for v in ["0", "-5", "\"-1\""] {
-            let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
-            assert_eq!(t.expires_at(), t0(), "{v}");
-            assert!(t.is_expired(t0()));
-        }
-    }
-
-    /// Found by the fuzz corpus: `SystemTime + Duration` panics past what a `SystemTime`
-    /// can hold.
-    #[test]
-    fn absurd_lifetimes_are_capped_not_a_panic() {
-        let century = Duration::from_secs(100 * 365 * 24 * 3600);
-        for v in [
-            "1e19",
-            "\"1e300\"",
-            "18446744073709551615",
-            "1.7976931348623157e308",
-        ] {
-            let t = parse(&format!(r#"{{"access_token":"a","expires_in":{v}}}"#)).unwrap();
-            assert_eq!(t.lifetime(), century, "{v}");
-        }
-        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        for exp in ["1e19", "1.7976931348623157e308", "9.3e18"] {
-            let jwt = format!("{}.{}.sig", b64("{}"), b64(&format!(r#"{{"exp":{exp}}}"#)));
-            let _ = jwt_expiry(&jwt);
-            let t = parse(&format!(r#"{{"access_token":"{jwt}"}}"#)).unwrap();
-            assert!(t.lifetime() <= century, "{exp}: {:?}", t.lifetime());
-        }
-    }
-
-    #[test]
-    fn token_type_is_normalised_and_fields_kept() {
-        let t = parse(
-            r#"{"access_token":"a","token_type":"BEARER","refresh_token":"r","scope":"x y","id_token":"secret-id","login_organization":"7"}"#,
-        )
-        .unwrap();
-        assert_eq!(t.token_type(), "Bearer");
-        assert_eq!(t.authorization_header(), "Bearer a");
-        assert_eq!(t.refresh_token().map(RefreshToken::secret), Some("r"));
-        assert_eq!(t.scope(), Some("x y"));
-        assert_eq!(t.extra().get("login_organization"), Some(&Value::from("7")));
-        assert_eq!(t.extra().len(), 2);
-        let dbg = format!("{t:?}");
-        assert!(
-            !dbg.contains("secret-id") && !dbg.contains("\"a\"") && !dbg.contains("\"r\""),
-            "{dbg}"
-        );
-        assert!(dbg.contains("id_token"), "{dbg}");
-
-        let t = parse(r#"{"access_token":"a","token_type":"DPoP","scope":["a","b"]}"#).unwrap();
-        assert_eq!(t.token_type(), "DPoP");
-        assert_eq!(t.scope(), Some("a b"));
-        let t = parse(r#"{"access_token":"a"}"#).unwrap();
-        assert_eq!(t.token_type(), "Bearer");
-    }
-
-    #[test]
-    fn any_2xx_is_accepted() {
-        let t = Token::from_response(201, &[], br#"{"access_token":"a"}"#, t0(), DEFAULT_LIFETIME);
-        assert!(t.is_ok());
-    }
-
-    #[test]
-    fn bad_success_bodies_are_typed_errors_without_the_body() {
-        let cases = [
-            ("", "token response is empty"),
-            ("<html>ok</html>", "token response is not JSON"),
-            (
-                r#"{"access_toke":"x"}"#,
-                "token response has no access_token",
-            ),
-            (
-                r#"{"access_token":""}"#,
-                "token response has an empty access_token",
-            ),
-            (
-                r#"{"access_token":42}"#,
-                "token response has an access_token that is not a string",
-            ),
-            ("[1,2]", "token response is JSON but not an object"),
-            (
-                r#"{"access_token":"secret-value""#,
-                "token response is not JSON",
-            ),
-        ];
-        for (body, want) in cases {
-            let e = parse(body).unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::InvalidResponse, "{body}");
-            assert_eq!(e.to_string(), format!("{want} (HTTP 200)"), "{body}");
-            assert!(!format!("{e:?}").contains("secret-value"));
-        }
-    }
-
-    #[test]
-    fn a_2xx_error_body_is_an_error() {
-        let e = parse(r#"{"error":"invalid_grant","error_description":"nope"}"#).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::OAuth);
-        assert!(e.is_invalid_grant());
-        assert_eq!(e.status(), Some(200));
-    }
-
-    #[test]
-    fn error_statuses_are_parsed_as_error_bodies() {
-        let e = Token::from_response(
-            401,
-            &[],
-            br#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
-            t0(),
-            DEFAULT_LIFETIME,
-        )
-        .unwrap_err();
-        assert!(e.is_invalid_client());
-        assert_eq!(
-            e.oauth_error().and_then(|o| o.error_description.as_deref()),
-            Some("Client authentication failed")
-        );
-    }
-
-    #[test]
-    fn jwt_expiry_ignores_non_jwts() {
-        assert_eq!(jwt_expiry("abc"), None);
-        assert_eq!(jwt_expiry("a.b"), None);
-        assert_eq!(jwt_expiry("a.b.c.d"), None);
-        assert_eq!(jwt_expiry("a.!!!.c"), None);
-        assert_eq!(
-            jwt_expiry(&jwt_with_exp(5)),
-            Some(UNIX_EPOCH + Duration::from_secs(5))
-        );
-    }
-
-    #[test]
-    fn serde_round_trip_keeps_everything() {
-        let t = Token::new("acc", t0(), t0() + Duration::from_millis(3_600_123))
-            .with_token_type("mac")
-            .with_refresh_token("ref")
-            .with_scope("a b")
-            .with_extra("k", Value::from(1));
-        let json = serde_json::to_string(&t).unwrap();
-        let back: Token = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, t);
-        assert!(serde_json::from_str::<Token>(r#"{"v":2}"#).is_err());
-        assert!(serde_json::from_str::<Token>("{garbage").is_err());
-    }
-
-    #[test]
-    fn header_value_is_sensitive() {
-        let t = Token::new("abc", t0(), t0());
-        let v = t.header_value().unwrap();
-        assert!(v.is_sensitive());
-        assert_eq!(v.to_str().unwrap(), "Bearer abc");
-        assert!(Token::new("a\nb", t0(), t0()).header_value().is_err());
-        // Built once, then reused; an edited copy builds its own.
-        assert_eq!(t.header_value().unwrap(), v);
-        let dpop = t.clone().with_token_type("DPoP");
-        assert_eq!(dpop.header_value().unwrap().to_str().unwrap(), "DPoP abc");
-        assert_eq!(t.header_value().unwrap().to_str().unwrap(), "Bearer abc");
-    }
-}
+mod tests;

@@ -87,8 +87,16 @@ async fn https_to_a_remote_host_goes_through_the_proxy_as_a_tunnel_only() {
         seen[0]
     );
     // The tunnel request carries no credential and no body: TLS would start after it.
-    assert!(!seen[0].contains("proxy-must-not-see-this"), "{:?}", seen[0]);
-    assert!(!seen[0].to_ascii_lowercase().contains("authorization"), "{:?}", seen[0]);
+    assert!(
+        !seen[0].contains("proxy-must-not-see-this"),
+        "{:?}",
+        seen[0]
+    );
+    assert!(
+        !seen[0].to_ascii_lowercase().contains("authorization"),
+        "{:?}",
+        seen[0]
+    );
     assert!(!seen[0].contains("grant_type"), "{:?}", seen[0]);
 }
 

@@ -755,7 +755,10 @@ fn apply_timeouts(
     name: &str,
     p: &Profile,
 ) -> Result<TokenManagerBuilder> {
-    for (key, value) in [("timeout_secs", p.timeout_secs), ("deadline_secs", p.deadline_secs)] {
+    for (key, value) in [
+        ("timeout_secs", p.timeout_secs),
+        ("deadline_secs", p.deadline_secs),
+    ] {
         if value == Some(0) {
             return Err(Error::config(format!(
                 "profile `{name}`: field `{key}` must be at least 1"

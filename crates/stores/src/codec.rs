@@ -364,6 +364,31 @@ mod tests {
         );
     }
 
+    /// A record holding a token that could inject a header (planted in a shared store, or
+    /// written before tokens were checked) reads as unreadable, clear or encrypted, so the
+    /// store treats it as absent.
+    #[test]
+    fn records_with_tokens_that_could_inject_headers_are_unreadable() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let (key, _) = EncryptionKey::generate();
+        for bad in [
+            Token::new("evil\r\nX-Injected: 1", t, t + Duration::from_secs(60)),
+            Token::new("evil\u{0}", t, t + Duration::from_secs(60)),
+            Token::new("évil", t, t + Duration::from_secs(60)),
+            Token::new("ok", t, t + Duration::from_secs(60)).with_token_type("Bearer\nX: 1"),
+        ] {
+            for cipher in [None, Some(&key)] {
+                let bytes = encode("k", &bad, cipher).unwrap();
+                assert_eq!(
+                    decode("k", &bytes, cipher).unwrap_err(),
+                    Unreadable::NotAToken,
+                    "{bad:?} encrypted: {}",
+                    cipher.is_some()
+                );
+            }
+        }
+    }
+
     #[test]
     fn keys_parse_from_base64_and_never_show() {
         let (_, b64) = EncryptionKey::generate();

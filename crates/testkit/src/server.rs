@@ -106,6 +106,12 @@ pub struct ServerConfig {
     pub max_assertion_lifetime_secs: i64,
     /// How long every token request takes to answer (a slow endpoint).
     pub token_delay: Duration,
+    /// Whether tokens end at a whole second, as many servers do: at the current second,
+    /// truncated, plus the lifetime — up to a second before `now + expires_in`. The JWT
+    /// `exp` of [`ExpiresIn::JwtOnly`] tokens says so, and the protected API rejects
+    /// tokens from that instant on. Off by default (tokens end exactly at
+    /// `now + lifetime`).
+    pub whole_second_expiry: bool,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +133,7 @@ impl Default for ServerConfig {
             api_reject_status: 401,
             max_assertion_lifetime_secs: 3600,
             token_delay: Duration::ZERO,
+            whole_second_expiry: false,
         }
     }
 }
@@ -685,10 +692,22 @@ fn issue(
     let now = shared.clock.now();
     let lifetime_secs = expires_override
         .unwrap_or_else(|| i64::try_from(config.lifetime.as_secs()).unwrap_or(i64::MAX));
+    // `exp` claims and many servers count whole seconds from the current second.
+    let second = UNIX_EPOCH
+        + Duration::from_secs(
+            now.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        );
+    let base = if config.whole_second_expiry {
+        second
+    } else {
+        now
+    };
     let expires_at = if lifetime_secs <= 0 {
         now
     } else {
-        now + Duration::from_secs(lifetime_secs.unsigned_abs())
+        base + Duration::from_secs(lifetime_secs.unsigned_abs())
     };
     let rand = fastrand::u64(..);
     let access_token = if config.expires_in == ExpiresIn::JwtOnly {

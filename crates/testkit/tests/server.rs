@@ -37,7 +37,8 @@ async fn client_credentials_with_basic_form_and_json_bodies() {
         .build()
         .unwrap();
     let t = cx.exchange(basic).await.unwrap();
-    assert_eq!(t.expires_at(), clock.now() + Duration::from_secs(3600));
+    // A second early: `expires_in` counts whole seconds.
+    assert_eq!(t.expires_at(), clock.now() + Duration::from_secs(3599));
     assert_eq!(t.scope(), Some("read"));
     let json = TokenRequest::post(server.token_url())
         .json(&serde_json::json!({
@@ -221,9 +222,10 @@ async fn faults_are_served_in_order() {
 #[tokio::test]
 async fn expires_in_styles() {
     let clock = ManualClock::at_fixed_epoch();
+    // `expires_in` is taken a second short; a JWT `exp` is an instant, taken as is.
     for (style, want) in [
-        (ExpiresIn::Number, Duration::from_secs(120)),
-        (ExpiresIn::String, Duration::from_secs(120)),
+        (ExpiresIn::Number, Duration::from_secs(119)),
+        (ExpiresIn::String, Duration::from_secs(119)),
         (ExpiresIn::JwtOnly, Duration::from_secs(120)),
         (ExpiresIn::Absent, Duration::from_secs(3600)),
     ] {
@@ -239,6 +241,38 @@ async fn expires_in_styles() {
             .unwrap();
         let t = context(&clock).exchange(req).await.unwrap();
         assert_eq!(t.lifetime(), want, "{style:?}");
+    }
+}
+
+/// With `whole_second_expiry`, a token ends at the issuing second, truncated, plus its
+/// lifetime (and its JWT `exp` says so); the API rejects it from then on.
+#[tokio::test]
+async fn whole_second_expiry_ends_tokens_at_the_truncated_second() {
+    for (whole_second, lives) in [
+        (true, Duration::from_millis(1300)),
+        (false, Duration::from_secs(2)),
+    ] {
+        let clock = ManualClock::at_fixed_epoch();
+        clock.advance(Duration::from_millis(700));
+        let server = start(&clock).await;
+        server.configure(|c| {
+            c.lifetime = Duration::from_secs(2);
+            c.expires_in = ExpiresIn::JwtOnly;
+            c.whole_second_expiry = whole_second;
+        });
+        let req = TokenRequest::post(server.token_url())
+            .basic_auth(TestServer::CLIENT_ID, &secret())
+            .form([("grant_type", "client_credentials")])
+            .build()
+            .unwrap();
+        let issued = clock.now();
+        let t = context(&clock).exchange(req).await.unwrap();
+        // The exp claim is whole seconds either way.
+        assert_eq!(t.expires_at(), issued + Duration::from_millis(1300));
+        clock.set(issued + lives - Duration::from_millis(1));
+        assert_eq!(call_api(&server, &t).await, 200, "{whole_second}");
+        clock.set(issued + lives);
+        assert_eq!(call_api(&server, &t).await, 401, "{whole_second}");
     }
 }
 

@@ -414,7 +414,10 @@ async fn the_default_attempt_timeout_and_deadline_bound_a_renewal_to_30_s() {
     let seen = http.requests();
     assert_eq!(seen.len(), 3, "10 s, 10 s, and the rest of the 30 s");
     let gap = seen[1].1 - seen[0].1;
-    assert!(gap >= Duration::from_secs(10) && gap <= Duration::from_millis(10_200), "{gap:?}");
+    assert!(
+        gap >= Duration::from_secs(10) && gap <= Duration::from_millis(10_200),
+        "{gap:?}"
+    );
 }
 
 /// A `Retry-After: 30` loop kept `grantkit token` for 90 s. A wait that would end past
@@ -452,7 +455,10 @@ async fn a_retry_after_past_the_deadline_ends_the_renewal_at_once() {
         .build()
         .unwrap();
     let started = tokio::time::Instant::now();
-    assert_eq!(manager.token().await.unwrap().access_token().secret(), "good");
+    assert_eq!(
+        manager.token().await.unwrap().access_token().secret(),
+        "good"
+    );
     assert_eq!(started.elapsed(), Duration::from_secs(5));
 }
 
@@ -549,13 +555,14 @@ async fn expires_in_variants_through_the_manager() {
     let jwt_body: &'static str =
         Box::leak(format!(r#"{{"access_token":"{jwt}"}}"#).into_boxed_str());
     let cases: [(&'static str, SystemTime); 4] = [
+        // One second early: `expires_in` counts whole seconds.
         (
             r#"{"access_token":"a","expires_in":3600}"#,
-            t0 + Duration::from_secs(3600),
+            t0 + Duration::from_secs(3599),
         ),
         (
             r#"{"access_token":"a","expires_in":"3600"}"#,
-            t0 + Duration::from_secs(3600),
+            t0 + Duration::from_secs(3599),
         ),
         (jwt_body, exp),
         (r#"{"access_token":"a"}"#, t0 + Duration::from_secs(900)),

@@ -35,7 +35,8 @@ async fn form_with_basic_auth_is_the_default() {
     assert_eq!(token.authorization_header(), "Bearer at-1");
     assert_eq!(token.access_token().secret(), "at-1");
     assert_eq!(token.issued_at(), t0());
-    assert_eq!(token.expires_at(), t0() + Duration::from_secs(3600));
+    // A second before `expires_in` runs out: it counts whole seconds.
+    assert_eq!(token.expires_at(), t0() + Duration::from_secs(3599));
     assert_eq!(token.scope(), Some("read write"));
     assert!(token.refresh_token().is_none());
     assert_eq!(token.extra().get("vendor"), Some(&serde_json::json!(7)));
@@ -126,7 +127,8 @@ async fn json_body_is_the_24sevenoffice_format_byte_for_byte() {
 
     mock.assert_async().await;
     assert_eq!(token.authorization_header(), "Bearer eyJ.tso");
-    assert_eq!(token.expires_at(), t0() + Duration::from_secs(86_400));
+    // A second before `expires_in` runs out: it counts whole seconds.
+    assert_eq!(token.expires_at(), t0() + Duration::from_secs(86_399));
 
     let identity = grant.identity();
     assert_eq!(identity.kind(), "client_credentials");

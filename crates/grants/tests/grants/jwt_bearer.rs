@@ -111,7 +111,8 @@ async fn disruptive_technologies_format_byte_for_byte() {
     let token = grant.fetch_token(&cx(&clock())).await.unwrap();
     mock.assert_async().await;
     assert_eq!(token.authorization_header(), "Bearer dt-at");
-    assert_eq!(token.expires_at(), t0() + Duration::from_secs(3600));
+    // A second before `expires_in` runs out: it counts whole seconds.
+    assert_eq!(token.expires_at(), t0() + Duration::from_secs(3599));
 
     // The same assertion, decoded and verified as a server would.
     let (header, claims) = parts(&expected_jwt);

@@ -50,7 +50,8 @@ async fn password_grant_logs_in_once_then_renews_with_its_refresh_token() {
 
     let first = manager.token().await.unwrap();
     assert_eq!(first.authorization_header(), "Bearer at-1");
-    assert_eq!(first.expires_at(), t0() + Duration::from_secs(31_536_000));
+    // A second before `expires_in` runs out: it counts whole seconds.
+    assert_eq!(first.expires_at(), t0() + Duration::from_secs(31_535_999));
     // Cached: no second request.
     let again = manager.token().await.unwrap();
     assert!(again.same_access_token(&first));

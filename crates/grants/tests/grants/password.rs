@@ -41,8 +41,13 @@ async fn json_body_is_the_seed_format_and_keeps_the_refresh_token() {
     mock.assert_async().await;
     assert_eq!(token.authorization_header(), "Bearer legacy-at");
     assert_eq!(token.token_type(), "Bearer");
-    assert_eq!(token.expires_at(), t0() + Duration::from_secs(31_536_000));
-    assert_eq!(token.lifetime(), Duration::from_secs(31_536_000));
+    // A second before `expires_in` runs out: it counts whole seconds.
+    assert_eq!(token.expires_at(), t0() + Duration::from_secs(31_535_999));
+    assert_eq!(token.lifetime(), Duration::from_secs(31_535_999));
+    assert_eq!(
+        token.stated_lifetime(),
+        Some(Duration::from_secs(31_536_000))
+    );
     assert_eq!(token.refresh_token().map(|r| r.secret()), Some("legacy-rt"));
 
     let identity = grant.identity();

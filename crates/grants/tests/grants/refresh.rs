@@ -57,7 +57,8 @@ async fn a_rotated_refresh_token_replaces_the_old_one() {
     login.assert_async().await;
     assert_eq!(token.access_token().secret(), "at-2");
     assert_eq!(token.refresh_token().map(|r| r.secret()), Some("rt-2"));
-    assert_eq!(token.expires_at(), t0() + Duration::from_secs(3600));
+    // A second before `expires_in` runs out: it counts whole seconds.
+    assert_eq!(token.expires_at(), t0() + Duration::from_secs(3599));
 }
 
 #[tokio::test]
