@@ -77,8 +77,9 @@ fn the_complete_example_means_what_it_says() {
         Some("https://login.24sevenoffice.com/oauth/token")
     );
     assert_eq!(summary.grant, Some("client_credentials"));
-    let tso = config.manager(Some("tso")).unwrap();
-    assert_eq!(tso.rejected_statuses(), &[401, 403]);
+    let (_, tso_profile) = config.profile(Some("tso")).unwrap();
+    assert_eq!(tso_profile.rejected_statuses_or_default(), [401, 403]);
+    config.manager(Some("tso")).unwrap();
     let dt = config.profile(Some("dt")).unwrap().1.summary();
     assert_eq!(dt.token_url.as_deref(), Some("http://127.0.0.1:8080/token"));
     assert_eq!(dt.grant, Some("jwt_bearer"));
@@ -152,7 +153,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.dt]\npreset = \"disruptive-technologies\"\nkey_id = \"k\"\nemail = \"e\"\nsecret = \"s\"\njwt = { lifetime_secs = 7200 }",
             None,
-            "field `jwt.lifetime_secs` is 7200; Disruptive Technologies accepts at most 3600",
+            "profile `dt`: field `jwt.lifetime_secs`: the JWT lifetime is 7200 s; the server accepts at most 3600 s",
         ),
         (
             "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"redis\" }",

@@ -47,16 +47,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Format, Toml};
-use grantkit_core::{Error, MemoryStore, Result, TokenManager, TokenManagerBuilder, redact_url};
-use grantkit_grants::{BodyFormat, ClientAuth, ClientCredentials, PasswordGrant};
+use grantkit_core::{Error, Result, TokenManager, TokenManagerBuilder, redact_url};
+use grantkit_grants::{BodyFormat, ClientAuth};
 use serde::Deserialize;
 
 use crate::presets;
 
+pub(crate) mod build;
 mod describe;
 mod env;
 mod permissions;
@@ -124,6 +124,35 @@ impl PresetName {
         match self {
             PresetName::TwentyFourSevenOffice => "24sevenoffice",
             PresetName::DisruptiveTechnologies => "disruptive-technologies",
+        }
+    }
+
+    /// The grant the preset uses.
+    pub fn grant_kind(self) -> GrantKind {
+        match self {
+            PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
+            PresetName::DisruptiveTechnologies => GrantKind::JwtBearer,
+        }
+    }
+
+    /// The preset's token endpoint (a profile's `token_url` overrides it).
+    pub fn token_url(self) -> &'static str {
+        match self {
+            PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
+            PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
+        }
+    }
+
+    /// The preset's builder for profile `name`: the vendor module turns the profile's
+    /// fields into the preset's input type and builds it.
+    fn builder(self, name: &str, profile: &Profile) -> Result<TokenManagerBuilder> {
+        match self {
+            PresetName::TwentyFourSevenOffice => {
+                presets::twenty_four_seven_office::from_profile(name, profile)
+            }
+            PresetName::DisruptiveTechnologies => {
+                presets::disruptive_technologies::from_profile(name, profile)
+            }
         }
     }
 }
@@ -247,8 +276,9 @@ pub struct Profile {
     /// The store.
     #[serde(default)]
     pub store: Option<StoreConfig>,
-    /// The statuses with which the API rejects a token (default `[401]`; the 24SevenOffice
-    /// preset sets `[401, 403]`).
+    /// The statuses with which the API rejects a token, for the HTTP middleware (default
+    /// `[401]`; the 24SevenOffice preset's `[401, 403]`); see
+    /// `Profile::rejected_statuses_or_default` (feature `middleware`).
     #[serde(default)]
     pub rejected_statuses: Option<Vec<u16>>,
     /// Allow plain `http://` token URLs to non-loopback hosts.
@@ -446,110 +476,10 @@ pub struct ProfileSummary {
     pub store_kind: StoreKind,
 }
 
-/// Applies a profile's `client_auth`, `scope` and `params` to a grant that has those
-/// setters (the client-credentials and password grants share them, not a trait).
-macro_rules! with_client_options {
-    ($grant:expr, $profile:expr) => {{
-        let mut grant = $grant;
-        if let Some(auth) = $profile.client_auth {
-            grant = grant.client_auth(auth);
-        }
-        if let Some(scope) = &$profile.scope {
-            grant = grant.scope(scope);
-        }
-        for (k, v) in &$profile.params {
-            grant = grant.param(k, v);
-        }
-        grant
-    }};
-}
-
 impl Profile {
-    /// The profile with its preset expanded: the preset's settings, overridden by every
-    /// key the profile sets.
-    fn resolved(&self) -> Profile {
-        let mut p = self.clone();
-        match self.preset {
-            None => {}
-            Some(PresetName::TwentyFourSevenOffice) => {
-                p.grant.get_or_insert(GrantKind::ClientCredentials);
-                p.token_url
-                    .get_or_insert_with(|| presets::TWENTY_FOUR_SEVEN_OFFICE_TOKEN_URL.to_owned());
-                p.body.get_or_insert(BodyFormat::Json);
-                p.client_auth.get_or_insert(ClientAuth::Body);
-                p.params
-                    .entry("audience".to_owned())
-                    .or_insert_with(|| presets::TWENTY_FOUR_SEVEN_OFFICE_AUDIENCE.to_owned());
-                if let Some(org) = &self.login_organization {
-                    p.params
-                        .entry("login_organization".to_owned())
-                        .or_insert_with(|| org.clone());
-                }
-                p.rejected_statuses.get_or_insert_with(|| vec![401, 403]);
-                p.refresh
-                    .get_or_insert_with(RefreshConfig::default)
-                    .before_expiry_secs
-                    .get_or_insert(60);
-            }
-            Some(PresetName::DisruptiveTechnologies) => {
-                p.grant.get_or_insert(GrantKind::JwtBearer);
-                p.token_url
-                    .get_or_insert_with(|| presets::DISRUPTIVE_TECHNOLOGIES_TOKEN_URL.to_owned());
-                let jwt = p.jwt.get_or_insert_with(JwtConfig::default);
-                if jwt.key_id.is_none() {
-                    jwt.key_id.clone_from(&self.key_id);
-                }
-                if jwt.issuer.is_none() {
-                    jwt.issuer.clone_from(&self.email);
-                }
-                if jwt.secret.is_none() {
-                    jwt.secret.clone_from(&self.secret);
-                }
-                p.refresh
-                    .get_or_insert_with(RefreshConfig::default)
-                    .before_expiry_secs
-                    .get_or_insert(60);
-            }
-        }
-        p
-    }
-
-    /// The preset's own required fields, checked before expansion so that the error names
-    /// the key the user must write.
-    fn check_preset_fields(&self, name: &str) -> Result<()> {
-        let required: &[(&str, &Option<String>)] = match self.preset {
-            None => &[],
-            Some(PresetName::TwentyFourSevenOffice) => &[
-                ("client_id", &self.client_id),
-                ("client_secret", &self.client_secret),
-                ("login_organization", &self.login_organization),
-            ],
-            Some(PresetName::DisruptiveTechnologies) => {
-                let jwt = self.jwt.as_ref();
-                if jwt.and_then(|j| j.key_id.as_ref()).is_none() && self.key_id.is_none() {
-                    return Err(missing(name, "key_id"));
-                }
-                if jwt.and_then(|j| j.issuer.as_ref()).is_none() && self.email.is_none() {
-                    return Err(missing(name, "email"));
-                }
-                if jwt.and_then(|j| j.secret.as_ref()).is_none() && self.secret.is_none() {
-                    return Err(missing(name, "secret"));
-                }
-                &[]
-            }
-        };
-        for (key, value) in required {
-            if value.is_none() {
-                return Err(missing(name, key));
-            }
-        }
-        Ok(())
-    }
-
     /// A secret-free description of what this profile does.
     pub fn summary(&self) -> ProfileSummary {
-        let p = self.resolved();
-        let store = match &p.store {
+        let store = match &self.store {
             None => "memory".to_owned(),
             Some(s) => match s.kind {
                 StoreKind::Memory => "memory".to_owned(),
@@ -565,240 +495,21 @@ impl Profile {
                 ),
             },
         };
+        let token_url = self
+            .token_url
+            .as_deref()
+            .or(self.preset.map(PresetName::token_url));
         ProfileSummary {
             preset: self.preset.map(PresetName::as_str),
-            grant: p.grant.map(GrantKind::as_str),
-            token_url: p.token_url.as_deref().map(redact_url),
+            grant: self
+                .grant
+                .or(self.preset.map(PresetName::grant_kind))
+                .map(GrantKind::as_str),
+            token_url: token_url.map(redact_url),
             store,
-            store_kind: p.store.as_ref().map(|s| s.kind).unwrap_or_default(),
+            store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
         }
     }
-
-    /// The builder this profile describes; `name` is used in error messages.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the profile and the
-    /// missing or invalid field.
-    pub fn builder(&self, name: &str) -> Result<TokenManagerBuilder> {
-        self.check_preset_fields(name)?;
-        let p = self.resolved();
-        let need = |key: &'static str, value: &Option<String>| -> Result<String> {
-            value.clone().ok_or_else(|| missing(name, key))
-        };
-        let grant_kind = p.grant.ok_or_else(|| {
-            Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
-            ))
-        })?;
-        let token_url = need("token_url", &p.token_url)?;
-        let mut builder = TokenManager::builder();
-        match grant_kind {
-            GrantKind::ClientCredentials => {
-                let format = p.body.unwrap_or(BodyFormat::Form);
-                let grant = ClientCredentials::new(
-                    format,
-                    token_url,
-                    need("client_id", &p.client_id)?,
-                    need("client_secret", &p.client_secret)?,
-                );
-                builder = builder.grant(with_client_options!(grant, p));
-            }
-            GrantKind::Password => {
-                let format = p.body.unwrap_or(BodyFormat::Form);
-                let grant = PasswordGrant::new(
-                    format,
-                    token_url,
-                    need("client_id", &p.client_id)?,
-                    p.client_secret.clone().unwrap_or_default(),
-                    need("username", &p.username)?,
-                    need("password", &p.password)?,
-                );
-                builder = builder.grant(with_client_options!(grant, p));
-            }
-            GrantKind::JwtBearer => {
-                builder = builder.grant_arc(jwt_grant(name, &p, token_url)?);
-            }
-        }
-        if let Some(secs) = p.refresh.as_ref().and_then(|r| r.before_expiry_secs) {
-            builder = builder.refresh_before(Duration::from_secs(secs));
-        }
-        if let Some(statuses) = &p.rejected_statuses {
-            builder = builder.rejected_statuses(statuses.iter().copied());
-        }
-        builder = builder.danger_allow_http(p.danger_allow_http);
-        builder = apply_timeouts(builder, name, &p)?;
-        builder = apply_proxy(builder, name, p.proxy.as_deref())?;
-        builder = attach_store(builder, name, p.store.as_ref())?;
-        Ok(builder)
-    }
-}
-
-#[cfg(feature = "grant-jwt-bearer")]
-fn jwt_grant(
-    name: &str,
-    p: &Profile,
-    token_url: String,
-) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
-    let jwt = p.jwt.clone().unwrap_or_default();
-    let issuer = jwt.issuer.ok_or_else(|| missing(name, "jwt.issuer"))?;
-    let secret = jwt.secret.ok_or_else(|| missing(name, "jwt.secret"))?;
-    let mut grant = grantkit_grants::JwtBearer::new(
-        token_url,
-        issuer,
-        grantkit_grants::JwtSigningKey::hs256(secret),
-    );
-    if let Some(kid) = jwt.key_id {
-        grant = grant.key_id(kid);
-    }
-    if let Some(sub) = jwt.subject {
-        grant = grant.subject(sub);
-    }
-    if let Some(aud) = jwt.audience {
-        grant = grant.audience(aud);
-    }
-    if let Some(secs) = jwt.lifetime_secs {
-        if p.preset == Some(PresetName::DisruptiveTechnologies)
-            && Duration::from_secs(secs) > presets::DISRUPTIVE_TECHNOLOGIES_MAX_ASSERTION_LIFETIME
-        {
-            return Err(Error::config(format!(
-                "profile `{name}`: field `jwt.lifetime_secs` is {secs}; Disruptive Technologies accepts at most 3600"
-            )));
-        }
-        if secs == 0 {
-            return Err(Error::config(format!(
-                "profile `{name}`: field `jwt.lifetime_secs` must be at least 1"
-            )));
-        }
-        grant = grant.lifetime(Duration::from_secs(secs));
-    }
-    if let Some(scope) = &p.scope {
-        grant = grant.scope(scope);
-    }
-    for (k, v) in &p.params {
-        grant = grant.param(k, v);
-    }
-    Ok(std::sync::Arc::new(grant))
-}
-
-#[cfg(not(feature = "grant-jwt-bearer"))]
-fn jwt_grant(
-    name: &str,
-    _: &Profile,
-    _: String,
-) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
-    Err(Error::config(format!(
-        "profile `{name}`: grant `jwt_bearer` needs grantkit's `grant-jwt-bearer` feature"
-    )))
-}
-
-fn attach_store(
-    builder: TokenManagerBuilder,
-    name: &str,
-    store: Option<&StoreConfig>,
-) -> Result<TokenManagerBuilder> {
-    let Some(store) = store else {
-        return Ok(builder.store(MemoryStore::new()));
-    };
-    #[cfg(any(feature = "store-file", feature = "store-redis"))]
-    let key = match &store.encryption_key {
-        Some(k) => Some(grantkit_stores::EncryptionKey::from_base64(k).map_err(|e| {
-            e.with_context(format!("profile `{name}`: field `store.encryption_key`"))
-        })?),
-        None => None,
-    };
-    match store.kind {
-        StoreKind::Memory => Ok(builder.store(MemoryStore::new())),
-        #[cfg(feature = "store-file")]
-        StoreKind::File => {
-            let mut file = match &store.path {
-                Some(path) if path.as_os_str().is_empty() => {
-                    return Err(Error::config(format!(
-                        "profile `{name}`: field `store.path` is empty; name a directory, or \
-                         leave the key out for the user's cache directory"
-                    )));
-                }
-                Some(path) => grantkit_stores::FileStore::new(path),
-                None => grantkit_stores::FileStore::in_cache_dir()
-                    .map_err(|e| e.with_context(format!("profile `{name}`: store")))?,
-            };
-            if let Some(key) = key {
-                file = file.encryption(key);
-            }
-            Ok(builder.store(file))
-        }
-        #[cfg(feature = "store-redis")]
-        StoreKind::Redis => {
-            let url = store
-                .url
-                .as_deref()
-                .ok_or_else(|| missing(name, "store.url"))?;
-            let mut redis = grantkit_stores::RedisStore::connect(url)
-                .map_err(|e| e.with_context(format!("profile `{name}`: field `store.url`")))?;
-            if let Some(prefix) = &store.prefix {
-                redis = redis.prefix(prefix);
-            }
-            if let Some(key) = key {
-                redis = redis.encryption(key);
-            }
-            Ok(builder.store(redis))
-        }
-        #[allow(unreachable_patterns)]
-        other => Err(Error::config(format!(
-            "profile `{name}`: store kind `{other:?}` is not compiled in (enable grantkit's store features)"
-        ))),
-    }
-}
-
-/// Applies `timeout_secs` and `deadline_secs`, which must be at least 1.
-fn apply_timeouts(
-    mut builder: TokenManagerBuilder,
-    name: &str,
-    p: &Profile,
-) -> Result<TokenManagerBuilder> {
-    for (key, value) in [("timeout_secs", p.timeout_secs), ("deadline_secs", p.deadline_secs)] {
-        if value == Some(0) {
-            return Err(Error::config(format!(
-                "profile `{name}`: field `{key}` must be at least 1"
-            )));
-        }
-    }
-    if let Some(secs) = p.timeout_secs {
-        builder = builder.attempt_timeout(Duration::from_secs(secs));
-    }
-    if let Some(secs) = p.deadline_secs {
-        builder = builder.deadline(Duration::from_secs(secs));
-    }
-    Ok(builder)
-}
-
-#[cfg(feature = "rustls")]
-fn apply_proxy(
-    builder: TokenManagerBuilder,
-    _: &str,
-    proxy: Option<&str>,
-) -> Result<TokenManagerBuilder> {
-    Ok(match proxy {
-        Some(proxy) => builder.proxy(proxy),
-        None => builder,
-    })
-}
-
-#[cfg(not(feature = "rustls"))]
-fn apply_proxy(
-    builder: TokenManagerBuilder,
-    name: &str,
-    proxy: Option<&str>,
-) -> Result<TokenManagerBuilder> {
-    match proxy {
-        Some(_) => Err(Error::config(format!(
-            "profile `{name}`: field `proxy` needs grantkit's `rustls` feature (the default HTTP client)"
-        ))),
-        None => Ok(builder),
-    }
-}
-
-fn missing(profile: &str, key: &str) -> Error {
-    Error::config(format!("profile `{profile}`: missing field `{key}`"))
 }
 
 impl fmt::Debug for Profile {
