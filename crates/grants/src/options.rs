@@ -314,6 +314,7 @@ impl ClientOptions {
 
     /// Fails on an extra parameter that is empty or in `reserved` (for grants where the
     /// client id is optional).
+    #[cfg(feature = "jwt-bearer")]
     pub(crate) fn validate_params(&self, reserved: &[&str]) -> Result<()> {
         self.params.validate(reserved)
     }

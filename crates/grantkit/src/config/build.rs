@@ -7,7 +7,7 @@ use std::time::Duration;
 use grantkit_core::{Error, Grant, MemoryStore, Result, TokenManager, TokenManagerBuilder};
 use grantkit_grants::{BodyFormat, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant};
 
-use super::{GrantKind, PresetName, Profile, StoreConfig, StoreKind};
+use super::{GrantKind, Profile, StoreConfig, StoreKind};
 
 impl Profile {
     /// The builder this profile describes; `name` is used in error messages.
@@ -76,10 +76,10 @@ impl Profile {
             return statuses.clone();
         }
         match self.preset {
-            Some(PresetName::TwentyFourSevenOffice) => {
+            Some(super::PresetName::TwentyFourSevenOffice) => {
                 crate::presets::twenty_four_seven_office::REJECTED_STATUSES.to_vec()
             }
-            Some(PresetName::DisruptiveTechnologies) | None => {
+            Some(super::PresetName::DisruptiveTechnologies) | None => {
                 crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec()
             }
         }

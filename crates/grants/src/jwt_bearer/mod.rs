@@ -6,12 +6,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use grantkit_core::{Assertion, Grant, GrantContext, GrantIdentity, Result, SigningKey, Token};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
 use crate::client::validate_url;
 use crate::error::GrantError;
 use crate::options::{ClientGrant, ClientOptions};
+
+mod key;
+
+pub use key::JwtSigningKey;
 
 /// The `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -34,78 +38,6 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
     "client_id",
     "client_secret",
 ];
-
-/// The key that signs the assertion, with its algorithm.
-///
-/// An enum so that other algorithms (RS256, ES256 from a PEM key) can be added as
-/// variants without a new grant type; match it with a wildcard arm.
-///
-/// ```
-/// use grantkit_grants::JwtSigningKey;
-///
-/// let key = JwtSigningKey::hs256("shared-secret");
-/// assert_eq!(key.algorithm_name(), "HS256");
-/// assert_eq!(format!("{key:?}"), "Hs256(SigningKey([redacted]))");
-/// ```
-#[derive(Clone)]
-#[non_exhaustive]
-pub enum JwtSigningKey {
-    /// HMAC with SHA-256 over a shared secret, whose UTF-8 bytes are the key (as the
-    /// vendors' own examples use it, e.g. PyJWT's `jwt.encode(…, secret, "HS256")`).
-    Hs256(SigningKey),
-}
-
-impl JwtSigningKey {
-    /// An HS256 key from a shared secret.
-    ///
-    /// ```
-    /// # use grantkit_grants::JwtSigningKey;
-    /// let key = JwtSigningKey::hs256(std::env::var("DT_SERVICE_ACCOUNT_SECRET").unwrap_or_default());
-    /// # let _ = key;
-    /// ```
-    pub fn hs256(secret: impl Into<SigningKey>) -> Self {
-        JwtSigningKey::Hs256(secret.into())
-    }
-
-    /// The JWS `alg` value: `HS256`.
-    ///
-    /// ```
-    /// # use grantkit_grants::JwtSigningKey;
-    /// assert_eq!(JwtSigningKey::hs256("k").algorithm_name(), "HS256");
-    /// ```
-    pub fn algorithm_name(&self) -> &'static str {
-        match self {
-            JwtSigningKey::Hs256(_) => "HS256",
-        }
-    }
-
-    fn algorithm(&self) -> Algorithm {
-        match self {
-            JwtSigningKey::Hs256(_) => Algorithm::HS256,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            JwtSigningKey::Hs256(secret) => secret.secret().is_empty(),
-        }
-    }
-
-    /// jsonwebtoken's key; it zeroes its copy when dropped.
-    fn encoding_key(&self) -> EncodingKey {
-        match self {
-            JwtSigningKey::Hs256(secret) => EncodingKey::from_secret(secret.secret().as_bytes()),
-        }
-    }
-}
-
-impl fmt::Debug for JwtSigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwtSigningKey::Hs256(secret) => f.debug_tuple("Hs256").field(secret).finish(),
-        }
-    }
-}
 
 /// The JWT-bearer authorization grant (RFC 7523 §2.1): the client signs a short-lived
 /// JWT and trades it for an access token. A fresh assertion is made for every request.
@@ -569,103 +501,4 @@ impl fmt::Debug for JwtBearer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grant() -> JwtBearer {
-        JwtBearer::hs256(
-            "https://a.example/token",
-            "kid-1",
-            "svc@example.com",
-            "hs-secret",
-        )
-    }
-
-    #[test]
-    fn reserved_claims_and_params_are_refused() {
-        for claim in RESERVED_CLAIMS {
-            let e = grant().claim(*claim, "x").validate().unwrap_err();
-            assert_eq!(e.kind(), grantkit_core::ErrorKind::Config);
-        }
-        assert!(grant().param("assertion", "x").validate().is_err());
-        assert!(
-            grant()
-                .lifetime(Duration::from_millis(999))
-                .validate()
-                .is_err()
-        );
-        assert!(grant().claim("custom", 1).validate().is_ok());
-    }
-
-    #[test]
-    fn assertion_lifetime_drops_fractions_and_jti_is_fresh() {
-        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
-        let g = grant().lifetime(Duration::from_millis(60_500)).jti(true);
-        let claims = |a: &Assertion| -> Value {
-            use base64::Engine as _;
-            let payload = a.secret().split('.').nth(1).unwrap();
-            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap();
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        let a = claims(&g.assertion(now).unwrap());
-        let b = claims(&g.assertion(now).unwrap());
-        assert_eq!(a["iat"], 1_700_000_000);
-        assert_eq!(a["exp"], 1_700_000_060);
-        assert_eq!(a["jti"].as_str().unwrap().len(), 32);
-        assert_ne!(a["jti"], b["jti"]);
-    }
-
-    #[test]
-    fn identity_changes_with_every_token_relevant_setting() {
-        let keys = [
-            grant(),
-            grant().subject("u"),
-            grant().audience("https://other"),
-            grant().key_id("kid-2"),
-            grant().claim("scope", "x"),
-            grant().scope("x"),
-            grant().param("client_id", "x"),
-            JwtBearer::hs256("https://a.example/token", "kid-1", "other@example.com", "s"),
-        ]
-        .map(|g| g.identity().cache_key());
-        let unique: std::collections::HashSet<_> = keys.iter().collect();
-        assert_eq!(unique.len(), keys.len(), "{keys:?}");
-        assert!(keys[0].starts_with("jwt_bearer:svc@example.com:"));
-    }
-
-    #[test]
-    fn the_audience_defaults_to_the_token_url_and_an_explicit_one_wins() {
-        let local = JwtBearer::hs256("http://127.0.0.1:9/token", "kid-1", "svc", "s");
-        assert_eq!(
-            local.identity().get_audience(),
-            Some("http://127.0.0.1:9/token")
-        );
-        let pinned = local.audience("https://a.example/token");
-        assert_eq!(
-            pinned.identity().get_audience(),
-            Some("https://a.example/token")
-        );
-    }
-
-    #[test]
-    fn client_authentication_is_optional_and_reserves_its_names_when_used() {
-        assert!(grant().param("client_id", "x").validate().is_ok());
-        let with_client = grant().map_client_options(|o| o.client_secret("cs"));
-        assert!(
-            with_client.validate().is_err(),
-            "a secret without a client id"
-        );
-        let with_client = grant().map_client_options(|_| ClientOptions::form("app", "cs"));
-        assert!(with_client.validate().is_ok());
-        assert!(with_client.param("client_id", "x").validate().is_err());
-    }
-
-    #[test]
-    fn debug_redacts_the_key() {
-        let dbg = format!("{:?}", grant());
-        assert!(!dbg.contains("hs-secret"), "{dbg}");
-        assert!(dbg.contains("Hs256(SigningKey([redacted]))"), "{dbg}");
-    }
-}
+mod tests;
