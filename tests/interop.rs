@@ -348,7 +348,10 @@ async fn client_credentials_with_http_basic_authentication() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
     let grant = ClientCredentials::form(dot.token_url(), CC_ID, CC_SECRET).scope("read");
-    assert_eq!(grant.client_options().client_auth_method(), ClientAuth::Basic);
+    assert_eq!(
+        grant.client_options().client_auth_method(),
+        ClientAuth::Basic
+    );
     let manager = manager(grant, &clock);
 
     let token = manager.token().await.unwrap();
