@@ -257,7 +257,10 @@ fn the_environment_wins_over_the_file_and_secrets_need_not_be_in_it() {
         let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
         let (_, acme) = config.profile(None).map_err(|e| e.to_string())?;
         assert_eq!(acme.client_id.as_deref(), Some("from-env"));
-        assert_eq!(acme.client_secret.as_deref(), Some("from-env-secret"));
+        assert_eq!(
+            acme.client_secret.as_ref().map(|s| s.secret()),
+            Some("from-env-secret")
+        );
         assert_eq!(acme.scope.as_deref(), Some("read"), "untouched keys stay");
         assert_eq!(acme.store.as_ref().map(|s| s.kind), Some(StoreKind::File));
         assert!(
@@ -301,8 +304,8 @@ fn environment_values_are_text_taken_verbatim() {
         jail.set_env("GRANTKIT_PROFILES__ACME__DANGER_ALLOW_HTTP", "true");
         let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
         let (_, acme) = config.profile(None).map_err(|e| e.to_string())?;
-        assert_eq!(acme.client_secret.as_deref(), Some("007"));
-        assert_eq!(acme.password.as_deref(), Some("1.50"));
+        assert_eq!(acme.client_secret.as_ref().map(|s| s.secret()), Some("007"));
+        assert_eq!(acme.password.as_ref().map(|p| p.secret()), Some("1.50"));
         assert_eq!(acme.username.as_deref(), Some("\"quoted\""));
         assert_eq!(acme.scope.as_deref(), Some("[a,b]"));
         assert_eq!(acme.login_organization.as_deref(), Some("true"));

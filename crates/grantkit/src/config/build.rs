@@ -116,7 +116,9 @@ impl Profile {
                 "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
             ))
         })?;
-        let token_url = need(name, "token_url", &self.token_url)?;
+        let token_url = need(name, "token_url", &self.token_url)?
+            .as_str()
+            .to_owned();
         let grant: Arc<dyn Grant> = match kind {
             GrantKind::ClientCredentials => {
                 need(name, "client_secret", &self.client_secret)?;
@@ -216,7 +218,7 @@ pub(crate) fn override_jwt(
 }
 
 /// The value of a required key, or an error naming it.
-pub(crate) fn need(name: &str, key: &str, value: &Option<String>) -> Result<String> {
+pub(crate) fn need<T: Clone>(name: &str, key: &str, value: &Option<T>) -> Result<T> {
     value.clone().ok_or_else(|| missing(name, key))
 }
 
@@ -234,9 +236,11 @@ fn attach_store(
     };
     #[cfg(any(feature = "store-file", feature = "store-redis"))]
     let key = match &store.encryption_key {
-        Some(k) => Some(grantkit_stores::EncryptionKey::from_base64(k).map_err(|e| {
-            e.with_context(format!("profile `{name}`: field `store.encryption_key`"))
-        })?),
+        Some(k) => Some(
+            grantkit_stores::EncryptionKey::from_base64(k.secret()).map_err(|e| {
+                e.with_context(format!("profile `{name}`: field `store.encryption_key`"))
+            })?,
+        ),
         None => None,
     };
     match store.kind {

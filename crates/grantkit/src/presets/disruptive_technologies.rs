@@ -181,21 +181,26 @@ pub(crate) fn from_profile(
     name: &str,
     profile: &crate::config::Profile,
 ) -> Result<TokenManagerBuilder> {
-    use crate::config::build::{missing, override_jwt};
+    use crate::config::{missing, override_jwt};
 
     let jwt = profile.jwt.as_ref();
-    let pick = |nested: Option<&Option<String>>, flat: &Option<String>, key: &str| {
+    fn pick<T: Clone>(
+        name: &str,
+        nested: Option<&Option<T>>,
+        flat: &Option<T>,
+        key: &str,
+    ) -> Result<T> {
         nested
             .and_then(Option::clone)
             .or_else(|| flat.clone())
             .ok_or_else(|| missing(name, key))
-    };
-    let key_id = pick(jwt.map(|j| &j.key_id), &profile.key_id, "key_id")?;
-    let email = pick(jwt.map(|j| &j.issuer), &profile.email, "email")?;
-    let secret = pick(jwt.map(|j| &j.secret), &profile.secret, "secret")?;
+    }
+    let key_id = pick(name, jwt.map(|j| &j.key_id), &profile.key_id, "key_id")?;
+    let email = pick(name, jwt.map(|j| &j.issuer), &profile.email, "email")?;
+    let secret = pick(name, jwt.map(|j| &j.secret), &profile.secret, "secret")?;
     let mut preset = DisruptiveTechnologies::new(key_id, email, secret);
     if let Some(url) = &profile.token_url {
-        preset = preset.token_url(url);
+        preset = preset.token_url(url.as_str());
     }
     Ok(builder_for(override_jwt(name, profile, preset.grant())?))
 }

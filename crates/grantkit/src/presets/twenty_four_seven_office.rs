@@ -149,7 +149,7 @@ pub(crate) fn from_profile(
 ) -> grantkit_core::Result<TokenManagerBuilder> {
     use grantkit_grants::ClientGrant;
 
-    use crate::config::build::need;
+    use crate::config::need;
 
     let mut preset = TwentyFourSevenOffice::new(
         need(name, "client_id", &profile.client_id)?,
@@ -160,7 +160,7 @@ pub(crate) fn from_profile(
         preset = preset.body(body);
     }
     if let Some(url) = &profile.token_url {
-        preset = preset.token_url(url);
+        preset = preset.token_url(url.as_str());
     }
     let grant = preset
         .grant()
