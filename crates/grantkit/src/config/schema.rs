@@ -97,10 +97,10 @@ impl GrantKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub enum PresetName {
-    /// [`presets::twenty_four_seven_office`].
+    /// [`presets::twenty_four_seven_office()`].
     #[serde(rename = "24sevenoffice")]
     TwentyFourSevenOffice,
-    /// [`presets::disruptive_technologies`].
+    /// [`presets::disruptive_technologies()`].
     #[serde(rename = "disruptive-technologies")]
     DisruptiveTechnologies,
 }
@@ -350,8 +350,6 @@ impl Profile {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The derived `Debug` of every table redacts every secret key and every URL's
     /// credentials.
     #[test]

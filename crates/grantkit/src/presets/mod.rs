@@ -1,6 +1,6 @@
 //! Pre-filled builders for known vendors and for the generic environment variables.
 //!
-//! Every preset returns a [`TokenManagerBuilder`], so the store, the policy and the
+//! Every preset returns a [`TokenManagerBuilder`](grantkit_core::TokenManagerBuilder), so the store, the policy and the
 //! HTTP client can still be changed:
 //!
 //! ```no_run
@@ -15,8 +15,8 @@
 //!
 //! # One module per vendor
 //! Each vendor's rules (endpoint, wire format, refresh window, validation, the statuses
-//! its API rejects a token with) live in one module: [`twenty_four_seven_office`],
-//! [`disruptive_technologies`], [`env`]. The module's input type (e.g.
+//! its API rejects a token with) live in one module: [`twenty_four_seven_office`](mod@twenty_four_seven_office),
+//! [`disruptive_technologies`](mod@disruptive_technologies), [`env`](mod@env). The module's input type (e.g.
 //! [`TwentyFourSevenOffice`]) is the single source both this builder API and the
 //! configuration file apply: a `preset = "…"` profile is turned into that type and its
 //! `builder()` called. The input type also takes a token URL override (a test server).
