@@ -23,7 +23,10 @@
 //!
 //! let manager = twenty_four_seven_office("id", "secret", "123456").build()?;
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(AuthMiddleware::new(manager, ["api.24sevenoffice.com"]).rejected_statuses(twenty_four_seven_office::REJECTED_STATUSES))
+//!     .with(
+//!         AuthMiddleware::new(manager, ["api.24sevenoffice.com"])
+//!             .rejected_statuses(twenty_four_seven_office::REJECTED_STATUSES),
+//!     )
 //!     .build();
 //! let response = client.get("https://api.24sevenoffice.com/v1/customers").send().await?;
 //! # let _ = response; Ok(()) }
