@@ -147,13 +147,6 @@ impl Grant for TokenExchange {
         }
         identity
     }
-
-    /// Lets `TokenManagerBuilder::token_url` aim the grant at another endpoint.
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        let mut grant = self.clone();
-        grant.token_url = token_url.to_owned();
-        Some(Arc::new(grant))
-    }
 }
 
 /// Written by hand so that no secret can reach a log (`ClientSecret` and `AccessToken`

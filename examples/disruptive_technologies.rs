@@ -72,8 +72,8 @@ async fn run_local() -> Result<(), Box<dyn Error>> {
         Ok(_) => return Err("a 2-hour assertion should have been refused".into()),
     }
 
-    // The test server's service account; `token_url` re-aims the preset, and the
-    // assertion's `aud` follows it.
+    // The test server's service account; `token_url` aims the preset at the test
+    // server, and the assertion's `aud` is that URL.
     let builder = DisruptiveTechnologies::new(
         TestServer::KEY_ID,
         TestServer::ISSUER,

@@ -18,10 +18,10 @@
 //! Environment (real server only, all required): `OAUTH_TOKEN_URL`, `OAUTH_CLIENT_ID`,
 //! `OAUTH_CLIENT_SECRET`, `OAUTH_USERNAME`, `OAUTH_PASSWORD`.
 //!
-//! `PasswordGrant::json` sends
+//! `PasswordGrant::new(url, ClientOptions::json(id, secret), username, password)` sends
 //! `{"username":…,"password":…,"client_secret":…,"client_id":…,"grant_type":"password"}`.
-//! The server's answer usually carries a `refresh_token`; the next renewal redeems it
-//! (`grant_type=refresh_token`) and logs in with the password again only if the server
+//! The server's answer usually carries a `refresh_token`; wrapped by `.with_refresh()`,
+//! the next renewal redeems it (`grant_type=refresh_token`) and logs in with the password again only if the server
 //! refuses it. In `--local` mode tokens live 2 seconds, so within a few seconds of calls
 //! you see one password login and several refresh-token renewals, counted by the server.
 //!
@@ -33,7 +33,7 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use grantkit::{PasswordGrant, Token, TokenManager};
+use grantkit::{ClientGrant, ClientOptions, PasswordGrant, Token, TokenManager};
 use grantkit_testkit::server::TestServer;
 
 mod support;
@@ -60,10 +60,9 @@ async fn run_local() -> Result<(), Box<dyn Error>> {
         TestServer::USERNAME
     );
 
-    let grant = PasswordGrant::json(
+    let grant = PasswordGrant::new(
         server.token_url(),
-        TestServer::CLIENT_ID,
-        TestServer::CLIENT_SECRET,
+        ClientOptions::json(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET),
         TestServer::USERNAME,
         TestServer::PASSWORD,
     );
@@ -123,7 +122,12 @@ async fn run_real() -> Result<(), Box<dyn Error>> {
             "OAUTH_PASSWORD",
         ],
     )?;
-    let grant = PasswordGrant::json(token_url, client_id, client_secret, username, password);
+    let grant = PasswordGrant::new(
+        token_url,
+        ClientOptions::json(client_id, client_secret),
+        username,
+        password,
+    );
     let manager = manager(grant)?;
     let token = manager.token().await?;
     print_header_shape(&token);
@@ -132,7 +136,7 @@ async fn run_real() -> Result<(), Box<dyn Error>> {
 
 fn manager(grant: PasswordGrant) -> grantkit::Result<TokenManager> {
     TokenManager::builder()
-        .grant(grant)
+        .grant(grant.with_refresh())
         .refresh_before(Duration::from_secs(60)) // at most half the lifetime: ~1 s here
         .on_token(|token| {
             println!(

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use grantkit::{ClientCredentials, Clock, SystemClock, TokenManager};
+use grantkit::{ClientCredentials, ClientGrant, Clock, SystemClock, TokenManager};
 use grantkit_testkit::server::TestServer;
 
 const LIFETIME: Duration = Duration::from_secs(6);

@@ -22,8 +22,9 @@
 //!   `https://rest.api.24sevenoffice.com/v1/organization/information`).
 //!
 //! `presets::twenty_four_seven_office` sends the vendor's JSON client-credentials request
-//! (with its API's `audience` and the `login_organization`), renews 60 s before expiry, and
-//! tells the middleware that 401 **and 403** mean "token rejected". 24SevenOffice's guide
+//! (with its API's `audience` and the `login_organization`) and renews 60 s before expiry;
+//! `presets::twenty_four_seven_office::REJECTED_STATUSES` tells the middleware that 401
+//! **and 403** mean "token rejected". 24SevenOffice's guide
 //! asks every integrator to hand-write "on 403, get a new token and retry once";
 //! `grantkit::middleware::AuthMiddleware` does it. In `--local` mode the test server's
 //! `/api/resource` answers 403 to unknown or expired tokens, like 24SevenOffice's API, and
@@ -67,14 +68,18 @@ async fn run_local() -> Result<(), Box<dyn Error>> {
     );
 
     // The preset with the test server's client, aimed at the test server's token endpoint.
-    let manager = presets::twenty_four_seven_office(
+    let manager = presets::TwentyFourSevenOffice::new(
         TestServer::CLIENT_ID,
         TestServer::CLIENT_SECRET,
         "123456",
     )
     .token_url(server.token_url())
+    .builder()
     .build()?;
-    println!("rejected statuses: {:?}", manager.rejected_statuses());
+    println!(
+        "rejected statuses: {:?}",
+        presets::twenty_four_seven_office::REJECTED_STATUSES
+    );
     let client = api_client(&manager, "127.0.0.1")?;
     let api = server.api_url();
 
@@ -148,7 +153,10 @@ async fn run_real() -> Result<(), Box<dyn Error>> {
 fn api_client(manager: &TokenManager, host: &str) -> Result<ClientWithMiddleware, Box<dyn Error>> {
     let http = reqwest::Client::builder().build()?;
     Ok(ClientBuilder::new(http)
-        .with(AuthMiddleware::new(manager.clone(), [host]))
+        .with(
+            AuthMiddleware::new(manager.clone(), [host])
+                .rejected_statuses(presets::twenty_four_seven_office::REJECTED_STATUSES),
+        )
         .build())
 }
 

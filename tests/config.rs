@@ -77,8 +77,9 @@ fn the_complete_example_means_what_it_says() {
         Some("https://login.24sevenoffice.com/oauth/token")
     );
     assert_eq!(summary.grant, Some("client_credentials"));
-    let tso = config.manager(Some("tso")).unwrap();
-    assert_eq!(tso.rejected_statuses(), &[401, 403]);
+    let (_, tso_profile) = config.profile(Some("tso")).unwrap();
+    assert_eq!(tso_profile.rejected_statuses_or_default(), [401, 403]);
+    config.manager(Some("tso")).unwrap();
     let dt = config.profile(Some("dt")).unwrap().1.summary();
     assert_eq!(dt.token_url.as_deref(), Some("http://127.0.0.1:8080/token"));
     assert_eq!(dt.grant, Some("jwt_bearer"));
@@ -152,7 +153,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.dt]\npreset = \"disruptive-technologies\"\nkey_id = \"k\"\nemail = \"e\"\nsecret = \"s\"\njwt = { lifetime_secs = 7200 }",
             None,
-            "field `jwt.lifetime_secs` is 7200; Disruptive Technologies accepts at most 3600",
+            "profile `dt`: field `jwt.lifetime_secs`: the JWT lifetime is 7200 s; the server accepts at most 3600 s",
         ),
         (
             "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_id = \"a\"\nclient_secret = \"b\"\nstore = { kind = \"redis\" }",
@@ -256,7 +257,10 @@ fn the_environment_wins_over_the_file_and_secrets_need_not_be_in_it() {
         let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
         let (_, acme) = config.profile(None).map_err(|e| e.to_string())?;
         assert_eq!(acme.client_id.as_deref(), Some("from-env"));
-        assert_eq!(acme.client_secret.as_deref(), Some("from-env-secret"));
+        assert_eq!(
+            acme.client_secret.as_ref().map(|s| s.secret()),
+            Some("from-env-secret")
+        );
         assert_eq!(acme.scope.as_deref(), Some("read"), "untouched keys stay");
         assert_eq!(acme.store.as_ref().map(|s| s.kind), Some(StoreKind::File));
         assert!(
@@ -300,8 +304,8 @@ fn environment_values_are_text_taken_verbatim() {
         jail.set_env("GRANTKIT_PROFILES__ACME__DANGER_ALLOW_HTTP", "true");
         let config = Config::load("grantkit.toml").map_err(|e| e.to_string())?;
         let (_, acme) = config.profile(None).map_err(|e| e.to_string())?;
-        assert_eq!(acme.client_secret.as_deref(), Some("007"));
-        assert_eq!(acme.password.as_deref(), Some("1.50"));
+        assert_eq!(acme.client_secret.as_ref().map(|s| s.secret()), Some("007"));
+        assert_eq!(acme.password.as_ref().map(|p| p.secret()), Some("1.50"));
         assert_eq!(acme.username.as_deref(), Some("\"quoted\""));
         assert_eq!(acme.scope.as_deref(), Some("[a,b]"));
         assert_eq!(acme.login_organization.as_deref(), Some("true"));
@@ -467,4 +471,147 @@ fn debug_and_summaries_hide_credentials_in_urls() {
         debug.contains("https://***@auth.example.com/token?client_secret=***"),
         "{debug}"
     );
+}
+
+/// A preset profile is built by the preset module: the same request as the preset in code,
+/// with the profile's `body` and `token_url` as the preset's options and `scope`/`params`
+/// added after what the preset sets.
+#[tokio::test]
+async fn a_preset_profile_sends_what_the_preset_in_code_sends_plus_its_overrides() {
+    use grantkit::BodyFormat;
+    use grantkit::presets::TwentyFourSevenOffice;
+
+    let server = TestServer::start().await;
+    TwentyFourSevenOffice::new(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, "9")
+        .body(BodyFormat::Form)
+        .token_url(server.token_url())
+        .builder()
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    let toml = format!(
+        r#"
+        [profiles.tso]
+        preset = "24sevenoffice"
+        token_url = "{url}"
+        body = "form"
+        client_id = "{id}"
+        client_secret = "{secret}"
+        login_organization = "9"
+        [profiles.tso-extra]
+        preset = "24sevenoffice"
+        token_url = "{url}"
+        client_id = "{id}"
+        client_secret = "{secret}"
+        login_organization = "9"
+        scope = "read"
+        params = {{ tenant = "t1", audience = "https://other.example" }}
+        "#,
+        url = server.token_url(),
+        id = TestServer::CLIENT_ID,
+        secret = TestServer::CLIENT_SECRET,
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    for name in ["tso", "tso-extra"] {
+        config.manager(Some(name)).unwrap().token().await.unwrap();
+    }
+    let requests = server.requests();
+    assert_eq!(requests[1].body, requests[0].body, "file and code agree");
+    assert_eq!(
+        requests[0].body,
+        "grant_type=client_credentials&client_id=test-client&client_secret=test-client-secret&audience=https%3A%2F%2Fapi.24sevenoffice.com&login_organization=9"
+    );
+    // The audience parameter keeps its place and takes the profile's value.
+    assert_eq!(
+        requests[2].body,
+        r#"{"grant_type":"client_credentials","client_id":"test-client","client_secret":"test-client-secret","scope":"read","audience":"https://other.example","login_organization":"9","tenant":"t1"}"#
+    );
+}
+
+#[test]
+fn a_preset_profile_cannot_change_the_preset_grant() {
+    let got = config_error(
+        "[profiles.tso]\npreset = \"24sevenoffice\"\ngrant = \"password\"\nclient_id = \"a\"\nclient_secret = \"b\"\nlogin_organization = \"1\"",
+        None,
+    );
+    assert_eq!(
+        got,
+        "profile `tso`: field `grant` is `password`, but preset `24sevenoffice` is a `client_credentials` grant"
+    );
+}
+
+/// The middleware's statuses for a profile: its key, else its preset's, else 401.
+#[test]
+fn rejected_statuses_come_from_the_profile_then_the_preset() {
+    let config = Config::from_toml(
+        r#"
+        [profiles.tso]
+        preset = "24sevenoffice"
+        client_id = "a"
+        client_secret = "b"
+        login_organization = "1"
+        [profiles.tso-strict]
+        preset = "24sevenoffice"
+        client_id = "a"
+        client_secret = "b"
+        login_organization = "1"
+        rejected_statuses = [401]
+        [profiles.dt]
+        preset = "disruptive-technologies"
+        key_id = "k"
+        email = "e"
+        secret = "s"
+        "#,
+    )
+    .unwrap();
+    let statuses = |name| {
+        config
+            .profile(Some(name))
+            .unwrap()
+            .1
+            .rejected_statuses_or_default()
+    };
+    assert_eq!(statuses("tso"), [401, 403]);
+    assert_eq!(statuses("tso-strict"), [401]);
+    assert_eq!(statuses("dt"), [401]);
+}
+
+/// A `password` profile renews through the server's refresh token before logging in
+/// again, as the password flow always did.
+#[tokio::test]
+async fn a_password_profile_renews_through_its_refresh_token() {
+    let clock = grantkit::ManualClock::at_fixed_epoch();
+    let server = grantkit_integration_tests::server_with_clock(&clock).await;
+    let toml = format!(
+        r#"
+        [profiles.legacy]
+        grant = "password"
+        token_url = "{url}"
+        client_id = "{id}"
+        client_secret = "{secret}"
+        username = "{user}"
+        password = "{pw}"
+        body = "json"
+        "#,
+        url = server.token_url(),
+        id = TestServer::CLIENT_ID,
+        secret = TestServer::CLIENT_SECRET,
+        user = TestServer::USERNAME,
+        pw = TestServer::PASSWORD,
+    );
+    let manager = Config::from_toml(&toml)
+        .unwrap()
+        .builder(Some("legacy"))
+        .unwrap()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let first = manager.token().await.unwrap();
+    clock.advance(first.lifetime() + std::time::Duration::from_secs(1));
+    let second = manager.token().await.unwrap();
+    assert!(!second.same_access_token(&first));
+    assert_eq!(server.requests_for("password"), 1);
+    assert_eq!(server.requests_for("refresh_token"), 1);
 }

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use grantkit::middleware::AuthMiddleware;
 use grantkit::{
-    BodyFormat, ClientAuth, ClientCredentials, Error, ErrorKind, JwtBearer, ManualClock,
-    PasswordGrant, RefreshTokenGrant, RetryPolicy, Token, TokenManager,
+    BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind,
+    JwtBearer, ManualClock, PasswordGrant, RefreshTokenGrant, RetryPolicy, Token, TokenManager,
 };
 use serde_json::Value;
 
@@ -296,7 +296,12 @@ fn manager(grant: impl grantkit::Grant + 'static, clock: &ManualClock) -> TokenM
 }
 
 fn password_grant(dot: &Dot) -> PasswordGrant {
-    PasswordGrant::form(dot.token_url(), PW_ID, PW_SECRET, USERNAME, PASSWORD)
+    PasswordGrant::new(
+        dot.token_url(),
+        ClientOptions::form(PW_ID, PW_SECRET),
+        USERNAME,
+        PASSWORD,
+    )
 }
 
 fn refresh_secret(token: &Token) -> String {
@@ -349,7 +354,10 @@ async fn client_credentials_with_http_basic_authentication() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
     let grant = ClientCredentials::form(dot.token_url(), CC_ID, CC_SECRET).scope("read");
-    assert_eq!(grant.client_auth_method(), ClientAuth::Basic);
+    assert_eq!(
+        grant.client_options().client_auth_method(),
+        ClientAuth::Basic
+    );
     let manager = manager(grant, &clock);
 
     let token = manager.token().await.unwrap();
@@ -428,7 +436,7 @@ async fn client_credentials_with_a_json_body() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
     let grant = ClientCredentials::json(dot.json_token_url(), CC_ID, CC_SECRET).scope("read");
-    assert_eq!(grant.body_format(), BodyFormat::Json);
+    assert_eq!(grant.client_options().body_format(), BodyFormat::Json);
     let manager = manager(grant, &clock);
     let token = manager.token().await.unwrap();
     assert_dot_token(&token, "read");
@@ -479,7 +487,11 @@ async fn a_wrong_client_secret_is_invalid_client() {
             };
             let clock = ManualClock::at_fixed_epoch();
             let manager = manager(
-                ClientCredentials::new(body, url, CC_ID, "not-the-secret").client_auth(auth),
+                ClientCredentials::new(
+                    url,
+                    ClientOptions::form(CC_ID, "not-the-secret").body(body),
+                )
+                .client_auth(auth),
                 &clock,
             );
             let error = manager.token().await.unwrap_err();
@@ -509,10 +521,9 @@ async fn a_wrong_password_is_invalid_grant() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
     let manager = manager(
-        PasswordGrant::form(
+        PasswordGrant::new(
             dot.token_url(),
-            PW_ID,
-            PW_SECRET,
+            ClientOptions::form(PW_ID, PW_SECRET),
             USERNAME,
             "wrong-password",
         ),
@@ -536,7 +547,12 @@ async fn a_grant_the_client_is_not_registered_for_is_unauthorized_client() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
     let manager = manager(
-        PasswordGrant::form(dot.token_url(), CC_ID, CC_SECRET, USERNAME, PASSWORD),
+        PasswordGrant::new(
+            dot.token_url(),
+            ClientOptions::form(CC_ID, CC_SECRET),
+            USERNAME,
+            PASSWORD,
+        ),
         &clock,
     );
     let error = manager.token().await.unwrap_err();
@@ -559,7 +575,7 @@ async fn a_grant_the_client_is_not_registered_for_is_unauthorized_client() {
 async fn password_grant_renews_through_the_rotated_refresh_token() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
-    let manager = manager(password_grant(dot).scope("read"), &clock);
+    let manager = manager(password_grant(dot).scope("read").with_refresh(), &clock);
 
     let first = manager.token().await.unwrap();
     assert_dot_token(&first, "read");
@@ -602,7 +618,7 @@ async fn password_grant_renews_through_the_rotated_refresh_token() {
 async fn an_invalidated_token_is_renewed_through_the_refresh_token() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
-    let manager = manager(password_grant(dot), &clock);
+    let manager = manager(password_grant(dot).with_refresh(), &clock);
     let first = manager.token().await.unwrap();
     manager.invalidate(&first).await;
     let second = manager.token().await.unwrap();
@@ -618,7 +634,7 @@ async fn an_invalidated_token_is_renewed_through_the_refresh_token() {
 async fn a_revoked_refresh_token_falls_back_to_the_password() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
-    let manager = manager(password_grant(dot), &clock);
+    let manager = manager(password_grant(dot).with_refresh(), &clock);
     let first = manager.token().await.unwrap();
     dot.revoke(PW_ID, PW_SECRET, &refresh_secret(&first), "refresh_token")
         .await;
@@ -643,7 +659,13 @@ async fn password_grant_and_refresh_with_json_bodies() {
     let dot = dot();
     let clock = ManualClock::at_fixed_epoch();
     let manager = manager(
-        PasswordGrant::json(dot.json_token_url(), PW_ID, PW_SECRET, USERNAME, PASSWORD),
+        PasswordGrant::new(
+            dot.json_token_url(),
+            ClientOptions::json(PW_ID, PW_SECRET),
+            USERNAME,
+            PASSWORD,
+        )
+        .with_refresh(),
         &clock,
     );
     let first = manager.token().await.unwrap();
@@ -665,7 +687,7 @@ async fn refresh_token_grant_redeems_and_rotation_is_enforced() {
     let login = manager(password_grant(dot), &clock).token().await.unwrap();
     let original = refresh_secret(&login);
 
-    let grant = RefreshTokenGrant::form(dot.token_url(), PW_ID)
+    let grant = RefreshTokenGrant::new(dot.token_url(), ClientOptions::new(PW_ID))
         .client_secret(PW_SECRET)
         .refresh_token(original.clone());
     let manager_a = manager(grant, &clock);
@@ -677,7 +699,7 @@ async fn refresh_token_grant_redeems_and_rotation_is_enforced() {
 
     // The rotated-away token again, with body authentication this time.
     let stale = manager(
-        RefreshTokenGrant::form(dot.token_url(), PW_ID)
+        RefreshTokenGrant::new(dot.token_url(), ClientOptions::new(PW_ID))
             .client_secret(PW_SECRET)
             .client_auth(ClientAuth::Body)
             .refresh_token(original),

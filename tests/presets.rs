@@ -5,18 +5,23 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use grantkit::middleware::AuthMiddleware;
 use grantkit::presets::{self, DisruptiveTechnologies, TwentyFourSevenOffice};
 use grantkit::{
-    BodyFormat, Clock, ErrorKind, ManualClock, MemoryStore, PasswordGrant, TokenManager,
+    BodyFormat, ClientGrant, ClientOptions, Clock, ErrorKind, ManualClock, MemoryStore,
+    PasswordGrant, TokenManager,
 };
-use grantkit_integration_tests::{authenticated_client, server_with_clock};
+use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{JWT_BEARER, TestServer};
 
-fn tso(server: &TestServer, org: &str) -> TokenManager {
-    presets::twenty_four_seven_office(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, org)
+/// The 24SevenOffice preset aimed at the test server.
+fn tso_preset(server: &TestServer, org: &str) -> TwentyFourSevenOffice {
+    TwentyFourSevenOffice::new(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, org)
         .token_url(server.token_url())
-        .build()
-        .unwrap()
+}
+
+fn tso(server: &TestServer, org: &str) -> TokenManager {
+    tso_preset(server, org).builder().build().unwrap()
 }
 
 #[tokio::test]
@@ -67,13 +72,18 @@ async fn twenty_four_seven_office_403_means_renew_and_retry_once() {
     let server_clock = ManualClock::at_fixed_epoch();
     let server = server_with_clock(&server_clock).await;
     server.configure(|c| c.api_reject_status = 403);
-    let manager =
-        presets::twenty_four_seven_office(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, "7")
-            .token_url(server.token_url())
-            .clock(client_clock.clone())
-            .build()
-            .unwrap();
-    let client = authenticated_client(manager.clone(), &server);
+    let manager = tso_preset(&server, "7")
+        .builder()
+        .clock(client_clock.clone())
+        .build()
+        .unwrap();
+    let host = server.url().trim_start_matches("http://").to_owned();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(
+            AuthMiddleware::new(manager.clone(), [host])
+                .rejected_statuses(presets::twenty_four_seven_office::REJECTED_STATUSES),
+        )
+        .build();
 
     let ok = client.get(server.api_url()).send().await.unwrap();
     assert_eq!(ok.status(), 200);
@@ -94,8 +104,8 @@ async fn twenty_four_seven_office_tokens_are_per_organization() {
     let server = server_with_clock(&clock).await;
     let store = MemoryStore::new();
     let manager = |org: &str| {
-        presets::twenty_four_seven_office(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET, org)
-            .token_url(server.token_url())
+        tso_preset(&server, org)
+            .builder()
             .store(store.clone())
             .build()
             .unwrap()
@@ -142,13 +152,26 @@ async fn disruptive_technologies_signs_a_verified_assertion() {
         "{body}"
     );
 
-    // The plain function and `.token_url` on its builder reach the same server.
-    presets::disruptive_technologies(
+    // The plain function builds the same grant, aimed at the vendor.
+    let plain = presets::disruptive_technologies(
+        TestServer::KEY_ID,
+        TestServer::ISSUER,
+        TestServer::JWT_SECRET,
+    )
+    .build()
+    .unwrap();
+    assert_eq!(
+        plain.identity().token_url(),
+        presets::disruptive_technologies::TOKEN_URL
+    );
+    DisruptiveTechnologies::new(
         TestServer::KEY_ID,
         TestServer::ISSUER,
         TestServer::JWT_SECRET,
     )
     .token_url(server.token_url())
+    .builder()
+    .unwrap()
     .clock(clock.clone())
     .build()
     .unwrap()
@@ -227,13 +250,13 @@ async fn password_grant_renews_with_its_refresh_token() {
     let clock = ManualClock::at_fixed_epoch();
     let server = server_with_clock(&clock).await;
     server.set_lifetime(Duration::from_secs(31_536_000));
-    let grant = PasswordGrant::json(
+    let grant = PasswordGrant::new(
         server.token_url(),
-        TestServer::CLIENT_ID,
-        TestServer::CLIENT_SECRET,
+        ClientOptions::json(TestServer::CLIENT_ID, TestServer::CLIENT_SECRET),
         TestServer::USERNAME,
         TestServer::PASSWORD,
-    );
+    )
+    .with_refresh();
     let manager = TokenManager::builder()
         .grant(grant)
         .clock(clock.clone())

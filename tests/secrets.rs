@@ -16,10 +16,10 @@ use base64::Engine as _;
 use grantkit::config::Config;
 use grantkit::middleware::AuthMiddleware;
 use grantkit::{
-    ClientAuth, ClientCredentials, EncryptionKey, Error, ErrorKind, FileStore, Grant as _,
-    GrantContext, HttpClient, HttpRequest, HttpResponse, JwtBearer, ManualClock, MemoryStore,
-    PasswordGrant, RedisStore, RefreshTokenGrant, RetryPolicy, Token, TokenManager,
-    TokenManagerBuilder, WithRefresh, async_trait, presets,
+    ClientAuth, ClientCredentials, ClientGrant, ClientOptions, EncryptionKey, Error, ErrorKind,
+    FileStore, Grant as _, GrantContext, HttpClient, HttpRequest, HttpResponse, JwtBearer,
+    ManualClock, MemoryStore, PasswordGrant, RedisStore, RefreshTokenGrant, RetryPolicy, Token,
+    TokenManager, TokenManagerBuilder, WithRefresh, async_trait, presets,
 };
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
@@ -291,22 +291,25 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     let mut audit = Audit::new();
 
     // Client credentials: form + Basic, form + body, JSON + body, with a refresh token.
-    let grants: Vec<(&str, ClientCredentials)> = vec![
+    let grants: Vec<(&str, Arc<dyn grantkit::Grant>)> = vec![
+        (
+            "cc with refresh",
+            Arc::new(ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET).with_refresh()),
+        ),
         (
             "cc form basic",
-            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET),
+            Arc::new(ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET)),
         ),
         (
             "cc form body",
-            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET).client_auth(ClientAuth::Body),
+            Arc::new(
+                ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET)
+                    .client_auth(ClientAuth::Body),
+            ),
         ),
         (
             "cc json body",
-            ClientCredentials::json(&url, CLIENT_ID, CLIENT_SECRET),
-        ),
-        (
-            "cc with refresh",
-            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET).use_refresh_token(true),
+            Arc::new(ClientCredentials::json(&url, CLIENT_ID, CLIENT_SECRET)),
         ),
     ];
     for (label, grant) in grants {
@@ -346,11 +349,23 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     for (label, grant) in [
         (
             "password form",
-            PasswordGrant::form(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD),
+            PasswordGrant::new(
+                &url,
+                ClientOptions::form(CLIENT_ID, CLIENT_SECRET),
+                USERNAME,
+                PASSWORD,
+            )
+            .with_refresh(),
         ),
         (
             "password json",
-            PasswordGrant::json(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD),
+            PasswordGrant::new(
+                &url,
+                ClientOptions::json(CLIENT_ID, CLIENT_SECRET),
+                USERNAME,
+                PASSWORD,
+            )
+            .with_refresh(),
         ),
     ] {
         audit.debug(label, &grant);
@@ -361,7 +376,12 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         server.requests_for("refresh_token") >= 2,
         "refresh tokens were used"
     );
-    let wrong = PasswordGrant::json(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, WRONG_PASSWORD);
+    let wrong = PasswordGrant::new(
+        &url,
+        ClientOptions::json(CLIENT_ID, CLIENT_SECRET),
+        USERNAME,
+        WRONG_PASSWORD,
+    );
     audit.debug("wrong password", &wrong);
     let error = builder(wrong, &clock)
         .build()
@@ -389,7 +409,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     audit.error("jwt wrong key", &error);
     let wrapped = WithRefresh::new(
         jwt.clone(),
-        RefreshTokenGrant::form(&url, CLIENT_ID).client_secret(CLIENT_SECRET),
+        RefreshTokenGrant::new(&url, ClientOptions::new(CLIENT_ID)).client_secret(CLIENT_SECRET),
     );
     audit.debug("jwt with refresh", &wrapped);
     let assertion = jwt.assertion(grantkit::Clock::now(&clock)).unwrap();
@@ -399,7 +419,12 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     // The refresh-token grant on its own: a refresh token from a password login, then the
     // same one again after rotation (invalid_grant).
     let login = builder(
-        PasswordGrant::form(&url, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD),
+        PasswordGrant::new(
+            &url,
+            ClientOptions::form(CLIENT_ID, CLIENT_SECRET),
+            USERNAME,
+            PASSWORD,
+        ),
         &clock,
     )
     .build()
@@ -409,7 +434,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     .unwrap();
     audit.token("login", &login);
     let refresh = login.refresh_token().unwrap().secret().to_owned();
-    let grant = RefreshTokenGrant::form(&url, CLIENT_ID)
+    let grant = RefreshTokenGrant::new(&url, ClientOptions::new(CLIENT_ID))
         .client_secret(CLIENT_SECRET)
         .refresh_token(refresh.as_str());
     audit.debug("refresh grant", &grant);
@@ -429,7 +454,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         error.report()
     );
     audit.error("refresh grant reused", &error);
-    let configured = RefreshTokenGrant::form(&url, CLIENT_ID)
+    let configured = RefreshTokenGrant::new(&url, ClientOptions::new(CLIENT_ID))
         .client_secret(CLIENT_SECRET)
         .refresh_token(REFRESH_TOKEN);
     let error = builder(configured, &clock)
@@ -606,16 +631,15 @@ async fn plain_http_off_loopback_is_refused_and_nothing_is_sent() {
     let plain = "http://auth.example.invalid/oauth/token";
     let grants: Vec<Box<dyn grantkit::Grant>> = vec![
         Box::new(ClientCredentials::form(plain, CLIENT_ID, CLIENT_SECRET)),
-        Box::new(PasswordGrant::json(
+        Box::new(PasswordGrant::new(
             plain,
-            CLIENT_ID,
-            CLIENT_SECRET,
+            ClientOptions::json(CLIENT_ID, CLIENT_SECRET),
             USERNAME,
             PASSWORD,
         )),
         Box::new(JwtBearer::hs256(plain, KEY_ID, ISSUER, JWT_SECRET)),
         Box::new(
-            RefreshTokenGrant::form(plain, CLIENT_ID)
+            RefreshTokenGrant::new(plain, ClientOptions::new(CLIENT_ID))
                 .client_secret(CLIENT_SECRET)
                 .refresh_token(REFRESH_TOKEN),
         ),
@@ -634,17 +658,7 @@ async fn plain_http_off_loopback_is_refused_and_nothing_is_sent() {
         let cx = GrantContext::new(Arc::new(recorder.clone()), Arc::new(clock.clone()));
         let error = grant.fetch_token(&cx).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config, "{}", error.report());
-        // Loopback is fine, and so is any host once explicitly allowed.
-        let loopback = grant
-            .with_token_url("http://127.0.0.1:9/oauth/token")
-            .unwrap();
-        assert!(
-            TokenManager::builder()
-                .grant_arc(loopback)
-                .http_client(recorder.clone())
-                .build()
-                .is_ok()
-        );
+        // Any host is fine once explicitly allowed.
         assert!(
             TokenManager::builder()
                 .grant_arc(grant)
@@ -654,6 +668,18 @@ async fn plain_http_off_loopback_is_refused_and_nothing_is_sent() {
                 .is_ok()
         );
     }
+    // Loopback is fine without the switch.
+    assert!(
+        TokenManager::builder()
+            .grant(ClientCredentials::form(
+                "http://127.0.0.1:9/oauth/token",
+                CLIENT_ID,
+                CLIENT_SECRET
+            ))
+            .http_client(recorder.clone())
+            .build()
+            .is_ok()
+    );
     assert!(
         recorder.0.lock().unwrap().is_empty(),
         "sent: {:?}",

@@ -73,14 +73,6 @@ pub trait Grant: Send + Sync + fmt::Debug {
 
     /// The stable, secret-free identity of the tokens this grant obtains.
     fn identity(&self) -> GrantIdentity;
-
-    /// The same grant sending its requests to `token_url` instead (a test server, a
-    /// proxy), or `None` if this grant cannot be re-aimed. Presets rely on it so that
-    /// [`TokenManagerBuilder::token_url`](crate::TokenManagerBuilder::token_url) works.
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        let _ = token_url;
-        None
-    }
 }
 
 #[async_trait]
@@ -92,10 +84,6 @@ impl<G: Grant + ?Sized> Grant for Arc<G> {
     fn identity(&self) -> GrantIdentity {
         (**self).identity()
     }
-
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        (**self).with_token_url(token_url)
-    }
 }
 
 #[async_trait]
@@ -106,10 +94,6 @@ impl<G: Grant + ?Sized> Grant for Box<G> {
 
     fn identity(&self) -> GrantIdentity {
         (**self).identity()
-    }
-
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        (**self).with_token_url(token_url)
     }
 }
 

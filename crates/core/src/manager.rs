@@ -81,7 +81,6 @@ struct Inner {
     attempt_timeout: Duration,
     deadline: Duration,
     lock_ttl: Duration,
-    rejected_statuses: Vec<u16>,
     on_token: Option<OnToken>,
     current: ArcSwapOption<Entry>,
     /// Bumped after every change of `current`; threads re-read `current` when it moved.
@@ -514,12 +513,6 @@ impl TokenManager {
         &self.inner.key
     }
 
-    /// The HTTP statuses with which an API says it rejected the token (401 unless the
-    /// builder or a preset said otherwise); used by the HTTP middleware.
-    pub fn rejected_statuses(&self) -> &[u16] {
-        &self.inner.rejected_statuses
-    }
-
     /// The store.
     pub fn store(&self) -> &SharedTokenStore {
         &self.inner.store
@@ -940,7 +933,6 @@ impl HttpClient for CountingHttp {
 #[must_use]
 pub struct TokenManagerBuilder {
     grant: Option<Arc<dyn Grant>>,
-    token_url: Option<String>,
     store: Option<SharedTokenStore>,
     policy: Option<Arc<dyn RefreshPolicy>>,
     http: Option<Arc<dyn HttpClient>>,
@@ -952,7 +944,6 @@ pub struct TokenManagerBuilder {
     deadline: Duration,
     lock_ttl: Duration,
     failure_cooldown: Duration,
-    rejected_statuses: Vec<u16>,
     on_token: Option<OnToken>,
     #[cfg(feature = "reqwest")]
     proxy: Option<String>,
@@ -977,7 +968,6 @@ impl TokenManagerBuilder {
     pub fn new() -> Self {
         TokenManagerBuilder {
             grant: None,
-            token_url: None,
             store: None,
             policy: None,
             http: None,
@@ -989,7 +979,6 @@ impl TokenManagerBuilder {
             deadline: DEFAULT_DEADLINE,
             lock_ttl: Duration::from_secs(30),
             failure_cooldown: Duration::from_secs(1),
-            rejected_statuses: vec![401],
             on_token: None,
             #[cfg(feature = "reqwest")]
             proxy: None,
@@ -1005,13 +994,6 @@ impl TokenManagerBuilder {
     /// The grant, already shared.
     pub fn grant_arc(mut self, grant: Arc<dyn Grant>) -> Self {
         self.grant = Some(grant);
-        self
-    }
-
-    /// Sends the grant's requests to another token endpoint (a test server, a proxy); see
-    /// [`Grant::with_token_url`].
-    pub fn token_url(mut self, url: impl Into<String>) -> Self {
-        self.token_url = Some(url.into());
         self
     }
 
@@ -1144,12 +1126,6 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// The statuses with which the API signals a rejected token (default `[401]`).
-    pub fn rejected_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
-        self.rejected_statuses = statuses.into_iter().collect();
-        self
-    }
-
     /// Runs `callback` with every new token obtained from the token endpoint (not those
     /// taken from the store); to persist or audit. It runs on the renewal task: keep it
     /// short and do not log the token.
@@ -1161,24 +1137,16 @@ impl TokenManagerBuilder {
     /// The manager.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] when no grant was given, the grant cannot be aimed at the
-    /// requested token URL, the token URL is plain `http://` to a non-loopback host
+    /// [`ErrorKind::Config`] when no grant was given, the token URL is plain `http://` to a non-loopback host
     /// without [`danger_allow_http`](Self::danger_allow_http), or the default HTTP client
     /// cannot be built.
     pub fn build(self) -> Result<TokenManager> {
         if let Some(e) = self.pending_error {
             return Err(e);
         }
-        let mut grant = self
+        let grant = self
             .grant
             .ok_or_else(|| Error::config("no grant configured: call .grant(…) on the builder"))?;
-        if let Some(url) = &self.token_url {
-            grant = grant.with_token_url(url).ok_or_else(|| {
-                Error::config(format!(
-                    "this grant cannot be aimed at another token URL ({url:?})"
-                ))
-            })?;
-        }
         let identity = grant.identity();
         if url::Url::parse(identity.token_url()).is_ok() {
             check_token_url(identity.token_url(), self.allow_http)?;
@@ -1223,7 +1191,6 @@ impl TokenManagerBuilder {
                 attempt_timeout: self.attempt_timeout,
                 deadline: self.deadline,
                 lock_ttl: self.lock_ttl,
-                rejected_statuses: self.rejected_statuses,
                 on_token: self.on_token,
                 current: ArcSwapOption::empty(),
                 generation: AtomicU64::new(0),
@@ -1263,10 +1230,6 @@ impl fmt::Debug for TokenManagerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenManagerBuilder")
             .field("grant", &self.grant)
-            .field(
-                "token_url",
-                &self.token_url.as_deref().map(crate::redact_url),
-            )
             .field("store", &self.store)
             .field("policy", &self.policy)
             .field("retry", &self.retry)

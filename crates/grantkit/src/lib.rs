@@ -8,7 +8,7 @@
 //! # Quick start
 //! ```no_run
 //! use std::time::Duration;
-//! use grantkit::{ClientCredentials, RedisStore, TokenManager};
+//! use grantkit::{ClientCredentials, ClientGrant, RedisStore, TokenManager};
 //!
 //! # async fn run() -> grantkit::Result<()> {
 //! let manager = TokenManager::builder()
@@ -76,7 +76,8 @@ pub use grantkit_core::{
     grant_fn, is_loopback, jwt_expiry, redact_url,
 };
 pub use grantkit_grants::{
-    BodyFormat, ClientAuth, ClientCredentials, PasswordGrant, RefreshTokenGrant, WithRefresh,
+    BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,
+    RefreshTokenGrant, WithRefresh,
 };
 #[cfg(feature = "grant-jwt-bearer")]
 pub use grantkit_grants::{JwtBearer, JwtSigningKey};

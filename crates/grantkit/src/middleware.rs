@@ -2,9 +2,15 @@
 //!
 //! It adds `Authorization: <type> <token>` (marked sensitive) to requests for the hosts it
 //! was configured for, over HTTPS (plain HTTP only to loopback). When the API answers a
-//! "token rejected" status (401 by default; 401 and 403 for 24SevenOffice — taken from the
-//! manager), it invalidates that token and sends the request once more with a new one —
-//! when the request can be cloned (a streaming body cannot).
+//! "token rejected" status (401 unless [`AuthMiddleware::rejected_statuses`] says
+//! otherwise: 24SevenOffice's API answers 403 to an expired token, see
+//! [`presets::twenty_four_seven_office::REJECTED_STATUSES`](crate::presets::twenty_four_seven_office::REJECTED_STATUSES)),
+//! it invalidates that token and sends the request once more with a new one — when the
+//! request can be cloned (a streaming body cannot).
+//!
+//! A configuration profile's `rejected_statuses` key is for this middleware:
+//! `Profile::rejected_statuses_or_default` (feature `config`) gives the profile's list, its
+//! preset's, or `[401]`.
 //!
 //! It leaves alone a request that already carries an `Authorization` header, and requests
 //! for other hosts. When no token can be obtained it fails the request with that error:
@@ -12,13 +18,15 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use grantkit::middleware::AuthMiddleware;
+//! use grantkit::middleware::{AuthMiddleware, reqwest, reqwest_middleware};
+//! use grantkit::presets::twenty_four_seven_office;
 //!
-//! let manager = grantkit::presets::twenty_four_seven_office("id", "secret", "123456").build()?;
-//! use grantkit::middleware::{reqwest, reqwest_middleware};
-//!
+//! let manager = twenty_four_seven_office("id", "secret", "123456").build()?;
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-//!     .with(AuthMiddleware::new(manager, ["api.24sevenoffice.com"]))
+//!     .with(
+//!         AuthMiddleware::new(manager, ["api.24sevenoffice.com"])
+//!             .rejected_statuses(twenty_four_seven_office::REJECTED_STATUSES),
+//!     )
 //!     .build();
 //! let response = client.get("https://api.24sevenoffice.com/v1/customers").send().await?;
 //! # let _ = response; Ok(()) }
@@ -37,6 +45,9 @@ use reqwest::{Request, Response};
 pub use reqwest_middleware;
 use reqwest_middleware::{Middleware, Next, Result};
 use url::Url;
+
+/// What [`AuthMiddleware`] takes for "token rejected" unless told otherwise.
+pub const DEFAULT_REJECTED_STATUSES: [u16; 1] = [401];
 
 /// Authenticates requests with tokens from a [`TokenManager`]; see the [module](self)
 /// docs.
@@ -65,23 +76,41 @@ fn split_host(spec: &str) -> (String, Option<u16>) {
 
 impl AuthMiddleware {
     /// Authenticates requests to `hosts` (`"api.example.com"`, or `"host:port"` to match one
-    /// port only; names compare case-insensitively) with tokens from `manager`. The
-    /// "rejected" statuses are the manager's (see
-    /// [`TokenManagerBuilder::rejected_statuses`](grantkit_core::TokenManagerBuilder::rejected_statuses)).
+    /// port only; names compare case-insensitively) with tokens from `manager`. A 401
+    /// answer means "token rejected" unless [`rejected_statuses`](Self::rejected_statuses)
+    /// says otherwise.
     pub fn new<H: Into<String>>(manager: TokenManager, hosts: impl IntoIterator<Item = H>) -> Self {
-        let rejected = manager.rejected_statuses().to_vec();
         AuthMiddleware {
             manager,
             hosts: hosts.into_iter().map(|h| split_host(&h.into())).collect(),
-            rejected,
+            rejected: DEFAULT_REJECTED_STATUSES.to_vec(),
         }
     }
 
-    /// Overrides the statuses that mean "token rejected".
+    /// The statuses with which the API says it rejected the token (default
+    /// [`DEFAULT_REJECTED_STATUSES`], `[401]`); replaces the list.
+    ///
+    /// ```
+    /// # fn run() -> grantkit::Result<()> {
+    /// use grantkit::middleware::AuthMiddleware;
+    /// use grantkit::presets::twenty_four_seven_office;
+    ///
+    /// let manager = twenty_four_seven_office("id", "secret", "1").build()?;
+    /// let middleware = AuthMiddleware::new(manager, ["rest.api.24sevenoffice.com"])
+    ///     .rejected_statuses(twenty_four_seven_office::REJECTED_STATUSES);
+    /// assert_eq!(middleware.rejected(), &[401, 403]);
+    /// # Ok(()) }
+    /// # run().unwrap();
+    /// ```
     #[must_use]
     pub fn rejected_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
         self.rejected = statuses.into_iter().collect();
         self
+    }
+
+    /// The statuses that mean "token rejected".
+    pub fn rejected(&self) -> &[u16] {
+        &self.rejected
     }
 
     /// Whether a request to `url` gets a token: a configured host, over HTTPS or to

@@ -1,10 +1,10 @@
-//! What every grant shares: the body encoding, the client authentication, the scope and
-//! extra parameters, and the building of the request.
+//! The pieces of [`ClientOptions`](crate::ClientOptions): the body encoding, the client
+//! authentication method, the scope and the extra parameters.
 
 use std::fmt;
 use std::str::FromStr;
 
-use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, TokenRequest};
+use grantkit_core::{ClientSecret, GrantIdentity, Result, TokenRequest};
 use serde::Deserialize;
 
 use crate::error::GrantError;
@@ -17,11 +17,12 @@ use crate::error::GrantError;
 /// assert_eq!("json".parse::<BodyFormat>().unwrap(), BodyFormat::Json);
 /// assert_eq!(BodyFormat::Form.as_str(), "form");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum BodyFormat {
-    /// `application/x-www-form-urlencoded`, as RFC 6749 specifies.
+    /// `application/x-www-form-urlencoded`, as RFC 6749 specifies. The default.
+    #[default]
     Form,
     /// `application/json`, as some vendors (24SevenOffice, legacy password endpoints)
     /// expect. Every value is sent as a JSON string.
@@ -112,6 +113,32 @@ impl ClientAuth {
     }
 }
 
+impl ClientAuth {
+    /// Whether this method carries the credentials in the body. A public client (no
+    /// secret) always sends its id there: Basic authentication without a secret means
+    /// nothing.
+    pub(crate) fn in_body(self, secret: Option<&ClientSecret>) -> bool {
+        match self {
+            ClientAuth::Body => true,
+            ClientAuth::Basic => secret.is_none(),
+        }
+    }
+
+    /// What this method puts in the request outside the body: the `Authorization: Basic`
+    /// header (marked sensitive), or nothing.
+    pub(crate) fn apply(
+        self,
+        client_id: &str,
+        secret: Option<&ClientSecret>,
+        request: TokenRequest,
+    ) -> TokenRequest {
+        match (self, secret) {
+            (ClientAuth::Basic, Some(secret)) => request.basic_auth(client_id, secret),
+            (ClientAuth::Basic, None) | (ClientAuth::Body, _) => request,
+        }
+    }
+}
+
 impl FromStr for ClientAuth {
     type Err = grantkit_core::Error;
 
@@ -128,82 +155,6 @@ impl FromStr for ClientAuth {
 impl fmt::Display for ClientAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// The client: its id, its secret (none for a public client) and how it authenticates.
-#[derive(Clone)]
-pub(crate) struct Client {
-    pub(crate) id: String,
-    pub(crate) secret: Option<ClientSecret>,
-    pub(crate) auth: ClientAuth,
-}
-
-impl Client {
-    pub(crate) fn new(id: String, secret: Option<ClientSecret>, auth: ClientAuth) -> Self {
-        Client { id, secret, auth }
-    }
-
-    /// Whether the credentials travel in the body. A public client (no secret) always
-    /// sends its id there: Basic authentication without a secret means nothing.
-    fn in_body(&self) -> bool {
-        self.auth == ClientAuth::Body || self.secret.is_none()
-    }
-
-    /// The `client_id` to put in the body, if it goes there.
-    pub(crate) fn body_id(&self) -> Option<&str> {
-        self.in_body().then_some(self.id.as_str())
-    }
-
-    /// The `client_secret` to put in the body, if it goes there.
-    pub(crate) fn body_secret(&self) -> Option<&str> {
-        if self.in_body() {
-            self.secret.as_ref().map(ClientSecret::secret)
-        } else {
-            None
-        }
-    }
-
-    /// A `POST` to `url` with `fields` as its body, authenticated by Basic when that is
-    /// this client's method.
-    pub(crate) fn request(
-        &self,
-        url: &str,
-        format: BodyFormat,
-        fields: &[(&str, &str)],
-    ) -> Result<HttpRequest> {
-        let mut request = TokenRequest::post(url);
-        if let (false, Some(secret)) = (self.in_body(), &self.secret) {
-            request = request.basic_auth(&self.id, secret);
-        }
-        request = match format {
-            BodyFormat::Form => request.form(fields.iter().copied()),
-            BodyFormat::Json => {
-                let mut object = serde_json::Map::with_capacity(fields.len());
-                for (name, value) in fields {
-                    object.insert((*name).to_owned(), (*value).into());
-                }
-                request.json(&serde_json::Value::Object(object))
-            }
-        };
-        request.build()
-    }
-
-    pub(crate) fn validate(&self) -> Result<()> {
-        if self.id.is_empty() {
-            return Err(GrantError::EmptyClientId.into());
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("id", &self.id)
-            .field("secret", &self.secret)
-            .field("auth", &self.auth)
-            .finish_non_exhaustive()
     }
 }
 

@@ -1,13 +1,12 @@
 //! The client-credentials grant (RFC 6749 §4.4).
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use grantkit_core::{ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Result, Token};
 
-use crate::client::{BodyFormat, Client, ClientAuth, Params, Scope, validate_url};
-use crate::refresh::{RefreshRequest, previous_refresh_token};
+use crate::client::validate_url;
+use crate::options::{ClientGrant, ClientOptions};
 
 /// Body parameters the grant sets itself.
 const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"];
@@ -16,7 +15,9 @@ const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"]
 /// for itself with its id and secret.
 ///
 /// # Wire format
-/// Form body, [`ClientAuth::Basic`] (the default for forms):
+/// The client is described by [`ClientOptions`] (see [`ClientGrant`] for its setters).
+///
+/// Form body, [`ClientAuth::Basic`](crate::ClientAuth::Basic) (the default for forms):
 /// ```text
 /// POST {token_url}
 /// Content-Type: application/x-www-form-urlencoded
@@ -24,10 +25,10 @@ const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"]
 ///
 /// grant_type=client_credentials[&scope=…][&extra…]
 /// ```
-/// Form body, [`ClientAuth::Body`]:
+/// Form body, [`ClientAuth::Body`](crate::ClientAuth::Body):
 /// `grant_type=client_credentials&client_id=…&client_secret=…[&scope=…][&extra…]`.
 ///
-/// JSON body, [`ClientAuth::Body`] (the default for JSON), e.g. 24SevenOffice:
+/// JSON body, [`ClientAuth::Body`](crate::ClientAuth::Body) (the default for JSON), e.g. 24SevenOffice:
 /// ```text
 /// POST {token_url}
 /// Content-Type: application/json
@@ -41,14 +42,14 @@ const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"]
 /// ```no_run
 /// # async fn run() -> grantkit_core::Result<()> {
 /// use grantkit_core::TokenManager;
-/// use grantkit_grants::ClientCredentials;
+/// use grantkit_grants::{ClientCredentials, ClientGrant};
 ///
 /// let grant = ClientCredentials::json(
 ///     "https://login.24sevenoffice.com/oauth/token",
 ///     "my-client-id",
 ///     std::env::var("CLIENT_SECRET").unwrap_or_default(),
 /// )
-/// .audience("https://api.24sevenoffice.com")
+/// .param("audience", "https://api.24sevenoffice.com")
 /// .param("login_organization", "123456");
 /// let manager = TokenManager::builder().grant(grant).build()?;
 /// let header = manager.token().await?.authorization_header();
@@ -57,47 +58,33 @@ const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"]
 #[derive(Clone)]
 pub struct ClientCredentials {
     token_url: String,
-    client: Client,
-    format: BodyFormat,
-    scope: Scope,
-    params: Params,
-    use_refresh_token: bool,
+    options: ClientOptions,
 }
 
 impl ClientCredentials {
-    /// A client-credentials grant with a `format` body and that format's default client
-    /// authentication ([`BodyFormat::default_client_auth`]).
+    /// A client-credentials grant at `token_url` for the client `options` describe.
     ///
     /// ```
-    /// use grantkit_grants::{BodyFormat, ClientAuth, ClientCredentials};
+    /// use grantkit_grants::{ClientAuth, ClientCredentials, ClientGrant, ClientOptions};
     ///
-    /// let grant = ClientCredentials::new(BodyFormat::Form, "https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.client_auth_method(), ClientAuth::Basic);
+    /// let grant = ClientCredentials::new(
+    ///     "https://a.example/token",
+    ///     ClientOptions::form("app", "s3cret").scope("read"),
+    /// );
+    /// assert_eq!(grant.client_options().client_auth_method(), ClientAuth::Basic);
     /// ```
-    pub fn new(
-        format: BodyFormat,
-        token_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
-    ) -> Self {
+    pub fn new(token_url: impl Into<String>, options: ClientOptions) -> Self {
         ClientCredentials {
             token_url: token_url.into(),
-            client: Client::new(
-                client_id.into(),
-                Some(client_secret.into()),
-                format.default_client_auth(),
-            ),
-            format,
-            scope: Scope::default(),
-            params: Params::default(),
-            use_refresh_token: false,
+            options,
         }
     }
 
-    /// A form-encoded grant (RFC 6749), authenticating with HTTP Basic.
+    /// Shorthand for `new(token_url, ClientOptions::form(client_id, client_secret))`: a
+    /// form-encoded grant (RFC 6749), authenticating with HTTP Basic.
     ///
     /// ```
-    /// use grantkit_grants::ClientCredentials;
+    /// use grantkit_grants::{ClientCredentials, ClientGrant};
     ///
     /// let grant = ClientCredentials::form("https://auth.example.com/token", "app", "s3cret")
     ///     .scope("read write");
@@ -108,16 +95,17 @@ impl ClientCredentials {
         client_id: impl Into<String>,
         client_secret: impl Into<ClientSecret>,
     ) -> Self {
-        Self::new(BodyFormat::Form, token_url, client_id, client_secret)
+        Self::new(token_url, ClientOptions::form(client_id, client_secret))
     }
 
-    /// A grant with a JSON body, the credentials in the body (24SevenOffice).
+    /// Shorthand for `new(token_url, ClientOptions::json(client_id, client_secret))`: a
+    /// JSON body, the credentials in the body (24SevenOffice).
     ///
     /// ```
-    /// use grantkit_grants::ClientCredentials;
+    /// use grantkit_grants::{ClientCredentials, ClientGrant};
     ///
     /// let grant = ClientCredentials::json("https://login.24sevenoffice.com/oauth/token", "id", "secret")
-    ///     .audience("https://api.24sevenoffice.com")
+    ///     .param("audience", "https://api.24sevenoffice.com")
     ///     .param("login_organization", "42");
     /// # let _ = grant;
     /// ```
@@ -126,150 +114,7 @@ impl ClientCredentials {
         client_id: impl Into<String>,
         client_secret: impl Into<ClientSecret>,
     ) -> Self {
-        Self::new(BodyFormat::Json, token_url, client_id, client_secret)
-    }
-
-    /// How the client id and secret are sent; see [`ClientAuth`].
-    ///
-    /// ```
-    /// use grantkit_grants::{ClientAuth, ClientCredentials};
-    ///
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret")
-    ///     .client_auth(ClientAuth::Body);
-    /// assert_eq!(grant.client_auth_method(), ClientAuth::Body);
-    /// ```
-    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.client.auth = auth;
-        self
-    }
-
-    /// The scope to request, space-separated (`"read write"`). Replaces any earlier scope.
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret").scope("read write");
-    /// assert_eq!(grant.requested_scope().as_deref(), Some("read write"));
-    /// ```
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.scope = Scope::parse(scope.as_ref());
-        self
-    }
-
-    /// The scope to request, as a list; sent space-joined. Replaces any earlier scope.
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret")
-    ///     .scopes(["read", "write"]);
-    /// assert_eq!(grant.requested_scope().as_deref(), Some("read write"));
-    /// ```
-    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
-        self.scope = Scope::from_list(scopes);
-        self
-    }
-
-    /// Adds an extra body parameter (`audience`, `resource`, `login_organization`, …),
-    /// sent after the standard ones in the order added. Setting a name again replaces
-    /// its value in place. Values are sent as strings, in JSON too.
-    ///
-    /// The names the grant sets itself (`grant_type`, `client_id`, `client_secret`,
-    /// `scope`) are refused when the token is fetched (see [`validate`](Self::validate)).
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret")
-    ///     .param("resource", "https://api.example.com");
-    /// # let _ = grant;
-    /// ```
-    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.set(name.into(), value.into());
-        self
-    }
-
-    /// Shorthand for `.param("audience", audience)`; the audience is also part of the
-    /// [identity](Grant::identity).
-    ///
-    /// ```
-    /// use grantkit_core::Grant;
-    /// use grantkit_grants::ClientCredentials;
-    ///
-    /// let grant = ClientCredentials::json("https://a.example/token", "app", "s3cret")
-    ///     .audience("https://api.example.com");
-    /// assert_eq!(grant.identity().get_audience(), Some("https://api.example.com"));
-    /// ```
-    pub fn audience(self, audience: impl Into<String>) -> Self {
-        self.param("audience", audience)
-    }
-
-    /// Whether to renew with the previous token's refresh token first (off by default:
-    /// RFC 6749 §4.4.3 says client-credentials responses should not carry one, but some
-    /// servers send one anyway and prefer it used). See [`WithRefresh`](crate::WithRefresh)
-    /// for the behaviour.
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret")
-    ///     .use_refresh_token(true);
-    /// # let _ = grant;
-    /// ```
-    pub fn use_refresh_token(mut self, enabled: bool) -> Self {
-        self.use_refresh_token = enabled;
-        self
-    }
-
-    /// The token endpoint.
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.token_url
-    }
-
-    /// The client id.
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.client_id(), "app");
-    /// ```
-    pub fn client_id(&self) -> &str {
-        &self.client.id
-    }
-
-    /// The body format.
-    ///
-    /// ```
-    /// # use grantkit_grants::{BodyFormat, ClientCredentials};
-    /// let grant = ClientCredentials::json("https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.body_format(), BodyFormat::Json);
-    /// ```
-    pub fn body_format(&self) -> BodyFormat {
-        self.format
-    }
-
-    /// The client authentication in use.
-    ///
-    /// ```
-    /// # use grantkit_grants::{ClientAuth, ClientCredentials};
-    /// let grant = ClientCredentials::json("https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.client_auth_method(), ClientAuth::Body);
-    /// ```
-    pub fn client_auth_method(&self) -> ClientAuth {
-        self.client.auth
-    }
-
-    /// The `scope` parameter sent, if any.
-    ///
-    /// ```
-    /// # use grantkit_grants::ClientCredentials;
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.requested_scope(), None);
-    /// ```
-    pub fn requested_scope(&self) -> Option<String> {
-        self.scope.joined()
+        Self::new(token_url, ClientOptions::json(client_id, client_secret))
     }
 
     /// Checks the configuration without sending anything; [`fetch_token`](Grant::fetch_token)
@@ -280,31 +125,46 @@ impl ClientCredentials {
     /// `http(s)`, an empty client id, or an extra parameter named like one the grant sets.
     ///
     /// ```
-    /// # use grantkit_grants::ClientCredentials;
+    /// # use grantkit_grants::{ClientCredentials, ClientGrant};
     /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
     /// assert!(grant.validate().is_ok());
     /// assert!(grant.clone().param("client_id", "other").validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
         validate_url(&self.token_url)?;
-        self.client.validate()?;
-        self.params.validate(RESERVED)
+        self.options.validate(RESERVED)
     }
 
     fn request(&self) -> Result<HttpRequest> {
-        let scope = self.scope.joined();
+        let scope = self.options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
-        if let Some(id) = self.client.body_id() {
+        if let Some(id) = self.options.body_client_id() {
             fields.push(("client_id", id));
         }
-        if let Some(secret) = self.client.body_secret() {
+        if let Some(secret) = self.options.body_client_secret() {
             fields.push(("client_secret", secret));
         }
-        if let Some(scope) = &scope {
-            fields.push(("scope", scope));
-        }
-        fields.extend(self.params.iter());
-        self.client.request(&self.token_url, self.format, &fields)
+        self.options.push_scope_and_params(&scope, &mut fields);
+        self.options.request(&self.token_url, &fields)
+    }
+}
+
+impl ClientGrant for ClientCredentials {
+    /// ```
+    /// # use grantkit_grants::{ClientCredentials, ClientGrant};
+    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
+    /// assert_eq!(grant.token_url(), "https://a.example/token");
+    /// ```
+    fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    fn client_options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn client_options_mut(&mut self) -> &mut ClientOptions {
+        &mut self.options
     }
 }
 
@@ -312,39 +172,14 @@ impl ClientCredentials {
 impl Grant for ClientCredentials {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         self.validate()?;
-        if self.use_refresh_token {
-            let refresh = RefreshRequest {
-                token_url: &self.token_url,
-                client: &self.client,
-                format: self.format,
-                scope: None,
-                params: None,
-            };
-            if let Some(token) = refresh
-                .send_or_fall_back(cx, previous_refresh_token(cx))
-                .await?
-            {
-                return Ok(token);
-            }
-        }
         cx.exchange(self.request()?).await
     }
 
     /// Kind `client_credentials`, the token URL, the client id, the scope, the
     /// `audience` parameter as the audience and every other extra parameter.
     fn identity(&self) -> GrantIdentity {
-        let mut identity =
-            GrantIdentity::new("client_credentials", &self.token_url).client_id(&self.client.id);
-        if let Some(scope) = self.scope.joined() {
-            identity = identity.scope(scope);
-        }
-        self.params.identify(identity)
-    }
-
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        let mut grant = self.clone();
-        grant.token_url = token_url.to_owned();
-        Some(Arc::new(grant))
+        self.options
+            .identify(GrantIdentity::new("client_credentials", &self.token_url))
     }
 }
 
@@ -352,13 +187,7 @@ impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentials")
             .field("token_url", &grantkit_core::redact_url(&self.token_url))
-            .field("client_id", &self.client.id)
-            .field("client_secret", &self.client.secret)
-            .field("client_auth", &self.client.auth)
-            .field("format", &self.format)
-            .field("scope", &self.scope)
-            .field("params", &self.params)
-            .field("use_refresh_token", &self.use_refresh_token)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -366,6 +195,7 @@ impl fmt::Debug for ClientCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClientAuth;
 
     fn body(req: &HttpRequest) -> &str {
         std::str::from_utf8(req.body()).unwrap()
@@ -405,7 +235,7 @@ mod tests {
         let keys = [
             base.clone(),
             base.clone().scope("x"),
-            base.clone().audience("https://api"),
+            base.clone().param("audience", "https://api"),
             base.clone().param("login_organization", "1"),
             base.clone().param("login_organization", "2"),
             ClientCredentials::json("https://a.example/token", "id2", "sec"),

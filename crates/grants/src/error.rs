@@ -36,6 +36,9 @@ pub(crate) enum GrantError {
     #[error("the JWT lifetime must be at least one second")]
     ShortLifetime,
     #[cfg(feature = "jwt-bearer")]
+    #[error("the JWT lifetime is {lifetime} s; the server accepts at most {max} s")]
+    LongLifetime { lifetime: u64, max: u64 },
+    #[cfg(feature = "jwt-bearer")]
     #[error("the claim {0:?} is set by the grant itself; use the grant's own setter")]
     ReservedClaim(String),
     #[cfg(feature = "jwt-bearer")]
@@ -68,6 +71,7 @@ impl From<GrantError> for Error {
             GrantError::EmptyIssuer
             | GrantError::EmptySigningKey
             | GrantError::ShortLifetime
+            | GrantError::LongLifetime { .. }
             | GrantError::ReservedClaim(_)
             | GrantError::NoCryptoProvider => Error::config(message),
             #[cfg(feature = "jwt-bearer")]

@@ -3,9 +3,12 @@
 //!
 //! Each grant implements [`grantkit_core::Grant`]: hand it to a
 //! [`TokenManager`](grantkit_core::TokenManager) and get caching, single flight,
-//! refresh-ahead and retries. Every wire format is configuration, not a fork: body
-//! encoding ([`BodyFormat`]), client authentication ([`ClientAuth`]), scope and any extra
-//! body parameter.
+//! refresh-ahead and retries. Every wire format is configuration, not a fork: one
+//! [`ClientOptions`] type, embedded in every grant, holds the client id and secret, the
+//! client authentication ([`ClientAuth`]), the body encoding ([`BodyFormat`]), the scope
+//! and any extra body parameter; the [`ClientGrant`] trait gives every grant its setters.
+//! Renewing through refresh tokens is [`WithRefresh`]'s job alone
+//! ([`ClientGrant::with_refresh`]).
 //!
 //! | grant | type | RFC |
 //! |---|---|---|
@@ -18,7 +21,7 @@
 //! ```no_run
 //! # async fn run() -> grantkit_core::Result<()> {
 //! use grantkit_core::TokenManager;
-//! use grantkit_grants::ClientCredentials;
+//! use grantkit_grants::{ClientCredentials, ClientGrant};
 //!
 //! let grant = ClientCredentials::form(
 //!     "https://auth.example.com/oauth/token",
@@ -75,6 +78,7 @@ mod client_credentials;
 mod error;
 #[cfg(feature = "jwt-bearer")]
 mod jwt_bearer;
+mod options;
 mod password;
 mod refresh;
 
@@ -83,5 +87,6 @@ pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt-bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt-bearer")))]
 pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtBearer, JwtSigningKey};
+pub use options::{ClientGrant, ClientOptions};
 pub use password::PasswordGrant;
 pub use refresh::{RefreshTokenGrant, WithRefresh};

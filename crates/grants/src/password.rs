@@ -1,16 +1,13 @@
 //! The resource-owner password credentials grant (RFC 6749 §4.3).
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use grantkit_core::{
-    ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Password, Result, Token,
-};
+use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, Password, Result, Token};
 
-use crate::client::{BodyFormat, Client, ClientAuth, Params, Scope, validate_url};
+use crate::client::{BodyFormat, validate_url};
 use crate::error::GrantError;
-use crate::refresh::{RefreshRequest, previous_refresh_token};
+use crate::options::{ClientGrant, ClientOptions};
 
 /// Body parameters the grant sets itself.
 const RESERVED: &[&str] = &[
@@ -28,13 +25,16 @@ const RESERVED: &[&str] = &[
 /// Named `PasswordGrant` rather than `Password` because
 /// [`grantkit_core::Password`] is the secret type holding the password.
 ///
-/// The server's refresh token is kept in the [`Token`]; by default the next renewal
-/// redeems it (`grant_type=refresh_token`, same body format and client authentication)
-/// before logging in again, and logs in again when the server answers `invalid_grant`.
-/// Turn that off with [`use_refresh_token(false)`](Self::use_refresh_token).
+/// Renewing through the server's refresh token is [`WithRefresh`](crate::WithRefresh)'s
+/// job: [`with_refresh`](ClientGrant::with_refresh) wraps the grant so that the next
+/// renewal redeems the previous token's refresh token (`grant_type=refresh_token`, same
+/// body format and client authentication) before logging in again, and logs in again
+/// when the server answers `invalid_grant`. The configuration file's `password` profiles
+/// are built that way.
 ///
 /// # Wire format
-/// JSON body, [`ClientAuth::Body`] (the default for JSON), the legacy seed's order:
+/// JSON body, [`ClientAuth::Body`](crate::ClientAuth::Body) (the default for JSON), the
+/// legacy seed's order:
 /// ```text
 /// POST {token_url}
 /// Content-Type: application/json
@@ -43,24 +43,28 @@ const RESERVED: &[&str] = &[
 /// ```
 /// (`scope`, when set, follows `grant_type`; extra parameters come last.)
 ///
-/// Form body, [`ClientAuth::Basic`] (the default for forms):
+/// Form body, [`ClientAuth::Basic`](crate::ClientAuth::Basic) (the default for forms):
 /// `grant_type=password&username=…&password=…[&scope=…][&extra…]` with
-/// `Authorization: Basic …`; with [`ClientAuth::Body`],
+/// `Authorization: Basic …`; with [`ClientAuth::Body`](crate::ClientAuth::Body),
 /// `grant_type=password&username=…&password=…&client_id=…&client_secret=…[&scope=…][&extra…]`.
 ///
 /// # Example
 /// ```no_run
 /// # async fn run() -> grantkit_core::Result<()> {
 /// use grantkit_core::TokenManager;
-/// use grantkit_grants::PasswordGrant;
+/// use grantkit_grants::{ClientGrant, ClientOptions, PasswordGrant};
 ///
-/// let grant = PasswordGrant::json(
-///     "https://legacy.example.com/oauth/token",
+/// let client = ClientOptions::json(
 ///     "client-id",
 ///     std::env::var("CLIENT_SECRET").unwrap_or_default(),
+/// );
+/// let grant = PasswordGrant::new(
+///     "https://legacy.example.com/oauth/token",
+///     client,
 ///     "me@example.com",
 ///     std::env::var("PASSWORD").unwrap_or_default(),
-/// );
+/// )
+/// .with_refresh();
 /// let manager = TokenManager::builder().grant(grant).build()?;
 /// let header = manager.token().await?.authorization_header(); // "Bearer …"
 /// # let _ = header; Ok(()) }
@@ -68,184 +72,45 @@ const RESERVED: &[&str] = &[
 #[derive(Clone)]
 pub struct PasswordGrant {
     token_url: String,
-    client: Client,
-    format: BodyFormat,
+    options: ClientOptions,
     username: String,
     password: Password,
-    scope: Scope,
-    params: Params,
-    use_refresh_token: bool,
 }
 
 impl PasswordGrant {
-    /// A password grant with a `format` body and that format's default client
-    /// authentication ([`BodyFormat::default_client_auth`]).
+    /// A password grant at `token_url` for the client `options` describe, logging in as
+    /// `username` with `password`.
     ///
     /// ```
-    /// use grantkit_grants::{BodyFormat, PasswordGrant};
+    /// use grantkit_grants::{ClientOptions, PasswordGrant};
     ///
     /// let grant = PasswordGrant::new(
-    ///     BodyFormat::Form, "https://a.example/token", "app", "s3cret", "me", "pw",
+    ///     "https://a.example/token",
+    ///     ClientOptions::form("app", "s3cret"),
+    ///     "me",
+    ///     "pw",
     /// );
-    /// # let _ = grant;
+    /// assert_eq!(grant.username(), "me");
     /// ```
     pub fn new(
-        format: BodyFormat,
         token_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
+        options: ClientOptions,
         username: impl Into<String>,
         password: impl Into<Password>,
     ) -> Self {
         PasswordGrant {
             token_url: token_url.into(),
-            client: Client::new(
-                client_id.into(),
-                Some(client_secret.into()),
-                format.default_client_auth(),
-            ),
-            format,
+            options,
             username: username.into(),
             password: password.into(),
-            scope: Scope::default(),
-            params: Params::default(),
-            use_refresh_token: true,
         }
-    }
-
-    /// A form-encoded password grant (RFC 6749), authenticating the client with Basic.
-    ///
-    /// ```
-    /// use grantkit_grants::PasswordGrant;
-    ///
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw");
-    /// # let _ = grant;
-    /// ```
-    pub fn form(
-        token_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
-        username: impl Into<String>,
-        password: impl Into<Password>,
-    ) -> Self {
-        Self::new(
-            BodyFormat::Form,
-            token_url,
-            client_id,
-            client_secret,
-            username,
-            password,
-        )
-    }
-
-    /// A password grant with a JSON body, the client credentials in the body.
-    ///
-    /// ```
-    /// use grantkit_grants::PasswordGrant;
-    ///
-    /// let grant = PasswordGrant::json("https://a.example/oauth/token", "app", "s3cret", "me", "pw");
-    /// # let _ = grant;
-    /// ```
-    pub fn json(
-        token_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
-        username: impl Into<String>,
-        password: impl Into<Password>,
-    ) -> Self {
-        Self::new(
-            BodyFormat::Json,
-            token_url,
-            client_id,
-            client_secret,
-            username,
-            password,
-        )
-    }
-
-    /// How the client id and secret are sent; see [`ClientAuth`].
-    ///
-    /// ```
-    /// # use grantkit_grants::{ClientAuth, PasswordGrant};
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw")
-    ///     .client_auth(ClientAuth::Body);
-    /// # let _ = grant;
-    /// ```
-    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.client.auth = auth;
-        self
-    }
-
-    /// The scope to request, space-separated. Replaces any earlier scope.
-    ///
-    /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw")
-    ///     .scope("openid offline_access");
-    /// # let _ = grant;
-    /// ```
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.scope = Scope::parse(scope.as_ref());
-        self
-    }
-
-    /// The scope to request, as a list; sent space-joined. Replaces any earlier scope.
-    ///
-    /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw")
-    ///     .scopes(["openid", "offline_access"]);
-    /// # let _ = grant;
-    /// ```
-    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
-        self.scope = Scope::from_list(scopes);
-        self
-    }
-
-    /// Adds an extra body parameter, sent last in the order added; setting a name again
-    /// replaces its value. The names the grant sets itself are refused (see
-    /// [`validate`](Self::validate)).
-    ///
-    /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw")
-    ///     .param("audience", "https://api.example.com");
-    /// # let _ = grant;
-    /// ```
-    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.set(name.into(), value.into());
-        self
-    }
-
-    /// Whether to renew with the previous token's refresh token first (on by default).
-    ///
-    /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw")
-    ///     .use_refresh_token(false); // always log in again
-    /// # let _ = grant;
-    /// ```
-    pub fn use_refresh_token(mut self, enabled: bool) -> Self {
-        self.use_refresh_token = enabled;
-        self
-    }
-
-    /// The token endpoint.
-    ///
-    /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw");
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.token_url
     }
 
     /// The resource owner's username.
     ///
     /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "me", "pw");
+    /// # use grantkit_grants::{ClientOptions, PasswordGrant};
+    /// let grant = PasswordGrant::new("https://a.example/token", ClientOptions::new("app"), "me", "pw");
     /// assert_eq!(grant.username(), "me");
     /// ```
     pub fn username(&self) -> &str {
@@ -261,27 +126,30 @@ impl PasswordGrant {
     /// grant sets.
     ///
     /// ```
-    /// # use grantkit_grants::PasswordGrant;
-    /// let grant = PasswordGrant::form("https://a.example/token", "app", "s3cret", "", "pw");
+    /// # use grantkit_grants::{ClientOptions, PasswordGrant};
+    /// let grant = PasswordGrant::new("https://a.example/token", ClientOptions::new("app"), "", "pw");
     /// assert!(grant.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
         validate_url(&self.token_url)?;
-        self.client.validate()?;
+        self.options.validate(RESERVED)?;
         if self.username.is_empty() {
             return Err(GrantError::EmptyUsername.into());
         }
-        self.params.validate(RESERVED)
+        Ok(())
     }
 
     fn request(&self) -> Result<HttpRequest> {
-        let scope = self.scope.joined();
+        let scope = self.options.requested_scope();
         let username = ("username", self.username.as_str());
         let password = ("password", self.password.secret());
         let grant_type = ("grant_type", "password");
-        let client_id = self.client.body_id().map(|id| ("client_id", id));
-        let client_secret = self.client.body_secret().map(|s| ("client_secret", s));
-        let mut fields: Vec<(&str, &str)> = match self.format {
+        let client_id = self.options.body_client_id().map(|id| ("client_id", id));
+        let client_secret = self
+            .options
+            .body_client_secret()
+            .map(|s| ("client_secret", s));
+        let mut fields: Vec<(&str, &str)> = match self.options.body_format() {
             // The legacy JSON endpoints' order.
             BodyFormat::Json => [Some(username), Some(password), client_secret, client_id]
                 .into_iter()
@@ -295,11 +163,22 @@ impl PasswordGrant {
                 .chain(client_secret)
                 .collect(),
         };
-        if let Some(scope) = &scope {
-            fields.push(("scope", scope));
-        }
-        fields.extend(self.params.iter());
-        self.client.request(&self.token_url, self.format, &fields)
+        self.options.push_scope_and_params(&scope, &mut fields);
+        self.options.request(&self.token_url, &fields)
+    }
+}
+
+impl ClientGrant for PasswordGrant {
+    fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    fn client_options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn client_options_mut(&mut self) -> &mut ClientOptions {
+        &mut self.options
     }
 }
 
@@ -307,21 +186,6 @@ impl PasswordGrant {
 impl Grant for PasswordGrant {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         self.validate()?;
-        if self.use_refresh_token {
-            let refresh = RefreshRequest {
-                token_url: &self.token_url,
-                client: &self.client,
-                format: self.format,
-                scope: None,
-                params: None,
-            };
-            if let Some(token) = refresh
-                .send_or_fall_back(cx, previous_refresh_token(cx))
-                .await?
-            {
-                return Ok(token);
-            }
-        }
         cx.exchange(self.request()?).await
     }
 
@@ -329,19 +193,9 @@ impl Grant for PasswordGrant {
     /// parameter, the `audience` parameter as the audience and every other extra
     /// parameter.
     fn identity(&self) -> GrantIdentity {
-        let mut identity = GrantIdentity::new("password", &self.token_url)
-            .client_id(&self.client.id)
-            .param("username", &self.username);
-        if let Some(scope) = self.scope.joined() {
-            identity = identity.scope(scope);
-        }
-        self.params.identify(identity)
-    }
-
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        let mut grant = self.clone();
-        grant.token_url = token_url.to_owned();
-        Some(Arc::new(grant))
+        let identity =
+            GrantIdentity::new("password", &self.token_url).param("username", &self.username);
+        self.options.identify(identity)
     }
 }
 
@@ -349,15 +203,9 @@ impl fmt::Debug for PasswordGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordGrant")
             .field("token_url", &grantkit_core::redact_url(&self.token_url))
-            .field("client_id", &self.client.id)
-            .field("client_secret", &self.client.secret)
-            .field("client_auth", &self.client.auth)
-            .field("format", &self.format)
+            .field("options", &self.options)
             .field("username", &self.username)
             .field("password", &self.password)
-            .field("scope", &self.scope)
-            .field("params", &self.params)
-            .field("use_refresh_token", &self.use_refresh_token)
             .finish_non_exhaustive()
     }
 }
@@ -365,6 +213,16 @@ impl fmt::Debug for PasswordGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClientAuth;
+
+    fn json(id: &str, secret: &str, username: &str, password: &str) -> PasswordGrant {
+        PasswordGrant::new(
+            "https://a.example/t",
+            ClientOptions::json(id, secret),
+            username,
+            password,
+        )
+    }
 
     fn body(grant: &PasswordGrant) -> String {
         String::from_utf8(grant.request().unwrap().into_body()).unwrap()
@@ -372,7 +230,7 @@ mod tests {
 
     #[test]
     fn json_with_basic_auth_leaves_credentials_out_of_the_body() {
-        let g = PasswordGrant::json("https://a.example/t", "id", "sec", "me", "pw")
+        let g = json("id", "sec", "me", "pw")
             .client_auth(ClientAuth::Basic)
             .scope("a b");
         assert_eq!(
@@ -383,9 +241,14 @@ mod tests {
 
     #[test]
     fn form_with_body_auth() {
-        let g = PasswordGrant::form("https://a.example/t", "id", "s&c", "m e", "p=w")
-            .client_auth(ClientAuth::Body)
-            .param("audience", "x");
+        let g = PasswordGrant::new(
+            "https://a.example/t",
+            ClientOptions::form("id", "s&c"),
+            "m e",
+            "p=w",
+        )
+        .client_auth(ClientAuth::Body)
+        .param("audience", "x");
         assert_eq!(
             body(&g),
             "grant_type=password&username=m+e&password=p%3Dw&client_id=id&client_secret=s%26c&audience=x"
@@ -394,8 +257,8 @@ mod tests {
 
     #[test]
     fn identity_includes_the_username_not_the_password() {
-        let a = PasswordGrant::json("https://a.example/t", "id", "sec", "alice", "pw-secret");
-        let b = PasswordGrant::json("https://a.example/t", "id", "sec", "bob", "pw-secret");
+        let a = json("id", "sec", "alice", "pw-secret");
+        let b = json("id", "sec", "bob", "pw-secret");
         assert_ne!(a.identity().cache_key(), b.identity().cache_key());
         assert_eq!(
             a.identity().params().get("username").map(String::as_str),

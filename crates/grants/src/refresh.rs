@@ -1,15 +1,13 @@
 //! The refresh-token grant (RFC 6749 §6), standalone and as the first step of other grants.
 
 use std::fmt;
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use grantkit_core::{
-    ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToken, Result, Token,
-};
+use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToken, Result, Token};
 
-use crate::client::{BodyFormat, Client, ClientAuth, Params, Scope, validate_url};
+use crate::client::validate_url;
 use crate::error::GrantError;
+use crate::options::{ClientGrant, ClientOptions};
 
 /// Body parameters the refresh request sets itself.
 const RESERVED: &[&str] = &[
@@ -20,81 +18,8 @@ const RESERVED: &[&str] = &[
     "scope",
 ];
 
-/// One refresh-token request, borrowed from the grant that makes it.
-pub(crate) struct RefreshRequest<'a> {
-    pub(crate) token_url: &'a str,
-    pub(crate) client: &'a Client,
-    pub(crate) format: BodyFormat,
-    pub(crate) scope: Option<String>,
-    pub(crate) params: Option<&'a Params>,
-}
-
-impl RefreshRequest<'_> {
-    /// Form: `grant_type=refresh_token&refresh_token=…[&client_id=…&client_secret=…][&scope=…]`
-    /// then the extra parameters; JSON: the same members in the same order.
-    fn request(&self, refresh_token: &RefreshToken) -> Result<HttpRequest> {
-        let mut fields: Vec<(&str, &str)> = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.secret()),
-        ];
-        if let Some(id) = self.client.body_id() {
-            fields.push(("client_id", id));
-        }
-        if let Some(secret) = self.client.body_secret() {
-            fields.push(("client_secret", secret));
-        }
-        if let Some(scope) = &self.scope {
-            fields.push(("scope", scope));
-        }
-        if let Some(params) = self.params {
-            fields.extend(params.iter());
-        }
-        self.client.request(self.token_url, self.format, &fields)
-    }
-
-    /// Redeems `refresh_token`. When the server does not rotate it (its answer has no
-    /// `refresh_token`), the token returned carries the one that was sent.
-    pub(crate) async fn send(
-        &self,
-        cx: &GrantContext,
-        refresh_token: &RefreshToken,
-    ) -> Result<Token> {
-        tracing::debug!(token_url = %grantkit_core::redact_url(self.token_url), "renewing with the refresh token");
-        let token = cx.exchange(self.request(refresh_token)?).await?;
-        Ok(match token.refresh_token() {
-            Some(_) => token,
-            None => token.with_refresh_token(refresh_token.clone()),
-        })
-    }
-
-    /// Redeems `refresh_token` if there is one. `Ok(None)` means "use the primary grant":
-    /// there was no refresh token, or the server answered `invalid_grant` (expired,
-    /// revoked, already used). Any other failure is returned as it is, so that the
-    /// manager can retry transient ones.
-    pub(crate) async fn send_or_fall_back(
-        &self,
-        cx: &GrantContext,
-        refresh_token: Option<&RefreshToken>,
-    ) -> Result<Option<Token>> {
-        let Some(refresh_token) = refresh_token else {
-            return Ok(None);
-        };
-        match self.send(cx, refresh_token).await {
-            Ok(token) => Ok(Some(token)),
-            Err(e) if e.is_invalid_grant() => {
-                tracing::info!(
-                    error = %e.report(),
-                    "the refresh token was refused; obtaining a new token with the grant itself"
-                );
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
-
 /// The refresh token of the previous token, if the manager had one.
-pub(crate) fn previous_refresh_token(cx: &GrantContext) -> Option<&RefreshToken> {
+fn previous_refresh_token(cx: &GrantContext) -> Option<&RefreshToken> {
     cx.previous().and_then(Token::refresh_token)
 }
 
@@ -117,16 +42,16 @@ pub(crate) fn previous_refresh_token(cx: &GrantContext) -> Option<&RefreshToken>
 ///
 /// grant_type=refresh_token&refresh_token=…[&client_id=…&client_secret=…][&scope=…][&extra…]
 /// ```
-/// With [`BodyFormat::Json`], the same members in the same order as a JSON object.
+/// With [`BodyFormat::Json`](crate::BodyFormat::Json), the same members in the same order as a JSON object.
 ///
 /// # Example
 /// ```no_run
 /// # async fn run() -> grantkit_core::Result<()> {
 /// use grantkit_core::TokenManager;
-/// use grantkit_grants::RefreshTokenGrant;
+/// use grantkit_grants::{ClientOptions, RefreshTokenGrant};
 ///
-/// let grant = RefreshTokenGrant::form("https://auth.example.com/oauth/token", "my-client")
-///     .client_secret(std::env::var("CLIENT_SECRET").unwrap_or_default())
+/// let client = ClientOptions::form("my-client", std::env::var("CLIENT_SECRET").unwrap_or_default());
+/// let grant = RefreshTokenGrant::new("https://auth.example.com/oauth/token", client)
 ///     .refresh_token(std::env::var("REFRESH_TOKEN").unwrap_or_default());
 /// let manager = TokenManager::builder().grant(grant).build()?;
 /// let token = manager.token().await?;
@@ -135,92 +60,29 @@ pub(crate) fn previous_refresh_token(cx: &GrantContext) -> Option<&RefreshToken>
 #[derive(Clone)]
 pub struct RefreshTokenGrant {
     token_url: String,
-    client: Client,
-    format: BodyFormat,
+    options: ClientOptions,
     refresh_token: Option<RefreshToken>,
-    scope: Scope,
-    params: Params,
 }
 
 impl RefreshTokenGrant {
-    /// A refresh-token grant of `client_id` at `token_url`, with a `format` body.
+    /// A refresh-token grant at `token_url` for the client `options` describe.
     ///
-    /// Without [`client_secret`](Self::client_secret) it acts as a public client and
-    /// sends `client_id` in the body.
+    /// Without a client secret it acts as a public client and sends `client_id` in the
+    /// body. A scope set in the options asks for a narrower scope; without it, the
+    /// server grants the scope originally granted (RFC 6749 §6).
     ///
     /// ```
-    /// use grantkit_grants::{BodyFormat, RefreshTokenGrant};
+    /// use grantkit_grants::{ClientOptions, RefreshTokenGrant};
     ///
-    /// let grant = RefreshTokenGrant::new(BodyFormat::Form, "https://auth.example.com/token", "app");
+    /// let grant = RefreshTokenGrant::new("https://auth.example.com/token", ClientOptions::new("app"));
     /// # let _ = grant;
     /// ```
-    pub fn new(
-        format: BodyFormat,
-        token_url: impl Into<String>,
-        client_id: impl Into<String>,
-    ) -> Self {
+    pub fn new(token_url: impl Into<String>, options: ClientOptions) -> Self {
         RefreshTokenGrant {
             token_url: token_url.into(),
-            client: Client::new(client_id.into(), None, format.default_client_auth()),
-            format,
+            options,
             refresh_token: None,
-            scope: Scope::default(),
-            params: Params::default(),
         }
-    }
-
-    /// A form-encoded refresh-token grant (the RFC 6749 format).
-    ///
-    /// ```
-    /// use grantkit_grants::RefreshTokenGrant;
-    ///
-    /// let grant = RefreshTokenGrant::form("https://auth.example.com/token", "app")
-    ///     .client_secret("s3cret")
-    ///     .refresh_token("rt-from-somewhere");
-    /// # let _ = grant;
-    /// ```
-    pub fn form(token_url: impl Into<String>, client_id: impl Into<String>) -> Self {
-        Self::new(BodyFormat::Form, token_url, client_id)
-    }
-
-    /// A refresh-token grant with a JSON body.
-    ///
-    /// ```
-    /// use grantkit_grants::RefreshTokenGrant;
-    ///
-    /// let grant = RefreshTokenGrant::json("https://legacy.example.com/oauth/token", "app")
-    ///     .client_secret("s3cret");
-    /// # let _ = grant;
-    /// ```
-    pub fn json(token_url: impl Into<String>, client_id: impl Into<String>) -> Self {
-        Self::new(BodyFormat::Json, token_url, client_id)
-    }
-
-    /// Authenticates the client with `secret` (a confidential client).
-    ///
-    /// ```
-    /// # use grantkit_grants::RefreshTokenGrant;
-    /// let grant = RefreshTokenGrant::form("https://a.example/token", "app").client_secret("s3cret");
-    /// # let _ = grant;
-    /// ```
-    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
-        self.client.secret = Some(secret.into());
-        self
-    }
-
-    /// How the client id and secret are sent; see [`ClientAuth`]. The default follows the
-    /// body format ([`BodyFormat::default_client_auth`]).
-    ///
-    /// ```
-    /// # use grantkit_grants::{ClientAuth, RefreshTokenGrant};
-    /// let grant = RefreshTokenGrant::form("https://a.example/token", "app")
-    ///     .client_secret("s3cret")
-    ///     .client_auth(ClientAuth::Body);
-    /// # let _ = grant;
-    /// ```
-    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.client.auth = auth;
-        self
     }
 
     /// The refresh token to start from, used until a token with a newer one exists.
@@ -229,51 +91,15 @@ impl RefreshTokenGrant {
     /// users' refresh tokens never share a cached token.
     ///
     /// ```
-    /// # use grantkit_grants::RefreshTokenGrant;
-    /// let grant = RefreshTokenGrant::form("https://a.example/token", "app").refresh_token("rt-1");
+    /// # use grantkit_grants::{ClientOptions, RefreshTokenGrant};
+    /// let grant = RefreshTokenGrant::new("https://a.example/token", ClientOptions::new("app"))
+    ///     .refresh_token("rt-1");
     /// # let _ = grant;
     /// ```
+    #[must_use]
     pub fn refresh_token(mut self, refresh_token: impl Into<RefreshToken>) -> Self {
         self.refresh_token = Some(refresh_token.into());
         self
-    }
-
-    /// Asks for a narrower scope (space-separated). Without it, the server grants the
-    /// scope originally granted (RFC 6749 §6).
-    ///
-    /// ```
-    /// # use grantkit_grants::RefreshTokenGrant;
-    /// let grant = RefreshTokenGrant::form("https://a.example/token", "app").scope("read");
-    /// # let _ = grant;
-    /// ```
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.scope = Scope::parse(scope.as_ref());
-        self
-    }
-
-    /// Adds an extra body parameter, sent after the standard ones in insertion order.
-    /// Setting a name again replaces its value.
-    ///
-    /// ```
-    /// # use grantkit_grants::RefreshTokenGrant;
-    /// let grant = RefreshTokenGrant::form("https://a.example/token", "app")
-    ///     .param("resource", "https://api.example.com");
-    /// # let _ = grant;
-    /// ```
-    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.set(name.into(), value.into());
-        self
-    }
-
-    /// The token endpoint.
-    ///
-    /// ```
-    /// # use grantkit_grants::RefreshTokenGrant;
-    /// let grant = RefreshTokenGrant::form("https://a.example/token", "app");
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.token_url
     }
 
     /// Checks the configuration without sending anything.
@@ -283,14 +109,14 @@ impl RefreshTokenGrant {
     /// empty client id, or an extra parameter that the grant sets itself.
     ///
     /// ```
-    /// # use grantkit_grants::RefreshTokenGrant;
-    /// let bad = RefreshTokenGrant::form("https://a.example/token", "app").param("grant_type", "x");
+    /// # use grantkit_grants::{ClientGrant, ClientOptions, RefreshTokenGrant};
+    /// let bad = RefreshTokenGrant::new("https://a.example/token", ClientOptions::new("app"))
+    ///     .param("grant_type", "x");
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
         validate_url(&self.token_url)?;
-        self.client.validate()?;
-        self.params.validate(RESERVED)
+        self.options.validate(RESERVED)
     }
 
     /// Redeems `refresh_token` once, whatever this grant's own refresh token is.
@@ -302,37 +128,94 @@ impl RefreshTokenGrant {
     /// ```no_run
     /// # async fn run(cx: grantkit_core::GrantContext) -> grantkit_core::Result<()> {
     /// use grantkit_core::RefreshToken;
-    /// use grantkit_grants::RefreshTokenGrant;
+    /// use grantkit_grants::{ClientOptions, RefreshTokenGrant};
     ///
-    /// let grant = RefreshTokenGrant::form("https://auth.example.com/token", "app");
+    /// let grant = RefreshTokenGrant::new("https://auth.example.com/token", ClientOptions::new("app"));
     /// let token = grant.refresh(&cx, &RefreshToken::new("rt-1")).await?;
     /// assert!(token.refresh_token().is_some()); // rotated, or the one sent
     /// # Ok(()) }
     /// ```
     pub async fn refresh(&self, cx: &GrantContext, refresh_token: &RefreshToken) -> Result<Token> {
         self.validate()?;
-        self.as_request().send(cx, refresh_token).await
+        self.send(cx, refresh_token).await
     }
 
-    fn as_request(&self) -> RefreshRequest<'_> {
-        RefreshRequest {
-            token_url: &self.token_url,
-            client: &self.client,
-            format: self.format,
-            scope: self.scope.joined(),
-            params: Some(&self.params),
+    /// Form: `grant_type=refresh_token&refresh_token=…[&client_id=…&client_secret=…][&scope=…]`
+    /// then the extra parameters; JSON: the same members in the same order.
+    fn request(&self, refresh_token: &RefreshToken) -> Result<HttpRequest> {
+        let scope = self.options.requested_scope();
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.secret()),
+        ];
+        if let Some(id) = self.options.body_client_id() {
+            fields.push(("client_id", id));
         }
+        if let Some(secret) = self.options.body_client_secret() {
+            fields.push(("client_secret", secret));
+        }
+        self.options.push_scope_and_params(&scope, &mut fields);
+        self.options.request(&self.token_url, &fields)
     }
 
-    fn aimed_at(&self, token_url: &str) -> Self {
-        let mut grant = self.clone();
-        grant.token_url = token_url.to_owned();
-        grant
+    /// Redeems `refresh_token`. When the server does not rotate it (its answer has no
+    /// `refresh_token`), the token returned carries the one that was sent.
+    async fn send(&self, cx: &GrantContext, refresh_token: &RefreshToken) -> Result<Token> {
+        tracing::debug!(token_url = %grantkit_core::redact_url(&self.token_url), "renewing with the refresh token");
+        let token = cx.exchange(self.request(refresh_token)?).await?;
+        Ok(match token.refresh_token() {
+            Some(_) => token,
+            None => token.with_refresh_token(refresh_token.clone()),
+        })
+    }
+
+    /// Redeems `refresh_token` if there is one. `Ok(None)` means "use the primary grant":
+    /// there was no refresh token, or the server answered `invalid_grant` (expired,
+    /// revoked, already used). Any other failure is returned as it is, so that the
+    /// manager can retry transient ones.
+    async fn send_or_fall_back(
+        &self,
+        cx: &GrantContext,
+        refresh_token: Option<&RefreshToken>,
+    ) -> Result<Option<Token>> {
+        let Some(refresh_token) = refresh_token else {
+            return Ok(None);
+        };
+        match self.send(cx, refresh_token).await {
+            Ok(token) => Ok(Some(token)),
+            Err(e) if e.is_invalid_grant() => {
+                tracing::info!(
+                    error = %e.report(),
+                    "the refresh token was refused; obtaining a new token with the grant itself"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The refresh token to use: the previous token's, else the configured one.
     fn current_refresh_token<'a>(&'a self, cx: &'a GrantContext) -> Option<&'a RefreshToken> {
         previous_refresh_token(cx).or(self.refresh_token.as_ref())
+    }
+}
+
+impl ClientGrant for RefreshTokenGrant {
+    /// ```
+    /// # use grantkit_grants::{ClientGrant, ClientOptions, RefreshTokenGrant};
+    /// let grant = RefreshTokenGrant::new("https://a.example/token", ClientOptions::new("app"));
+    /// assert_eq!(grant.token_url(), "https://a.example/token");
+    /// ```
+    fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    fn client_options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn client_options_mut(&mut self) -> &mut ClientOptions {
+        &mut self.options
     }
 }
 
@@ -343,26 +226,18 @@ impl Grant for RefreshTokenGrant {
         let refresh_token = self
             .current_refresh_token(cx)
             .ok_or_else(|| grantkit_core::Error::from(GrantError::NoRefreshToken))?;
-        self.as_request().send(cx, refresh_token).await
+        self.send(cx, refresh_token).await
     }
 
     /// Kind `refresh_token`, the token URL, the client id, the scope, the extra
     /// parameters, and `refresh_token_sha256`: the first 16 hex digits of the SHA-256 of
     /// the configured refresh token (not the refresh token).
     fn identity(&self) -> GrantIdentity {
-        let mut identity =
-            GrantIdentity::new("refresh_token", &self.token_url).client_id(&self.client.id);
-        if let Some(scope) = self.scope.joined() {
-            identity = identity.scope(scope);
-        }
+        let mut identity = GrantIdentity::new("refresh_token", &self.token_url);
         if let Some(rt) = &self.refresh_token {
             identity = identity.secret_param("refresh_token", rt.secret());
         }
-        self.params.identify(identity)
-    }
-
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        Some(Arc::new(self.aimed_at(token_url)))
+        self.options.identify(identity)
     }
 }
 
@@ -370,13 +245,8 @@ impl fmt::Debug for RefreshTokenGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenGrant")
             .field("token_url", &grantkit_core::redact_url(&self.token_url))
-            .field("client_id", &self.client.id)
-            .field("client_secret", &self.client.secret)
-            .field("client_auth", &self.client.auth)
-            .field("format", &self.format)
+            .field("options", &self.options)
             .field("refresh_token", &self.refresh_token)
-            .field("scope", &self.scope)
-            .field("params", &self.params)
             .finish_non_exhaustive()
     }
 }
@@ -390,20 +260,20 @@ impl fmt::Debug for RefreshTokenGrant {
 /// failures of the refresh request are returned as they are, so the manager retries the
 /// transient ones — through the refresh token again.
 ///
-/// [`ClientCredentials`](crate::ClientCredentials) and [`PasswordGrant`](crate::PasswordGrant)
-/// have this built in (`use_refresh_token`); use `WithRefresh` for a
-/// `JwtBearer` grant whose server issues refresh tokens, or for a
-/// grant of your own.
+/// This is the one way grantkit renews through refresh tokens: the grants themselves never
+/// do. [`ClientGrant::with_refresh`] wraps any grant of this crate with a refresh grant of
+/// the same client; `WithRefresh::new` takes any grant, of your own too, and any
+/// [`RefreshTokenGrant`].
 ///
 /// Its identity is the wrapped grant's: the refresh token renews the same token.
 ///
 /// ```
-/// use grantkit_grants::{ClientCredentials, RefreshTokenGrant, WithRefresh};
+/// use grantkit_grants::{ClientCredentials, ClientOptions, RefreshTokenGrant, WithRefresh};
 ///
 /// let url = "https://auth.example.com/token";
 /// let grant = WithRefresh::new(
 ///     ClientCredentials::form(url, "app", "s3cret"),
-///     RefreshTokenGrant::form(url, "app").client_secret("s3cret"),
+///     RefreshTokenGrant::new(url, ClientOptions::form("app", "s3cret")),
 /// );
 /// # let _ = grant;
 /// ```
@@ -417,11 +287,11 @@ impl<G: Grant> WithRefresh<G> {
     /// Wraps `grant`, renewing with `refresh` first.
     ///
     /// ```
-    /// # use grantkit_grants::{ClientCredentials, RefreshTokenGrant, WithRefresh};
+    /// # use grantkit_grants::{ClientCredentials, ClientOptions, RefreshTokenGrant, WithRefresh};
     /// let url = "https://auth.example.com/token";
     /// let grant = WithRefresh::new(
     ///     ClientCredentials::form(url, "app", "s3cret"),
-    ///     RefreshTokenGrant::form(url, "app").client_secret("s3cret"),
+    ///     RefreshTokenGrant::new(url, ClientOptions::form("app", "s3cret")),
     /// );
     /// # let _ = grant;
     /// ```
@@ -432,13 +302,13 @@ impl<G: Grant> WithRefresh<G> {
     /// The wrapped grant.
     ///
     /// ```
-    /// # use grantkit_grants::{ClientCredentials, RefreshTokenGrant, WithRefresh};
+    /// # use grantkit_grants::{ClientCredentials, ClientGrant, ClientOptions, RefreshTokenGrant, WithRefresh};
     /// # let url = "https://auth.example.com/token";
     /// let grant = WithRefresh::new(
     ///     ClientCredentials::form(url, "app", "s3cret"),
-    ///     RefreshTokenGrant::form(url, "app"),
+    ///     RefreshTokenGrant::new(url, ClientOptions::new("app")),
     /// );
-    /// assert_eq!(grant.grant().client_id(), "app");
+    /// assert_eq!(grant.grant().client_options().client_id(), "app");
     /// ```
     pub fn grant(&self) -> &G {
         &self.grant
@@ -447,11 +317,11 @@ impl<G: Grant> WithRefresh<G> {
     /// The refresh-token grant used first.
     ///
     /// ```
-    /// # use grantkit_grants::{ClientCredentials, RefreshTokenGrant, WithRefresh};
+    /// # use grantkit_grants::{ClientCredentials, ClientGrant, ClientOptions, RefreshTokenGrant, WithRefresh};
     /// # let url = "https://auth.example.com/token";
     /// let grant = WithRefresh::new(
     ///     ClientCredentials::form(url, "app", "s3cret"),
-    ///     RefreshTokenGrant::form(url, "app"),
+    ///     RefreshTokenGrant::new(url, ClientOptions::new("app")),
     /// );
     /// assert_eq!(grant.refresh_grant().token_url(), url);
     /// ```
@@ -467,12 +337,7 @@ impl<G: Grant> Grant for WithRefresh<G> {
         if refresh_token.is_some() {
             self.refresh.validate()?;
         }
-        match self
-            .refresh
-            .as_request()
-            .send_or_fall_back(cx, refresh_token)
-            .await?
-        {
+        match self.refresh.send_or_fall_back(cx, refresh_token).await? {
             Some(token) => Ok(token),
             None => self.grant.fetch_token(cx).await,
         }
@@ -480,16 +345,6 @@ impl<G: Grant> Grant for WithRefresh<G> {
 
     fn identity(&self) -> GrantIdentity {
         self.grant.identity()
-    }
-
-    /// Re-aims both the wrapped grant and the refresh grant; `None` if the wrapped grant
-    /// cannot be re-aimed.
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        let grant = self.grant.with_token_url(token_url)?;
-        Some(Arc::new(WithRefresh {
-            grant,
-            refresh: self.refresh.aimed_at(token_url),
-        }))
     }
 }
 
@@ -508,7 +363,10 @@ mod tests {
 
     #[test]
     fn identity_tells_refresh_tokens_apart_without_showing_them() {
-        let g = |rt: &str| RefreshTokenGrant::form("https://a.example/t", "app").refresh_token(rt);
+        let g = |rt: &str| {
+            RefreshTokenGrant::new("https://a.example/t", ClientOptions::new("app"))
+                .refresh_token(rt)
+        };
         let a = g("secret-rt-1").identity();
         let b = g("secret-rt-2").identity();
         assert_ne!(a.cache_key(), b.cache_key());

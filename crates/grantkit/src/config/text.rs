@@ -15,6 +15,14 @@ pub(super) fn lenient_string<'de, D: Deserializer<'de>>(
     d.deserialize_option(OptionalText)
 }
 
+/// As [`lenient_string`], into a type made from text: a secret type or a
+/// [`ConfigUrl`](super::ConfigUrl).
+pub(super) fn lenient<'de, D: Deserializer<'de>, T: From<String>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Ok(lenient_string(d)?.map(T::from))
+}
+
 /// A table of text values (see [`lenient_string`]).
 pub(super) fn lenient_map<'de, D: Deserializer<'de>>(
     d: D,

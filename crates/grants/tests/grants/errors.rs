@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use grantkit_core::{ErrorKind, Grant};
-use grantkit_grants::{ClientCredentials, PasswordGrant, RefreshTokenGrant};
+use grantkit_grants::{
+    ClientCredentials, ClientGrant, ClientOptions, PasswordGrant, RefreshTokenGrant,
+};
 use mockito::Matcher;
 
 use crate::support::*;
@@ -15,17 +17,15 @@ fn grants(url: &str) -> Vec<Arc<dyn Grant>> {
     #[cfg_attr(not(feature = "jwt-bearer"), allow(unused_mut))]
     let mut grants: Vec<Arc<dyn Grant>> = vec![
         Arc::new(ClientCredentials::form(url, "app", "cs-9f8e7d")),
-        Arc::new(ClientCredentials::json(url, "app", "cs-9f8e7d").audience("aud")),
-        Arc::new(PasswordGrant::json(
+        Arc::new(ClientCredentials::json(url, "app", "cs-9f8e7d").param("audience", "aud")),
+        Arc::new(PasswordGrant::new(
             url,
-            "app",
-            "cs-9f8e7d",
+            ClientOptions::json("app", "cs-9f8e7d"),
             "me",
             "pw-1a2b3c",
         )),
         Arc::new(
-            RefreshTokenGrant::form(url, "app")
-                .client_secret("cs-9f8e7d")
+            RefreshTokenGrant::new(url, ClientOptions::form("app", "cs-9f8e7d"))
                 .refresh_token("rt-7a8b9c"),
         ),
     ];
@@ -194,15 +194,20 @@ async fn configuration_mistakes_are_config_errors_before_any_request() {
             "app",
             "cs-9f8e7d",
         )),
-        Box::new(PasswordGrant::form(
+        Box::new(PasswordGrant::new(
             &url,
-            "app",
-            "cs-9f8e7d",
+            ClientOptions::form("app", "cs-9f8e7d"),
             "",
             "pw-1a2b3c",
         )),
         Box::new(
-            PasswordGrant::json(&url, "app", "cs-9f8e7d", "me", "pw-1a2b3c").param("password", "x"),
+            PasswordGrant::new(
+                &url,
+                ClientOptions::json("app", "cs-9f8e7d"),
+                "me",
+                "pw-1a2b3c",
+            )
+            .param("password", "x"),
         ),
     ];
     for grant in bad {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use grantkit_core::Grant;
-use grantkit_grants::{JwtBearer, JwtSigningKey};
+use grantkit_grants::{ClientGrant, JwtBearer, JwtSigningKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use mockito::Matcher;
 use serde_json::{Value, json};
@@ -228,25 +228,6 @@ async fn scope_and_extra_params_follow_the_grant_type() {
         .param("client_id", "app");
     grant.fetch_token(&cx(&clock())).await.unwrap();
     mock.assert_async().await;
-}
-
-#[tokio::test]
-async fn re_aimed_grant_puts_the_new_url_in_aud() {
-    let mut server = mockito::Server::new_async().await;
-    let (mock, bodies) = recording_mock(&mut server, "/moved", 1).await;
-    let grant = JwtBearer::hs256(
-        "https://identity.disruptive-technologies.com/oauth2/token",
-        "k",
-        "svc@example.com",
-        "s",
-    );
-    let url = format!("{}/moved", server.url());
-    let moved = grant.with_token_url(&url).unwrap();
-    moved.fetch_token(&cx(&clock())).await.unwrap();
-    mock.assert_async().await;
-    let (_, claims) = parts(&assertion_of(&bodies.lock().unwrap()[0]));
-    assert_eq!(claims["aud"], url.as_str());
-    assert_eq!(moved.identity().get_audience(), Some(url.as_str()));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use grantkit_core::{ManualClock, TokenManager};
-use grantkit_grants::{ClientCredentials, PasswordGrant};
+use grantkit_grants::{ClientCredentials, ClientGrant, ClientOptions, PasswordGrant};
 use mockito::Matcher;
 
 use crate::support::*;
@@ -37,13 +37,15 @@ async fn password_grant_logs_in_once_then_renews_with_its_refresh_token() {
 
     let clock = ManualClock::at_fixed_epoch();
     let manager = TokenManager::builder()
-        .grant(PasswordGrant::json(
-            format!("{}/oauth/token", server.url()),
-            "id",
-            "sec-5",
-            "me",
-            "pw-5",
-        ))
+        .grant(
+            PasswordGrant::new(
+                format!("{}/oauth/token", server.url()),
+                ClientOptions::json("id", "sec-5"),
+                "me",
+                "pw-5",
+            )
+            .with_refresh(),
+        )
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -74,7 +76,7 @@ async fn password_grant_logs_in_once_then_renews_with_its_refresh_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn builder_token_url_re_aims_a_client_credentials_grant() {
+async fn a_json_client_credentials_grant_through_a_manager() {
     let mut server = mockito::Server::new_async().await;
     let mock = server
         .mock("POST", "/local/token")
@@ -90,15 +92,10 @@ async fn builder_token_url_re_aims_a_client_credentials_grant() {
 
     let manager = TokenManager::builder()
         .grant(
-            ClientCredentials::json(
-                "https://login.24sevenoffice.com/oauth/token",
-                "tso-id",
-                "tso-sec",
-            )
-            .audience("https://api.24sevenoffice.com")
-            .param("login_organization", "42"),
+            ClientCredentials::json(format!("{}/local/token", server.url()), "tso-id", "tso-sec")
+                .param("audience", "https://api.24sevenoffice.com")
+                .param("login_organization", "42"),
         )
-        .token_url(format!("{}/local/token", server.url()))
         .clock(ManualClock::at_fixed_epoch())
         .build()
         .unwrap();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use grantkit_core::Grant;
-use grantkit_grants::PasswordGrant;
+use grantkit_grants::{ClientGrant, ClientOptions, PasswordGrant};
 use mockito::Matcher;
 
 use crate::support::*;
@@ -29,10 +29,9 @@ async fn json_body_is_the_seed_format_and_keeps_the_refresh_token() {
         .create_async()
         .await;
 
-    let grant = PasswordGrant::json(
+    let grant = PasswordGrant::new(
         format!("{}/oauth/token", server.url()),
-        "cl-id",
-        "cl-secret",
+        ClientOptions::json("cl-id", "cl-secret"),
         "me@example.com",
         "pw-123",
     );
@@ -79,10 +78,9 @@ async fn form_body_with_basic_auth() {
         .create_async()
         .await;
 
-    let grant = PasswordGrant::form(
+    let grant = PasswordGrant::new(
         format!("{}/token", server.url()),
-        "cl-id",
-        "cl-secret",
+        ClientOptions::form("cl-id", "cl-secret"),
         "me@example.com",
         "p&w d",
     )

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use grantkit_core::{ErrorKind, Grant, Token};
-use grantkit_grants::{ClientCredentials, PasswordGrant, RefreshTokenGrant};
+use grantkit_grants::{
+    ClientCredentials, ClientGrant, ClientOptions, PasswordGrant, RefreshTokenGrant, WithRefresh,
+};
 use mockito::Matcher;
 
 use crate::support::*;
@@ -21,14 +23,18 @@ fn previous(refresh_token: &str) -> Token {
     .with_refresh_token(refresh_token)
 }
 
-fn password_grant(server: &mockito::Server) -> PasswordGrant {
-    PasswordGrant::json(
+fn login_grant(server: &mockito::Server) -> PasswordGrant {
+    PasswordGrant::new(
         format!("{}/oauth/token", server.url()),
-        "id",
-        "cl-sec-9",
+        ClientOptions::json("id", "cl-sec-9"),
         "me",
         "pw-77",
     )
+}
+
+/// The password grant renewed through refresh tokens, as the configuration builds it.
+fn password_grant(server: &mockito::Server) -> WithRefresh<PasswordGrant> {
+    login_grant(server).with_refresh()
 }
 
 #[tokio::test]
@@ -157,7 +163,7 @@ async fn without_a_previous_refresh_token_the_password_grant_logs_in() {
 }
 
 #[tokio::test]
-async fn disabled_refresh_always_logs_in() {
+async fn the_password_grant_alone_always_logs_in() {
     let mut server = mockito::Server::new_async().await;
     let login = server
         .mock("POST", "/oauth/token")
@@ -168,16 +174,12 @@ async fn disabled_refresh_always_logs_in() {
         .create_async()
         .await;
     let cx = cx(&clock()).with_previous(Some(previous("rt-1")));
-    password_grant(&server)
-        .use_refresh_token(false)
-        .fetch_token(&cx)
-        .await
-        .unwrap();
+    login_grant(&server).fetch_token(&cx).await.unwrap();
     login.assert_async().await;
 }
 
 #[tokio::test]
-async fn client_credentials_opt_in_refresh_uses_its_own_client_auth() {
+async fn client_credentials_with_refresh_uses_its_own_client_auth() {
     let mut server = mockito::Server::new_async().await;
     let refresh = server
         .mock("POST", "/token")
@@ -210,12 +212,7 @@ async fn client_credentials_opt_in_refresh_uses_its_own_client_auth() {
     assert_eq!(token.access_token().secret(), "at-p");
     primary.assert_async().await;
 
-    let token = grant
-        .clone()
-        .use_refresh_token(true)
-        .fetch_token(&cx)
-        .await
-        .unwrap();
+    let token = grant.clone().with_refresh().fetch_token(&cx).await.unwrap();
     assert_eq!(token.access_token().secret(), "at-r");
     assert_eq!(token.refresh_token().map(|r| r.secret()), Some("rt-1"));
     refresh.assert_async().await;
@@ -249,7 +246,8 @@ async fn standalone_refresh_grant_for_a_public_client() {
 
     let clock = clock();
     let grant =
-        RefreshTokenGrant::form(format!("{}/token", server.url()), "cli").refresh_token("rt-0");
+        RefreshTokenGrant::new(format!("{}/token", server.url()), ClientOptions::new("cli"))
+            .refresh_token("rt-0");
     let token = grant.fetch_token(&cx(&clock)).await.unwrap();
     assert_eq!(token.refresh_token().map(|r| r.secret()), Some("rt-1"));
     // The rotated refresh token of the previous token wins over the configured one.
@@ -280,18 +278,20 @@ async fn standalone_refresh_grant_json_with_a_secret_and_scope() {
         .expect(1)
         .create_async()
         .await;
-    let grant = RefreshTokenGrant::json(format!("{}/token", server.url()), "cli")
-        .client_secret("sec")
-        .refresh_token("rt-0")
-        .scope("read")
-        .param("resource", "r");
+    let grant = RefreshTokenGrant::new(
+        format!("{}/token", server.url()),
+        ClientOptions::json("cli", "sec"),
+    )
+    .refresh_token("rt-0")
+    .scope("read")
+    .param("resource", "r");
     grant.fetch_token(&cx(&clock())).await.unwrap();
     mock.assert_async().await;
 }
 
 #[tokio::test]
 async fn standalone_refresh_grant_without_any_refresh_token_is_a_config_error() {
-    let grant = RefreshTokenGrant::form("http://127.0.0.1:1/token", "cli");
+    let grant = RefreshTokenGrant::new("http://127.0.0.1:1/token", ClientOptions::new("cli"));
     let e = grant.fetch_token(&cx(&clock())).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().contains("no refresh token"), "{e}");
@@ -300,7 +300,7 @@ async fn standalone_refresh_grant_without_any_refresh_token_is_a_config_error() 
 #[cfg(feature = "jwt-bearer")]
 #[tokio::test]
 async fn with_refresh_wraps_any_grant() {
-    use grantkit_grants::{JwtBearer, WithRefresh};
+    use grantkit_grants::JwtBearer;
 
     let mut server = mockito::Server::new_async().await;
     let refresh = server
@@ -329,7 +329,7 @@ async fn with_refresh_wraps_any_grant() {
     let url = format!("{}/token", server.url());
     let grant = WithRefresh::new(
         JwtBearer::hs256(&url, "kid", "svc", "hs-secret"),
-        RefreshTokenGrant::form(&url, "svc").client_secret("sec"),
+        RefreshTokenGrant::new(&url, ClientOptions::form("svc", "sec")),
     );
     assert_eq!(grant.identity(), grant.grant().identity());
     let cx = cx(&clock()).with_previous(Some(previous("rt-1")));

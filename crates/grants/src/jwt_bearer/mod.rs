@@ -2,18 +2,20 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use grantkit_core::{
-    Assertion, Grant, GrantContext, GrantIdentity, Result, SigningKey, Token, TokenRequest,
-};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use grantkit_core::{Assertion, Grant, GrantContext, GrantIdentity, Result, SigningKey, Token};
+use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
-use crate::client::{Params, Scope, validate_url};
+use crate::client::validate_url;
 use crate::error::GrantError;
+use crate::options::{ClientGrant, ClientOptions};
+
+mod key;
+
+pub use key::JwtSigningKey;
 
 /// The `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -28,77 +30,14 @@ const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "iat", "exp", "jti"];
 /// Body parameters the grant sets itself.
 const RESERVED_PARAMS: &[&str] = &["assertion", "grant_type", "scope"];
 
-/// The key that signs the assertion, with its algorithm.
-///
-/// An enum so that other algorithms (RS256, ES256 from a PEM key) can be added as
-/// variants without a new grant type; match it with a wildcard arm.
-///
-/// ```
-/// use grantkit_grants::JwtSigningKey;
-///
-/// let key = JwtSigningKey::hs256("shared-secret");
-/// assert_eq!(key.algorithm_name(), "HS256");
-/// assert_eq!(format!("{key:?}"), "Hs256(SigningKey([redacted]))");
-/// ```
-#[derive(Clone)]
-#[non_exhaustive]
-pub enum JwtSigningKey {
-    /// HMAC with SHA-256 over a shared secret, whose UTF-8 bytes are the key (as the
-    /// vendors' own examples use it, e.g. PyJWT's `jwt.encode(…, secret, "HS256")`).
-    Hs256(SigningKey),
-}
-
-impl JwtSigningKey {
-    /// An HS256 key from a shared secret.
-    ///
-    /// ```
-    /// # use grantkit_grants::JwtSigningKey;
-    /// let key = JwtSigningKey::hs256(std::env::var("DT_SERVICE_ACCOUNT_SECRET").unwrap_or_default());
-    /// # let _ = key;
-    /// ```
-    pub fn hs256(secret: impl Into<SigningKey>) -> Self {
-        JwtSigningKey::Hs256(secret.into())
-    }
-
-    /// The JWS `alg` value: `HS256`.
-    ///
-    /// ```
-    /// # use grantkit_grants::JwtSigningKey;
-    /// assert_eq!(JwtSigningKey::hs256("k").algorithm_name(), "HS256");
-    /// ```
-    pub fn algorithm_name(&self) -> &'static str {
-        match self {
-            JwtSigningKey::Hs256(_) => "HS256",
-        }
-    }
-
-    fn algorithm(&self) -> Algorithm {
-        match self {
-            JwtSigningKey::Hs256(_) => Algorithm::HS256,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            JwtSigningKey::Hs256(secret) => secret.secret().is_empty(),
-        }
-    }
-
-    /// jsonwebtoken's key; it zeroes its copy when dropped.
-    fn encoding_key(&self) -> EncodingKey {
-        match self {
-            JwtSigningKey::Hs256(secret) => EncodingKey::from_secret(secret.secret().as_bytes()),
-        }
-    }
-}
-
-impl fmt::Debug for JwtSigningKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwtSigningKey::Hs256(secret) => f.debug_tuple("Hs256").field(secret).finish(),
-        }
-    }
-}
+/// Body parameters the grant sets itself when the client authenticates too.
+const RESERVED_WITH_CLIENT: &[&str] = &[
+    "assertion",
+    "grant_type",
+    "scope",
+    "client_id",
+    "client_secret",
+];
 
 /// The JWT-bearer authorization grant (RFC 7523 §2.1): the client signs a short-lived
 /// JWT and trades it for an access token. A fresh assertion is made for every request.
@@ -120,6 +59,10 @@ impl fmt::Debug for JwtSigningKey {
 ///
 /// assertion={jwt}&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer[&scope=…][&extra…]
 /// ```
+/// The scope and the extra parameters come from the grant's [`ClientOptions`] (set them
+/// through [`ClientGrant`]). When those options name a client, the client also
+/// authenticates (RFC 7523 §2.1 allows it): `client_id`/`client_secret` follow
+/// `grant_type`, or an `Authorization: Basic` header carries them, as for any grant.
 /// (`:` is percent-encoded, as form encoding requires and RFC 7523's own example shows;
 /// servers decode it to `urn:ietf:params:oauth:grant-type:jwt-bearer`.)
 ///
@@ -150,10 +93,10 @@ pub struct JwtBearer {
     subject: Option<String>,
     audience: Option<String>,
     lifetime: Duration,
+    max_lifetime: Option<Duration>,
     jti: bool,
     claims: Map<String, Value>,
-    scope: Scope,
-    params: Params,
+    options: ClientOptions,
 }
 
 impl JwtBearer {
@@ -184,10 +127,10 @@ impl JwtBearer {
             subject: None,
             audience: None,
             lifetime: DEFAULT_ASSERTION_LIFETIME,
+            max_lifetime: None,
             jti: false,
             claims: Map::new(),
-            scope: Scope::default(),
-            params: Params::default(),
+            options: ClientOptions::default(),
         }
     }
 
@@ -241,9 +184,8 @@ impl JwtBearer {
         self
     }
 
-    /// The `aud` claim. By default it is the token URL, and follows the token URL when the
-    /// grant is re-aimed ([`Grant::with_token_url`]): servers check `aud` against the
-    /// endpoint they serve. An audience set here stays as set.
+    /// The `aud` claim. By default it is the token URL: servers check `aud` against the
+    /// endpoint they serve.
     ///
     /// ```
     /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
@@ -269,6 +211,25 @@ impl JwtBearer {
     /// ```
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
+        self
+    }
+
+    /// The longest assertion lifetime the server accepts (Disruptive Technologies: one
+    /// hour). A longer [`lifetime`](Self::lifetime) is refused by
+    /// [`validate`](Self::validate), before any request, rather than by the server.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
+    ///     .max_lifetime(Duration::from_secs(3600))
+    ///     .lifetime(Duration::from_secs(7200));
+    /// let e = grant.validate().unwrap_err();
+    /// assert_eq!(e.to_string(), "the JWT lifetime is 7200 s; the server accepts at most 3600 s");
+    /// ```
+    #[must_use]
+    pub fn max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = Some(max);
         self
     }
 
@@ -301,44 +262,6 @@ impl JwtBearer {
     pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.claims.insert(name.into(), value.into());
         self
-    }
-
-    /// The `scope` body parameter (RFC 7523 §2.1), space-separated.
-    ///
-    /// ```
-    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
-    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
-    ///     .scope("read write");
-    /// # let _ = grant;
-    /// ```
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.scope = Scope::parse(scope.as_ref());
-        self
-    }
-
-    /// Adds an extra body parameter (e.g. `client_id` for servers that want it), after
-    /// the standard ones in the order added.
-    ///
-    /// ```
-    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
-    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"))
-    ///     .param("client_id", "app");
-    /// # let _ = grant;
-    /// ```
-    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.set(name.into(), value.into());
-        self
-    }
-
-    /// The token endpoint.
-    ///
-    /// ```
-    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
-    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    pub fn token_url(&self) -> &str {
-        &self.token_url
     }
 
     /// The issuer (`iss`).
@@ -398,6 +321,13 @@ impl JwtBearer {
         if self.lifetime.as_secs() == 0 {
             return Err(GrantError::ShortLifetime.into());
         }
+        if let Some(max) = self.max_lifetime.filter(|max| self.lifetime > *max) {
+            return Err(GrantError::LongLifetime {
+                lifetime: self.lifetime.as_secs(),
+                max: max.as_secs(),
+            }
+            .into());
+        }
         if let Some(name) = self
             .claims
             .keys()
@@ -405,7 +335,17 @@ impl JwtBearer {
         {
             return Err(GrantError::ReservedClaim(name.clone()).into());
         }
-        self.params.validate(RESERVED_PARAMS)
+        if self.authenticates_client() {
+            self.options.validate(RESERVED_WITH_CLIENT)
+        } else {
+            self.options.validate_params(RESERVED_PARAMS)
+        }
+    }
+
+    /// Whether the client authenticates besides the assertion (RFC 7523 §2.1 makes it
+    /// optional): when the client options name a client id or a secret.
+    fn authenticates_client(&self) -> bool {
+        !self.options.client_id().is_empty() || self.options.has_client_secret()
     }
 
     /// Signs an assertion issued at `now` (see [the assertion](Self#the-assertion)).
@@ -475,16 +415,21 @@ fn new_jti() -> String {
 impl Grant for JwtBearer {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         let assertion = self.assertion(cx.now())?;
-        let scope = self.scope.joined();
+        let scope = self.options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![
             ("assertion", assertion.secret()),
             ("grant_type", JWT_BEARER_GRANT_TYPE),
         ];
-        if let Some(scope) = &scope {
-            fields.push(("scope", scope));
+        if self.authenticates_client() {
+            if let Some(id) = self.options.body_client_id() {
+                fields.push(("client_id", id));
+            }
+            if let Some(secret) = self.options.body_client_secret() {
+                fields.push(("client_secret", secret));
+            }
         }
-        fields.extend(self.params.iter());
-        let request = TokenRequest::post(&self.token_url).form(fields).build()?;
+        self.options.push_scope_and_params(&scope, &mut fields);
+        let request = self.options.request(&self.token_url, &fields)?;
         cx.exchange(request).await
     }
 
@@ -505,21 +450,35 @@ impl Grant for JwtBearer {
         for (name, value) in &self.claims {
             identity = identity.param(format!("claim.{name}"), value.to_string());
         }
-        if let Some(scope) = self.scope.joined() {
+        if let Some(scope) = self.options.requested_scope() {
             identity = identity.scope(scope);
         }
-        for (name, value) in self.params.iter() {
+        if self.authenticates_client() {
+            identity = identity.param("client_id", self.options.client_id());
+        }
+        for (name, value) in self.options.params() {
             identity = identity.param(name, value);
         }
         identity
     }
+}
 
-    /// The same grant at `token_url`. A defaulted audience follows the new URL (the
-    /// server checks `aud` against its own endpoint); an explicit one stays.
-    fn with_token_url(&self, token_url: &str) -> Option<Arc<dyn Grant>> {
-        let mut grant = self.clone();
-        grant.token_url = token_url.to_owned();
-        Some(Arc::new(grant))
+impl ClientGrant for JwtBearer {
+    /// ```
+    /// # use grantkit_grants::{ClientGrant, JwtBearer, JwtSigningKey};
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
+    /// assert_eq!(grant.token_url(), "https://a.example/token");
+    /// ```
+    fn token_url(&self) -> &str {
+        &self.token_url
+    }
+
+    fn client_options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    fn client_options_mut(&mut self) -> &mut ClientOptions {
+        &mut self.options
     }
 }
 
@@ -533,102 +492,13 @@ impl fmt::Debug for JwtBearer {
             .field("subject", &self.subject)
             .field("audience", &self.audience_claim())
             .field("lifetime", &self.lifetime)
+            .field("max_lifetime", &self.max_lifetime)
             .field("jti", &self.jti)
             .field("claims", &self.claims.keys().collect::<Vec<_>>())
-            .field("scope", &self.scope)
-            .field("params", &self.params)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn grant() -> JwtBearer {
-        JwtBearer::hs256(
-            "https://a.example/token",
-            "kid-1",
-            "svc@example.com",
-            "hs-secret",
-        )
-    }
-
-    #[test]
-    fn reserved_claims_and_params_are_refused() {
-        for claim in RESERVED_CLAIMS {
-            let e = grant().claim(*claim, "x").validate().unwrap_err();
-            assert_eq!(e.kind(), grantkit_core::ErrorKind::Config);
-        }
-        assert!(grant().param("assertion", "x").validate().is_err());
-        assert!(
-            grant()
-                .lifetime(Duration::from_millis(999))
-                .validate()
-                .is_err()
-        );
-        assert!(grant().claim("custom", 1).validate().is_ok());
-    }
-
-    #[test]
-    fn assertion_lifetime_drops_fractions_and_jti_is_fresh() {
-        let now = UNIX_EPOCH + Duration::from_millis(1_700_000_000_900);
-        let g = grant().lifetime(Duration::from_millis(60_500)).jti(true);
-        let claims = |a: &Assertion| -> Value {
-            use base64::Engine as _;
-            let payload = a.secret().split('.').nth(1).unwrap();
-            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap();
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        let a = claims(&g.assertion(now).unwrap());
-        let b = claims(&g.assertion(now).unwrap());
-        assert_eq!(a["iat"], 1_700_000_000);
-        assert_eq!(a["exp"], 1_700_000_060);
-        assert_eq!(a["jti"].as_str().unwrap().len(), 32);
-        assert_ne!(a["jti"], b["jti"]);
-    }
-
-    #[test]
-    fn identity_changes_with_every_token_relevant_setting() {
-        let keys = [
-            grant(),
-            grant().subject("u"),
-            grant().audience("https://other"),
-            grant().key_id("kid-2"),
-            grant().claim("scope", "x"),
-            grant().scope("x"),
-            grant().param("client_id", "x"),
-            JwtBearer::hs256("https://a.example/token", "kid-1", "other@example.com", "s"),
-        ]
-        .map(|g| g.identity().cache_key());
-        let unique: std::collections::HashSet<_> = keys.iter().collect();
-        assert_eq!(unique.len(), keys.len(), "{keys:?}");
-        assert!(keys[0].starts_with("jwt_bearer:svc@example.com:"));
-    }
-
-    #[test]
-    fn defaulted_audience_follows_the_token_url_and_explicit_one_stays() {
-        let moved = grant().with_token_url("http://127.0.0.1:9/token").unwrap();
-        assert_eq!(
-            moved.identity().get_audience(),
-            Some("http://127.0.0.1:9/token")
-        );
-        let pinned = grant()
-            .audience("https://a.example/token")
-            .with_token_url("http://127.0.0.1:9/token")
-            .unwrap();
-        assert_eq!(
-            pinned.identity().get_audience(),
-            Some("https://a.example/token")
-        );
-    }
-
-    #[test]
-    fn debug_redacts_the_key() {
-        let dbg = format!("{:?}", grant());
-        assert!(!dbg.contains("hs-secret"), "{dbg}");
-        assert!(dbg.contains("Hs256(SigningKey([redacted]))"), "{dbg}");
-    }
-}
+mod tests;

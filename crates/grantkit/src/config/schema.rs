@@ -1,0 +1,397 @@
+//! The schema of the configuration file: [`Config`], its [`Profile`]s and their tables.
+//!
+//! Secrets are held in the core's secret types ([`ClientSecret`], [`Password`],
+//! [`SigningKey`]) and URLs, which may carry credentials, in [`ConfigUrl`]: every `Debug`
+//! here is derived and still redacts them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::path::PathBuf;
+
+use grantkit_core::{ClientSecret, Password, Result, SigningKey, TokenManagerBuilder, redact_url};
+use grantkit_grants::{BodyFormat, ClientAuth};
+use serde::Deserialize;
+
+use super::text::{lenient, lenient_map, lenient_string};
+use crate::presets;
+
+/// A URL from the configuration (a token endpoint, a proxy, a Redis server). It may carry
+/// credentials, so its `Debug` shows it through [`redact_url`]; [`as_str`](Self::as_str)
+/// (or `Deref`) gives the URL itself.
+///
+/// ```
+/// use grantkit::config::ConfigUrl;
+///
+/// let url = ConfigUrl::from("https://user:pw@auth.example.com/token".to_owned());
+/// assert_eq!(url.as_str(), "https://user:pw@auth.example.com/token");
+/// assert_eq!(format!("{url:?}"), "\"https://***@auth.example.com/token\"");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfigUrl(String);
+
+impl ConfigUrl {
+    /// The URL as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for ConfigUrl {
+    fn from(url: String) -> Self {
+        ConfigUrl(url)
+    }
+}
+
+impl Deref for ConfigUrl {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ConfigUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_url(&self.0), f)
+    }
+}
+
+/// A parsed configuration file: named profiles and a default.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The profile used when none is named.
+    #[serde(default)]
+    pub default_profile: Option<String>,
+    /// The profiles, by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// The grant of a spelled-out profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GrantKind {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// RFC 6749 §4.3.
+    Password,
+    /// RFC 7523 §2.1, HS256.
+    JwtBearer,
+}
+
+impl GrantKind {
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantKind::ClientCredentials => "client_credentials",
+            GrantKind::Password => "password",
+            GrantKind::JwtBearer => "jwt_bearer",
+        }
+    }
+}
+
+/// A vendor preset a profile may start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub enum PresetName {
+    /// [`presets::twenty_four_seven_office()`].
+    #[serde(rename = "24sevenoffice")]
+    TwentyFourSevenOffice,
+    /// [`presets::disruptive_technologies()`].
+    #[serde(rename = "disruptive-technologies")]
+    DisruptiveTechnologies,
+}
+
+impl PresetName {
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresetName::TwentyFourSevenOffice => "24sevenoffice",
+            PresetName::DisruptiveTechnologies => "disruptive-technologies",
+        }
+    }
+
+    /// The grant the preset uses.
+    pub fn grant_kind(self) -> GrantKind {
+        match self {
+            PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
+            PresetName::DisruptiveTechnologies => GrantKind::JwtBearer,
+        }
+    }
+
+    /// The preset's token endpoint (a profile's `token_url` overrides it).
+    pub fn token_url(self) -> &'static str {
+        match self {
+            PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
+            PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
+        }
+    }
+
+    /// The preset's builder for profile `name`: the vendor module turns the profile's
+    /// fields into the preset's input type and builds it.
+    pub(super) fn builder(self, name: &str, profile: &Profile) -> Result<TokenManagerBuilder> {
+        match self {
+            PresetName::TwentyFourSevenOffice => {
+                presets::twenty_four_seven_office::from_profile(name, profile)
+            }
+            PresetName::DisruptiveTechnologies => {
+                presets::disruptive_technologies::from_profile(name, profile)
+            }
+        }
+    }
+}
+
+/// Where a profile's tokens are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// This process only.
+    #[default]
+    Memory,
+    /// One file per token under a directory.
+    File,
+    /// A Redis server shared by a fleet.
+    Redis,
+}
+
+/// The `store` table of a profile.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// `memory` (default), `file` or `redis`.
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// The directory of a file store (default: the user's cache directory).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The URL of a Redis store.
+    #[serde(default, deserialize_with = "lenient")]
+    pub url: Option<ConfigUrl>,
+    /// The key prefix of a Redis store (default `grantkit:`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub prefix: Option<String>,
+    /// A base64 32-byte key to encrypt tokens at rest (file and Redis); key material, held
+    /// as a [`SigningKey`] so that it is never shown.
+    #[serde(default, deserialize_with = "lenient")]
+    pub encryption_key: Option<SigningKey>,
+}
+
+/// The `jwt` table of a `jwt_bearer` profile.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JwtConfig {
+    /// The `kid` header.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub key_id: Option<String>,
+    /// The `iss` claim (the service account).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub issuer: Option<String>,
+    /// The HS256 secret.
+    #[serde(default, deserialize_with = "lenient")]
+    pub secret: Option<SigningKey>,
+    /// `exp - iat` in seconds (default 3600).
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
+    /// The `aud` claim (default: the token URL).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub audience: Option<String>,
+    /// The `sub` claim.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub subject: Option<String>,
+}
+
+/// The `refresh` table of a profile.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RefreshConfig {
+    /// Renew this many seconds before expiry (capped at half the lifetime).
+    #[serde(default)]
+    pub before_expiry_secs: Option<u64>,
+}
+
+/// One profile: a preset with its fields, or a grant spelled out; plus the store and the
+/// refresh window. Any key may override what a preset sets.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Profile {
+    /// Start from a vendor preset.
+    #[serde(default)]
+    pub preset: Option<PresetName>,
+    /// The grant (required unless a preset is named).
+    #[serde(default)]
+    pub grant: Option<GrantKind>,
+    /// The token endpoint.
+    #[serde(default, deserialize_with = "lenient")]
+    pub token_url: Option<ConfigUrl>,
+    /// The client id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub client_id: Option<String>,
+    /// The client secret.
+    #[serde(default, deserialize_with = "lenient")]
+    pub client_secret: Option<ClientSecret>,
+    /// `basic` or `body`.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+    /// `form` or `json`.
+    #[serde(default)]
+    pub body: Option<BodyFormat>,
+    /// The requested scope, space-separated.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub scope: Option<String>,
+    /// Extra body parameters (sent in key order).
+    #[serde(default, deserialize_with = "lenient_map")]
+    pub params: BTreeMap<String, String>,
+    /// The resource owner (password grant).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub username: Option<String>,
+    /// The resource owner's password (password grant).
+    #[serde(default, deserialize_with = "lenient")]
+    pub password: Option<Password>,
+    /// The assertion (jwt_bearer grant).
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+    /// The refresh window.
+    #[serde(default)]
+    pub refresh: Option<RefreshConfig>,
+    /// The store.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+    /// The statuses with which the API rejects a token, for the HTTP middleware (default
+    /// `[401]`; the 24SevenOffice preset's `[401, 403]`); see
+    /// `Profile::rejected_statuses_or_default` (feature `middleware`).
+    #[serde(default)]
+    pub rejected_statuses: Option<Vec<u16>>,
+    /// Allow plain `http://` token URLs to non-loopback hosts.
+    #[serde(default)]
+    pub danger_allow_http: bool,
+    /// The longest one HTTP attempt may take, in seconds (default 10).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// The longest one renewal may take, retries included, in seconds (default 30).
+    #[serde(default)]
+    pub deadline_secs: Option<u64>,
+    /// The proxy for `https` token requests to non-loopback hosts (default: the
+    /// environment's `HTTPS_PROXY`/`ALL_PROXY`); never used for loopback or plain `http`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub proxy: Option<ConfigUrl>,
+    /// 24SevenOffice preset: the organization to log in to.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub login_organization: Option<String>,
+    /// Disruptive Technologies preset: the service account's key id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub key_id: Option<String>,
+    /// Disruptive Technologies preset: the service account's email.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub email: Option<String>,
+    /// Disruptive Technologies preset: the service account's secret.
+    #[serde(default, deserialize_with = "lenient")]
+    pub secret: Option<SigningKey>,
+}
+
+/// What a profile resolves to, without secrets; for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProfileSummary {
+    /// The preset, if any.
+    pub preset: Option<&'static str>,
+    /// The grant kind.
+    pub grant: Option<&'static str>,
+    /// The token endpoint, credentials redacted ([`redact_url`]).
+    pub token_url: Option<String>,
+    /// The store: `memory`, `file (<dir>)` or `redis (<url>)`, credentials redacted.
+    pub store: String,
+    /// The store's kind.
+    pub store_kind: StoreKind,
+}
+
+impl Profile {
+    /// A secret-free description of what this profile does.
+    pub fn summary(&self) -> ProfileSummary {
+        let store = match &self.store {
+            None => "memory".to_owned(),
+            Some(s) => match s.kind {
+                StoreKind::Memory => "memory".to_owned(),
+                StoreKind::File => match &s.path {
+                    Some(path) => format!("file ({})", path.display()),
+                    None => "file (user cache directory)".to_owned(),
+                },
+                StoreKind::Redis => format!(
+                    "redis ({})",
+                    s.url
+                        .as_deref()
+                        .map_or_else(|| "no url".to_owned(), redact_url)
+                ),
+            },
+        };
+        let token_url = self
+            .token_url
+            .as_deref()
+            .or(self.preset.map(PresetName::token_url));
+        ProfileSummary {
+            preset: self.preset.map(PresetName::as_str),
+            grant: self
+                .grant
+                .or(self.preset.map(PresetName::grant_kind))
+                .map(GrantKind::as_str),
+            token_url: token_url.map(redact_url),
+            store,
+            store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The derived `Debug` of every table redacts every secret key and every URL's
+    /// credentials.
+    #[test]
+    fn derived_debug_shows_no_secret() {
+        let config = crate::config::Config::from_toml(
+            r#"
+            [profiles.all]
+            grant = "password"
+            token_url = "https://u:url-pw@auth.example.com/t?client_secret=url-secret"
+            client_id = "id"
+            client_secret = "cs-secret"
+            username = "me"
+            password = "pw-secret"
+            secret = "dt-secret"
+            proxy = "http://p:proxy-pw@proxy.example.com:3128"
+            jwt = { issuer = "svc", secret = "jwt-secret" }
+            store = { kind = "redis", url = "redis://:redis-pw@127.0.0.1/", encryption_key = "enc-secret" }
+            "#,
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        for secret in [
+            "url-pw",
+            "url-secret",
+            "cs-secret",
+            "pw-secret",
+            "dt-secret",
+            "proxy-pw",
+            "jwt-secret",
+            "redis-pw",
+            "enc-secret",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        for shown in [
+            "ClientSecret([redacted])",
+            "Password([redacted])",
+            "SigningKey([redacted])",
+            "\"https://***@auth.example.com/t?client_secret=***\"",
+            "username: Some(\"me\")",
+        ] {
+            assert!(debug.contains(shown), "{shown} missing from {debug}");
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! [`ClientOptions`], what every grant shares, and [`ClientGrant`], the setters every grant
+//! gets from it.
+
+use std::fmt;
+
+use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, TokenRequest};
+
+use crate::client::{BodyFormat, ClientAuth, Params, Scope};
+use crate::error::GrantError;
+use crate::refresh::{RefreshTokenGrant, WithRefresh};
+
+/// The client side of a token request, shared by every grant: the client id and secret,
+/// how the client authenticates, how the body is encoded, the scope and the extra body
+/// parameters.
+///
+/// Build it with its setters and hand it to a grant's constructor, or change a grant's
+/// options afterwards through the [`ClientGrant`] trait, whose setters are these.
+///
+/// The client authentication method is set here once for every grant: when a new method
+/// is added to [`ClientAuth`], every grant speaks it.
+///
+/// ```
+/// use grantkit_grants::{BodyFormat, ClientAuth, ClientOptions, PasswordGrant};
+///
+/// let options = ClientOptions::new("app")
+///     .client_secret("s3cret")
+///     .body(BodyFormat::Json)
+///     .client_auth(ClientAuth::Basic)
+///     .scope("openid offline_access")
+///     .param("audience", "https://api.example.com");
+/// assert_eq!(options.client_id(), "app");
+/// assert_eq!(options.client_auth_method(), ClientAuth::Basic);
+/// assert_eq!(options.requested_scope().as_deref(), Some("openid offline_access"));
+/// let grant = PasswordGrant::new("https://a.example/token", options, "me", "pw");
+/// # let _ = grant;
+/// ```
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    client_id: String,
+    client_secret: Option<ClientSecret>,
+    client_auth: Option<ClientAuth>,
+    body: BodyFormat,
+    scope: Scope,
+    params: Params,
+}
+
+impl ClientOptions {
+    /// A public client (no secret) called `client_id`, with a form body.
+    ///
+    /// ```
+    /// use grantkit_grants::{BodyFormat, ClientOptions};
+    ///
+    /// let options = ClientOptions::new("app");
+    /// assert_eq!(options.body_format(), BodyFormat::Form);
+    /// assert!(!options.has_client_secret());
+    /// ```
+    pub fn new(client_id: impl Into<String>) -> Self {
+        ClientOptions {
+            client_id: client_id.into(),
+            ..ClientOptions::default()
+        }
+    }
+
+    /// A confidential client with a form body (RFC 6749), authenticating with HTTP Basic.
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientAuth, ClientOptions};
+    ///
+    /// let options = ClientOptions::form("app", "s3cret");
+    /// assert_eq!(options.client_auth_method(), ClientAuth::Basic);
+    /// ```
+    pub fn form(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+        Self::new(client_id).client_secret(client_secret)
+    }
+
+    /// A confidential client with a JSON body, the credentials in the body (the shape of
+    /// 24SevenOffice and of legacy password endpoints).
+    ///
+    /// ```
+    /// use grantkit_grants::{BodyFormat, ClientAuth, ClientOptions};
+    ///
+    /// let options = ClientOptions::json("app", "s3cret");
+    /// assert_eq!(options.body_format(), BodyFormat::Json);
+    /// assert_eq!(options.client_auth_method(), ClientAuth::Body);
+    /// ```
+    pub fn json(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+        Self::form(client_id, client_secret).body(BodyFormat::Json)
+    }
+
+    /// The client secret (a confidential client). Without one, the client is public and
+    /// sends its id in the body.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app").client_secret("s3cret");
+    /// assert!(options.has_client_secret());
+    /// ```
+    #[must_use]
+    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// How the client proves its identity; see [`ClientAuth`]. Unset, it follows the
+    /// body format ([`BodyFormat::default_client_auth`]).
+    ///
+    /// ```
+    /// # use grantkit_grants::{ClientAuth, ClientOptions};
+    /// let options = ClientOptions::form("app", "s3cret").client_auth(ClientAuth::Body);
+    /// assert_eq!(options.client_auth_method(), ClientAuth::Body);
+    /// ```
+    #[must_use]
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = Some(auth);
+        self
+    }
+
+    /// How the body is encoded; see [`BodyFormat`]. Default: form.
+    ///
+    /// ```
+    /// # use grantkit_grants::{BodyFormat, ClientOptions};
+    /// let options = ClientOptions::new("app").body(BodyFormat::Json);
+    /// assert_eq!(options.body_format(), BodyFormat::Json);
+    /// ```
+    #[must_use]
+    pub fn body(mut self, body: BodyFormat) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The scope to request, space-separated (`"read write"`). Replaces any earlier scope.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app").scope("read  write");
+    /// assert_eq!(options.requested_scope().as_deref(), Some("read write"));
+    /// ```
+    #[must_use]
+    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+        self.scope = Scope::parse(scope.as_ref());
+        self
+    }
+
+    /// The scope to request, as a list; sent space-joined. Replaces any earlier scope.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app").scopes(["read", "write"]);
+    /// assert_eq!(options.requested_scope().as_deref(), Some("read write"));
+    /// ```
+    #[must_use]
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scope = Scope::from_list(scopes);
+        self
+    }
+
+    /// Adds an extra body parameter (`audience`, `resource`, `login_organization`, …),
+    /// sent after the grant's own ones in the order added. Setting a name again replaces
+    /// its value in place. Values are sent as strings, in JSON too. An `audience`
+    /// parameter is also the audience of the grant's
+    /// [identity](grantkit_core::Grant::identity).
+    ///
+    /// The names a grant sets itself (`grant_type`, `client_id`, `client_secret`,
+    /// `scope`, and the grant's own, such as `username`) are refused when the grant is
+    /// validated.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app")
+    ///     .param("resource", "https://api.example.com")
+    ///     .param("audience", "https://api.example.com");
+    /// assert_eq!(options.params().count(), 2);
+    /// ```
+    #[must_use]
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.set(name.into(), value.into());
+        self
+    }
+
+    /// The client id.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// assert_eq!(ClientOptions::new("app").client_id(), "app");
+    /// ```
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Whether a client secret is set.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// assert!(ClientOptions::form("app", "s3cret").has_client_secret());
+    /// ```
+    pub fn has_client_secret(&self) -> bool {
+        self.client_secret.is_some()
+    }
+
+    /// The client authentication in use: the one set, else the body format's default.
+    ///
+    /// ```
+    /// # use grantkit_grants::{ClientAuth, ClientOptions};
+    /// assert_eq!(ClientOptions::json("app", "s").client_auth_method(), ClientAuth::Body);
+    /// ```
+    pub fn client_auth_method(&self) -> ClientAuth {
+        self.client_auth
+            .unwrap_or_else(|| self.body.default_client_auth())
+    }
+
+    /// The body format.
+    ///
+    /// ```
+    /// # use grantkit_grants::{BodyFormat, ClientOptions};
+    /// assert_eq!(ClientOptions::json("app", "s").body_format(), BodyFormat::Json);
+    /// ```
+    pub fn body_format(&self) -> BodyFormat {
+        self.body
+    }
+
+    /// The `scope` parameter sent, if any.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// assert_eq!(ClientOptions::new("app").requested_scope(), None);
+    /// ```
+    pub fn requested_scope(&self) -> Option<String> {
+        self.scope.joined()
+    }
+
+    /// The extra parameters, in the order they are sent.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app").param("b", "1").param("a", "2");
+    /// assert_eq!(options.params().collect::<Vec<_>>(), [("b", "1"), ("a", "2")]);
+    /// ```
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter()
+    }
+
+    /// The same client without scope or extra parameters: what a refresh request of the
+    /// same client sends (RFC 6749 §6 keeps the originally granted scope).
+    pub(crate) fn client_only(&self) -> Self {
+        ClientOptions {
+            scope: Scope::default(),
+            params: Params::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The `client_id` to put in the body, if the authentication method puts it there.
+    pub(crate) fn body_client_id(&self) -> Option<&str> {
+        self.credentials_in_body()
+            .then_some(self.client_id.as_str())
+    }
+
+    /// The `client_secret` to put in the body, if the authentication method puts it there.
+    pub(crate) fn body_client_secret(&self) -> Option<&str> {
+        if self.credentials_in_body() {
+            self.client_secret.as_ref().map(ClientSecret::secret)
+        } else {
+            None
+        }
+    }
+
+    fn credentials_in_body(&self) -> bool {
+        self.client_auth_method()
+            .in_body(self.client_secret.as_ref())
+    }
+
+    /// The `scope` parameter and the extra parameters, in that order, borrowed from
+    /// `scope` (the joined scope, which the caller keeps alive).
+    pub(crate) fn push_scope_and_params<'a>(
+        &'a self,
+        scope: &'a Option<String>,
+        fields: &mut Vec<(&'a str, &'a str)>,
+    ) {
+        if let Some(scope) = scope {
+            fields.push(("scope", scope));
+        }
+        fields.extend(self.params.iter());
+    }
+
+    /// A `POST` to `url` with `fields` as its body in this body format, authenticated by
+    /// this client's method (its header, if it has one; body credentials are already in
+    /// `fields`).
+    pub(crate) fn request(&self, url: &str, fields: &[(&str, &str)]) -> Result<HttpRequest> {
+        let mut request = self.client_auth_method().apply(
+            &self.client_id,
+            self.client_secret.as_ref(),
+            TokenRequest::post(url),
+        );
+        request = match self.body {
+            BodyFormat::Form => request.form(fields.iter().copied()),
+            BodyFormat::Json => {
+                let mut object = serde_json::Map::with_capacity(fields.len());
+                for (name, value) in fields {
+                    object.insert((*name).to_owned(), (*value).into());
+                }
+                request.json(&serde_json::Value::Object(object))
+            }
+        };
+        request.build()
+    }
+
+    /// Fails on an empty client id, or an extra parameter that is empty or in `reserved`.
+    pub(crate) fn validate(&self, reserved: &[&str]) -> Result<()> {
+        if self.client_id.is_empty() {
+            return Err(GrantError::EmptyClientId.into());
+        }
+        self.params.validate(reserved)
+    }
+
+    /// Fails on an extra parameter that is empty or in `reserved` (for grants where the
+    /// client id is optional).
+    #[cfg(feature = "jwt-bearer")]
+    pub(crate) fn validate_params(&self, reserved: &[&str]) -> Result<()> {
+        self.params.validate(reserved)
+    }
+
+    /// Adds the client id, the scope and the extra parameters (`audience` as the
+    /// audience) to `identity`.
+    pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
+        if !self.client_id.is_empty() {
+            identity = identity.client_id(&self.client_id);
+        }
+        if let Some(scope) = self.scope.joined() {
+            identity = identity.scope(scope);
+        }
+        self.params.identify(identity)
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("client_auth", &self.client_auth_method())
+            .field("body", &self.body)
+            .field("scope", &self.scope)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+/// A grant made by an OAuth client with [`ClientOptions`]: the client setters, written
+/// once, for every grant of this crate.
+///
+/// Bring the trait into scope (`use grantkit::ClientGrant;`) to call them on a grant:
+///
+/// ```
+/// use grantkit_grants::{ClientAuth, ClientCredentials, ClientGrant};
+///
+/// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret")
+///     .client_auth(ClientAuth::Body)
+///     .scope("read write")
+///     .param("audience", "https://api.example.com");
+/// assert_eq!(grant.client_options().requested_scope().as_deref(), Some("read write"));
+/// ```
+///
+/// # Implementing
+/// A grant of your own that embeds [`ClientOptions`] implements the three required
+/// methods and gets every setter.
+pub trait ClientGrant: Sized {
+    /// The token endpoint.
+    fn token_url(&self) -> &str;
+
+    /// The client options.
+    fn client_options(&self) -> &ClientOptions;
+
+    /// The client options, to change in place.
+    fn client_options_mut(&mut self) -> &mut ClientOptions;
+
+    /// Replaces the client options with `f(options)`.
+    ///
+    /// ```
+    /// # use grantkit_grants::{ClientCredentials, ClientGrant};
+    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret")
+    ///     .map_client_options(|o| o.scope("read").param("resource", "r"));
+    /// # let _ = grant;
+    /// ```
+    #[must_use]
+    fn map_client_options(mut self, f: impl FnOnce(ClientOptions) -> ClientOptions) -> Self {
+        let options = std::mem::take(self.client_options_mut());
+        *self.client_options_mut() = f(options);
+        self
+    }
+
+    /// [`ClientOptions::client_secret`].
+    #[must_use]
+    fn client_secret(self, secret: impl Into<ClientSecret>) -> Self {
+        self.map_client_options(|o| o.client_secret(secret))
+    }
+
+    /// [`ClientOptions::client_auth`].
+    #[must_use]
+    fn client_auth(self, auth: ClientAuth) -> Self {
+        self.map_client_options(|o| o.client_auth(auth))
+    }
+
+    /// [`ClientOptions::body`].
+    #[must_use]
+    fn body(self, body: BodyFormat) -> Self {
+        self.map_client_options(|o| o.body(body))
+    }
+
+    /// [`ClientOptions::scope`].
+    #[must_use]
+    fn scope(self, scope: impl AsRef<str>) -> Self {
+        self.map_client_options(|o| o.scope(scope))
+    }
+
+    /// [`ClientOptions::scopes`].
+    #[must_use]
+    fn scopes<S: Into<String>>(self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.map_client_options(|o| o.scopes(scopes))
+    }
+
+    /// [`ClientOptions::param`].
+    #[must_use]
+    fn param(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.map_client_options(|o| o.param(name, value))
+    }
+
+    /// This grant, renewed through the refresh token of its previous token first (see
+    /// [`WithRefresh`]): the refresh request goes to the same token URL with the same
+    /// client id, secret, authentication and body format, without scope or extra
+    /// parameters.
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientGrant, ClientOptions, PasswordGrant};
+    ///
+    /// let grant = PasswordGrant::new("https://a.example/token", ClientOptions::json("app", "s"), "me", "pw")
+    ///     .with_refresh();
+    /// assert_eq!(grant.refresh_grant().token_url(), "https://a.example/token");
+    /// ```
+    fn with_refresh(self) -> WithRefresh<Self>
+    where
+        Self: grantkit_core::Grant,
+    {
+        let refresh = RefreshTokenGrant::new(self.token_url(), self.client_options().client_only());
+        WithRefresh::new(self, refresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(options: &ClientOptions) -> (String, bool) {
+        let mut fields = vec![("grant_type", "x")];
+        fields.extend(options.body_client_id().map(|id| ("client_id", id)));
+        fields.extend(options.body_client_secret().map(|s| ("client_secret", s)));
+        let request = options.request("https://a.example/t", &fields).unwrap();
+        let basic = request.headers().contains_key("authorization");
+        (String::from_utf8(request.into_body()).unwrap(), basic)
+    }
+
+    #[test]
+    fn the_method_follows_the_body_format_until_set() {
+        let form = ClientOptions::form("app", "s");
+        assert_eq!(body(&form), ("grant_type=x".to_owned(), true));
+        let json = form.clone().body(BodyFormat::Json);
+        assert_eq!(
+            body(&json),
+            (
+                r#"{"grant_type":"x","client_id":"app","client_secret":"s"}"#.to_owned(),
+                false
+            )
+        );
+        // Set explicitly, the method survives a later change of body format.
+        let basic_json = ClientOptions::form("app", "s")
+            .client_auth(ClientAuth::Basic)
+            .body(BodyFormat::Json);
+        assert_eq!(
+            body(&basic_json),
+            (r#"{"grant_type":"x"}"#.to_owned(), true)
+        );
+    }
+
+    #[test]
+    fn a_public_client_sends_its_id_in_the_body_whatever_the_method() {
+        let public = ClientOptions::new("app").client_auth(ClientAuth::Basic);
+        assert_eq!(
+            body(&public),
+            ("grant_type=x&client_id=app".to_owned(), false)
+        );
+    }
+
+    #[test]
+    fn client_only_keeps_the_client_and_drops_scope_and_params() {
+        let options = ClientOptions::json("app", "s")
+            .client_auth(ClientAuth::Basic)
+            .scope("read")
+            .param("resource", "r");
+        let client = options.client_only();
+        assert_eq!(client.client_id(), "app");
+        assert!(client.has_client_secret());
+        assert_eq!(client.client_auth_method(), ClientAuth::Basic);
+        assert_eq!(client.body_format(), BodyFormat::Json);
+        assert_eq!(client.requested_scope(), None);
+        assert_eq!(client.params().count(), 0);
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let shown = format!("{:?}", ClientOptions::form("app", "s3cret-value"));
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        assert!(shown.contains("ClientSecret([redacted])"), "{shown}");
+    }
+}
