@@ -52,14 +52,26 @@ impl Inner {
     }
 
     /// A failure another process recorded, if it still holds by this manager's clock.
-    /// A manager without a cool-down neither records nor honours failures.
+    /// A record claiming to hold for longer than this manager's longest cool-down (a
+    /// clock far ahead, or a planted record) is not trusted. A manager without a
+    /// cool-down neither records nor honours failures.
     pub(super) async fn shared_failure(&self) -> Option<FailureRecord> {
         if self.failure_cooldown.is_zero() {
             return None;
         }
         match self.store.load_failure(&self.key).await {
-            Ok(Some(record)) if record.until() > self.clock.now() => Some(record),
-            Ok(_) => None,
+            Ok(Some(record)) => {
+                let now = self.clock.now();
+                let longest = self.failure_cooldown.max(MAX_RETRY_AFTER_COOLDOWN);
+                if record.until() > now + longest {
+                    tracing::warn!(
+                        "ignoring a recorded failure that claims to hold longer than any cool-down"
+                    );
+                    return None;
+                }
+                (record.until() > now).then_some(record)
+            }
+            Ok(None) => None,
             Err(e) => {
                 self.store_error("load failure", &e);
                 None
@@ -69,8 +81,7 @@ impl Inner {
 
     /// Ends a renewal with a failure another process recorded: serves the still valid
     /// `fallback` if there is one, else returns the error and repeats it to new callers
-    /// until the record's end (capped, so that a skewed or planted record cannot hold
-    /// callers back for longer than this manager's own longest cool-down).
+    /// until the record's end (capped at this manager's own longest cool-down).
     pub(super) fn adopt_failure(
         &self,
         record: &FailureRecord,
