@@ -146,6 +146,26 @@ mod file {
         assert!(text.contains("invalid_client") && !text.contains("wrong-secret"));
     }
 
+    /// A damaged or planted failure file is logged and ignored, never an error.
+    #[tokio::test]
+    async fn unreadable_failure_files_are_ignored() {
+        use grantkit_core::TokenStore as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        let path = store.failure_path("k");
+        for garbage in [
+            &b"garbage"[..],
+            br#"{"expires_at_ms":99999999999999,"record":"not a record"}"#,
+            br#"{"expires_at_ms":1,"record":"{\"v\":1,\"kind\":\"oauth\",\"message\":\"m\",\"retryable\":false,\"until_ms\":1}"}"#,
+        ] {
+            std::fs::write(&path, garbage).unwrap();
+            assert!(store.load_failure("k").await.unwrap().is_none());
+        }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(store.load_failure("k").await.unwrap().is_none());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn managers_sharing_a_file_store_share_a_dead_endpoint() {
         let dir = tempfile::tempdir().unwrap();
@@ -168,6 +188,41 @@ mod redis {
             SharedTokenStore::new(RedisStore::connect(redis.url()).unwrap().prefix(&prefix))
         })
         .await;
+    }
+
+    /// Garbage at the failure key is logged and ignored; a save replaces it.
+    #[tokio::test]
+    async fn unreadable_failure_records_are_ignored_and_replaced() {
+        use grantkit_core::{Clock as _, Error, FailureRecord, SystemClock, TokenStore as _};
+        use std::time::Duration;
+        let redis = RedisServer::start();
+        let store = RedisStore::connect(redis.url())
+            .unwrap()
+            .prefix(unique_prefix("failure-garbage"));
+        let client = ::redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("SET")
+            .arg(store.failure_key("k"))
+            .arg("garbage")
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+        assert!(store.load_failure("k").await.unwrap().is_none());
+        let record = FailureRecord::from_error(
+            &Error::permanent("no"),
+            SystemClock::new().now() + Duration::from_secs(5),
+        );
+        store
+            .save_failure("k", &record, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(store.load_failure("k").await.unwrap(), Some(record));
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(store.failure_key("k"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!((1..=5000).contains(&ttl), "PX = the cool-down: {ttl}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
