@@ -393,6 +393,11 @@ impl Error {
         self.inner.oauth.as_ref().map(|o| o.error.as_str())
     }
 
+    /// The message alone, without status, OAuth fields or excerpt.
+    pub(crate) fn message(&self) -> &str {
+        &self.inner.message
+    }
+
     /// Displays this error followed by every cause in its source chain, separated by `: `;
     /// for logs.
     pub fn report(&self) -> Report<'_> {

@@ -61,6 +61,7 @@
 
 mod clock;
 mod error;
+mod failure;
 mod grant;
 mod http;
 mod manager;
@@ -72,6 +73,7 @@ mod token;
 
 pub use clock::{COARSE_CLOCK_SLACK, Clock, ManualClock, SystemClock};
 pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS};
+pub use failure::{FAILURE_TEXT_CHARS, FailureRecord, MAX_FAILURE_RECORD_BYTES};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
 #[cfg(feature = "reqwest")]
 pub use http::ReqwestHttpClient;

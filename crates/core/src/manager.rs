@@ -670,13 +670,18 @@ impl Inner {
             }
         }
 
+        // A lock that came free while this renewal waited for it.
+        let mut freed = None;
         loop {
-            let attempt = match self.store.try_lock(&self.key, self.lock_ttl).await {
-                Ok(a) => a,
-                Err(e) => {
-                    self.store_error("lock", &e);
-                    LockAttempt::Unsupported
-                }
+            let attempt = match freed.take() {
+                Some(lock) => LockAttempt::Acquired(lock),
+                None => match self.store.try_lock(&self.key, self.lock_ttl).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.store_error("lock", &e);
+                        LockAttempt::Unsupported
+                    }
+                },
             };
             match attempt {
                 LockAttempt::Acquired(lock) => {
@@ -693,12 +698,24 @@ impl Inner {
                         }
                         return Ok(self.adopt_from_store(stored));
                     }
-                    let result = self.fetch(previous).await;
-                    if let Ok(token) = &result {
-                        // Write before unlocking, so waiters find the new (rotated) token.
-                        if let Err(e) = self.store.save(&self.key, token).await {
-                            self.store_error("save", &e);
+                    // Or it failed just before releasing: repeat its error for its
+                    // cool-down rather than ask the endpoint again.
+                    if let Some(record) = self.shared_failure().await {
+                        if let Err(e) = lock.release().await {
+                            self.store_error("unlock", &e);
                         }
+                        return self.adopt_failure(&record, fallback);
+                    }
+                    let result = self.fetch_holding_lock(previous).await;
+                    // Before unlocking, leave the outcome where waiters look: the new
+                    // (rotated) token, or the failure, which they return at once.
+                    match &result {
+                        Ok(token) => {
+                            if let Err(e) = self.store.save(&self.key, token).await {
+                                self.store_error("save", &e);
+                            }
+                        }
+                        Err(error) => self.share_failure(error).await,
                     }
                     if let Err(e) = lock.release().await {
                         self.store_error("unlock", &e);
@@ -713,13 +730,16 @@ impl Inner {
                         self.install(&valid, Some(self.retry_later(&valid, now)));
                         return Ok(valid);
                     }
-                    // Wait up to one lock lifetime from now: the holder delivers, or its lock
-                    // expires and the next try_lock takes over (never a busy loop).
-                    if let Some(token) = self.wait_for_holder(tokio::time::Instant::now()).await {
-                        return Ok(self.adopt_from_store(token));
+                    // Wait up to one lock lifetime from now: the holder delivers a token or
+                    // its failure, or the lock comes free (released, or expired after the
+                    // holder died) and this renewal takes it (never a busy loop).
+                    match self.wait_for_holder(tokio::time::Instant::now()).await {
+                        Waited::Token(token) => return Ok(self.adopt_from_store(token)),
+                        Waited::Failed(record) => return self.adopt_failure(&record, None),
+                        Waited::Free(lock) => freed = Some(lock),
+                        // The lock outlived its lifetime (a frozen holder): try to take over.
+                        Waited::TimedOut => {}
                     }
-                    // The holder did not deliver within the lock's lifetime: its lock has
-                    // expired, so try to take over.
                     fallback = None;
                 }
                 LockAttempt::Unsupported => {
@@ -735,18 +755,18 @@ impl Inner {
         }
     }
 
-    /// Polls the store, with backoff, until the lock holder's token appears or the lock
-    /// would have expired.
-    async fn wait_for_holder(&self, started: tokio::time::Instant) -> Option<Token> {
+    /// Polls the store, with backoff, until the lock holder's token or recorded failure
+    /// appears, the lock comes free (then it is taken), or the lock would have expired.
+    async fn wait_for_holder(&self, started: tokio::time::Instant) -> Waited {
         let deadline = started + self.lock_ttl;
         let mut delay = Duration::from_millis(25);
         loop {
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return None;
+                return Waited::TimedOut;
             }
             tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
+            delay = (delay * 2).min(Duration::from_millis(250));
             let current = self.current.load_full();
             if let Some(stored) = self.load_store().await {
                 let now = self.clock.now();
@@ -754,8 +774,16 @@ impl Inner {
                     .as_ref()
                     .is_some_and(|e| e.revoked && e.token().same_access_token(&stored));
                 if !stored.is_expired(now) && !same_as_revoked {
-                    return Some(stored);
+                    return Waited::Token(stored);
                 }
+            }
+            if let Some(record) = self.shared_failure().await {
+                return Waited::Failed(record);
+            }
+            match self.store.try_lock(&self.key, self.lock_ttl).await {
+                Ok(LockAttempt::Acquired(lock)) => return Waited::Free(lock),
+                Ok(_) => {}
+                Err(e) => self.store_error("lock", &e),
             }
         }
     }
@@ -803,12 +831,7 @@ impl Inner {
                         // twice (the CLI prints warnings).
                         tracing::debug!(error = %error.report(), "token renewal failed; the callers get the error");
                         // A server's Retry-After is honoured across calls too, up to a minute.
-                        let cooldown = match error.retry_after() {
-                            Some(wait) if !self.failure_cooldown.is_zero() => self
-                                .failure_cooldown
-                                .max(wait.min(MAX_RETRY_AFTER_COOLDOWN)),
-                            _ => self.failure_cooldown,
-                        };
+                        let cooldown = self.cooldown_for(&error);
                         if !cooldown.is_zero() {
                             *self.failure_slot() = Some((error.clone(), now + cooldown));
                         }
@@ -1237,6 +1260,10 @@ impl fmt::Debug for TokenManagerBuilder {
             .finish_non_exhaustive()
     }
 }
+
+mod shared_failure;
+
+use shared_failure::Waited;
 
 #[cfg(test)]
 mod tests;

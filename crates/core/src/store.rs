@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::failure::FailureRecord;
 use crate::token::Token;
 
 /// Keeps tokens by key, so that tasks, processes and machines can share them.
@@ -27,13 +28,25 @@ use crate::token::Token;
 ///   most one unexpired lock per key at a time, across every process using it; a lock
 ///   expires by itself after its `ttl`, and releasing a lock that already expired (and may
 ///   now be someone else's) does nothing.
+/// - [`save_failure`](TokenStore::save_failure) and [`load_failure`](TokenStore::load_failure)
+///   are optional (by default nothing is kept) and go with `try_lock`: a lock holder whose
+///   renewal ends without a token records its failure before it releases the lock, and
+///   the processes waiting for that lock return the recorded error at once instead of
+///   waiting out the lock and asking the token endpoint again. `load_failure` returns the
+///   record last saved under the key until its `ttl` has passed, then `None`; records
+///   are kept apart from tokens and locks (saving, loading or removing a token, or taking
+///   a lock, never reads or changes a failure, and the other way round). A token saved
+///   under the key takes precedence over a recorded failure: the manager reads the token
+///   first and uses the failure only when there is no usable token.
 /// - Errors are [`ErrorKind::Store`](crate::ErrorKind::Store). The manager logs them and
 ///   carries on with its memory and the token endpoint: a store outage never fails callers
 ///   who could be served otherwise.
 ///
 /// # Implementing
 /// Implement the three required methods; implement `try_lock` if the store is shared
-/// between processes. Run the conformance suite of `grantkit-testkit` against it.
+/// between processes, and then `save_failure`/`load_failure` too, so that a fleet facing a
+/// refusing or unreachable token endpoint does not queue behind the lock. Run the
+/// conformance suite of `grantkit-testkit` against it.
 #[async_trait]
 pub trait TokenStore: Send + Sync + fmt::Debug {
     /// The token stored under `key`, if any.
@@ -49,6 +62,20 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
         let _ = (key, ttl);
         Ok(LockAttempt::Unsupported)
+    }
+
+    /// Records that the renewal for `key` failed, for other processes to see for `ttl`
+    /// (the failing manager's failure cool-down). By default nothing is recorded.
+    async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
+        let _ = (key, failure, ttl);
+        Ok(())
+    }
+
+    /// The failure last recorded for `key`, until its `ttl` has passed. By default `None`.
+    /// An unreadable record is `Ok(None)` after logging, like an unreadable token.
+    async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
+        let _ = key;
+        Ok(None)
     }
 }
 
@@ -135,6 +162,12 @@ macro_rules! forward_store_impl {
             async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
                 (**self).try_lock(key, ttl).await
             }
+            async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
+                (**self).save_failure(key, failure, ttl).await
+            }
+            async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
+                (**self).load_failure(key).await
+            }
         }
     )*};
 }
@@ -155,6 +188,12 @@ impl TokenStore for SharedTokenStore {
     }
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
         self.0.try_lock(key, ttl).await
+    }
+    async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
+        self.0.save_failure(key, failure, ttl).await
+    }
+    async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
+        self.0.load_failure(key).await
     }
 }
 
@@ -186,6 +225,7 @@ pub struct MemoryStore {
 struct MemoryInner {
     tokens: HashMap<String, Token>,
     locks: HashMap<String, (u64, tokio::time::Instant)>,
+    failures: HashMap<String, (FailureRecord, tokio::time::Instant)>,
     next_lock_id: u64,
 }
 
@@ -240,6 +280,28 @@ impl TokenStore for MemoryStore {
             key: key.to_owned(),
             id,
         })))
+    }
+
+    async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
+        let until = tokio::time::Instant::now() + ttl;
+        let mut inner = self.lock_inner();
+        inner
+            .failures
+            .retain(|_, (_, u)| *u > tokio::time::Instant::now());
+        inner
+            .failures
+            .insert(key.to_owned(), (failure.clone(), until));
+        Ok(())
+    }
+
+    async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
+        let now = tokio::time::Instant::now();
+        Ok(self
+            .lock_inner()
+            .failures
+            .get(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(record, _)| record.clone()))
     }
 }
 

@@ -68,12 +68,12 @@ pub mod presets;
 pub use grantkit_core::ReqwestHttpClient;
 pub use grantkit_core::{
     AccessToken, Assertion, COARSE_CLOCK_SLACK, ClientSecret, Clock, DEFAULT_LIFETIME,
-    DynTokenStore, Error, ErrorKind, Freshness, Grant, GrantContext, GrantFn, GrantIdentity,
-    HttpClient, HttpRequest, HttpResponse, LockAttempt, LockRelease, ManualClock, MemoryStore,
-    OAuthError, Password, RefreshBeforeExpiry, RefreshPolicy, RefreshToken, Report, Result,
-    RetryPolicy, SharedTokenStore, SigningKey, Stats, StoreLock, SystemClock, Token, TokenFuture,
-    TokenManager, TokenManagerBuilder, TokenRequest, TokenStore, async_trait, check_token_url,
-    grant_fn, is_loopback, jwt_expiry, redact_url,
+    DynTokenStore, Error, ErrorKind, FailureRecord, Freshness, Grant, GrantContext, GrantFn,
+    GrantIdentity, HttpClient, HttpRequest, HttpResponse, LockAttempt, LockRelease, ManualClock,
+    MemoryStore, OAuthError, Password, RefreshBeforeExpiry, RefreshPolicy, RefreshToken, Report,
+    Result, RetryPolicy, SharedTokenStore, SigningKey, Stats, StoreLock, SystemClock, Token,
+    TokenFuture, TokenManager, TokenManagerBuilder, TokenRequest, TokenStore, async_trait,
+    check_token_url, grant_fn, is_loopback, jwt_expiry, redact_url,
 };
 pub use grantkit_grants::{
     BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,

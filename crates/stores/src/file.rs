@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Clock as _, Error, LockAttempt, LockRelease, Result, StoreLock, SystemClock, Token, TokenStore,
+    Clock as _, Error, FailureRecord, LockAttempt, LockRelease, Result, StoreLock, SystemClock,
+    Token, TokenStore,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 use crate::private_fs::{self, Access, OpenError};
+
+mod failure;
 
 /// Stems longer than this are shortened and given a hash suffix.
 const MAX_STEM: usize = 160;
@@ -34,6 +37,7 @@ const TAKEOVER_GRACE: Duration = Duration::from_secs(1);
 /// | `{name}.json` | the token (or its encrypted envelope), mode `0600` |
 /// | `{name}.lock` | the refresh lock ([`TokenStore::try_lock`]); holds the holder's pid and deadline |
 /// | `{name}.wlock` | a short write lock that makes "compare, then replace" atomic between processes |
+/// | `{name}.failure` | the failure of the last renewal that ended without a token ([`TokenStore::save_failure`]), JSON, mode `0600`; ignored once its TTL has passed |
 /// | `.*.tmp` | a write in progress (left behind only by a crash; never read) |
 ///
 /// `{name}` is `K` with every byte other than `a`–`z`, `0`–`9`, `-`, `_`, `.` and `@`
@@ -454,6 +458,17 @@ impl TokenStore for FileStore {
             slot,
             timer,
         })))
+    }
+
+    async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
+        let (key, failure) = (key.to_owned(), failure.clone());
+        self.blocking(move |s| s.save_failure_sync(&key, &failure, ttl))
+            .await
+    }
+
+    async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
+        let key = key.to_owned();
+        self.blocking(move |s| s.load_failure_sync(&key)).await
     }
 }
 

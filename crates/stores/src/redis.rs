@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Clock, Error, ErrorKind, LockAttempt, LockRelease, Result, StoreLock, SystemClock, Token,
-    TokenStore,
+    Clock, Error, ErrorKind, FailureRecord, LockAttempt, LockRelease, Result, StoreLock,
+    SystemClock, Token, TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, RedisFuture, RedisResult, Script, Value};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 
+mod failure;
 mod records;
 use records::Stored;
 
@@ -38,9 +39,10 @@ return 0
 /// |---|---|---|
 /// | `{prefix}{key}` | the token as JSON (or its encrypted envelope) | the token's remaining lifetime (+ [`extra_ttl`](Self::extra_ttl)) |
 /// | `{prefix}lock:{key}` | a random lock token | the lock's TTL |
+/// | `{prefix}failure:{key}` | the failure of the last renewal that ended without a token ([`TokenStore::save_failure`]), JSON | the failing manager's failure cool-down |
 ///
-/// The prefix defaults to `grantkit:`; keys that begin with `lock:` are therefore
-/// reserved and refused. A token past its expiry (plus `extra_ttl`) is stored with a TTL
+/// The prefix defaults to `grantkit:`; keys that begin with `lock:` or `failure:` are
+/// therefore reserved and refused. A token past its expiry (plus `extra_ttl`) is stored with a TTL
 /// of 1 ms, so it is in effect absent; loading it returns `None`.
 ///
 /// # Guarantees
@@ -318,9 +320,9 @@ impl RedisStore {
     }
 
     fn checked_key(&self, key: &str) -> Result<String> {
-        if key.starts_with("lock:") {
+        if key.starts_with("lock:") || key.starts_with("failure:") {
             return Err(Error::store(
-                "token keys beginning with `lock:` are reserved by the Redis store",
+                "token keys beginning with `lock:` or `failure:` are reserved by the Redis store",
             ));
         }
         Ok(self.redis_key(key))
@@ -523,6 +525,14 @@ impl TokenStore for RedisStore {
             lock_key,
             lock_token,
         })))
+    }
+
+    async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
+        self.save_failure_impl(key, failure, ttl).await
+    }
+
+    async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
+        self.load_failure_impl(key).await
     }
 }
 

@@ -5,6 +5,7 @@ use tokio::sync::Semaphore;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::failure::FailureRecord;
 use crate::grant::grant_fn;
 use crate::http::TokenRequest;
 
@@ -1030,4 +1031,196 @@ async fn a_caller_racing_the_end_of_a_renewal_does_not_start_another() {
     let late = manager.flight().await.unwrap();
     assert!(late.same_access_token(&token));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// Issue 11, item 14 (the lock convoy): processes sharing a store with an endpoint that
+/// refused (`invalid_client`) each waited a whole lock lifetime for a holder that had
+/// already failed, then asked the endpoint again themselves. Now the holder leaves its
+/// failure in the store before it unlocks and the waiter returns it at its next look.
+#[tokio::test(start_paused = true)]
+async fn a_waiter_returns_the_lock_holders_failure_at_once_without_a_request() {
+    let clock = ManualClock::at_fixed_epoch();
+    let store = MemoryStore::new();
+    let gate = Arc::new(Semaphore::new(0));
+    let g = Arc::clone(&gate);
+    let holder = builder(&clock)
+        .grant(grant_fn(identity(), move |_| {
+            let g = Arc::clone(&g);
+            async move {
+                let _permit = g.acquire().await;
+                Err(Error::from_response(
+                    401,
+                    &[],
+                    br#"{"error":"invalid_client","error_description":"bad secret"}"#,
+                ))
+            }
+        }))
+        .store(store.clone())
+        .lock_ttl(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (grant, waiter_calls) = counting_grant(Duration::from_secs(3600));
+    let waiter = builder(&clock)
+        .grant(grant)
+        .store(store.clone())
+        .lock_ttl(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    let h = holder.clone();
+    let holding = tokio::spawn(async move { h.token().await });
+    tokio::time::sleep(Duration::from_millis(10)).await; // the holder now has the lock
+    let w = waiter.clone();
+    let waiting = tokio::spawn(async move { w.token().await });
+    tokio::time::sleep(Duration::from_secs(2)).await; // the waiter polls, finds it held
+    assert!(
+        !waiting.is_finished(),
+        "the waiter must wait for the holder"
+    );
+
+    let failed_at = tokio::time::Instant::now();
+    gate.add_permits(1);
+    let holder_error = holding.await.unwrap().unwrap_err();
+    let error = waiting.await.unwrap().unwrap_err();
+    let waited = failed_at.elapsed();
+    assert!(
+        waited <= Duration::from_millis(250),
+        "the waiter returned {waited:?} after the failure (lock TTL 30 s)"
+    );
+    assert_eq!(error.to_string(), holder_error.to_string());
+    assert_eq!(
+        error.to_string(),
+        "token endpoint refused the request (HTTP 401): invalid_client: bad secret"
+    );
+    assert!(error.is_invalid_client() && !error.is_retryable());
+    assert_eq!(error.status(), Some(401));
+    assert_eq!(
+        waiter_calls.load(Ordering::SeqCst),
+        0,
+        "no request of its own"
+    );
+    assert_eq!(waiter.stats().grant_calls, 0);
+    assert_eq!(waiter.stats().refresh_failures, 1);
+
+    // The holder released the lock.
+    match store
+        .try_lock(holder.cache_key(), Duration::from_secs(1))
+        .await
+        .unwrap()
+    {
+        LockAttempt::Acquired(l) => l.release().await.unwrap(),
+        other => panic!("the failed holder kept the lock: {other:?}"),
+    }
+    // Within the cool-down (1 s by the managers' clock) the waiter repeats the error
+    // without a request; after it, it asks the endpoint itself.
+    clock.advance(Duration::from_millis(900));
+    assert!(waiter.token().await.unwrap_err().is_invalid_client());
+    assert_eq!(waiter_calls.load(Ordering::SeqCst), 0);
+    clock.advance(Duration::from_millis(100));
+    assert_eq!(
+        waiter.token().await.unwrap().access_token().secret(),
+        "tok-1"
+    );
+    assert_eq!(waiter_calls.load(Ordering::SeqCst), 1);
+}
+
+/// A process that takes the lock just after a holder failed (the failure is still in its
+/// cool-down) returns that failure instead of asking again; a manager with a valid token
+/// keeps serving it; the record stops counting at the end of the cool-down.
+#[tokio::test(start_paused = true)]
+async fn a_recorded_failure_is_returned_by_the_next_lock_holder_within_the_cooldown() {
+    let clock = ManualClock::at_fixed_epoch();
+    let store = MemoryStore::new();
+    let (grant, calls) = counting_grant(Duration::from_secs(3600));
+    let manager = builder(&clock)
+        .grant(grant)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let refused = Error::from_response(429, &[("Retry-After", "5")], br#"{"error":"slow_down"}"#);
+    let record = FailureRecord::from_error(&refused, clock.now() + Duration::from_secs(5));
+    store
+        .save_failure(manager.cache_key(), &record, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e = manager.token().await.unwrap_err();
+    assert_eq!(e.to_string(), refused.to_string());
+    assert!(e.is_retryable());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    clock.advance(Duration::from_secs(5));
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert!(manager.token().await.is_ok());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A record claiming to hold longer than any cool-down (60 s at most: a clock far
+    // ahead, or a planted record) is not trusted; one within it is, except by a manager
+    // with a zero cool-down.
+    let store = MemoryStore::new();
+    let (grant, calls) = counting_grant(Duration::from_secs(3600));
+    let m = builder(&clock)
+        .grant(grant)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let record = FailureRecord::from_error(&refused, clock.now() + year);
+    store
+        .save_failure(m.cache_key(), &record, year)
+        .await
+        .unwrap();
+    assert!(m.token().await.is_ok());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let store = MemoryStore::new();
+    let minute = Duration::from_secs(60);
+    let record = FailureRecord::from_error(&refused, clock.now() + minute);
+    store
+        .save_failure(m.cache_key(), &record, minute)
+        .await
+        .unwrap();
+    let (grant, calls) = counting_grant(Duration::from_secs(3600));
+    let m = builder(&clock)
+        .grant(grant)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    assert!(m.token().await.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let (grant, calls) = counting_grant(Duration::from_secs(3600));
+    let no_cooldown = builder(&clock)
+        .grant(grant)
+        .store(store.clone())
+        .failure_cooldown(Duration::ZERO)
+        .build()
+        .unwrap();
+    assert!(no_cooldown.token().await.is_ok());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// A grant that panics while its manager holds the store's lock: the lock is released
+/// and the failure recorded, rather than the lock left to expire.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_grant_releases_the_lock_and_records_its_failure() {
+    let clock = ManualClock::at_fixed_epoch();
+    let store = MemoryStore::new();
+    #[allow(clippy::panic)]
+    let manager = builder(&clock)
+        .grant(grant_fn(identity(), |_| async { panic!("grant bug") }))
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let e = manager.token().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Other);
+    assert!(matches!(
+        store
+            .try_lock(manager.cache_key(), Duration::from_secs(1))
+            .await
+            .unwrap(),
+        LockAttempt::Acquired(_)
+    ));
+    let record = store
+        .load_failure(manager.cache_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.message(), "the grant panicked");
 }
