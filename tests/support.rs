@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use grantkit::ManualClock;
+use grantkit::time::ManualClock;
 use grantkit_testkit::server::{ServerConfig, TestServer};
 
 /// A test server reading `clock`.

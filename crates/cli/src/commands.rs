@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use grantkit::config::{Config, StoreConfig, StoreKind};
-use grantkit::{Clock as _, FileStore, SystemClock, Token, TokenManager};
+use grantkit::{
+    Token, TokenManager,
+    store::FileStore,
+    time::{Clock as _, SystemClock},
+};
 
 use crate::TokenFormat;
 use crate::failure::Failure;

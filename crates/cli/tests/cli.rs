@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 use base64::Engine as _;
-use grantkit::{Clock as _, SystemClock};
+use grantkit::time::{Clock as _, SystemClock};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use grantkit_testkit::server::{ExpiresIn, Fault, JWT_BEARER, ServerConfig, TestServer};
 use serde_json::{Value, json};

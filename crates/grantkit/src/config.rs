@@ -52,7 +52,9 @@ mod permissions;
 mod schema;
 mod text;
 
-pub(crate) use build::{missing, need, override_jwt};
+pub(crate) use build::need;
+#[cfg(feature = "grant-jwt-bearer")]
+pub(crate) use build::{missing, override_jwt};
 pub use env::ConfigEnv;
 pub use schema::{
     Config, ConfigUrl, GrantKind, JwtConfig, PresetName, Profile, ProfileSummary, RefreshConfig,
