@@ -18,6 +18,7 @@
 //! from a test:
 //!
 //! ```no_run
+//! # #![allow(unused_imports)] // outside `cargo test`, the test function is compiled away
 //! use grantkit_stores::{MemoryStore, conformance};
 //!
 //! #[tokio::test(start_paused = true)]
