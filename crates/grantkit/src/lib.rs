@@ -174,3 +174,48 @@ pub mod error {
 pub mod future {
     pub use grantkit_core::TokenFuture;
 }
+
+/// The facade's root stays narrow: the core's internals are not re-exported, nor are the
+/// crates underneath or the `http` crate (it is `transport::http`). Each block must fail
+/// to compile.
+///
+/// ```compile_fail,E0432
+/// use grantkit::check_token_url;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::is_loopback;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::jwt_expiry;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::COARSE_CLOCK_SLACK;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::DEFAULT_LIFETIME;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::core::TokenManager;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::http::Request;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::store::check_token_url;
+/// ```
+///
+/// And what moved is where docs/concepts.md says:
+///
+/// ```
+/// # #![allow(unused_imports)]
+/// use grantkit::error::{OAuthError, Report};
+/// use grantkit::future::TokenFuture;
+/// use grantkit::grant::{Grant, GrantContext, GrantIdentity, TokenRequest, grant_fn};
+/// use grantkit::policy::{RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
+/// use grantkit::secret::{AccessToken, RefreshToken, redact_url};
+/// use grantkit::store::{LockAttempt, MemoryStore, SharedTokenStore, TokenStore};
+/// use grantkit::time::{Clock, SystemClock};
+/// use grantkit::transport::{HttpClient, HttpRequest, HttpResponse, http};
+/// ```
+#[cfg(doctest)]
+pub struct NarrowRoot;
