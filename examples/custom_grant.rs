@@ -2,8 +2,8 @@
 //!
 //! A service holding one token (the *subject token*, e.g. the token a user's request came
 //! in with) trades it at the authorization server for a token meant for another audience.
-//! Implementing [`grantkit::Grant`] takes two methods: `fetch_token` builds the request
-//! with [`grantkit::TokenRequest`] and hands it to [`grantkit::GrantContext::exchange`]
+//! Implementing [`grantkit::grant::Grant`] takes two methods: `fetch_token` builds the request
+//! with [`grantkit::grant::TokenRequest`] and hands it to [`grantkit::grant::GrantContext::exchange`]
 //! (which checks the URL and parses any token response), and `identity` says, without a
 //! secret, which tokens this grant obtains. A [`grantkit::TokenManager`] then adds caching,
 //! single flight, refresh-ahead and retries, as for the built-in grants.
@@ -28,7 +28,7 @@
 //!
 //! **The `--local` stand-in.** grantkit's test server does not speak token exchange, and
 //! sending `grant_type=client_credentials` to it would only pretend. So in `--local` mode
-//! the manager gets a custom [`grantkit::HttpClient`] — `StandInServer` below — that
+//! the manager gets a custom [`grantkit::transport::HttpClient`] — `StandInServer` below — that
 //! answers token-exchange requests in memory, the way an RFC 8693 server would: it checks
 //! the client's HTTP Basic credentials, the grant type, the subject token and its type,
 //! prints the request it received (secrets redacted), and issues a short-lived token. It
@@ -47,8 +47,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
 use grantkit::{
-    AccessToken, ClientSecret, Grant, GrantContext, GrantIdentity, HttpClient, HttpRequest,
-    HttpResponse, Token, TokenManager, TokenRequest, async_trait,
+    ClientSecret, Token, TokenManager,
+    grant::{Grant, GrantContext, GrantIdentity, TokenRequest, async_trait},
+    secret::AccessToken,
+    transport::{HttpClient, HttpRequest, HttpResponse},
 };
 use sha2::{Digest, Sha256};
 

@@ -35,7 +35,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use grantkit::presets::{self, DisruptiveTechnologies};
-use grantkit::{Clock, SystemClock, Token, TokenManager, TokenManagerBuilder};
+use grantkit::{
+    Token, TokenManager, TokenManagerBuilder,
+    time::{Clock, SystemClock},
+};
 use grantkit_testkit::server::TestServer;
 
 mod support;

@@ -11,7 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use grantkit::{ClientCredentials, ClientGrant, Clock, SystemClock, TokenManager};
+use grantkit::{
+    ClientCredentials, ClientGrant, TokenManager,
+    time::{Clock, SystemClock},
+};
 use grantkit_testkit::server::TestServer;
 
 const LIFETIME: Duration = Duration::from_secs(6);

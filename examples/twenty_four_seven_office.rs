@@ -38,7 +38,10 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use grantkit::middleware::AuthMiddleware;
-use grantkit::{Clock, SystemClock, TokenManager, presets};
+use grantkit::{
+    TokenManager, presets,
+    time::{Clock, SystemClock},
+};
 use grantkit_testkit::server::TestServer;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 
@@ -141,7 +144,7 @@ async fn run_real() -> Result<(), Box<dyn Error>> {
         .to_owned();
 
     let manager = presets::twenty_four_seven_office(client_id, client_secret, organization)
-        // .store(grantkit::FileStore::in_cache_dir()?) would share the token between runs.
+        // .store(grantkit::store::FileStore::in_cache_dir()?) would share the token between runs.
         .build()?;
     let client = api_client(&manager, &host)?;
     get(&client, &api).await?;

@@ -582,7 +582,7 @@ fn rejected_statuses_come_from_the_profile_then_the_preset() {
 /// again, as the password flow always did.
 #[tokio::test]
 async fn a_password_profile_renews_through_its_refresh_token() {
-    let clock = grantkit::ManualClock::at_fixed_epoch();
+    let clock = grantkit::time::ManualClock::at_fixed_epoch();
     let server = grantkit_integration_tests::server_with_clock(&clock).await;
     let toml = format!(
         r#"

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use grantkit::{ClientCredentials, ManualClock, TokenManager};
+use grantkit::{ClientCredentials, TokenManager, time::ManualClock};
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{ExpiresIn, TestServer};
 

@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use grantkit::{
-    ClientCredentials, Clock as _, ErrorKind, FileStore, ManualClock, RedisStore, RetryPolicy,
-    Token, TokenManager, TokenManagerBuilder, TokenStore as _,
+    ClientCredentials, ErrorKind, Token, TokenManager, TokenManagerBuilder,
+    policy::RetryPolicy,
+    store::{FileStore, RedisStore, TokenStore as _},
+    time::{Clock as _, ManualClock},
 };
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};

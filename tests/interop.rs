@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use grantkit::middleware::AuthMiddleware;
 use grantkit::{
     BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind,
-    JwtBearer, ManualClock, PasswordGrant, RefreshTokenGrant, RetryPolicy, Token, TokenManager,
+    JwtBearer, PasswordGrant, RefreshTokenGrant, Token, TokenManager, policy::RetryPolicy,
+    time::ManualClock,
 };
 use serde_json::Value;
 
@@ -287,7 +288,7 @@ impl Dot {
     }
 }
 
-fn manager(grant: impl grantkit::Grant + 'static, clock: &ManualClock) -> TokenManager {
+fn manager(grant: impl grantkit::grant::Grant + 'static, clock: &ManualClock) -> TokenManager {
     TokenManager::builder()
         .grant(grant)
         .clock(clock.clone())

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests: a failure should stop the test
 
 use grantkit::middleware::AuthMiddleware;
-use grantkit::{ClientCredentials, ManualClock, TokenManager};
+use grantkit::{ClientCredentials, TokenManager, time::ManualClock};
 use grantkit_integration_tests::{authenticated_client, server_with_clock};
 use grantkit_testkit::server::{Fault, TestServer};
 
@@ -14,7 +14,7 @@ fn manager(server: &TestServer) -> TokenManager {
             TestServer::CLIENT_ID,
             TestServer::CLIENT_SECRET,
         ))
-        .retry(grantkit::RetryPolicy::none())
+        .retry(grantkit::policy::RetryPolicy::none())
         .build()
         .unwrap()
 }

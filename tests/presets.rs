@@ -8,8 +8,9 @@ use std::time::Duration;
 use grantkit::middleware::AuthMiddleware;
 use grantkit::presets::{self, DisruptiveTechnologies, TwentyFourSevenOffice};
 use grantkit::{
-    BodyFormat, ClientGrant, ClientOptions, Clock, ErrorKind, ManualClock, MemoryStore,
-    PasswordGrant, TokenManager,
+    BodyFormat, ClientGrant, ClientOptions, ErrorKind, PasswordGrant, TokenManager,
+    store::MemoryStore,
+    time::{Clock, ManualClock},
 };
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{JWT_BEARER, TestServer};

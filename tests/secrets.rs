@@ -16,10 +16,14 @@ use base64::Engine as _;
 use grantkit::config::Config;
 use grantkit::middleware::AuthMiddleware;
 use grantkit::{
-    ClientAuth, ClientCredentials, ClientGrant, ClientOptions, EncryptionKey, Error, ErrorKind,
-    FileStore, Grant as _, GrantContext, HttpClient, HttpRequest, HttpResponse, JwtBearer,
-    ManualClock, MemoryStore, PasswordGrant, RedisStore, RefreshTokenGrant, RetryPolicy, Token,
-    TokenManager, TokenManagerBuilder, WithRefresh, async_trait, presets,
+    ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind, JwtBearer,
+    PasswordGrant, RefreshTokenGrant, Token, TokenManager, TokenManagerBuilder, WithRefresh,
+    grant::{Grant as _, GrantContext, async_trait},
+    policy::RetryPolicy,
+    presets,
+    store::{EncryptionKey, FileStore, MemoryStore, RedisStore},
+    time::ManualClock,
+    transport::{HttpClient, HttpRequest, HttpResponse},
 };
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
@@ -204,7 +208,10 @@ async fn server(clock: &ManualClock) -> TestServer {
     server
 }
 
-fn builder(grant: impl grantkit::Grant + 'static, clock: &ManualClock) -> TokenManagerBuilder {
+fn builder(
+    grant: impl grantkit::grant::Grant + 'static,
+    clock: &ManualClock,
+) -> TokenManagerBuilder {
     TokenManager::builder()
         .grant(grant)
         .clock(clock.clone())
@@ -291,7 +298,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     let mut audit = Audit::new();
 
     // Client credentials: form + Basic, form + body, JSON + body, with a refresh token.
-    let grants: Vec<(&str, Arc<dyn grantkit::Grant>)> = vec![
+    let grants: Vec<(&str, Arc<dyn grantkit::grant::Grant>)> = vec![
         (
             "cc with refresh",
             Arc::new(ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET).with_refresh()),
@@ -412,7 +419,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         RefreshTokenGrant::new(&url, ClientOptions::new(CLIENT_ID)).client_secret(CLIENT_SECRET),
     );
     audit.debug("jwt with refresh", &wrapped);
-    let assertion = jwt.assertion(grantkit::Clock::now(&clock)).unwrap();
+    let assertion = jwt.assertion(grantkit::time::Clock::now(&clock)).unwrap();
     audit.secret("assertion made locally", assertion.secret());
     audit.debug("assertion", &assertion);
 
@@ -629,7 +636,7 @@ impl HttpClient for Recorder {
 async fn plain_http_off_loopback_is_refused_and_nothing_is_sent() {
     let recorder = Recorder::default();
     let plain = "http://auth.example.invalid/oauth/token";
-    let grants: Vec<Box<dyn grantkit::Grant>> = vec![
+    let grants: Vec<Box<dyn grantkit::grant::Grant>> = vec![
         Box::new(ClientCredentials::form(plain, CLIENT_ID, CLIENT_SECRET)),
         Box::new(PasswordGrant::new(
             plain,
@@ -646,7 +653,7 @@ async fn plain_http_off_loopback_is_refused_and_nothing_is_sent() {
     ];
     let clock = ManualClock::at_fixed_epoch();
     for grant in grants {
-        let grant: Arc<dyn grantkit::Grant> = Arc::from(grant);
+        let grant: Arc<dyn grantkit::grant::Grant> = Arc::from(grant);
         let error = TokenManager::builder()
             .grant_arc(Arc::clone(&grant))
             .http_client(recorder.clone())

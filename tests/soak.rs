@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use grantkit::{ClientCredentials, Clock as _, ErrorKind, RetryPolicy, SystemClock, TokenManager};
+use grantkit::{
+    ClientCredentials, ErrorKind, TokenManager,
+    policy::RetryPolicy,
+    time::{Clock as _, SystemClock},
+};
 use grantkit_testkit::server::{Fault, TestServer};
 
 const TASKS: usize = 64;

@@ -9,7 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use grantkit::{ClientCredentials, Grant, GrantContext, ReqwestHttpClient, SystemClock};
+use grantkit::{
+    ClientCredentials,
+    grant::{Grant, GrantContext},
+    time::SystemClock,
+    transport::ReqwestHttpClient,
+};
 use grantkit_benches::{builder, runtime};
 use grantkit_testkit::server::TestServer;
 

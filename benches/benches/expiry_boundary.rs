@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use grantkit::{RefreshPolicy, Token};
+use grantkit::{Token, policy::RefreshPolicy};
 use grantkit_benches::{builder, percentile, runtime};
 use grantkit_testkit::server::TestServer;
 

@@ -10,8 +10,9 @@ use std::alloc::System;
 use std::time::Duration;
 
 use grantkit::{
-    GrantIdentity, HttpClient, HttpRequest, HttpResponse, Token, TokenManager, async_trait,
-    grant_fn,
+    Token, TokenManager,
+    grant::{GrantIdentity, async_trait, grant_fn},
+    transport::{HttpClient, HttpRequest, HttpResponse},
 };
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 

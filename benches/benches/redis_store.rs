@@ -6,7 +6,11 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use grantkit::{Clock, RedisStore, SystemClock, Token, TokenStore};
+use grantkit::{
+    Token,
+    store::{RedisStore, TokenStore},
+    time::{Clock, SystemClock},
+};
 use grantkit_benches::runtime;
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use redis::AsyncCommands as _;

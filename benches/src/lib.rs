@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use grantkit::{ClientCredentials, RetryPolicy, TokenManager, TokenManagerBuilder};
+use grantkit::{ClientCredentials, TokenManager, TokenManagerBuilder, policy::RetryPolicy};
 use grantkit_testkit::server::TestServer;
 
 /// A multi-threaded runtime on every core.

@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use grantkit::SystemClock;
+use grantkit::time::SystemClock;
 use grantkit_testkit::server::{ServerConfig, TestServer};
 
 const EXAMPLES: &[&str] = &[

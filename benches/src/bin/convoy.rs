@@ -15,7 +15,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use grantkit::{ClientCredentials, Clock, FileStore, RedisStore, SystemClock, TokenManager};
+use grantkit::{
+    ClientCredentials, TokenManager,
+    store::{FileStore, RedisStore},
+    time::{Clock, SystemClock},
+};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use grantkit_testkit::server::{ServerConfig, TestServer};
 

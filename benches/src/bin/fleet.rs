@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use grantkit::{Clock, RedisStore, SystemClock};
+use grantkit::{
+    store::RedisStore,
+    time::{Clock, SystemClock},
+};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use grantkit_testkit::server::{ServerConfig, TestServer};
 
@@ -71,7 +74,7 @@ fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
             TestServer::CLIENT_SECRET,
         ))
         .store(store)
-        .retry(grantkit::RetryPolicy::default().initial_backoff(Duration::from_millis(20)))
+        .retry(grantkit::policy::RetryPolicy::default().initial_backoff(Duration::from_millis(20)))
         .build()
         .unwrap();
     let (calls, expired, errors) = (

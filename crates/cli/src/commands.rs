@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use grantkit::config::{Config, StoreConfig, StoreKind};
-use grantkit::{Clock as _, FileStore, SystemClock, Token, TokenManager};
+use grantkit::{
+    Token, TokenManager,
+    store::FileStore,
+    time::{Clock as _, SystemClock},
+};
 
 use crate::TokenFormat;
 use crate::failure::Failure;
@@ -94,21 +98,26 @@ pub(crate) fn token(
     deadline: Option<Duration>,
 ) -> Result<(), Failure> {
     let (_, config) = load_config(config)?;
-    let token = block_on(async {
+    let (token, requested_scope) = block_on(async {
         let (name, manager) = manager(&config, profile, deadline)?;
-        manager
+        let token = manager
             .token()
             .await
-            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))
+            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
+        Ok::<_, Failure>((token, manager.identity().get_scope().map(str::to_owned)))
     })?;
-    let text = render_token(&token, format);
+    let text = render_token(&token, requested_scope.as_deref(), format);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())
         .map_err(|e| Failure::output(&e))
 }
 
-fn render_token(token: &Token, format: TokenFormat) -> String {
+/// The token as `--format` asks. In `json`, `scope` is the scope the server granted or,
+/// when its response left `scope` out, the scope requested (RFC 6749 §5.1: the granted
+/// scope is then the requested one), its scope tokens sorted as the manager's identity
+/// keeps them; `null` only when neither exists.
+fn render_token(token: &Token, requested_scope: Option<&str>, format: TokenFormat) -> String {
     match format {
         TokenFormat::Raw => token.access_token().secret().to_owned(),
         TokenFormat::Header => token.authorization_header(),
@@ -119,7 +128,7 @@ fn render_token(token: &Token, format: TokenFormat) -> String {
                 "token_type": token.token_type(),
                 "expires_at": human::rfc3339(token.expires_at()),
                 "expires_in": token.remaining(now).as_secs(),
-                "scope": token.scope(),
+                "scope": token.scope().or(requested_scope),
             })
             .to_string()
         }

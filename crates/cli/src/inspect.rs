@@ -4,7 +4,7 @@ use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use grantkit::{Clock as _, SystemClock};
+use grantkit::time::{Clock as _, SystemClock};
 use serde_json::{Map, Value};
 
 use crate::InspectFormat;

@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 use base64::Engine as _;
-use grantkit::{Clock as _, SystemClock};
+use grantkit::time::{Clock as _, SystemClock};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use grantkit_testkit::server::{ExpiresIn, Fault, JWT_BEARER, ServerConfig, TestServer};
 use serde_json::{Value, json};
@@ -399,8 +399,34 @@ fn formats_print_the_same_cached_token() {
     );
 }
 
+/// RFC 6749 §5.1: a response without `scope` grants the requested scope. `-f json` used
+/// to print `null` there, as if no scope had been granted.
 #[test]
-fn json_scope_is_null_when_the_server_grants_none() {
+fn json_scope_is_the_requested_scope_when_the_server_omits_it() {
+    let f = Fixture::new();
+    f.server.configure(|c| c.omit_scope = true);
+    let config = f.config(&format!(
+        r#"
+        [profiles.acme]
+        grant = "client_credentials"
+        token_url = "{}"
+        client_id = "{}"
+        client_secret = "{}"
+        scope = "write read"
+        "#,
+        f.token_url(),
+        TestServer::CLIENT_ID,
+        TestServer::CLIENT_SECRET
+    ));
+    let value: Value =
+        serde_json::from_str(&success(&run(&config, &["token", "-f", "json"]))).unwrap();
+    assert_eq!(f.server.requests()[0].params["scope"], "write read");
+    // Scopes are a set: printed as the manager's identity keeps them, sorted.
+    assert_eq!(value["scope"], "read write");
+}
+
+#[test]
+fn json_scope_is_null_when_none_was_requested_nor_granted() {
     let f = Fixture::new();
     let config = f.config(&format!(
         r#"

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
-use grantkit::SystemClock;
+use grantkit::time::SystemClock;
 use grantkit_testkit::server::{ServerConfig, TestServer};
 use tempfile::TempDir;
 

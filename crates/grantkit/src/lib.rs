@@ -1,14 +1,17 @@
 //! OAuth2 tokens that are always valid, fetched as rarely as possible, and shared safely
 //! between tasks, processes and machines.
 //!
-//! This is the crate to depend on: it re-exports the core ([`TokenManager`], [`Token`],
-//! the traits, [`Error`]), the grants, the stores, and adds vendor [`presets`],
-//! configuration profiles ([`config`]) and an HTTP [`middleware`].
+//! This is the crate to depend on. Its root holds what a program that fetches tokens names:
+//! the [`TokenManager`] and its builder, the [`Token`], the [`Error`], and the grants with
+//! their options. What you need to extend grantkit — a grant or a store of your own, a
+//! policy, an HTTP client, a clock — is in the modules [`grant`], [`store`], [`policy`],
+//! [`transport`], [`time`], [`secret`], [`error`] and [`future`]. Vendor [`presets`],
+//! configuration profiles (`config`) and an HTTP middleware (`middleware`) complete it.
 //!
 //! # Quick start
 //! ```no_run
 //! use std::time::Duration;
-//! use grantkit::{ClientCredentials, ClientGrant, RedisStore, TokenManager};
+//! use grantkit::{ClientCredentials, ClientGrant, TokenManager};
 //!
 //! # async fn run() -> grantkit::Result<()> {
 //! let manager = TokenManager::builder()
@@ -16,32 +19,40 @@
 //!         ClientCredentials::json("https://login.example.com/oauth/token", "id", "secret")
 //!             .param("audience", "https://api.example.com"),
 //!     )
-//!     .store(RedisStore::connect("redis://127.0.0.1:6379")?)
 //!     .refresh_before(Duration::from_secs(60))
 //!     .build()?;
-//! let token = manager.token().await?; // valid, cached, shared by the whole fleet
+//! let token = manager.token().await?; // valid, cached, shared by every task
 //! # let _ = token; Ok(()) }
 //! ```
 //!
-//! Or pick a preset, or a profile from a configuration file:
+//! Share it between processes with a [`store`], pick a preset, or load a profile from a
+//! configuration file:
 //! ```no_run
 //! # async fn run() -> grantkit::Result<()> {
-//! let tso = grantkit::presets::twenty_four_seven_office("id", "secret", "123456").build()?;
+//! # #[cfg(feature = "store-redis")]
+//! let fleet = grantkit::presets::twenty_four_seven_office("id", "secret", "123456")
+//!     .store(grantkit::store::RedisStore::connect("redis://127.0.0.1:6379")?)
+//!     .build()?;
 //! # #[cfg(feature = "config")]
 //! let acme = grantkit::config::Config::load("grantkit.toml")?.manager(Some("acme"))?;
 //! # Ok(()) }
 //! ```
 //!
 //! # Feature flags
+//! The defaults are small: a client-credentials or password user compiles neither Redis,
+//! nor figment, nor jsonwebtoken unless asking for them.
+//!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `rustls` | yes | the default HTTP client, reqwest with rustls |
-//! | `store-file` | yes | [`FileStore`]: atomic writes, `0600`, a cross-process lock |
-//! | `store-redis` | yes | [`RedisStore`]: fleet-wide single flight |
-//! | `store-redis-cluster` | no | Redis Cluster through the same [`RedisStore`] |
-//! | `grant-jwt-bearer` | yes | [`JwtBearer`] (HS256) and the Disruptive Technologies preset |
-//! | `config` | yes | [`config`]: profiles from a TOML file and the environment |
-//! | `middleware` | yes | [`middleware`]: authenticated `reqwest` requests, one retry on a rejected token |
+//! | `rustls` | yes | the default HTTP client, reqwest with rustls ([`transport::ReqwestHttpClient`]) |
+//! | `store-file` | yes | `store::FileStore`: atomic writes, `0600`, a cross-process lock |
+//! | `store-redis` | no | `store::RedisStore`: fleet-wide single flight (the `redis` crate) |
+//! | `store-redis-cluster` | no | Redis Cluster through the same `store::RedisStore` |
+//! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
+//! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
+//! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
+//! | `test-util` | no | `time::ManualClock`, a clock tests move by hand |
+//! | `conformance` | no | `store::conformance`: the test suite every [`store::TokenStore`] passes (not API-stable) |
 //!
 //! # Security
 //! - Secrets, passwords, assertions and tokens are secret types: `[redacted]` in every
@@ -59,41 +70,152 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 #[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
 #[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;
 pub mod presets;
 
-#[cfg(feature = "rustls")]
-pub use grantkit_core::ReqwestHttpClient;
+// The root: what a program that fetches tokens names.
 pub use grantkit_core::{
-    AccessToken, Assertion, COARSE_CLOCK_SLACK, ClientSecret, Clock, DEFAULT_LIFETIME,
-    DynTokenStore, Error, ErrorKind, FailureRecord, Freshness, Grant, GrantContext, GrantFn,
-    GrantIdentity, HttpClient, HttpRequest, HttpResponse, LockAttempt, LockRelease, ManualClock,
-    MemoryStore, OAuthError, Password, RefreshBeforeExpiry, RefreshPolicy, RefreshToken, Report,
-    Result, RetryPolicy, SharedTokenStore, SigningKey, Stats, StoreLock, SystemClock, Token,
-    TokenFuture, TokenManager, TokenManagerBuilder, TokenRequest, TokenStore, async_trait,
-    check_token_url, grant_fn, is_loopback, jwt_expiry, redact_url,
+    ClientSecret, Error, ErrorKind, Result, Stats, Token, TokenManager, TokenManagerBuilder,
 };
+#[cfg(feature = "grant-jwt-bearer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
+pub use grantkit_grants::JwtBearer;
 pub use grantkit_grants::{
     BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,
     RefreshTokenGrant, WithRefresh,
 };
-#[cfg(feature = "grant-jwt-bearer")]
-pub use grantkit_grants::{JwtBearer, JwtSigningKey};
-#[cfg(any(feature = "store-file", feature = "store-redis"))]
-pub use grantkit_stores::EncryptionKey;
-#[cfg(feature = "store-file")]
-pub use grantkit_stores::FileStore;
-#[cfg(feature = "store-redis")]
-pub use grantkit_stores::RedisStore;
 
-/// The core crate, for what is not re-exported at the top.
-pub use grantkit_core as core;
-/// The grants crate.
-pub use grantkit_grants as grants;
-/// The stores crate.
-pub use grantkit_stores as stores;
-/// The `http` crate whose types [`HttpRequest`] and [`HttpResponse`] are, for custom
-/// [`HttpClient`]s.
-pub use http;
+/// Writing a grant of your own: the [`Grant`](grant::Grant) trait, the context it runs in,
+/// the request builder, and the closure adapter [`grant_fn`](grant::grant_fn).
+///
+/// The ready-made grants are at the crate root ([`ClientCredentials`], [`PasswordGrant`],
+/// [`RefreshTokenGrant`], …); docs/grants.md has a walk-through.
+pub mod grant {
+    pub use grantkit_core::{
+        Grant, GrantContext, GrantFn, GrantIdentity, TokenRequest, async_trait, grant_fn,
+    };
+    #[cfg(feature = "grant-jwt-bearer")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
+    pub use grantkit_grants::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtSigningKey};
+}
+
+/// Where tokens are kept: the [`TokenStore`](store::TokenStore) trait with its lock and
+/// failure-sharing types, and the stores grantkit ships.
+///
+/// [`MemoryStore`](store::MemoryStore) is always built; [`FileStore`](store::FileStore)
+/// needs the `store-file` feature, [`RedisStore`](store::RedisStore) `store-redis`.
+pub mod store {
+    pub use grantkit_core::{
+        DynTokenStore, FAILURE_TEXT_CHARS, FailureRecord, LockAttempt, LockRelease,
+        MAX_FAILURE_RECORD_BYTES, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
+        async_trait,
+    };
+    #[cfg(any(feature = "store-file", feature = "store-redis"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "store-file", feature = "store-redis"))))]
+    pub use grantkit_stores::EncryptionKey;
+    #[cfg(feature = "store-file")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store-file")))]
+    pub use grantkit_stores::FileStore;
+    #[cfg(feature = "store-redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store-redis")))]
+    pub use grantkit_stores::RedisStore;
+    #[cfg(feature = "conformance")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+    pub use grantkit_stores::conformance;
+}
+
+/// When a cached token is renewed and how a failed fetch is retried.
+pub mod policy {
+    pub use grantkit_core::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
+}
+
+/// The HTTP exchange: the [`HttpClient`](transport::HttpClient) trait for a client of your
+/// own, and the default client (reqwest, with the `rustls` feature).
+pub mod transport {
+    #[cfg(feature = "rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+    pub use grantkit_core::ReqwestHttpClient;
+    pub use grantkit_core::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse};
+    /// The `http` crate, whose `Request` and `Response` are [`HttpRequest`] and
+    /// [`HttpResponse`], for custom [`HttpClient`]s.
+    pub use http;
+}
+
+/// Time, injected: the [`Clock`](time::Clock) trait, the system clock, and (with the
+/// `test-util` feature) a manual clock for tests.
+pub mod time {
+    #[cfg(feature = "test-util")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub use grantkit_core::ManualClock;
+    pub use grantkit_core::{Clock, SystemClock};
+}
+
+/// Secret types: redacted in `Debug`, no `Display`, compared in constant time, zeroed on
+/// drop; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
+pub mod secret {
+    pub use grantkit_core::{
+        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey, redact_url,
+    };
+}
+
+/// Errors: [`Error`] and [`ErrorKind`] (also at the root), the parsed RFC 6749 §5.2 error
+/// body, and [`Report`](error::Report), which prints the whole cause chain.
+pub mod error {
+    pub use grantkit_core::{
+        EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
+    };
+}
+
+/// Named futures.
+pub mod future {
+    pub use grantkit_core::TokenFuture;
+}
+
+/// The facade's root stays narrow: the core's internals are not re-exported, nor are the
+/// crates underneath or the `http` crate (it is `transport::http`). Each block must fail
+/// to compile.
+///
+/// ```compile_fail,E0432
+/// use grantkit::check_token_url;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::is_loopback;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::jwt_expiry;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::COARSE_CLOCK_SLACK;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::DEFAULT_LIFETIME;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::core::TokenManager;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::http::Request;
+/// ```
+/// ```compile_fail,E0432
+/// use grantkit::store::check_token_url;
+/// ```
+///
+/// And what moved is where docs/concepts.md says:
+///
+/// ```
+/// # #![allow(unused_imports)]
+/// use grantkit::error::{OAuthError, Report};
+/// use grantkit::future::TokenFuture;
+/// use grantkit::grant::{Grant, GrantContext, GrantIdentity, TokenRequest, grant_fn};
+/// use grantkit::policy::{RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
+/// use grantkit::secret::{AccessToken, RefreshToken, redact_url};
+/// use grantkit::store::{LockAttempt, MemoryStore, SharedTokenStore, TokenStore};
+/// use grantkit::time::{Clock, SystemClock};
+/// use grantkit::transport::{HttpClient, HttpRequest, HttpResponse, http};
+/// ```
+#[cfg(doctest)]
+pub struct NarrowRoot;

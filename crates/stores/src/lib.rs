@@ -10,7 +10,8 @@
 //! | `FileStore` | the processes of one machine | yes | advisory file lock | optional |
 //! | `RedisStore` | a fleet | while Redis keeps it | `SET NX PX` + checked release | optional |
 //!
-//! Every store passes the same conformance suite (`grantkit_testkit::conformance`).
+//! Every store passes the same conformance suite, `conformance` (with the `conformance`
+//! feature; not API-stable), which a store of your own can run too.
 //! See `docs/stores.md` in the repository for the guarantees, the layouts and how to
 //! write a backend of your own.
 //!
@@ -43,6 +44,7 @@
 //! | `file` | yes | `FileStore` (and `EncryptionKey`) |
 //! | `redis` | no | `RedisStore` (and `EncryptionKey`), on tokio |
 //! | `redis-cluster` | no | `RedisStore::connect_cluster` for Redis Cluster |
+//! | `conformance` | no | `conformance`: the suite every `TokenStore` passes, for your own stores (not API-stable) |
 //!
 //! [`MemoryStore`] is always available.
 //!
@@ -65,6 +67,9 @@
 
 #[cfg(any(feature = "file", feature = "redis"))]
 mod codec;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 #[cfg(feature = "file")]
 mod file;
 #[cfg(feature = "file")]

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use grantkit_stores::MemoryStore;
-use grantkit_testkit::conformance;
+use grantkit_stores::conformance;
 
 #[tokio::test(start_paused = true)]
 async fn memory_store_conforms() {
@@ -11,8 +11,8 @@ async fn memory_store_conforms() {
 
 #[cfg(feature = "file")]
 mod file {
+    use grantkit_stores::conformance;
     use grantkit_stores::{EncryptionKey, FileStore};
-    use grantkit_testkit::conformance;
 
     #[tokio::test(start_paused = true)]
     async fn file_store_conforms() {
@@ -57,8 +57,8 @@ mod file {
 
 #[cfg(feature = "redis")]
 mod redis {
+    use grantkit_stores::conformance;
     use grantkit_stores::{EncryptionKey, RedisStore};
-    use grantkit_testkit::conformance;
     use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 
     #[tokio::test]
@@ -95,7 +95,7 @@ mod redis {
 #[cfg(feature = "redis-cluster")]
 mod redis_cluster {
     use grantkit_stores::RedisStore;
-    use grantkit_testkit::conformance;
+    use grantkit_stores::conformance;
     use grantkit_testkit::redis_server::{RedisCluster, unique_prefix};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //!
 //! - [`server`]: an in-process OAuth2 authorization server for tests, examples and
 //!   benchmarks.
-//! - [`conformance`]: the suite every `TokenStore` must pass.
+//! - [`conformance`]: the suite every `TokenStore` must pass (from `grantkit-stores`).
 
 // Test support: when the environment cannot give a test what it needs (a port, a Redis),
 // failing loudly is the intended behaviour.
@@ -10,6 +10,7 @@
 
 pub use grantkit_core::ManualClock;
 
-pub mod conformance;
+/// The store conformance suite, now published as `grantkit_stores::conformance`.
+pub use grantkit_stores::conformance;
 pub mod redis_server;
 pub mod server;

@@ -112,6 +112,9 @@ pub struct ServerConfig {
     /// tokens from that instant on. Off by default (tokens end exactly at
     /// `now + lifetime`).
     pub whole_second_expiry: bool,
+    /// Whether token responses leave `scope` out, as RFC 6749 §5.1 allows when the granted
+    /// scope is the requested one. Off by default (the requested scope is echoed).
+    pub omit_scope: bool,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +137,7 @@ impl Default for ServerConfig {
             max_assertion_lifetime_secs: 3600,
             token_delay: Duration::ZERO,
             whole_second_expiry: false,
+            omit_scope: false,
         }
     }
 }
@@ -748,7 +752,7 @@ fn issue(
         }
         (ExpiresIn::JwtOnly | ExpiresIn::Absent, None) => {}
     }
-    if let Some(scope) = &scope {
+    if let Some(scope) = scope.as_ref().filter(|_| !config.omit_scope) {
         body.insert("scope".into(), Value::String(scope.clone()));
     }
     if with_refresh {

@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # fn run() -> grantkit::Result<()> {
-//! use grantkit::{presets, FileStore};
+//! use grantkit::{presets, store::FileStore};
 //!
 //! let manager = presets::twenty_four_seven_office("client-id", "client-secret", "123456")
 //!     .store(FileStore::in_cache_dir()?)

@@ -13,12 +13,17 @@
 //! expire on a server's clock (Redis) must run on real time, where it costs about a
 //! second per run.
 //!
+//! Enable the `conformance` feature of `grantkit-stores` (or of `grantkit`, where this
+//! module is `grantkit::store::conformance`) in your store's dev-dependencies and call it
+//! from a test:
+//!
 //! ```no_run
-//! use grantkit_core::MemoryStore;
+//! # #![allow(unused_imports)] // outside `cargo test`, the test function is compiled away
+//! use grantkit_stores::{MemoryStore, conformance};
 //!
 //! #[tokio::test(start_paused = true)]
 //! async fn memory_store_conforms() {
-//!     grantkit_testkit::conformance::all(&MemoryStore::new(), "memory:").await;
+//!     conformance::all(&MemoryStore::new(), "memory:").await;
 //! }
 //! ```
 //!
@@ -37,6 +42,12 @@ use grantkit_core::{
     Clock, Error, FailureRecord, LockAttempt, StoreLock, SystemClock, Token, TokenStore,
 };
 use serde_json::json;
+
+mod failures;
+mod locks;
+
+pub use failures::{failure_expiry, failure_round_trip};
+pub use locks::{lock_exclusion, lock_expiry, stale_release_is_harmless};
 
 /// The TTL of the locks the expiry tests let lapse.
 pub const SHORT_LOCK_TTL: Duration = Duration::from_millis(300);
@@ -428,181 +439,4 @@ pub async fn concurrent_writers(store: &dyn TokenStore, prefix: &str) {
         assert_loaded(loaded.as_ref(), last, test, &format!("round {round}"));
     }
     remove_key(store, &key, test).await;
-}
-
-/// A held lock excludes a second holder of the same key (from this or any other handle
-/// on the store), not of other keys; released, it can be taken again.
-pub async fn lock_exclusion(store: &dyn TokenStore, prefix: &str) {
-    let test = "lock_exclusion";
-    let key = format!("{prefix}lock_exclusion");
-    let other = format!("{prefix}lock_exclusion_other");
-    let first = match try_lock(store, &key, LONG_LOCK_TTL, test).await {
-        Lock::Acquired(lock) => lock,
-        Lock::Unsupported => return,
-        Lock::Held => panic!("[{test}] a fresh key's lock was held"),
-    };
-    expect_held(store, &key, test, "second try_lock").await;
-    // Concurrent attempts: none gets it.
-    let attempts = (0..8).map(|_| try_lock(store, &key, LONG_LOCK_TTL, test));
-    for outcome in join_all(attempts).await {
-        assert!(
-            matches!(outcome, Lock::Held),
-            "[{test}] a concurrent try_lock got a held lock"
-        );
-    }
-    let other_lock = acquire(store, &other, LONG_LOCK_TTL, test, "another key").await;
-    release(first, test).await;
-    let again = acquire(store, &key, LONG_LOCK_TTL, test, "after release").await;
-    release(again, test).await;
-    release(other_lock, test).await;
-
-    // Of many simultaneous attempts on a free lock, exactly one wins.
-    let attempts = (0..8).map(|_| try_lock(store, &key, LONG_LOCK_TTL, test));
-    let mut winners = Vec::new();
-    for outcome in join_all(attempts).await {
-        if let Lock::Acquired(lock) = outcome {
-            winners.push(lock);
-        }
-    }
-    assert_eq!(winners.len(), 1, "[{test}] simultaneous try_lock winners");
-    for lock in winners {
-        release(lock, test).await;
-    }
-}
-
-/// A lock expires by itself after its TTL: someone else can then take it.
-pub async fn lock_expiry(store: &dyn TokenStore, prefix: &str) {
-    let test = "lock_expiry";
-    let key = format!("{prefix}lock_expiry");
-    let first = match try_lock(store, &key, SHORT_LOCK_TTL, test).await {
-        Lock::Acquired(lock) => lock,
-        Lock::Unsupported => return,
-        Lock::Held => panic!("[{test}] a fresh key's lock was held"),
-    };
-    expect_held(store, &key, test, "before the TTL").await;
-    tokio::time::sleep(SHORT_LOCK_TTL * 2 + Duration::from_millis(100)).await;
-    let second = acquire(store, &key, LONG_LOCK_TTL, test, "after the TTL").await;
-    release(second, test).await;
-    drop(first);
-}
-
-/// Releasing a lock that expired (and now belongs to someone else) does nothing.
-pub async fn stale_release_is_harmless(store: &dyn TokenStore, prefix: &str) {
-    let test = "stale_release_is_harmless";
-    let key = format!("{prefix}stale_release");
-    let first = match try_lock(store, &key, SHORT_LOCK_TTL, test).await {
-        Lock::Acquired(lock) => lock,
-        Lock::Unsupported => return,
-        Lock::Held => panic!("[{test}] a fresh key's lock was held"),
-    };
-    tokio::time::sleep(SHORT_LOCK_TTL * 2 + Duration::from_millis(100)).await;
-    let second = acquire(store, &key, LONG_LOCK_TTL, test, "after the first expired").await;
-    release(first, test).await;
-    expect_held(store, &key, test, "after the stale release").await;
-    release(second, test).await;
-    let third = acquire(store, &key, LONG_LOCK_TTL, test, "after the real release").await;
-    release(third, test).await;
-}
-
-async fn save_failure(
-    store: &dyn TokenStore,
-    key: &str,
-    record: &FailureRecord,
-    ttl: Duration,
-    test: &str,
-) {
-    if let Err(e) = store.save_failure(key, record, ttl).await {
-        panic!("[{test}] save_failure({key:?}) failed: {}", e.report());
-    }
-}
-
-async fn load_failure(store: &dyn TokenStore, key: &str, test: &str) -> Option<FailureRecord> {
-    match store.load_failure(key).await {
-        Ok(r) => r,
-        Err(e) => panic!("[{test}] load_failure({key:?}) failed: {}", e.report()),
-    }
-}
-
-/// A recorded failure is loaded back whole (kind, message, status, OAuth fields,
-/// retryability, until), per key; a later record replaces it; tokens and locks of the
-/// key neither see nor disturb it.
-pub async fn failure_round_trip(store: &dyn TokenStore, prefix: &str) {
-    let test = "failure_round_trip";
-    let key = format!("{prefix}failure_round_trip");
-    let other = format!("{prefix}failure_round_trip_other");
-    assert!(
-        load_failure(store, &key, test).await.is_none(),
-        "[{test}] a failure appeared on a fresh key"
-    );
-    let refused = Error::from_response(
-        401,
-        &[],
-        br#"{"error":"invalid_client","error_description":"Client authentication failed","error_uri":"https://idp.example/e"}"#,
-    );
-    let first = FailureRecord::from_error(&refused, now_ms() + LONG_LOCK_TTL);
-    save_failure(store, &key, &first, LONG_LOCK_TTL, test).await;
-    let Some(loaded) = load_failure(store, &key, test).await else {
-        return; // the store keeps no failure records
-    };
-    assert_eq!(loaded, first, "[{test}] the loaded failure differs");
-    assert_eq!(
-        loaded.to_error().to_string(),
-        refused.to_string(),
-        "[{test}] the error rebuilt from the record"
-    );
-    assert!(
-        load_failure(store, &other, test).await.is_none(),
-        "[{test}] a failure leaked to another key"
-    );
-    assert!(
-        load(store, &key, test).await.is_none(),
-        "[{test}] a failure loaded as a token"
-    );
-    let lock = acquire(store, &key, LONG_LOCK_TTL, test, "with a failure recorded").await;
-    release(lock, test).await;
-    let t = token("fr-token", now_ms(), hour());
-    save(store, &key, &t, test).await;
-    assert_loaded(
-        load(store, &key, test).await.as_ref(),
-        "fr-token",
-        test,
-        "beside a failure",
-    );
-
-    let down = Error::new(
-        grantkit_core::ErrorKind::Connect,
-        "could not reach the token endpoint",
-    );
-    let second = FailureRecord::from_error(&down, now_ms() + LONG_LOCK_TTL);
-    save_failure(store, &key, &second, LONG_LOCK_TTL, test).await;
-    assert_eq!(
-        load_failure(store, &key, test).await.as_ref(),
-        Some(&second),
-        "[{test}] a later failure did not replace the first"
-    );
-    assert!(second.is_retryable(), "[{test}] retryability");
-    remove_key(store, &key, test).await;
-}
-
-/// A recorded failure is gone once its TTL has passed.
-pub async fn failure_expiry(store: &dyn TokenStore, prefix: &str) {
-    let test = "failure_expiry";
-    let key = format!("{prefix}failure_expiry");
-    let error = Error::from_response(503, &[], b"");
-    let record = FailureRecord::from_error(&error, now_ms() + SHORT_LOCK_TTL);
-    save_failure(store, &key, &record, SHORT_LOCK_TTL, test).await;
-    if load_failure(store, &key, test).await.is_none() {
-        return; // the store keeps no failure records
-    }
-    // On tokio's clock (memory) and on the wall clock (file, Redis), whether or not
-    // tokio's clock is paused.
-    let wait = SHORT_LOCK_TTL * 2 + Duration::from_millis(100);
-    tokio::time::sleep(wait).await;
-    tokio::task::spawn_blocking(move || std::thread::sleep(wait))
-        .await
-        .unwrap();
-    assert!(
-        load_failure(store, &key, test).await.is_none(),
-        "[{test}] the failure outlived its TTL"
-    );
 }
