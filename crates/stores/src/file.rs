@@ -1,24 +1,21 @@
 //! [`FileStore`]: one JSON file per key, atomic writes, a cross-process advisory lock.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Read as _, Write as _};
+use std::fs;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use grantkit_core::{
-    Clock as _, Error, FailureRecord, LockAttempt, LockRelease, Result, StoreLock, SystemClock,
-    Token, TokenStore,
-};
-use serde::{Deserialize, Serialize};
+use grantkit_core::{Error, FailureRecord, LockAttempt, Result, Token, TokenStore};
 use sha2::{Digest as _, Sha256};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 use crate::private_fs::{self, Access, OpenError};
 
 mod failure;
+mod lock;
 
 /// Stems longer than this are shortened and given a hash suffix.
 const MAX_STEM: usize = 160;
@@ -281,34 +278,6 @@ impl FileStore {
         private_fs::create_private_dir(&self.inner.dir)
     }
 
-    /// Takes the key's write lock, waiting at most `write_lock_timeout`.
-    fn write_lock(&self, key: &str) -> Result<File> {
-        let path = self.write_lock_path(key);
-        let file = open_lock_file(&path)?;
-        let deadline = Instant::now() + self.inner.write_lock_timeout;
-        let mut pause = Duration::from_millis(1);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(fs::TryLockError::WouldBlock) => {
-                    if Instant::now() >= deadline {
-                        return Err(Error::store(format!(
-                            "timed out waiting for the write lock {}",
-                            path.display()
-                        )));
-                    }
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(fs::TryLockError::Error(e)) => {
-                    return Err(
-                        Error::store(format!("cannot lock {}", path.display())).with_source(e)
-                    );
-                }
-            }
-        }
-    }
-
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let dir = &self.inner.dir;
         let fail = |what: &str, e: io::Error| {
@@ -344,68 +313,6 @@ impl FileStore {
         private_fs::sync_dir(dir);
         Ok(())
     }
-
-    fn try_lock_sync(&self, key: &str, ttl: Duration) -> Result<Option<File>> {
-        self.ensure_dir()?;
-        let path = self.lock_path(key);
-        let mut file = open_lock_file(&path)?;
-        match file.try_lock() {
-            Ok(()) => {
-                let info = LockInfo {
-                    pid: std::process::id(),
-                    expires_at_ms: codec::millis(
-                        SystemClock::new()
-                            .now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .unwrap_or_default()
-                            + ttl,
-                    ),
-                };
-                // The holder's deadline, for others to judge a frozen holder; best effort.
-                let written = serde_json::to_vec(&info)
-                    .map_err(io::Error::other)
-                    .and_then(|b| {
-                        file.set_len(0)?;
-                        file.write_all(&b)
-                    });
-                if let Err(e) = written {
-                    tracing::debug!(path = %path.display(), error = %e, "could not record the lock holder");
-                }
-                Ok(Some(file))
-            }
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => {
-                Err(Error::store(format!("cannot lock {}", path.display())).with_source(e))
-            }
-        }
-    }
-
-    /// Whether the holder of `key`'s lock overran the deadline it wrote, by the grace.
-    fn holder_overran(&self, key: &str) -> Option<LockInfo> {
-        let mut text = Vec::new();
-        private_fs::open_private(&self.lock_path(key), Access::Read)
-            .ok()?
-            .take(4096)
-            .read_to_end(&mut text)
-            .ok()?;
-        let info: LockInfo = serde_json::from_slice(&text).ok()?;
-        let now = codec::millis(
-            SystemClock::new()
-                .now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default(),
-        );
-        (now > info
-            .expires_at_ms
-            .saturating_add(codec::millis(TAKEOVER_GRACE)))
-        .then_some(info)
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct LockInfo {
-    pid: u32,
-    expires_at_ms: u64,
 }
 
 #[async_trait]
@@ -427,37 +334,7 @@ impl TokenStore for FileStore {
     }
 
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
-        let owned = key.to_owned();
-        let taken = self.blocking(move |s| s.try_lock_sync(&owned, ttl)).await?;
-        let Some(file) = taken else {
-            let owned = key.to_owned();
-            let overran = self.blocking(move |s| Ok(s.holder_overran(&owned))).await?;
-            return Ok(match overran {
-                Some(info) => {
-                    tracing::warn!(
-                        path = %self.lock_path(key).display(),
-                        holder_pid = info.pid,
-                        "the refresh lock holder overran its lock's lifetime; proceeding without waiting for it"
-                    );
-                    LockAttempt::Acquired(StoreLock::new(TakenOverLock))
-                }
-                None => LockAttempt::Held,
-            });
-        };
-        let slot = Arc::new(Mutex::new(Some(file)));
-        // Let the lock go when its TTL passes, even if the handle was dropped unreleased.
-        let timer = tokio::runtime::Handle::try_current().ok().map(|handle| {
-            let slot = Arc::clone(&slot);
-            handle.spawn(async move {
-                tokio::time::sleep(ttl).await;
-                unlock(&slot);
-            })
-        });
-        Ok(LockAttempt::Acquired(StoreLock::new(FileLock {
-            path: self.lock_path(key),
-            slot,
-            timer,
-        })))
+        self.try_lock_async(key, ttl).await
     }
 
     async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
@@ -469,59 +346,6 @@ impl TokenStore for FileStore {
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
         let key = key.to_owned();
         self.blocking(move |s| s.load_failure_sync(&key)).await
-    }
-}
-
-fn unlock(slot: &Mutex<Option<File>>) -> bool {
-    let file = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-    match file {
-        Some(file) => {
-            // Clear the holder's record so nobody judges the next holder by it. Closing
-            // the file releases the lock too; unlocking first makes it prompt.
-            let _ = file.set_len(0);
-            let _ = file.unlock();
-            true
-        }
-        None => false,
-    }
-}
-
-/// A held refresh lock of a [`FileStore`].
-struct FileLock {
-    path: PathBuf,
-    slot: Arc<Mutex<Option<File>>>,
-    timer: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl fmt::Debug for FileLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileLock")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl LockRelease for FileLock {
-    async fn release(self: Box<Self>) -> Result<()> {
-        // After the TTL the timer already let go (and someone else may hold the lock now,
-        // through another file handle): then there is nothing to do.
-        unlock(&self.slot);
-        if let Some(timer) = &self.timer {
-            timer.abort();
-        }
-        Ok(())
-    }
-}
-
-/// A lock whose previous holder overran it; excludes nobody.
-#[derive(Debug)]
-struct TakenOverLock;
-
-#[async_trait]
-impl LockRelease for TakenOverLock {
-    async fn release(self: Box<Self>) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -582,37 +406,5 @@ fn record_io_problem(path: &Path, e: io::Error) -> Result<Option<Token>> {
     Ok(None)
 }
 
-/// Opens (creating it `0600`) a lock file through [`private_fs::open_private`].
-fn open_lock_file(path: &Path) -> Result<File> {
-    private_fs::open_private(path, Access::ReadWriteCreate)
-        .map_err(|e| e.into_store_error("the lock file", path))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_are_safe_and_injective() {
-        assert_eq!(
-            file_stem("client_credentials:app:0af3"),
-            "client_credentials%3Aapp%3A0af3"
-        );
-        assert_eq!(file_stem("A"), "%41");
-        assert_ne!(file_stem("A"), file_stem("a"));
-        assert_eq!(file_stem("%41"), "%2541");
-        assert_eq!(file_stem("../x/y"), "..%2Fx%2Fy");
-        assert_eq!(file_stem(""), "");
-        let long = "k".repeat(300);
-        let stem = file_stem(&long);
-        assert_eq!(stem.len(), 100 + 1 + 64);
-        assert_ne!(stem, file_stem(&"k".repeat(301)));
-        for s in [file_stem("a/b\\c:d*e?f\"g<h>i|j\u{e9}"), stem] {
-            assert!(
-                s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.@%~".contains(&b)),
-                "{s}"
-            );
-        }
-    }
-}
+mod tests;

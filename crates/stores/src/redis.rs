@@ -7,29 +7,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Clock, Error, ErrorKind, FailureRecord, LockAttempt, LockRelease, Result, StoreLock,
-    SystemClock, Token, TokenStore,
+    Clock, Error, ErrorKind, FailureRecord, LockAttempt, Result, SystemClock, Token, TokenStore,
 };
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, RedisFuture, RedisResult, Script, Value};
+use redis::{Cmd, RedisFuture, RedisResult, Value};
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 
 mod failure;
+mod lock;
 mod records;
 use records::Stored;
 
 /// After a failure to reach Redis, operations fail at once for this long instead of
 /// waiting for a timeout each; then the next operation tries again.
 const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
-
-/// Deletes the lock only if it still holds our token.
-const RELEASE_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-";
 
 /// Keeps tokens in Redis so that a fleet of processes shares them, with a refresh lock
 /// that makes the fleet request one token per expiry.
@@ -495,36 +487,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
-        let lock_key = self.lock_key(key);
-        let lock_token = format!(
-            "{:016x}{:016x}-{}",
-            fastrand::u64(..),
-            fastrand::u64(..),
-            std::process::id()
-        );
-        let ttl_ms = codec::millis(ttl).max(1);
-        let acquired: Option<String> = {
-            let (lock_key, lock_token) = (lock_key.clone(), lock_token.clone());
-            self.run("SET NX (lock)", |mut conn| async move {
-                redis::cmd("SET")
-                    .arg(&lock_key)
-                    .arg(&lock_token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?
-        };
-        if acquired.is_none() {
-            return Ok(LockAttempt::Held);
-        }
-        Ok(LockAttempt::Acquired(StoreLock::new(RedisLock {
-            store: self.clone(),
-            lock_key,
-            lock_token,
-        })))
+        self.try_lock_impl(key, ttl).await
     }
 
     async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
@@ -533,42 +496,6 @@ impl TokenStore for RedisStore {
 
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
         self.load_failure_impl(key).await
-    }
-}
-
-/// A held refresh lock of a [`RedisStore`].
-struct RedisLock {
-    store: RedisStore,
-    lock_key: String,
-    lock_token: String,
-}
-
-impl fmt::Debug for RedisLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisLock")
-            .field("lock_key", &self.lock_key)
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl LockRelease for RedisLock {
-    async fn release(self: Box<Self>) -> Result<()> {
-        let RedisLock {
-            store,
-            lock_key,
-            lock_token,
-        } = *self;
-        store
-            .run("unlock", |mut conn| async move {
-                Script::new(RELEASE_SCRIPT)
-                    .key(&lock_key)
-                    .arg(&lock_token)
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(())
     }
 }
 
