@@ -1,11 +1,7 @@
 //! What the manager refuses to serve: stored records a skewed clock wrote, and tokens that
 //! cannot go into an `Authorization` header, whoever built them.
 
-use std::sync::atomic::AtomicUsize;
-
-use super::*;
-use crate::clock::ManualClock;
-use crate::grant::grant_fn;
+use crate::manager::test_support::*;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const HOUR: Duration = Duration::from_secs(3600);
