@@ -210,8 +210,8 @@ fn builder(grant: impl grantkit::Grant + 'static, clock: &ManualClock) -> TokenM
         .clock(clock.clone())
         .retry(
             RetryPolicy::default()
-                .max_attempts(2)
-                .initial_backoff(Duration::from_millis(5)),
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(5)),
         )
         .attempt_timeout(Duration::from_millis(300))
         // Each failure path is followed at once by a success: no cool-down in between.

@@ -71,7 +71,7 @@ fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
             TestServer::CLIENT_SECRET,
         ))
         .store(store)
-        .retry(grantkit::RetryPolicy::default().initial_backoff(Duration::from_millis(20)))
+        .retry(grantkit::RetryPolicy::default().with_initial_backoff(Duration::from_millis(20)))
         .build()
         .unwrap();
     let (calls, expired, errors) = (

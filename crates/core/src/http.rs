@@ -12,7 +12,7 @@ use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use url::Url;
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::secret::ClientSecret;
@@ -258,7 +258,7 @@ pub fn is_loopback(url: &Url) -> bool {
 /// The underlying clients (TLS roots, connection pools) are built on the first request
 /// that needs them, not before: a program that finds its token in a store never builds
 /// one. A failure to build one is returned by that request.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 #[derive(Clone)]
 pub struct ReqwestHttpClient {
     clients: Arc<Clients>,
@@ -266,7 +266,7 @@ pub struct ReqwestHttpClient {
 }
 
 /// The two clients of a [`ReqwestHttpClient`], each built on first use.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 struct Clients {
     setup: Setup,
     /// `https` to hosts other than loopback: may go through a proxy.
@@ -275,7 +275,7 @@ struct Clients {
     direct: std::sync::OnceLock<Result<reqwest::Client>>,
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 enum Setup {
     /// grantkit's settings; `proxy: None` means the environment's proxy variables.
     Default {
@@ -287,14 +287,14 @@ enum Setup {
 }
 
 /// The timeout of one whole exchange in a default [`ReqwestHttpClient`].
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The longest a default [`ReqwestHttpClient`] waits for a connection.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 impl ReqwestHttpClient {
     /// The default client; proxies from the environment for `https` to non-loopback
     /// hosts only (see [Proxies](#proxies)).
@@ -421,7 +421,7 @@ impl ReqwestHttpClient {
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 impl Clients {
     fn new(setup: Setup) -> Self {
         Clients {
@@ -465,7 +465,7 @@ impl Clients {
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 #[async_trait]
 impl HttpClient for ReqwestHttpClient {
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse> {
@@ -515,7 +515,7 @@ impl HttpClient for ReqwestHttpClient {
     }
 }
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 impl fmt::Debug for ReqwestHttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReqwestHttpClient")
@@ -578,7 +578,7 @@ mod tests {
         assert!(TokenRequest::post("not a url at all").build().is_err());
     }
 
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "default-http-client")]
     #[test]
     fn only_https_to_remote_hosts_may_use_a_proxy() {
         let decide = |u: &str| ReqwestHttpClient::may_use_proxy(&Url::parse(u).unwrap());

@@ -24,7 +24,7 @@
 //!         cx.exchange(req).await
 //!     }
 //!     fn identity(&self) -> GrantIdentity {
-//!         GrantIdentity::new("client_credentials", &self.url).client_id(&self.id)
+//!         GrantIdentity::new("client_credentials", &self.url).with_client_id(&self.id)
 //!     }
 //! }
 //!
@@ -75,7 +75,7 @@ pub use clock::{COARSE_CLOCK_SLACK, Clock, ManualClock, SystemClock};
 pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS};
 pub use failure::{FAILURE_TEXT_CHARS, FailureRecord, MAX_FAILURE_RECORD_BYTES};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 pub use http::ReqwestHttpClient;
 pub use http::{
     DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest,

@@ -230,9 +230,9 @@ impl Params {
     pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
         for (name, value) in self.iter() {
             identity = if name == "audience" {
-                identity.audience(value)
+                identity.with_audience(value)
             } else {
-                identity.param(name, value)
+                identity.with_param(name, value)
             };
         }
         identity

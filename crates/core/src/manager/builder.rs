@@ -31,7 +31,7 @@ use crate::token::{DEFAULT_LIFETIME, Token};
 ///     .grant(grant)
 ///     .store(MemoryStore::new())
 ///     .refresh_before(Duration::from_secs(60))
-///     .retry(RetryPolicy::default().max_attempts(3))
+///     .retry(RetryPolicy::default().with_max_attempts(3))
 ///     .build()?;
 /// # Ok(()) }
 /// ```
@@ -43,7 +43,7 @@ pub struct TokenManagerBuilder {
     http: Option<Arc<dyn HttpClient>>,
     clock: Option<Arc<dyn Clock>>,
     settings: Settings,
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "default-http-client")]
     proxy: Option<String>,
     pending_error: Option<Error>,
 }
@@ -86,7 +86,7 @@ impl TokenManagerBuilder {
             http: None,
             clock: None,
             settings: Settings::default(),
-            #[cfg(feature = "reqwest")]
+            #[cfg(feature = "default-http-client")]
             proxy: None,
             pending_error: None,
         }
@@ -137,7 +137,7 @@ impl TokenManagerBuilder {
     /// [`ReqwestHttpClient::with_client`](crate::ReqwestHttpClient::with_client): configure
     /// it not to follow redirects, or use
     /// [`reqwest_client_builder`](Self::reqwest_client_builder)).
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "default-http-client")]
     pub fn reqwest_client(self, client: reqwest::Client) -> Self {
         self.http_client(crate::http::ReqwestHttpClient::with_client(client))
     }
@@ -145,7 +145,7 @@ impl TokenManagerBuilder {
     /// Builds the HTTP client from your `reqwest::ClientBuilder`, with redirects turned
     /// off (see [`ReqwestHttpClient::from_builder`](crate::ReqwestHttpClient::from_builder)).
     /// A failure to build is reported by [`build`](Self::build).
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "default-http-client")]
     pub fn reqwest_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
         match crate::http::ReqwestHttpClient::from_builder(builder) {
             Ok(client) => self.http_client(client),
@@ -200,7 +200,7 @@ impl TokenManagerBuilder {
     /// requests never go through a proxy; see [`ReqwestHttpClient`](crate::ReqwestHttpClient).
     /// Applies to the default HTTP client: [`build`](Self::build) fails when a client of
     /// your own is set too.
-    #[cfg(feature = "reqwest")]
+    #[cfg(feature = "default-http-client")]
     pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
         self.proxy = Some(proxy.into());
         self
@@ -258,7 +258,7 @@ impl TokenManagerBuilder {
         if url::Url::parse(identity.token_url()).is_ok() {
             check_token_url(identity.token_url(), self.settings.allow_http)?;
         }
-        #[cfg(feature = "reqwest")]
+        #[cfg(feature = "default-http-client")]
         let http = match (self.http, &self.proxy) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
@@ -269,7 +269,7 @@ impl TokenManagerBuilder {
             (Some(h), None) => h,
             (None, proxy) => default_http(proxy.as_deref(), self.settings.attempt_timeout)?,
         };
-        #[cfg(not(feature = "reqwest"))]
+        #[cfg(not(feature = "default-http-client"))]
         let http = match self.http {
             Some(h) => h,
             None => default_http()?,
@@ -304,7 +304,7 @@ impl TokenManagerBuilder {
 
 /// The default HTTP client: built on its first request (see [`crate::ReqwestHttpClient`]),
 /// so that a manager that finds its token in a store builds none.
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 fn default_http(proxy: Option<&str>, timeout: Duration) -> Result<Arc<dyn HttpClient>> {
     let client = match proxy {
         Some(proxy) => crate::http::ReqwestHttpClient::with_proxy(proxy)?,
@@ -315,10 +315,10 @@ fn default_http(proxy: Option<&str>, timeout: Duration) -> Result<Arc<dyn HttpCl
     Ok(Arc::new(client.timeout(timeout + Duration::from_secs(1))))
 }
 
-#[cfg(not(feature = "reqwest"))]
+#[cfg(not(feature = "default-http-client"))]
 fn default_http() -> Result<Arc<dyn HttpClient>> {
     Err(Error::config(
-        "no HTTP client: enable the `reqwest` feature or call .http_client(…)",
+        "no HTTP client: enable the `default-http-client` feature or call .http_client(…)",
     ))
 }
 

@@ -23,24 +23,24 @@ use crate::token::Token;
 pub(super) struct Entry {
     /// Until when the hot path may serve this entry, by the coarse clock.
     pub(super) fast_until_nanos: u64,
-    pub(super) refresh_at: SystemTime,
+    pub(super) renew_at: SystemTime,
     pub(super) expires_at: SystemTime,
     pub(super) revoked: bool,
     pub(super) replicas: Box<[Token]>,
 }
 
 impl Entry {
-    pub(super) fn new(token: &Token, refresh_at: SystemTime, shards: usize) -> Self {
+    pub(super) fn new(token: &Token, renew_at: SystemTime, shards: usize) -> Self {
         let mut replicas = Vec::with_capacity(shards);
         replicas.push(token.clone());
         replicas.extend((1..shards).map(|_| token.replicate()));
-        let refresh_at = refresh_at.min(token.expires_at());
+        let renew_at = renew_at.min(token.expires_at());
         // The hot path reads a coarse clock: stop using it a safe distance before expiry.
         let fast_until =
-            refresh_at.min(token.expires_at() - COARSE_CLOCK_SLACK.min(token.lifetime()));
+            renew_at.min(token.expires_at() - COARSE_CLOCK_SLACK.min(token.lifetime()));
         Entry {
             fast_until_nanos: unix_nanos(fast_until),
-            refresh_at,
+            renew_at,
             expires_at: token.expires_at(),
             revoked: false,
             replicas: replicas.into_boxed_slice(),
@@ -188,13 +188,13 @@ impl Inner {
         }
     }
 
-    /// Installs `token` as the current one. `refresh_at` overrides the policy (used to
+    /// Installs `token` as the current one. `renew_at` overrides the policy (used to
     /// retry a failed renewal later while serving a still valid token).
-    pub(super) fn install(&self, token: &Token, refresh_at: Option<SystemTime>) {
-        let refresh_at = refresh_at.unwrap_or_else(|| self.policy.refresh_at(token));
+    pub(super) fn install(&self, token: &Token, renew_at: Option<SystemTime>) {
+        let renew_at = renew_at.unwrap_or_else(|| self.policy.refresh_at(token));
         let shards = self.shard_mask + 1;
         self.current
-            .store(Some(Arc::new(Entry::new(token, refresh_at, shards))));
+            .store(Some(Arc::new(Entry::new(token, renew_at, shards))));
         self.generation.fetch_add(1, Ordering::Release);
     }
 }

@@ -21,7 +21,7 @@ impl TokenManager {
         let inner = &self.inner;
         let now = inner.clock.now();
         if let Some(entry) = inner.current.load_full() {
-            if now < entry.refresh_at {
+            if now < entry.renew_at {
                 inner.hit(shard);
                 return Ok(entry.replicas[shard].clone());
             }
@@ -70,7 +70,7 @@ impl TokenManager {
         // fresh token a moment ago finds it here, under the lock, instead of renewing again.
         let now = self.inner.clock.now();
         if let Some(entry) = self.inner.current.load_full()
-            && now < entry.refresh_at
+            && now < entry.renew_at
         {
             return futures_util::future::ready(Ok(entry.token().clone()))
                 .boxed()

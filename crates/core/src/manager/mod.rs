@@ -159,7 +159,7 @@ impl TokenManager {
         }
         let revoked = Arc::new(Entry {
             fast_until_nanos: 0,
-            refresh_at: UNIX_EPOCH,
+            renew_at: UNIX_EPOCH,
             expires_at: UNIX_EPOCH,
             revoked: true,
             replicas: entry.replicas.clone(),

@@ -52,7 +52,7 @@ impl Inner {
         let span = tracing::info_span!(
             "grantkit.renew",
             grant = %self.identity.kind(),
-            client_id = self.identity.get_client_id().unwrap_or("-"),
+            client_id = self.identity.client_id().unwrap_or("-"),
             key = %self.key,
         );
         self.renew_inner().instrument(span).await
@@ -261,7 +261,7 @@ impl Inner {
                 Ok(token)
             }
             Err(error) => {
-                bump(&self.counters.refresh_failures);
+                bump(&self.counters.renewal_failures);
                 let now = self.clock.now();
                 match fallback.filter(|t| !t.is_expired(now)) {
                     Some(valid) => {
@@ -412,7 +412,7 @@ impl Inner {
             self.install(&valid, Some(self.retry_later(&valid, now)));
             return Ok(valid);
         }
-        bump(&self.counters.refresh_failures);
+        bump(&self.counters.renewal_failures);
         let longest = self.settings.failure_cooldown.max(MAX_RETRY_AFTER_COOLDOWN);
         let until = record.until().min(now + longest);
         tracing::warn!(

@@ -22,7 +22,7 @@ pub struct Stats {
     /// Tokens taken from the store, renewed by another manager or process.
     pub tokens_from_store: u64,
     /// Renewals that ended without a new token (after their retries).
-    pub refresh_failures: u64,
+    pub renewal_failures: u64,
     /// Store operations that failed and were worked around.
     pub store_errors: u64,
 }
@@ -40,7 +40,7 @@ pub(super) struct Counters {
     pub(super) grant_calls: AtomicU64,
     pub(super) tokens_fetched: AtomicU64,
     pub(super) tokens_from_store: AtomicU64,
-    pub(super) refresh_failures: AtomicU64,
+    pub(super) renewal_failures: AtomicU64,
     pub(super) store_errors: AtomicU64,
 }
 
@@ -70,7 +70,7 @@ impl TokenManager {
             grant_calls: get(&c.grant_calls),
             tokens_fetched: get(&c.tokens_fetched),
             tokens_from_store: get(&c.tokens_from_store),
-            refresh_failures: get(&c.refresh_failures),
+            renewal_failures: get(&c.renewal_failures),
             store_errors: get(&c.store_errors),
         }
     }

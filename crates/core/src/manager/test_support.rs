@@ -24,7 +24,7 @@ pub(super) use crate::token::Token;
 pub(super) const URL: &str = "https://auth.example.com/oauth/token";
 
 pub(super) fn identity() -> GrantIdentity {
-    GrantIdentity::new("test", URL).client_id("client")
+    GrantIdentity::new("test", URL).with_client_id("client")
 }
 
 /// A grant that issues `tok-1`, `tok-2`, … living `lifetime`, counting its calls.

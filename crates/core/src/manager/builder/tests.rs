@@ -2,7 +2,7 @@
 
 use crate::manager::test_support::*;
 
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 #[test]
 fn a_proxy_with_a_client_of_ones_own_is_a_config_error() {
     let e = TokenManager::builder()

@@ -3,7 +3,7 @@
 use crate::manager::test_support::*;
 
 #[tokio::test(start_paused = true)]
-async fn transient_failures_are_retried_with_backoff_and_retry_after() {
+async fn retryable_failures_are_retried_with_backoff_and_retry_after() {
     let clock = ManualClock::at_fixed_epoch();
     let http = ScriptedHttp::new(vec![
         Scripted::Respond(500, vec![], "<html>Internal Server Error</html>"),
@@ -17,9 +17,9 @@ async fn transient_failures_are_retried_with_backoff_and_retry_after() {
         .grant(form_grant())
         .retry(
             RetryPolicy::default()
-                .max_attempts(4)
-                .initial_backoff(Duration::from_millis(100))
-                .max_backoff(Duration::from_secs(1)),
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(1)),
         )
         .attempt_timeout(Duration::from_secs(3))
         .build()
@@ -72,9 +72,9 @@ async fn a_silent_endpoint_fails_the_renewal_at_its_deadline() {
         .grant(form_grant())
         .retry(
             RetryPolicy::default()
-                .max_attempts(10)
-                .initial_backoff(Duration::from_millis(100))
-                .max_backoff(Duration::from_millis(100)),
+                .with_max_attempts(10)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_millis(100)),
         )
         .attempt_timeout(Duration::from_secs(4))
         .deadline(Duration::from_secs(10))
@@ -199,7 +199,7 @@ async fn retries_are_bounded() {
         .clock(clock)
         .http_client(http.clone())
         .grant(form_grant())
-        .retry(RetryPolicy::default().max_attempts(3))
+        .retry(RetryPolicy::default().with_max_attempts(3))
         .build()
         .unwrap();
     let e = manager.token().await.unwrap_err();

@@ -40,7 +40,7 @@ async fn endpoint_down_serves_the_valid_token_then_fails_clearly_after_expiry() 
         failed_renewals, 1,
         "a failed renewal backs off instead of hammering"
     );
-    assert_eq!(manager.stats().refresh_failures, 1);
+    assert_eq!(manager.stats().renewal_failures, 1);
 
     clock.advance(Duration::from_secs(51)); // past expiry
     let e = manager.token().await.unwrap_err();
@@ -285,7 +285,7 @@ async fn a_waiter_returns_the_lock_holders_failure_at_once_without_a_request() {
         "no request of its own"
     );
     assert_eq!(waiter.stats().grant_calls, 0);
-    assert_eq!(waiter.stats().refresh_failures, 1);
+    assert_eq!(waiter.stats().renewal_failures, 1);
 
     // The holder released the lock.
     match store
