@@ -352,7 +352,7 @@ impl GrantContext {
         &self.http
     }
 
-    /// Sends `request` after checking its URL (see [`check_token_url`]).
+    /// Sends `request` after checking its URL (see [`TokenRequest::check_url`](crate::TokenRequest::check_url)).
     ///
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a refused URL, or the HTTP

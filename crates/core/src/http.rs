@@ -76,6 +76,27 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// Checks `url` the way a token request to it is checked when sent: credentials go
+    /// over `https`, or plain `http` to a loopback host (`localhost`, `127.0.0.0/8`,
+    /// `::1`), or plain `http` anywhere when `allow_http` is set. Grants call it with
+    /// `allow_http = true` when they are built, to report a URL that is not `http(s)` at
+    /// once; the manager decides about plain `http` when the request is sent.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the URL's problem.
+    ///
+    /// ```
+    /// use grantkit_core::TokenRequest;
+    /// assert!(TokenRequest::check_url("https://auth.example.com/token", false).is_ok());
+    /// assert!(TokenRequest::check_url("http://127.0.0.1:8080/token", false).is_ok());
+    /// assert!(TokenRequest::check_url("http://auth.example.com/token", false).is_err());
+    /// assert!(TokenRequest::check_url("http://auth.example.com/token", true).is_ok());
+    /// assert!(TokenRequest::check_url("ftp://auth.example.com/token", true).is_err());
+    /// ```
+    pub fn check_url(url: &str, allow_http: bool) -> Result<()> {
+        check_token_url(url, allow_http).map(drop)
+    }
+
     /// A `POST` to `url`.
     pub fn post(url: impl Into<String>) -> Self {
         TokenRequest {
@@ -191,19 +212,10 @@ impl fmt::Debug for TokenRequest {
 }
 
 /// Checks that credentials may be sent to `url`: `https`, or `http` to a loopback host
-/// (`localhost`, `127.0.0.0/8`, `::1`), or any `http` when `allow_http` is set.
-///
-/// # Errors
-/// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the URL's problem.
-///
-/// ```
-/// use grantkit_core::check_token_url;
-/// assert!(check_token_url("https://auth.example.com/token", false).is_ok());
-/// assert!(check_token_url("http://127.0.0.1:8080/token", false).is_ok());
-/// assert!(check_token_url("http://auth.example.com/token", false).is_err());
-/// assert!(check_token_url("http://auth.example.com/token", true).is_ok());
-/// ```
-pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
+/// (`localhost`, `127.0.0.0/8`, `::1`), or any `http` when `allow_http` is set. The one
+/// rule behind [`TokenRequest::check_url`], the builder and
+/// [`GrantContext::send`](crate::GrantContext::send).
+pub(crate) fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
     let parsed =
         Url::parse(url).map_err(|e| Error::config(format!("token URL is not a valid URL: {e}")))?;
     match parsed.scheme() {
@@ -223,7 +235,7 @@ pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
 
 /// Whether `url`'s host is `localhost` or a loopback address (`127.0.0.0/8`, `::1`, or
 /// `127.0.0.0/8` written as an IPv4-mapped IPv6 address).
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -17,7 +17,7 @@ pub(crate) use check::distrust_stored;
 use check::{check_access_token, check_token_type, check_token_type_accepted};
 
 /// The lifetime given to a token whose response has neither `expires_in` nor a JWT `exp`.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The longest lifetime a parsed token is given (100 years), whatever `expires_in` or a
 /// JWT `exp` claim says.
@@ -266,11 +266,11 @@ impl Token {
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
-    /// use grantkit_core::{Token, DEFAULT_LIFETIME};
+    /// use grantkit_core::Token;
     ///
     /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     /// let body = br#"{"access_token":"abc","token_type":"bearer","expires_in":"3600"}"#;
-    /// let token = Token::from_response(200, &[], body, now, DEFAULT_LIFETIME).unwrap();
+    /// let token = Token::from_response(200, &[], body, now, Duration::from_secs(3600)).unwrap();
     /// // `expires_in` counts whole seconds: the token is taken to expire one second early.
     /// assert_eq!(token.expires_at(), now + Duration::from_secs(3599));
     /// assert_eq!(token.token_type(), "Bearer");
@@ -317,13 +317,14 @@ impl Token {
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
-    /// use grantkit_core::{ErrorKind, Token, DEFAULT_LIFETIME};
+    /// use grantkit_core::{ErrorKind, Token};
     ///
     /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     /// let body = br#"{"access_token":"abc","token_type":"DPoP","expires_in":60}"#;
-    /// let refused = Token::from_response(200, &[], body, now, DEFAULT_LIFETIME).unwrap_err();
+    /// let hour = Duration::from_secs(3600);
+    /// let refused = Token::from_response(200, &[], body, now, hour).unwrap_err();
     /// assert_eq!(refused.kind(), ErrorKind::InvalidResponse);
-    /// let token = Token::from_response_accepting(200, &[], body, now, DEFAULT_LIFETIME, &["dpop"]).unwrap();
+    /// let token = Token::from_response_accepting(200, &[], body, now, hour, &["dpop"]).unwrap();
     /// assert_eq!(token.authorization_header(), "DPoP abc");
     /// ```
     pub fn from_response_accepting(
@@ -501,7 +502,7 @@ fn seconds_of(value: &Value) -> Option<f64> {
 
 /// The `exp` claim of a JWT, read without verifying anything; `None` if `token` is not a
 /// JWT with a numeric `exp`.
-pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
+pub(crate) fn jwt_expiry(token: &str) -> Option<SystemTime> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {

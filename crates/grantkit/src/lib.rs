@@ -64,16 +64,19 @@ pub mod config;
 pub mod middleware;
 pub mod presets;
 
+/// A clock that moves only when told to, for tests (the `test-util` feature).
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use grantkit_core::ManualClock;
 #[cfg(feature = "rustls")]
 pub use grantkit_core::ReqwestHttpClient;
 pub use grantkit_core::{
-    AccessToken, Assertion, COARSE_CLOCK_SLACK, ClientSecret, Clock, DEFAULT_LIFETIME,
-    DynTokenStore, Error, ErrorKind, FailureRecord, Freshness, Grant, GrantContext, GrantFn,
-    GrantIdentity, HttpClient, HttpRequest, HttpResponse, LockAttempt, LockRelease, ManualClock,
-    MemoryStore, OAuthError, Password, RefreshBeforeExpiry, RefreshPolicy, RefreshToken, Report,
-    Result, RetryPolicy, SharedTokenStore, SigningKey, Stats, StoreLock, SystemClock, Token,
-    TokenFuture, TokenManager, TokenManagerBuilder, TokenRequest, TokenStore, async_trait,
-    check_token_url, grant_fn, is_loopback, jwt_expiry, redact_url,
+    AccessToken, Assertion, ClientSecret, Clock, DynTokenStore, Error, ErrorKind, FailureRecord,
+    Freshness, Grant, GrantContext, GrantFn, GrantIdentity, HttpClient, HttpRequest, HttpResponse,
+    LockAttempt, LockRelease, MemoryStore, OAuthError, Password, RefreshBeforeExpiry,
+    RefreshPolicy, RefreshToken, Report, Result, RetryPolicy, SharedTokenStore, SigningKey, Stats,
+    StoreLock, SystemClock, Token, TokenFuture, TokenManager, TokenManagerBuilder, TokenRequest,
+    TokenStore, async_trait, grant_fn, redact_url,
 };
 pub use grantkit_grants::{
     BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,

@@ -1,5 +1,6 @@
 //! [`TokenManagerBuilder`]: the settings of a manager, and the default HTTP client.
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -41,7 +42,8 @@ pub struct TokenManagerBuilder {
     store: Option<SharedTokenStore>,
     policy: Option<Arc<dyn RefreshPolicy>>,
     http: Option<Arc<dyn HttpClient>>,
-    clock: Option<Arc<dyn Clock>>,
+    /// The clock, and whether it is the [`SystemClock`].
+    clock: Option<(Arc<dyn Clock>, bool)>,
     settings: Settings,
     #[cfg(feature = "default-http-client")]
     proxy: Option<String>,
@@ -157,8 +159,9 @@ impl TokenManagerBuilder {
     }
 
     /// The clock (default: [`SystemClock`]).
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+    pub fn clock<C: Clock + 'static>(mut self, clock: C) -> Self {
+        let system = TypeId::of::<C>() == TypeId::of::<SystemClock>();
+        self.clock = Some((Arc::new(clock), system));
         self
     }
 
@@ -275,6 +278,7 @@ impl TokenManagerBuilder {
             None => default_http()?,
         };
         let shards = shard_count();
+        let (clock, coarse_clock) = self.clock.unwrap_or_else(|| (Arc::new(SystemClock), true));
         Ok(TokenManager {
             inner: Arc::new(Inner {
                 key: identity.cache_key(),
@@ -287,7 +291,8 @@ impl TokenManagerBuilder {
                     .policy
                     .unwrap_or_else(|| Arc::new(RefreshBeforeExpiry::default())),
                 http,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
+                coarse_clock,
                 settings: self.settings,
                 current: ArcSwapOption::empty(),
                 generation: AtomicU64::new(0),

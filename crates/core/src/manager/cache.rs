@@ -14,7 +14,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
 use super::{Inner, TokenManager};
-use crate::clock::{COARSE_CLOCK_SLACK, unix_nanos};
+use crate::clock::{COARSE_CLOCK_SLACK, SystemClock, unix_nanos};
 use crate::error::Result;
 use crate::token::Token;
 
@@ -205,7 +205,12 @@ impl TokenManager {
     pub(super) fn cached_fast(&self) -> Option<Token> {
         let inner = &self.inner;
         let generation = inner.generation.load(Ordering::Acquire);
-        let now = inner.clock.unix_nanos();
+        // The system clock has a coarse reading of a few nanoseconds; others are asked.
+        let now = if inner.coarse_clock {
+            SystemClock.unix_nanos()
+        } else {
+            unix_nanos(inner.clock.now())
+        };
         LOCAL
             .try_with(|local| {
                 let mut local = local.try_borrow_mut().ok()?;

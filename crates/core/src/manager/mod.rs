@@ -94,6 +94,9 @@ struct Inner {
     policy: Arc<dyn RefreshPolicy>,
     http: Arc<dyn HttpClient>,
     clock: Arc<dyn crate::clock::Clock>,
+    /// Whether `clock` is the [`SystemClock`](crate::SystemClock), whose coarse reading
+    /// the hot path uses.
+    coarse_clock: bool,
     settings: Settings,
     current: ArcSwapOption<Entry>,
     /// Bumped after every change of `current`; threads re-read `current` when it moved.
