@@ -49,3 +49,25 @@ fn build_checks_the_configuration() {
         "{e}"
     );
 }
+
+/// The hot path reads the system's coarse clock only when the manager's clock is the
+/// system clock; any other clock is asked for `now()`.
+#[test]
+fn the_coarse_clock_is_used_only_with_the_system_clock() {
+    let (grant, _) = counting_grant(Duration::from_secs(3600));
+    let default = TokenManager::builder().grant(grant).build().unwrap();
+    assert!(default.inner.coarse_clock);
+    let (grant, _) = counting_grant(Duration::from_secs(3600));
+    let explicit = TokenManager::builder()
+        .clock(crate::SystemClock::new())
+        .grant(grant)
+        .build()
+        .unwrap();
+    assert!(explicit.inner.coarse_clock);
+    let (grant, _) = counting_grant(Duration::from_secs(3600));
+    let manual = builder(&ManualClock::at_fixed_epoch())
+        .grant(grant)
+        .build()
+        .unwrap();
+    assert!(!manual.inner.coarse_clock);
+}
