@@ -110,7 +110,7 @@ impl TokenExchange {
 
 #[async_trait]
 impl Grant for TokenExchange {
-    /// One attempt; the manager retries transient failures (connect errors, 5xx, 429).
+    /// One attempt; the manager retries retryable failures (connect errors, 5xx, 429).
     async fn fetch_token(&self, cx: &GrantContext) -> grantkit::Result<Token> {
         let mut params = vec![
             ("grant_type", TOKEN_EXCHANGE),
@@ -136,16 +136,16 @@ impl Grant for TokenExchange {
     /// cached token, so the subject appears as a SHA-256 fingerprint.
     fn identity(&self) -> GrantIdentity {
         let mut identity = GrantIdentity::new("token_exchange", &self.token_url)
-            .client_id(&self.client_id)
-            .param(
+            .with_client_id(&self.client_id)
+            .with_param(
                 "subject_token_sha256",
                 fingerprint(self.subject_token.secret()),
             );
         if let Some(audience) = &self.audience {
-            identity = identity.audience(audience);
+            identity = identity.with_audience(audience);
         }
         if let Some(scope) = &self.scope {
-            identity = identity.scope(scope);
+            identity = identity.with_scope(scope);
         }
         identity
     }

@@ -30,10 +30,10 @@ const ATTEMPTS: usize = 3;
 /// Three attempts, a few milliseconds apart, `Retry-After` honoured up to 2 s.
 fn fast_retry() -> RetryPolicy {
     RetryPolicy::default()
-        .max_attempts(ATTEMPTS as u32)
-        .initial_backoff(Duration::from_millis(10))
-        .max_backoff(Duration::from_millis(40))
-        .max_retry_after(Duration::from_secs(2))
+        .with_max_attempts(ATTEMPTS as u32)
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(40))
+        .with_max_retry_after(Duration::from_secs(2))
 }
 
 /// A client-credentials manager aimed at `server`, on `clock`, with short timeouts.
@@ -90,7 +90,7 @@ async fn persistent_then_recovers(fault: impl Fn() -> Fault, expect: Expect) {
         expect.says
     );
     assert_eq!(server.token_requests(), attempts, "one request per attempt");
-    assert_eq!(manager.stats().refresh_failures, 1);
+    assert_eq!(manager.stats().renewal_failures, 1);
     assert!(manager.cached().is_none());
 
     // For the failure cool-down (1 s by the manager's clock) calls get the same error
@@ -379,9 +379,9 @@ async fn faults_during_a_renewal_never_reach_callers_holding_a_valid_token() {
         for _ in 0..*attempts {
             server.push_fault(fault());
         }
-        let failures = manager.stats().refresh_failures;
+        let failures = manager.stats().renewal_failures;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while manager.stats().refresh_failures == failures {
+        while manager.stats().renewal_failures == failures {
             let started = Instant::now();
             let served = manager.token().await.unwrap();
             assert!(served.same_access_token(&current), "fault {i}");
@@ -411,7 +411,7 @@ async fn faults_during_a_renewal_never_reach_callers_holding_a_valid_token() {
         assert!(!renewed.is_expired(clock.now()));
         current = renewed;
     }
-    assert_eq!(manager.stats().refresh_failures, faults.len() as u64);
+    assert_eq!(manager.stats().renewal_failures, faults.len() as u64);
 }
 
 /// `expires_in: 0` or negative: the token is handed to the callers of the renewal that

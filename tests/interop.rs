@@ -650,7 +650,7 @@ async fn a_revoked_refresh_token_falls_back_to_the_password() {
         stats.token_requests, 3,
         "login, refused refresh, login: {stats:?}"
     );
-    assert_eq!(stats.refresh_failures, 0, "the caller saw no failure");
+    assert_eq!(stats.renewal_failures, 0, "the caller saw no failure");
 }
 
 /// The legacy seed's wire format (JSON password grant, credentials in the body) against

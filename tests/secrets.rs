@@ -217,8 +217,8 @@ fn builder(
         .clock(clock.clone())
         .retry(
             RetryPolicy::default()
-                .max_attempts(2)
-                .initial_backoff(Duration::from_millis(5)),
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(5)),
         )
         .attempt_timeout(Duration::from_millis(300))
         // Each failure path is followed at once by a success: no cool-down in between.

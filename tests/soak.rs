@@ -108,10 +108,10 @@ async fn sixty_four_tasks_on_two_second_tokens_under_random_faults() {
         ))
         .retry(
             RetryPolicy::default()
-                .max_attempts(4)
-                .initial_backoff(Duration::from_millis(20))
-                .max_backoff(Duration::from_millis(200))
-                .max_retry_after(Duration::from_secs(1)),
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(20))
+                .with_max_backoff(Duration::from_millis(200))
+                .with_max_retry_after(Duration::from_secs(1)),
         )
         .attempt_timeout(Duration::from_millis(700))
         .build()
@@ -263,8 +263,8 @@ async fn sixty_four_tasks_on_two_second_tokens_under_random_faults() {
         issued / lifetimes
     );
     println!(
-        "soak: manager stats            fetched {} refresh_failures {} grant_calls {} cache_hits {}",
-        stats.tokens_fetched, stats.refresh_failures, stats.grant_calls, stats.cache_hits
+        "soak: manager stats            fetched {} renewal_failures {} grant_calls {} cache_hits {}",
+        stats.tokens_fetched, stats.renewal_failures, stats.grant_calls, stats.cache_hits
     );
     println!("soak: VmRSS start {rss_start} KiB, middle {rss_mid} KiB, end {rss_end} KiB");
 

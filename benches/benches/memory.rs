@@ -46,7 +46,7 @@ fn net(region: &Region<'_, System>) -> isize {
 fn measure(token_len: usize) -> (isize, isize, isize) {
     let access = "x".repeat(token_len);
     let grant = grant_fn(
-        GrantIdentity::new("bench", "https://auth.example.com/token").client_id("bench"),
+        GrantIdentity::new("bench", "https://auth.example.com/token").with_client_id("bench"),
         move |cx| {
             let access = access.clone();
             async move {

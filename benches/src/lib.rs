@@ -23,7 +23,7 @@ pub fn builder(server: &TestServer) -> TokenManagerBuilder {
             TestServer::CLIENT_ID,
             TestServer::CLIENT_SECRET,
         ))
-        .retry(RetryPolicy::default().initial_backoff(Duration::from_millis(20)))
+        .retry(RetryPolicy::default().with_initial_backoff(Duration::from_millis(20)))
 }
 
 /// Nearest-rank percentile of sorted samples.

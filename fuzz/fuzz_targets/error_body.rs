@@ -1,4 +1,4 @@
-//! `Error::from_response`, `OAuthError::parse`, `Retry-After` and `jwt_expiry` with
+//! `Error::from_response`, `OAuthError::parse`, `Retry-After` and the JWT `exp` fallback with
 //! arbitrary input.
 #![no_main]
 

@@ -12,20 +12,22 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use grantkit_core::{
-    DEFAULT_LIFETIME, EXCERPT_CHARS, Error, ErrorKind, OAuthError, SERVER_TEXT_CHARS, Token,
-};
+use grantkit_core::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, SERVER_TEXT_CHARS, Token};
 use serde_json::Value;
 
 /// The statuses every input is tried with: successes, refusals, throttling, outages.
 pub const STATUSES: [u16; 9] = [200, 201, 299, 400, 401, 403, 429, 500, 503];
+
+/// The lifetime of tokens whose response says nothing about expiry (the manager's default).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// When the request was sent, for `expires_in`.
 pub fn issued_at() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_893_456_000)
 }
 
-/// `body` as the payload of an unsigned JWT, so that `jwt_expiry` reaches its claims.
+/// `body` as the payload of an unsigned JWT, so that the JWT `exp` fallback reaches its
+/// claims.
 pub fn jwt_with_payload(body: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     format!(
@@ -204,8 +206,8 @@ fn check_error(status: u16, body: &[u8], error: &Error) {
 }
 
 /// `OAuthError::parse`, `Error::from_response` (with the first line of `data` as a
-/// `Retry-After` value) and `jwt_expiry` (of `data` itself, and of a JWT whose claims are
-/// `data`).
+/// `Retry-After` value) and the JWT `exp` fallback of `Token::from_response` (for `data`
+/// itself as the access token, and for a JWT whose claims are `data`).
 pub fn error_body(data: &[u8]) {
     if let Some(parsed) = OAuthError::parse(data) {
         let value: Value = serde_json::from_slice(data).expect("parsed, so JSON");
@@ -229,8 +231,12 @@ pub fn error_body(data: &[u8]) {
         let _ = grantkit_core::RetryPolicy::default().delay_after(1, &error);
     }
     for candidate in [text.to_string(), jwt_with_payload(data)] {
-        if let Some(exp) = grantkit_core::jwt_expiry(&candidate) {
-            assert!(exp >= UNIX_EPOCH);
+        let body = serde_json::json!({ "access_token": candidate, "token_type": "bearer" });
+        let body = body.to_string();
+        if let Ok(token) =
+            Token::from_response(200, &[], body.as_bytes(), issued_at(), DEFAULT_LIFETIME)
+        {
+            assert!(token.expires_at() >= UNIX_EPOCH);
         }
     }
 }

@@ -74,7 +74,10 @@ fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
             TestServer::CLIENT_SECRET,
         ))
         .store(store)
-        .retry(grantkit::policy::RetryPolicy::default().initial_backoff(Duration::from_millis(20)))
+        .retry(
+            grantkit::policy::RetryPolicy::default()
+                .with_initial_backoff(Duration::from_millis(20)),
+        )
         .build()
         .unwrap();
     let (calls, expired, errors) = (

@@ -104,7 +104,7 @@ pub(crate) fn token(
             .token()
             .await
             .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
-        Ok::<_, Failure>((token, manager.identity().get_scope().map(str::to_owned)))
+        Ok::<_, Failure>((token, manager.identity().scope().map(str::to_owned)))
     })?;
     let text = render_token(&token, requested_scope.as_deref(), format);
     let mut out = std::io::stdout().lock();

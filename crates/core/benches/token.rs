@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt as _;
 use grantkit_core::{
-    Clock, GrantIdentity, HttpClient, HttpRequest, HttpResponse, Result, SystemClock, Token,
-    TokenManager, async_trait, grant_fn,
+    GrantIdentity, HttpClient, HttpRequest, HttpResponse, Result, SystemClock, Token, TokenManager,
+    async_trait, grant_fn,
 };
 
 #[derive(Debug)]

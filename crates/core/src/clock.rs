@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,37 +10,40 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// Token lifetimes are absolute instants shared between processes (through a file or Redis),
 /// so grantkit measures them on the wall clock. The manager reads the clock on every
-/// `token()` call; [`SystemClock`] makes that read cost a few nanoseconds.
+/// `token()` call.
 ///
 /// # Implementing
-/// Return the current time. The manager never assumes the clock is monotonic: a clock that
-/// jumps back only delays a refresh, one that jumps forward starts one early.
+/// Return the current time; that is the whole contract. The manager never assumes the
+/// clock is monotonic: a clock that jumps back only delays a renewal, one that jumps
+/// forward starts one early.
+///
+/// With the default [`SystemClock`] (or `.clock(SystemClock)`), the manager's hot path
+/// reads the system's coarse clock instead ([`SystemClock::unix_nanos`], a few
+/// nanoseconds); with any other clock it calls [`now`](Clock::now).
 ///
 /// ```
-/// use std::time::{Duration, SystemTime};
-/// use grantkit_core::{Clock, ManualClock};
+/// use std::time::SystemTime;
+/// use grantkit_core::Clock;
 ///
-/// let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000));
-/// clock.advance(Duration::from_secs(5));
-/// assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_005));
+/// /// A clock that runs five minutes ahead, to see refresh-ahead happen sooner.
+/// #[derive(Debug)]
+/// struct Ahead;
+///
+/// impl Clock for Ahead {
+///     fn now(&self) -> SystemTime {
+///         grantkit_core::SystemClock::new().now() + std::time::Duration::from_secs(300)
+///     }
+/// }
 /// ```
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> SystemTime;
-
-    /// A fast reading of the current time in nanoseconds since the Unix epoch (0 before
-    /// 1970), for the manager's hot path. It may lag [`now`](Clock::now) by up to
-    /// [`COARSE_CLOCK_SLACK`]; the manager never relies on it closer than that to an
-    /// expiry. The default converts `now()`.
-    fn unix_nanos(&self) -> u64 {
-        unix_nanos(self.now())
-    }
 }
 
-/// How far [`Clock::unix_nanos`] may lag behind [`Clock::now`]. The manager serves a token
-/// from its hot path only until this long before the token expires; closer to expiry, it
-/// decides with the precise clock.
-pub const COARSE_CLOCK_SLACK: Duration = Duration::from_millis(250);
+/// How far [`SystemClock::unix_nanos`] may lag behind [`Clock::now`]. The manager serves a
+/// token from its hot path only until this long before the token expires; closer to
+/// expiry, it decides with the precise clock.
+pub(crate) const COARSE_CLOCK_SLACK: Duration = Duration::from_millis(250);
 
 /// `t` in nanoseconds since the Unix epoch, saturating (0 before 1970).
 pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
@@ -52,18 +56,14 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> SystemTime {
         (**self).now()
     }
-
-    fn unix_nanos(&self) -> u64 {
-        (**self).unix_nanos()
-    }
 }
 
 /// The system's real-time clock.
 ///
 /// [`now`](Clock::now) reads [`SystemTime::now`]. On Linux,
-/// [`unix_nanos`](Clock::unix_nanos) reads `CLOCK_REALTIME_COARSE` instead, a few
+/// [`unix_nanos`](SystemClock::unix_nanos) reads `CLOCK_REALTIME_COARSE` instead, a few
 /// nanoseconds instead of tens; it trails the precise clock by about one scheduler tick
-/// (a few milliseconds), far less than [`COARSE_CLOCK_SLACK`].
+/// (a few milliseconds).
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct SystemClock;
@@ -72,6 +72,23 @@ impl SystemClock {
     /// The system clock.
     pub const fn new() -> Self {
         SystemClock
+    }
+
+    /// A fast reading of the current time in nanoseconds since the Unix epoch (0 before
+    /// 1970): the one the manager's hot path uses. On Linux it reads
+    /// `CLOCK_REALTIME_COARSE` and may trail [`now`](Clock::now) by a scheduler tick; the
+    /// manager never relies on it within 250 ms of an expiry. Elsewhere it converts
+    /// `now()`.
+    #[inline]
+    pub fn unix_nanos(&self) -> u64 {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            coarse::unix_nanos()
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            unix_nanos(self.now())
+        }
     }
 }
 
@@ -121,22 +138,29 @@ impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
-
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    #[inline]
-    fn unix_nanos(&self) -> u64 {
-        coarse::unix_nanos()
-    }
 }
 
 /// A clock that moves only when told to; for tests and simulations.
 ///
 /// Clones share the same time, so a test can keep one and hand the other to a manager.
+/// Available with the `test-util` feature.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use grantkit_core::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000));
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_005));
+/// ```
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 #[derive(Clone)]
 pub struct ManualClock {
     nanos_since_epoch: Arc<AtomicU64>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl ManualClock {
     /// A clock standing at `start` (instants before 1970 are clamped to 1970).
     pub fn new(start: SystemTime) -> Self {
@@ -165,16 +189,14 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_nanos(self.nanos_since_epoch.load(Ordering::SeqCst))
     }
-
-    fn unix_nanos(&self) -> u64 {
-        self.nanos_since_epoch.load(Ordering::SeqCst)
-    }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ManualClock")

@@ -220,7 +220,7 @@ impl Error {
     }
 
     /// A failure that is worth retrying (for custom grants).
-    pub fn transient(message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn retryable(message: impl Into<Cow<'static, str>>) -> Self {
         let mut inner = Self::build(ErrorKind::Other, message);
         inner.retryable = Some(true);
         Self::from_inner(inner)

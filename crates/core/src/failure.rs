@@ -262,7 +262,7 @@ mod tests {
             Error::invalid_response("token response is not JSON"),
             Error::config("no grant"),
             Error::store("disk on fire"),
-            Error::transient("custom, retry me"),
+            Error::retryable("custom, retry me"),
             Error::permanent("custom, give up"),
         ];
         for error in errors {

@@ -59,7 +59,7 @@ use crate::token::{DEFAULT_LIFETIME, Token};
 ///     }
 ///
 ///     fn identity(&self) -> GrantIdentity {
-///         GrantIdentity::new("token_exchange", &self.token_url).client_id(&self.client_id)
+///         GrantIdentity::new("token_exchange", &self.token_url).with_client_id(&self.client_id)
 ///     }
 /// }
 /// ```
@@ -106,10 +106,10 @@ impl<G: Grant + ?Sized> Grant for Box<G> {
 /// use grantkit_core::GrantIdentity;
 ///
 /// let a = GrantIdentity::new("client_credentials", "https://auth.example.com/token")
-///     .client_id("app")
-///     .scope("read")
-///     .param("login_organization", "42");
-/// let b = a.clone().param("login_organization", "43");
+///     .with_client_id("app")
+///     .with_scope("read")
+///     .with_param("login_organization", "42");
+/// let b = a.clone().with_param("login_organization", "43");
 /// assert_ne!(a.cache_key(), b.cache_key());
 /// assert!(a.cache_key().starts_with("client_credentials:app:"));
 /// ```
@@ -142,7 +142,7 @@ impl GrantIdentity {
 
     /// Sets the client id.
     #[must_use]
-    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
         self
     }
@@ -150,7 +150,7 @@ impl GrantIdentity {
     /// Sets the requested scope. Scopes are normalised: split on whitespace, sorted and
     /// de-duplicated, so `"b a"` and `"a  b"` are the same identity.
     #[must_use]
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+    pub fn with_scope(mut self, scope: impl AsRef<str>) -> Self {
         let mut parts: Vec<&str> = scope.as_ref().split_whitespace().collect();
         parts.sort_unstable();
         parts.dedup();
@@ -160,7 +160,7 @@ impl GrantIdentity {
 
     /// Sets the audience.
     #[must_use]
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
@@ -168,7 +168,7 @@ impl GrantIdentity {
     /// Adds a parameter that changes which token is issued (a username, an organization,
     /// an issuer). Never a secret.
     #[must_use]
-    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.params.insert(name.into(), value.into());
         self
     }
@@ -180,19 +180,20 @@ impl GrantIdentity {
     /// ```
     /// use grantkit_core::GrantIdentity;
     ///
-    /// let id = GrantIdentity::new("token_exchange", "https://a/t").secret_param("subject_token", "s3cret");
+    /// let id = GrantIdentity::new("token_exchange", "https://a/t")
+    ///     .with_secret_param("subject_token", "s3cret");
     /// let fp = &id.params()["subject_token_sha256"];
     /// assert_eq!(fp.len(), 16);
     /// assert!(!format!("{id:?}").contains("s3cret"));
     /// ```
     #[must_use]
-    pub fn secret_param(self, name: impl AsRef<str>, secret: &str) -> Self {
+    pub fn with_secret_param(self, name: impl AsRef<str>, secret: &str) -> Self {
         let fingerprint: String = Sha256::digest(secret.as_bytes())
             .iter()
             .take(8)
             .map(|b| format!("{b:02x}"))
             .collect();
-        self.param(format!("{}_sha256", name.as_ref()), fingerprint)
+        self.with_param(format!("{}_sha256", name.as_ref()), fingerprint)
     }
 
     /// The grant kind.
@@ -206,17 +207,17 @@ impl GrantIdentity {
     }
 
     /// The client id, if any.
-    pub fn get_client_id(&self) -> Option<&str> {
+    pub fn client_id(&self) -> Option<&str> {
         self.client_id.as_deref()
     }
 
     /// The normalised scope, if any.
-    pub fn get_scope(&self) -> Option<&str> {
+    pub fn scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }
 
     /// The audience, if any.
-    pub fn get_audience(&self) -> Option<&str> {
+    pub fn audience(&self) -> Option<&str> {
         self.audience.as_deref()
     }
 
@@ -351,7 +352,7 @@ impl GrantContext {
         &self.http
     }
 
-    /// Sends `request` after checking its URL (see [`check_token_url`]).
+    /// Sends `request` after checking its URL (see [`TokenRequest::check_url`](crate::TokenRequest::check_url)).
     ///
     /// # Errors
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a refused URL, or the HTTP
@@ -454,15 +455,15 @@ mod tests {
 
     #[test]
     fn identity_keys_differ_when_tokens_would() {
-        let base = GrantIdentity::new("client_credentials", "https://a/token").client_id("c");
+        let base = GrantIdentity::new("client_credentials", "https://a/token").with_client_id("c");
         let keys = [
             base.clone(),
-            base.clone().scope("read"),
-            base.clone().audience("x"),
-            base.clone().param("username", "u"),
-            GrantIdentity::new("password", "https://a/token").client_id("c"),
-            GrantIdentity::new("client_credentials", "https://b/token").client_id("c"),
-            GrantIdentity::new("client_credentials", "https://a/token").client_id("d"),
+            base.clone().with_scope("read"),
+            base.clone().with_audience("x"),
+            base.clone().with_param("username", "u"),
+            GrantIdentity::new("password", "https://a/token").with_client_id("c"),
+            GrantIdentity::new("client_credentials", "https://b/token").with_client_id("c"),
+            GrantIdentity::new("client_credentials", "https://a/token").with_client_id("d"),
         ]
         .map(|i| i.cache_key());
         let unique: std::collections::HashSet<_> = keys.iter().collect();
@@ -471,13 +472,13 @@ mod tests {
 
     #[test]
     fn identity_scope_is_normalised_and_key_is_stable() {
-        let a = GrantIdentity::new("k", "u").scope("b a a");
-        let b = GrantIdentity::new("k", "u").scope(" a  b");
+        let a = GrantIdentity::new("k", "u").with_scope("b a a");
+        let b = GrantIdentity::new("k", "u").with_scope(" a  b");
         assert_eq!(a, b);
-        assert_eq!(a.get_scope(), Some("a b"));
+        assert_eq!(a.scope(), Some("a b"));
         assert_eq!(a.cache_key(), b.cache_key());
         let key = GrantIdentity::new("client credentials", "u")
-            .client_id("my app/1")
+            .with_client_id("my app/1")
             .cache_key();
         assert!(key.starts_with("client_credentials:my_app_1:"), "{key}");
         assert_eq!(key.len(), "client_credentials:my_app_1:".len() + 32);

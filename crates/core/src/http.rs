@@ -12,8 +12,6 @@ use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use url::Url;
 
-#[cfg(feature = "reqwest")]
-use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::secret::ClientSecret;
 
@@ -76,6 +74,27 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// Checks `url` the way a token request to it is checked when sent: credentials go
+    /// over `https`, or plain `http` to a loopback host (`localhost`, `127.0.0.0/8`,
+    /// `::1`), or plain `http` anywhere when `allow_http` is set. Grants call it with
+    /// `allow_http = true` when they are built, to report a URL that is not `http(s)` at
+    /// once; the manager decides about plain `http` when the request is sent.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the URL's problem.
+    ///
+    /// ```
+    /// use grantkit_core::TokenRequest;
+    /// assert!(TokenRequest::check_url("https://auth.example.com/token", false).is_ok());
+    /// assert!(TokenRequest::check_url("http://127.0.0.1:8080/token", false).is_ok());
+    /// assert!(TokenRequest::check_url("http://auth.example.com/token", false).is_err());
+    /// assert!(TokenRequest::check_url("http://auth.example.com/token", true).is_ok());
+    /// assert!(TokenRequest::check_url("ftp://auth.example.com/token", true).is_err());
+    /// ```
+    pub fn check_url(url: &str, allow_http: bool) -> Result<()> {
+        check_token_url(url, allow_http).map(drop)
+    }
+
     /// A `POST` to `url`.
     pub fn post(url: impl Into<String>) -> Self {
         TokenRequest {
@@ -191,19 +210,10 @@ impl fmt::Debug for TokenRequest {
 }
 
 /// Checks that credentials may be sent to `url`: `https`, or `http` to a loopback host
-/// (`localhost`, `127.0.0.0/8`, `::1`), or any `http` when `allow_http` is set.
-///
-/// # Errors
-/// [`ErrorKind::Config`](crate::ErrorKind::Config) naming the URL's problem.
-///
-/// ```
-/// use grantkit_core::check_token_url;
-/// assert!(check_token_url("https://auth.example.com/token", false).is_ok());
-/// assert!(check_token_url("http://127.0.0.1:8080/token", false).is_ok());
-/// assert!(check_token_url("http://auth.example.com/token", false).is_err());
-/// assert!(check_token_url("http://auth.example.com/token", true).is_ok());
-/// ```
-pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
+/// (`localhost`, `127.0.0.0/8`, `::1`), or any `http` when `allow_http` is set. The one
+/// rule behind [`TokenRequest::check_url`], the builder and
+/// [`GrantContext::send`](crate::GrantContext::send).
+pub(crate) fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
     let parsed =
         Url::parse(url).map_err(|e| Error::config(format!("token URL is not a valid URL: {e}")))?;
     match parsed.scheme() {
@@ -223,7 +233,7 @@ pub fn check_token_url(url: &str, allow_http: bool) -> Result<Url> {
 
 /// Whether `url`'s host is `localhost` or a loopback address (`127.0.0.0/8`, `::1`, or
 /// `127.0.0.0/8` written as an IPv4-mapped IPv6 address).
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -234,295 +244,11 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The default [`HttpClient`]: `reqwest` with rustls.
-///
-/// Built by [`ReqwestHttpClient::new`] it has a 10 s connect timeout, a 30 s total timeout,
-/// no redirects, a `grantkit/<version>` User-Agent, and reads at most
-/// [`DEFAULT_MAX_RESPONSE_BYTES`] of a response.
-///
-/// # Proxies
-/// Credentials never reach a proxy unencrypted, nor a proxy's idea of "localhost":
-/// - requests to a loopback host (`localhost`, `127.0.0.0/8`, `::1`) and every plain
-///   `http://` request go **directly**, whatever `HTTP_PROXY`, `ALL_PROXY` or a configured
-///   proxy say;
-/// - `https://` requests to other hosts go through the proxy the environment names
-///   (`HTTPS_PROXY`, `ALL_PROXY`, minus `NO_PROXY`), or the one given to
-///   [`with_proxy`](Self::with_proxy), as a `CONNECT` tunnel: the proxy sees the host name,
-///   never the request.
-///
-/// With a `reqwest` client of your own ([`with_client`](Self::with_client),
-/// [`from_builder`](Self::from_builder)), yours serves the `https://` requests to other
-/// hosts, and grantkit's own direct client the rest.
-///
-/// # Start-up cost
-/// The underlying clients (TLS roots, connection pools) are built on the first request
-/// that needs them, not before: a program that finds its token in a store never builds
-/// one. A failure to build one is returned by that request.
-#[cfg(feature = "reqwest")]
-#[derive(Clone)]
-pub struct ReqwestHttpClient {
-    clients: Arc<Clients>,
-    max_response_bytes: usize,
-}
+#[cfg(feature = "default-http-client")]
+mod reqwest_client;
 
-/// The two clients of a [`ReqwestHttpClient`], each built on first use.
-#[cfg(feature = "reqwest")]
-struct Clients {
-    setup: Setup,
-    /// `https` to hosts other than loopback: may go through a proxy.
-    remote: std::sync::OnceLock<Result<reqwest::Client>>,
-    /// Loopback hosts and plain `http`: never through a proxy.
-    direct: std::sync::OnceLock<Result<reqwest::Client>>,
-}
-
-#[cfg(feature = "reqwest")]
-enum Setup {
-    /// grantkit's settings; `proxy: None` means the environment's proxy variables.
-    Default {
-        timeout: std::time::Duration,
-        proxy: Option<Box<reqwest::Proxy>>,
-    },
-    /// The caller's client for remote `https`.
-    Given(reqwest::Client),
-}
-
-/// The timeout of one whole exchange in a default [`ReqwestHttpClient`].
-#[cfg(feature = "reqwest")]
-const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The longest a default [`ReqwestHttpClient`] waits for a connection.
-#[cfg(feature = "reqwest")]
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-#[cfg(feature = "reqwest")]
-impl ReqwestHttpClient {
-    /// The default client; proxies from the environment for `https` to non-loopback
-    /// hosts only (see [Proxies](#proxies)).
-    ///
-    /// # Errors
-    /// None today; a failure to initialise TLS is returned by the first request.
-    pub fn new() -> Result<Self> {
-        Ok(Self::from_setup(Setup::Default {
-            timeout: DEFAULT_TIMEOUT,
-            proxy: None,
-        }))
-    }
-
-    /// The default client, sending `https` requests to non-loopback hosts through `proxy`
-    /// (`http://host:port`, `https://…`, `socks5://…` if reqwest supports it) instead of
-    /// the environment's proxy. Loopback and plain `http` requests never use it.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `proxy` is not a valid proxy
-    /// URL; the message shows it with any password redacted.
-    ///
-    /// ```
-    /// use grantkit_core::ReqwestHttpClient;
-    /// assert!(ReqwestHttpClient::with_proxy("http://proxy.internal:3128").is_ok());
-    /// let e = ReqwestHttpClient::with_proxy("not a url").unwrap_err();
-    /// assert!(e.to_string().contains("proxy"));
-    /// ```
-    pub fn with_proxy(proxy: &str) -> Result<Self> {
-        let invalid = || {
-            Error::config(format!(
-                "proxy {:?} is not a valid proxy URL",
-                crate::redact::redact_url(proxy)
-            ))
-        };
-        if Url::parse(proxy).is_err() {
-            return Err(invalid());
-        }
-        let proxy = reqwest::Proxy::all(proxy).map_err(|_| invalid())?;
-        Ok(Self::from_setup(Setup::Default {
-            timeout: DEFAULT_TIMEOUT,
-            proxy: Some(Box::new(proxy)),
-        }))
-    }
-
-    /// The same client with another timeout for one whole exchange (default 30 s); the
-    /// connect timeout is 10 s or this, whichever is shorter. Has no effect on a client
-    /// of your own.
-    pub fn timeout(self, timeout: std::time::Duration) -> Self {
-        let setup = match &self.clients.setup {
-            Setup::Default { proxy, .. } => Setup::Default {
-                timeout,
-                proxy: proxy.clone(),
-            },
-            Setup::Given(client) => Setup::Given(client.clone()),
-        };
-        ReqwestHttpClient {
-            clients: Arc::new(Clients::new(setup)),
-            max_response_bytes: self.max_response_bytes,
-        }
-    }
-
-    /// Builds the client from your `reqwest::ClientBuilder` (proxies, certificates,
-    /// timeouts), with redirects turned off whatever the builder said: a token request
-    /// carries credentials. Prefer this to [`with_client`](Self::with_client).
-    ///
-    /// It serves `https` requests to non-loopback hosts; see [Proxies](#proxies).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the client cannot be built.
-    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self> {
-        let client = builder
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
-        Ok(Self::with_client(client))
-    }
-
-    /// Uses a `reqwest::Client` you configured (proxies, certificates, timeouts) for
-    /// `https` requests to non-loopback hosts; see [Proxies](#proxies).
-    ///
-    /// # Security
-    /// Build it with `redirect(reqwest::redirect::Policy::none())`, or use
-    /// [`from_builder`](Self::from_builder): a token request carries credentials, and a
-    /// client that follows a redirect sends them to the new location before grantkit sees
-    /// the answer. grantkit refuses the answer of a redirected exchange (no token from an
-    /// unexpected server is ever used), but it cannot unsend the request.
-    pub fn with_client(client: reqwest::Client) -> Self {
-        Self::from_setup(Setup::Given(client))
-    }
-
-    fn from_setup(setup: Setup) -> Self {
-        ReqwestHttpClient {
-            clients: Arc::new(Clients::new(setup)),
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-        }
-    }
-
-    /// The largest response body read, in bytes; a larger one is an error.
-    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_response_bytes = bytes;
-        self
-    }
-
-    /// Whether a request to `url` may go through a proxy: only `https` to a host that is
-    /// not loopback.
-    fn may_use_proxy(url: &Url) -> bool {
-        url.scheme() == "https" && !is_loopback(url)
-    }
-
-    fn map_error(e: reqwest::Error) -> Error {
-        let kind = if e.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Connect
-        };
-        let message = if e.is_timeout() {
-            "the token endpoint did not answer in time"
-        } else if e.is_connect() {
-            "could not connect to the token endpoint"
-        } else {
-            "the exchange with the token endpoint failed"
-        };
-        Error::new(kind, message).with_source(e.without_url())
-    }
-}
-
-#[cfg(feature = "reqwest")]
-impl Clients {
-    fn new(setup: Setup) -> Self {
-        Clients {
-            setup,
-            remote: std::sync::OnceLock::new(),
-            direct: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The client for `url`, built on first use.
-    fn for_url(&self, url: &Url) -> Result<&reqwest::Client> {
-        let remote = ReqwestHttpClient::may_use_proxy(url);
-        let slot = if remote { &self.remote } else { &self.direct };
-        slot.get_or_init(|| self.build(remote))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    fn build(&self, remote: bool) -> Result<reqwest::Client> {
-        let timeout = match &self.setup {
-            Setup::Given(client) if remote => return Ok(client.clone()),
-            Setup::Given(_) => DEFAULT_TIMEOUT,
-            Setup::Default { timeout, .. } => *timeout,
-        };
-        let builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("grantkit/", env!("CARGO_PKG_VERSION")));
-        let builder = match &self.setup {
-            Setup::Default {
-                proxy: Some(proxy), ..
-            } if remote => builder.proxy(reqwest::Proxy::clone(proxy)),
-            // The environment's proxies (reqwest's default).
-            Setup::Default { proxy: None, .. } if remote => builder,
-            _ => builder.no_proxy(),
-        };
-        builder
-            .build()
-            .map_err(|e| Error::config("could not build the HTTP client").with_source(e))
-    }
-}
-
-#[cfg(feature = "reqwest")]
-#[async_trait]
-impl HttpClient for ReqwestHttpClient {
-    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse> {
-        let request = reqwest::Request::try_from(request)
-            .map_err(|e| Error::config("invalid token request").with_source(e.without_url()))?;
-        let sent_to = request.url().clone();
-        let mut response = self
-            .clients
-            .for_url(&sent_to)?
-            .execute(request)
-            .await
-            .map_err(Self::map_error)?;
-        if response.url() != &sent_to {
-            return Err(Error::config(
-                "the HTTP client followed a redirect from the token endpoint; build it with \
-                 redirect(Policy::none()) (see ReqwestHttpClient::from_builder)",
-            )
-            .with_status(response.status().as_u16()));
-        }
-        let too_large = || {
-            Error::invalid_response(format!(
-                "the token endpoint's response exceeds {} bytes",
-                self.max_response_bytes
-            ))
-        };
-        let status = response.status();
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_response_bytes as u64)
-        {
-            return Err(too_large().with_status(status.as_u16()));
-        }
-        let mut builder = http::Response::builder().status(status);
-        for (name, value) in response.headers() {
-            builder = builder.header(name, value);
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(Self::map_error)? {
-            if body.len() + chunk.len() > self.max_response_bytes {
-                return Err(too_large().with_status(status.as_u16()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        builder
-            .body(body)
-            .map_err(|e| Error::invalid_response("malformed response").with_source(e))
-    }
-}
-
-#[cfg(feature = "reqwest")]
-impl fmt::Debug for ReqwestHttpClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReqwestHttpClient")
-            .field("max_response_bytes", &self.max_response_bytes)
-            .finish_non_exhaustive()
-    }
-}
+#[cfg(feature = "default-http-client")]
+pub use reqwest_client::ReqwestHttpClient;
 
 /// Header pairs of a response as `(&str, &str)`, skipping values that are not text.
 pub(crate) fn header_pairs(response: &HttpResponse) -> Vec<(&str, &str)> {
@@ -576,25 +302,6 @@ mod tests {
                 .is_err()
         );
         assert!(TokenRequest::post("not a url at all").build().is_err());
-    }
-
-    #[cfg(feature = "reqwest")]
-    #[test]
-    fn only_https_to_remote_hosts_may_use_a_proxy() {
-        let decide = |u: &str| ReqwestHttpClient::may_use_proxy(&Url::parse(u).unwrap());
-        assert!(decide("https://auth.example.com/token"));
-        assert!(decide("https://10.0.0.1/token"));
-        for direct in [
-            "http://auth.example.com/token",
-            "http://127.0.0.1:8080/token",
-            "https://127.0.0.1:8443/token",
-            "https://localhost/token",
-            "http://LOCALHOST:1/token",
-            "https://[::1]/token",
-            "http://[::ffff:127.0.0.2]/token",
-        ] {
-            assert!(!decide(direct), "{direct}");
-        }
     }
 
     #[test]

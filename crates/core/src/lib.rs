@@ -24,7 +24,7 @@
 //!         cx.exchange(req).await
 //!     }
 //!     fn identity(&self) -> GrantIdentity {
-//!         GrantIdentity::new("client_credentials", &self.url).client_id(&self.id)
+//!         GrantIdentity::new("client_credentials", &self.url).with_client_id(&self.id)
 //!     }
 //! }
 //!
@@ -71,16 +71,15 @@ mod secret;
 mod store;
 mod token;
 
-pub use clock::{COARSE_CLOCK_SLACK, Clock, ManualClock, SystemClock};
+#[cfg(any(test, feature = "test-util"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
 pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS};
 pub use failure::{FAILURE_TEXT_CHARS, FailureRecord, MAX_FAILURE_RECORD_BYTES};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
-#[cfg(feature = "reqwest")]
+#[cfg(feature = "default-http-client")]
 pub use http::ReqwestHttpClient;
-pub use http::{
-    DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest,
-    check_token_url, is_loopback,
-};
+pub use http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest};
 pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
@@ -88,7 +87,7 @@ pub use secret::{AccessToken, Assertion, ClientSecret, Password, RefreshToken, S
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
 };
-pub use token::{DEFAULT_LIFETIME, Token, jwt_expiry};
+pub use token::Token;
 
 /// Re-exported so that implementors of the traits use the same version.
 pub use async_trait::async_trait;

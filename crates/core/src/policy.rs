@@ -172,9 +172,9 @@ impl fmt::Debug for RefreshBeforeExpiry {
 /// use grantkit_core::RetryPolicy;
 ///
 /// let retry = RetryPolicy::default()
-///     .max_attempts(5)
-///     .initial_backoff(Duration::from_millis(50));
-/// assert_eq!(retry.get_max_attempts(), 5);
+///     .with_max_attempts(5)
+///     .with_initial_backoff(Duration::from_millis(50));
+/// assert_eq!(retry.max_attempts(), 5);
 /// ```
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -200,35 +200,35 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries: one attempt only.
     pub fn none() -> Self {
-        Self::default().max_attempts(1)
+        Self::default().with_max_attempts(1)
     }
 
     /// The total number of attempts, the first included (at least 1).
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
     /// The backoff before the first retry.
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+    pub fn with_initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
         self
     }
 
     /// The longest backoff between two attempts.
-    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+    pub fn with_max_backoff(mut self, backoff: Duration) -> Self {
         self.max_backoff = backoff;
         self
     }
 
     /// The longest `Retry-After` that is waited for.
-    pub fn max_retry_after(mut self, delay: Duration) -> Self {
+    pub fn with_max_retry_after(mut self, delay: Duration) -> Self {
         self.max_retry_after = delay;
         self
     }
 
     /// The configured number of attempts.
-    pub fn get_max_attempts(&self) -> u32 {
+    pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
@@ -311,24 +311,24 @@ mod tests {
     #[test]
     fn retry_backoff_is_bounded_and_honours_retry_after() {
         let r = RetryPolicy::default()
-            .max_attempts(6)
-            .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_millis(300));
-        let transient = Error::from_response(503, &[], b"");
+            .with_max_attempts(6)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_millis(300));
+        let retryable = Error::from_response(503, &[], b"");
         for (attempt, hi) in [(1, 100), (2, 200), (3, 300), (4, 300), (5, 300)] {
-            let d = r.delay_after(attempt, &transient).unwrap();
+            let d = r.delay_after(attempt, &retryable).unwrap();
             assert!(
                 d >= Duration::from_millis(hi / 2) && d <= Duration::from_millis(hi),
                 "{attempt}: {d:?}"
             );
         }
-        assert_eq!(r.delay_after(6, &transient), None);
+        assert_eq!(r.delay_after(6, &retryable), None);
         let permanent = Error::from_response(401, &[], br#"{"error":"invalid_client"}"#);
         assert_eq!(r.delay_after(1, &permanent), None);
         let limited = Error::from_response(429, &[("Retry-After", "7")], b"");
         assert_eq!(r.delay_after(1, &limited), Some(Duration::from_secs(7)));
         let too_long = Error::from_response(429, &[("Retry-After", "3600")], b"");
         assert_eq!(r.delay_after(1, &too_long), None);
-        assert_eq!(RetryPolicy::none().delay_after(1, &transient), None);
+        assert_eq!(RetryPolicy::none().delay_after(1, &retryable), None);
     }
 }

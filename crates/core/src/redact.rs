@@ -125,7 +125,7 @@ mod tests {
 
 #[cfg(test)]
 mod token_url_tests {
-    use crate::check_token_url;
+    use crate::http::check_token_url;
 
     #[test]
     fn token_url_errors_never_show_credentials() {

@@ -3,7 +3,7 @@
 //!
 //! The attack this pins: with `HTTP_PROXY`/`ALL_PROXY` set, a plain-http loopback token URL
 //! sent the client's Basic credentials to the proxy, and the proxy's token was used.
-#![cfg(feature = "reqwest")]
+#![cfg(feature = "default-http-client")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};

@@ -119,8 +119,10 @@ impl AuthMiddleware {
         let Some(host) = url.host_str() else {
             return false;
         };
-        let secure =
-            url.scheme() == "https" || (url.scheme() == "http" && grantkit_core::is_loopback(url));
+        // https, or http to loopback: the rule token requests follow.
+        let secure = url.scheme() == "https"
+            || (url.scheme() == "http"
+                && grantkit_core::TokenRequest::check_url(url.as_str(), false).is_ok());
         secure
             && self.hosts.iter().any(|(name, port)| {
                 name.eq_ignore_ascii_case(host)

@@ -230,9 +230,9 @@ impl Params {
     pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
         for (name, value) in self.iter() {
             identity = if name == "audience" {
-                identity.audience(value)
+                identity.with_audience(value)
             } else {
-                identity.param(name, value)
+                identity.with_param(name, value)
             };
         }
         identity
@@ -248,5 +248,5 @@ impl fmt::Debug for Params {
 /// Checks that `url` is an `http` or `https` URL; whether plain `http` is acceptable is
 /// decided when the request is sent, by the context's policy.
 pub(crate) fn validate_url(url: &str) -> Result<()> {
-    grantkit_core::check_token_url(url, true).map(drop)
+    grantkit_core::TokenRequest::check_url(url, true)
 }

@@ -323,10 +323,10 @@ impl ClientOptions {
     /// audience) to `identity`.
     pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
         if !self.client_id.is_empty() {
-            identity = identity.client_id(&self.client_id);
+            identity = identity.with_client_id(&self.client_id);
         }
         if let Some(scope) = self.scope.joined() {
-            identity = identity.scope(scope);
+            identity = identity.with_scope(scope);
         }
         self.params.identify(identity)
     }

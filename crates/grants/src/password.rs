@@ -194,7 +194,7 @@ impl Grant for PasswordGrant {
     /// parameter.
     fn identity(&self) -> GrantIdentity {
         let identity =
-            GrantIdentity::new("password", &self.token_url).param("username", &self.username);
+            GrantIdentity::new("password", &self.token_url).with_param("username", &self.username);
         self.options.identify(identity)
     }
 }

@@ -172,7 +172,7 @@ impl RefreshTokenGrant {
     /// Redeems `refresh_token` if there is one. `Ok(None)` means "use the primary grant":
     /// there was no refresh token, or the server answered `invalid_grant` (expired,
     /// revoked, already used). Any other failure is returned as it is, so that the
-    /// manager can retry transient ones.
+    /// manager can retry retryable ones.
     async fn send_or_fall_back(
         &self,
         cx: &GrantContext,
@@ -235,7 +235,7 @@ impl Grant for RefreshTokenGrant {
     fn identity(&self) -> GrantIdentity {
         let mut identity = GrantIdentity::new("refresh_token", &self.token_url);
         if let Some(rt) = &self.refresh_token {
-            identity = identity.secret_param("refresh_token", rt.secret());
+            identity = identity.with_secret_param("refresh_token", rt.secret());
         }
         self.options.identify(identity)
     }
@@ -258,7 +258,7 @@ impl fmt::Debug for RefreshTokenGrant {
 /// [`RefreshTokenGrant`]; when the server answers `invalid_grant` (expired, revoked,
 /// already used), or there is no refresh token, it calls the wrapped grant. Other
 /// failures of the refresh request are returned as they are, so the manager retries the
-/// transient ones — through the refresh token again.
+/// retryable ones — through the refresh token again.
 ///
 /// This is the one way grantkit renews through refresh tokens: the grants themselves never
 /// do. [`ClientGrant::with_refresh`] wraps any grant of this crate with a refresh grant of

@@ -22,7 +22,7 @@ const LOCK_TTL: Duration = Duration::from_secs(30);
 fn manager(token_url: &str, secret: &str, store: SharedTokenStore) -> TokenManager {
     let (url, secret) = (token_url.to_owned(), secret.to_owned());
     let grant = grant_fn(
-        GrantIdentity::new("client_credentials", token_url).client_id(TestServer::CLIENT_ID),
+        GrantIdentity::new("client_credentials", token_url).with_client_id(TestServer::CLIENT_ID),
         move |cx| {
             let (url, secret) = (url.clone(), secret.clone());
             async move {
@@ -41,8 +41,8 @@ fn manager(token_url: &str, secret: &str, store: SharedTokenStore) -> TokenManag
         .danger_allow_http(true)
         .retry(
             RetryPolicy::default()
-                .max_attempts(3)
-                .initial_backoff(Duration::from_millis(20)),
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(20)),
         )
         .build()
         .unwrap()

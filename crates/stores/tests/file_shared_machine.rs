@@ -34,7 +34,8 @@ const NO_HANG: Duration = Duration::from_secs(10);
 fn manager(store: FileStore, calls: &Arc<AtomicUsize>) -> TokenManager {
     let calls = Arc::clone(calls);
     let grant = grant_fn(
-        GrantIdentity::new("client_credentials", "https://auth.example.com/token").client_id("app"),
+        GrantIdentity::new("client_credentials", "https://auth.example.com/token")
+            .with_client_id("app"),
         move |cx| {
             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
             async move {

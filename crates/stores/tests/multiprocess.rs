@@ -49,7 +49,7 @@ async fn child() {
     let token_url = var("GRANTKIT_MP_TOKEN_URL");
     let url = token_url.clone();
     let grant = grant_fn(
-        GrantIdentity::new("client_credentials", &token_url).client_id(TestServer::CLIENT_ID),
+        GrantIdentity::new("client_credentials", &token_url).with_client_id(TestServer::CLIENT_ID),
         move |cx| {
             let url = url.clone();
             async move {

@@ -25,7 +25,8 @@ fn manager(
 ) -> TokenManager {
     let calls = Arc::clone(calls);
     let grant = grant_fn(
-        GrantIdentity::new("client_credentials", "https://auth.example.com/token").client_id("app"),
+        GrantIdentity::new("client_credentials", "https://auth.example.com/token")
+            .with_client_id("app"),
         move |cx| {
             let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
             async move {

@@ -254,7 +254,7 @@ async fn after_a_planted_record_each_run_reuses_the_token_of_the_first() {
         let calls = Arc::clone(&calls);
         let grant = grant_fn(
             GrantIdentity::new("client_credentials", "https://auth.example.com/token")
-                .client_id("app"),
+                .with_client_id("app"),
             move |cx| {
                 let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
                 async move {

@@ -104,7 +104,7 @@ fn retryability_by_status_and_code() {
     assert!(Error::new(ErrorKind::Connect, "x").is_retryable());
     assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
     assert!(!Error::config("x").is_retryable());
-    assert!(Error::transient("x").is_retryable());
+    assert!(Error::retryable("x").is_retryable());
     assert!(!Error::permanent("x").is_retryable());
     assert!(
         !Error::from_response(500, &[], b"")

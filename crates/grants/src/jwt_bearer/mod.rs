@@ -439,25 +439,25 @@ impl Grant for JwtBearer {
     /// (its JSON text), the scope, and the extra body parameters.
     fn identity(&self) -> GrantIdentity {
         let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
-            .client_id(&self.issuer)
-            .audience(self.audience_claim());
+            .with_client_id(&self.issuer)
+            .with_audience(self.audience_claim());
         if let Some(kid) = &self.key_id {
-            identity = identity.param("kid", kid);
+            identity = identity.with_param("kid", kid);
         }
         if let Some(sub) = &self.subject {
-            identity = identity.param("sub", sub);
+            identity = identity.with_param("sub", sub);
         }
         for (name, value) in &self.claims {
-            identity = identity.param(format!("claim.{name}"), value.to_string());
+            identity = identity.with_param(format!("claim.{name}"), value.to_string());
         }
         if let Some(scope) = self.options.requested_scope() {
-            identity = identity.scope(scope);
+            identity = identity.with_scope(scope);
         }
         if self.authenticates_client() {
-            identity = identity.param("client_id", self.options.client_id());
+            identity = identity.with_param("client_id", self.options.client_id());
         }
         for (name, value) in self.options.params() {
-            identity = identity.param(name, value);
+            identity = identity.with_param(name, value);
         }
         identity
     }

@@ -69,12 +69,12 @@ fn identity_changes_with_every_token_relevant_setting() {
 fn the_audience_defaults_to_the_token_url_and_an_explicit_one_wins() {
     let local = JwtBearer::hs256("http://127.0.0.1:9/token", "kid-1", "svc", "s");
     assert_eq!(
-        local.identity().get_audience(),
+        local.identity().audience(),
         Some("http://127.0.0.1:9/token")
     );
     let pinned = local.audience("https://a.example/token");
     assert_eq!(
-        pinned.identity().get_audience(),
+        pinned.identity().audience(),
         Some("https://a.example/token")
     );
 }

@@ -132,11 +132,8 @@ async fn json_body_is_the_24sevenoffice_format_byte_for_byte() {
 
     let identity = grant.identity();
     assert_eq!(identity.kind(), "client_credentials");
-    assert_eq!(identity.get_client_id(), Some("tso-id"));
-    assert_eq!(
-        identity.get_audience(),
-        Some("https://api.24sevenoffice.com")
-    );
+    assert_eq!(identity.client_id(), Some("tso-id"));
+    assert_eq!(identity.audience(), Some("https://api.24sevenoffice.com"));
     assert_eq!(
         identity
             .params()

@@ -1,4 +1,4 @@
-//! Refresh tokens: rotation, no rotation, fallback on `invalid_grant`, transient errors,
+//! Refresh tokens: rotation, no rotation, fallback on `invalid_grant`, retryable errors,
 //! the standalone grant and the `WithRefresh` wrapper.
 
 use std::time::Duration;

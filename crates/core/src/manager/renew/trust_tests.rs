@@ -1,17 +1,13 @@
 //! What the manager refuses to serve: stored records a skewed clock wrote, and tokens that
 //! cannot go into an `Authorization` header, whoever built them.
 
-use std::sync::atomic::AtomicUsize;
-
-use super::*;
-use crate::clock::ManualClock;
-use crate::grant::grant_fn;
+use crate::manager::test_support::*;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn identity() -> GrantIdentity {
-    GrantIdentity::new("test", "https://auth.example.com/oauth/token").client_id("client")
+    GrantIdentity::new("test", "https://auth.example.com/oauth/token").with_client_id("client")
 }
 
 /// A grant issuing `{prefix}-1`, `{prefix}-2`, … living an hour by its context's clock.

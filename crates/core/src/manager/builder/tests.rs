@@ -1,0 +1,73 @@
+//! The builder's checks.
+
+use crate::manager::test_support::*;
+
+#[cfg(feature = "default-http-client")]
+#[test]
+fn a_proxy_with_a_client_of_ones_own_is_a_config_error() {
+    let e = TokenManager::builder()
+        .grant(form_grant())
+        .http_client(ScriptedHttp::default())
+        .proxy("http://proxy.internal:3128")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    let e = TokenManager::builder()
+        .grant(form_grant())
+        .proxy("http://u:pw@[x")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(!e.to_string().contains("pw"), "{e}");
+    assert!(
+        TokenManager::builder()
+            .grant(form_grant())
+            .proxy("http://proxy.internal:3128")
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn build_checks_the_configuration() {
+    let e = TokenManager::builder().build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("no grant"), "{e}");
+
+    let plain = grant_fn(
+        GrantIdentity::new("test", "http://auth.example.com/token"),
+        |_| async { Err(Error::permanent("unused")) },
+    );
+    let e = TokenManager::builder()
+        .http_client(ScriptedHttp::default())
+        .grant(plain)
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("refusing to send credentials over plain http"),
+        "{e}"
+    );
+}
+
+/// The hot path reads the system's coarse clock only when the manager's clock is the
+/// system clock; any other clock is asked for `now()`.
+#[test]
+fn the_coarse_clock_is_used_only_with_the_system_clock() {
+    let (grant, _) = counting_grant(Duration::from_secs(3600));
+    let default = TokenManager::builder().grant(grant).build().unwrap();
+    assert!(default.inner.coarse_clock);
+    let (grant, _) = counting_grant(Duration::from_secs(3600));
+    let explicit = TokenManager::builder()
+        .clock(crate::SystemClock::new())
+        .grant(grant)
+        .build()
+        .unwrap();
+    assert!(explicit.inner.coarse_clock);
+    let (grant, _) = counting_grant(Duration::from_secs(3600));
+    let manual = builder(&ManualClock::at_fixed_epoch())
+        .grant(grant)
+        .build()
+        .unwrap();
+    assert!(!manual.inner.coarse_clock);
+}

@@ -1,0 +1,239 @@
+//! The `TokenManager`: caching, single flight, refresh-ahead, retries and stores around a
+//! grant.
+//!
+//! - `builder`: `TokenManagerBuilder`, the `Settings` it fills and the default HTTP client.
+//! - `cache`: the hot path: the cached entry, per-thread caches, shards, `TokenFuture`.
+//! - `flight`: single flight: one renewal at a time, started or joined.
+//! - `renew`: one renewal: store read-through, the fleet lock, waiting for a holder,
+//!   shared failures, the outcome and its cool-down.
+//! - `fetch`: calling the grant with retries, the attempt timeout and the deadline.
+//! - `stats`: `Stats` and the counters behind it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+
+use crate::error::Error;
+use crate::grant::{Grant, GrantIdentity};
+use crate::http::HttpClient;
+use crate::policy::{RefreshPolicy, RetryPolicy};
+use crate::store::SharedTokenStore;
+use crate::token::Token;
+
+mod builder;
+mod cache;
+mod fetch;
+mod flight;
+mod renew;
+mod stats;
+
+pub use builder::TokenManagerBuilder;
+pub use cache::TokenFuture;
+pub use stats::Stats;
+
+use cache::Entry;
+use flight::SharedRenewal;
+use stats::Counters;
+
+/// Hands out valid tokens: from memory when it can, from the store when another process
+/// renewed it, from the token endpoint otherwise.
+///
+/// - **Fast path**: a fresh cached token is returned without a lock, without I/O, and
+///   without two threads writing the same cache line.
+/// - **Single flight**: however many tasks need a new token at once, one request is made
+///   and all of them get its result, token or error. With a store that supports locks,
+///   the same holds across processes.
+/// - **Refresh ahead**: inside the refresh window the current token keeps being served
+///   while one background task renews it; nobody waits at expiry.
+/// - **Faults**: retryable failures are retried with backoff; while a valid token exists,
+///   a failed renewal never fails a caller.
+///
+/// Cheap to clone; all clones share one cache.
+///
+/// ```no_run
+/// # async fn run(grant: impl grantkit_core::Grant + 'static) -> grantkit_core::Result<()> {
+/// use grantkit_core::TokenManager;
+///
+/// let manager = TokenManager::builder().grant(grant).build()?;
+/// let token = manager.token().await?;
+/// println!("Authorization: {}", token.authorization_header());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+type OnToken = Arc<dyn Fn(&Token) + Send + Sync>;
+
+/// What the builder sets and the manager follows, kept in one place.
+struct Settings {
+    retry: RetryPolicy,
+    /// The lifetime of tokens whose response says nothing about expiry.
+    default_lifetime: Duration,
+    allow_http: bool,
+    /// The longest one attempt of the grant may take.
+    attempt_timeout: Duration,
+    /// The longest one renewal may take, retries included.
+    deadline: Duration,
+    /// How long a store's cross-process refresh lock lives.
+    lock_ttl: Duration,
+    /// How long a failed renewal's error is repeated without a new request.
+    failure_cooldown: Duration,
+    on_token: Option<OnToken>,
+}
+
+struct Inner {
+    grant: Arc<dyn Grant>,
+    identity: GrantIdentity,
+    key: String,
+    store: SharedTokenStore,
+    policy: Arc<dyn RefreshPolicy>,
+    http: Arc<dyn HttpClient>,
+    clock: Arc<dyn crate::clock::Clock>,
+    /// Whether `clock` is the [`SystemClock`](crate::SystemClock), whose coarse reading
+    /// the hot path uses.
+    coarse_clock: bool,
+    settings: Settings,
+    current: ArcSwapOption<Entry>,
+    /// Bumped after every change of `current`; threads re-read `current` when it moved.
+    generation: AtomicU64,
+    /// The renewal running now, if any.
+    in_flight: Mutex<Option<(u64, SharedRenewal)>>,
+    next_renewal_id: AtomicU64,
+    /// No token request starts before this; set after a token that arrived (nearly)
+    /// expired, see [`fetch::MIN_RENEWAL_INTERVAL`].
+    not_before: Mutex<Option<tokio::time::Instant>>,
+    /// The error of the last renewal that left callers without a token, and until when
+    /// (by the manager's clock) it is returned without a new request.
+    last_failure: Mutex<Option<(Error, SystemTime)>>,
+    counters: Counters,
+    shard_mask: usize,
+}
+
+impl TokenManager {
+    /// A builder; [`grant`](TokenManagerBuilder::grant) is the one required part.
+    pub fn builder() -> TokenManagerBuilder {
+        TokenManagerBuilder::new()
+    }
+
+    /// A valid token.
+    ///
+    /// Returns the cached token while it is fresh; inside the refresh window, returns it
+    /// and starts one background renewal; once it has expired (or was invalidated), waits
+    /// for the one renewal in flight.
+    ///
+    /// Renewals run on a spawned tokio task, so a caller that gives up does not cancel the
+    /// request others are waiting for. A cached token can be read from any executor; a
+    /// renewal needs a tokio runtime (outside one, `token()` returns a configuration error).
+    ///
+    /// # Errors
+    /// The renewal's error when no valid token exists:
+    /// [`ErrorKind::OAuth`](crate::ErrorKind::OAuth) for a refusal (`invalid_client`…),
+    /// [`ErrorKind::Connect`](crate::ErrorKind::Connect),
+    /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout) or
+    /// [`ErrorKind::Status`](crate::ErrorKind::Status) after the retries ran out, and so on.
+    /// All callers waiting on the same renewal receive the same error.
+    ///
+    /// The returned future is small (a reference and, only while a renewal is awaited, a
+    /// box), so awaiting it does not bloat the caller's own future.
+    #[inline]
+    pub fn token(&self) -> TokenFuture<'_> {
+        TokenFuture::new(self)
+    }
+
+    /// Drops `token` if it is still the current one, so that the next [`token`](Self::token)
+    /// call obtains a new one; call it when an API rejects the token (401, or 403 for some
+    /// vendors). The token is also removed from the store if the store still holds it.
+    ///
+    /// Invalidating a token that was already replaced does nothing, so many requests
+    /// failing with the same token cause one renewal, not one each.
+    pub async fn invalidate(&self, token: &Token) {
+        let inner = &self.inner;
+        let current = inner.current.load();
+        let Some(entry) = current.as_ref() else {
+            return;
+        };
+        if entry.revoked || !entry.token().same_access_token(token) {
+            return;
+        }
+        let revoked = Arc::new(Entry {
+            fast_until_nanos: 0,
+            renew_at: UNIX_EPOCH,
+            expires_at: UNIX_EPOCH,
+            revoked: true,
+            replicas: entry.replicas.clone(),
+        });
+        let previous = inner.current.compare_and_swap(&*current, Some(revoked));
+        let swapped = match (previous.as_ref(), current.as_ref()) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        drop(previous);
+        drop(current);
+        if !swapped {
+            return;
+        }
+        inner.generation.fetch_add(1, Ordering::Release);
+        tracing::debug!(key = %inner.key, "token invalidated");
+        match inner.store.load(&inner.key).await {
+            Ok(Some(stored)) if stored.same_access_token(token) => {
+                if let Err(e) = inner.store.remove(&inner.key).await {
+                    inner.store_error("remove", &e);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => inner.store_error("load", &e),
+        }
+    }
+
+    /// The cached token without any renewal: `None` if there is none, it expired, or it
+    /// was invalidated.
+    pub fn cached(&self) -> Option<Token> {
+        let now = self.inner.clock.now();
+        let entry = self.inner.current.load();
+        entry
+            .as_deref()
+            .filter(|e| e.is_valid(now))
+            .map(|e| e.token().clone())
+    }
+
+    /// The identity of the grant's tokens.
+    pub fn identity(&self) -> &GrantIdentity {
+        &self.inner.identity
+    }
+
+    /// The key under which the store keeps the token.
+    pub fn cache_key(&self) -> &str {
+        &self.inner.key
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SharedTokenStore {
+        &self.inner.store
+    }
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("TokenManager")
+            .field("grant", &i.grant)
+            .field("key", &i.key)
+            .field("store", &i.store)
+            .field("policy", &i.policy)
+            .field("retry", &i.settings.retry)
+            .field("cached", &self.cached())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
+mod tests;
