@@ -59,7 +59,7 @@ const TAKEOVER_GRACE: Duration = Duration::from_secs(1);
 ///   replaces it. Problems with the directory itself are [`ErrorKind::Store`](grantkit_core::ErrorKind::Store)
 ///   errors.
 /// - **Refresh lock**: [`try_lock`](TokenStore::try_lock) takes an advisory lock
-///   ([`File::try_lock`]) on `{name}.lock`, held until released, until its TTL passes
+///   ([`File::try_lock`](std::fs::File::try_lock)) on `{name}.lock`, held until released, until its TTL passes
 ///   (a timer in the holding process lets it go), or until the holding process dies (the
 ///   operating system lets it go). A holder frozen beyond its TTL (written in the lock
 ///   file) plus one second no longer blocks others: they get a lock that does not exclude
