@@ -474,7 +474,7 @@ async fn redis_killed_and_restarted_under_load_degrades_then_recovers() {
     server.set_lifetime(lifetime);
     let fleet: Vec<TokenManager> = (0..3)
         .map(|_| {
-            let store = RedisStore::connect(redis.url())
+            let store = RedisStore::from_url(redis.url())
                 .unwrap()
                 .prefix(&prefix)
                 .timeout(Duration::from_millis(300))
@@ -566,7 +566,7 @@ async fn redis_killed_and_restarted_under_load_degrades_then_recovers() {
     }
     assert!(served.load(Ordering::Relaxed) > 0);
     let key = fleet[0].cache_key().to_owned();
-    let store = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     assert!(store.load(&key).await.unwrap().is_some(), "back in Redis");
 }
 

@@ -558,7 +558,7 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     audit.debug("key", &key);
     let file = FileStore::new(dir.path()).encryption(key);
     audit.debug("file store", &file);
-    let redis = RedisStore::connect(&format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/")).unwrap();
+    let redis = RedisStore::from_url(&format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1/")).unwrap();
     audit.debug("redis store", &redis);
     let memory = MemoryStore::new();
     let manager = builder(

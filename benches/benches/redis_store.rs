@@ -19,7 +19,7 @@ fn redis_store(c: &mut Criterion) {
     let rt = runtime();
     let redis = RedisServer::start();
     let prefix = unique_prefix("bench");
-    let store = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     let now = SystemClock::new().now();
     let token = Token::new("a".repeat(800), now, now + Duration::from_secs(3600))
         .with_refresh_token("r".repeat(64))

@@ -44,7 +44,7 @@ fn child(store: &str, location: &str, token_url: &str, go_at_ms: u64) {
             "file" => builder.store(FileStore::new(location)),
             "redis" => {
                 let (url, prefix) = location.split_once(' ').unwrap();
-                builder.store(RedisStore::connect(url).unwrap().prefix(prefix))
+                builder.store(RedisStore::from_url(url).unwrap().prefix(prefix))
             }
             other => panic!("unknown store {other}"),
         };

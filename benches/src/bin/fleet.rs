@@ -66,7 +66,7 @@ fn parse_args() -> Args {
 fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
     let rt = grantkit_benches::runtime();
     let server_url = token_url.to_owned();
-    let store = RedisStore::connect(redis_url).unwrap().prefix(prefix);
+    let store = RedisStore::from_url(redis_url).unwrap().prefix(prefix);
     let manager = grantkit::TokenManager::builder()
         .grant(grantkit::ClientCredentials::form(
             server_url,

@@ -31,7 +31,7 @@
 //! # async fn run() -> grantkit::Result<()> {
 //! # #[cfg(feature = "store-redis")]
 //! let fleet = grantkit::presets::twenty_four_seven_office("id", "secret", "123456")
-//!     .store(grantkit::store::RedisStore::connect("redis://127.0.0.1:6379")?)
+//!     .store(grantkit::store::RedisStore::from_url("redis://127.0.0.1:6379")?)
 //!     .build()?;
 //! # #[cfg(feature = "config")]
 //! let acme = grantkit::config::Config::load("grantkit.toml")?.manager(Some("acme"))?;

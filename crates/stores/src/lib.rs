@@ -30,7 +30,7 @@
 //!
 //! // A fleet: Redis, tokens encrypted with a key every instance shares.
 //! let key = EncryptionKey::from_base64(&std::env::var("TOKEN_STORE_KEY").unwrap_or_default())?;
-//! let store = RedisStore::connect("redis://redis.internal:6379")?
+//! let store = RedisStore::from_url("redis://redis.internal:6379")?
 //!     .prefix("billing:")
 //!     .encryption(key);
 //! let manager = TokenManager::builder().grant(grant).store(store).build()?;
@@ -43,7 +43,7 @@
 //! |---|---|---|
 //! | `file` | yes | `FileStore` (and `EncryptionKey`) |
 //! | `redis` | no | `RedisStore` (and `EncryptionKey`), on tokio |
-//! | `redis-cluster` | no | `RedisStore::connect_cluster` for Redis Cluster |
+//! | `redis-cluster` | no | `RedisStore::cluster_from_urls` for Redis Cluster |
 //! | `conformance` | no | `conformance`: the suite every `TokenStore` passes, for your own stores (not API-stable) |
 //!
 //! [`MemoryStore`] is always available.

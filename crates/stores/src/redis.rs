@@ -62,7 +62,7 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   a compare-and-set on the exact value.
 ///
 /// # Redis Cluster
-/// With the `redis-cluster` feature, [`RedisStore::connect_cluster`] gives the same store
+/// With the `redis-cluster` feature, [`RedisStore::cluster_from_urls`] gives the same store
 /// over a cluster. Each script touches a single key, so no hash tags are needed.
 ///
 /// ```no_run
@@ -72,7 +72,7 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 /// use grantkit_core::TokenManager;
 /// use grantkit_stores::RedisStore;
 ///
-/// let store = RedisStore::connect("redis://127.0.0.1:6379")?
+/// let store = RedisStore::from_url("redis://127.0.0.1:6379")?
 ///     .prefix("my-service:")
 ///     .response_timeout(Duration::from_secs(1));
 /// let manager = TokenManager::builder().grant(grant).store(store).build()?;
@@ -163,12 +163,12 @@ impl RedisStore {
     /// use grantkit_stores::RedisStore;
     ///
     /// // No runtime and no Redis needed yet: nothing is connected until first use.
-    /// let store = RedisStore::connect("redis://:s3cret@redis.internal:6379/2").unwrap();
+    /// let store = RedisStore::from_url("redis://:s3cret@redis.internal:6379/2").unwrap();
     /// assert!(!format!("{store:?}").contains("s3cret"));
-    /// assert!(RedisStore::connect("not a url").is_err());
+    /// assert!(RedisStore::from_url("not a url").is_err());
     /// # }
     /// ```
-    pub fn connect(url: &str) -> Result<Self> {
+    pub fn from_url(url: &str) -> Result<Self> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::config(format!("invalid Redis URL ({:?})", e.kind())))?;
         Ok(Self::with_target(Target::Single(client)))
@@ -180,7 +180,7 @@ impl RedisStore {
     /// # Errors
     /// [`ErrorKind::Config`] when a URL cannot be parsed or `urls` is empty.
     #[cfg(feature = "redis-cluster")]
-    pub fn connect_cluster<I, S>(urls: I) -> Result<Self>
+    pub fn cluster_from_urls<I, S>(urls: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -248,7 +248,7 @@ impl RedisStore {
     /// use grantkit_stores::RedisStore;
     ///
     /// // Give up on Redis quickly: the manager then serves from memory and the endpoint.
-    /// let store = RedisStore::connect("redis://127.0.0.1").unwrap().timeout(Duration::from_millis(250));
+    /// let store = RedisStore::from_url("redis://127.0.0.1").unwrap().timeout(Duration::from_millis(250));
     /// # let _ = store;
     /// # }
     /// ```
@@ -269,7 +269,7 @@ impl RedisStore {
     /// use std::time::Duration;
     /// use grantkit_stores::RedisStore;
     ///
-    /// let store = RedisStore::connect("redis://127.0.0.1")
+    /// let store = RedisStore::from_url("redis://127.0.0.1")
     ///     .unwrap()
     ///     .extra_ttl(Duration::from_secs(24 * 3600));
     /// # let _ = store;
@@ -297,7 +297,7 @@ impl RedisStore {
     /// # #[cfg(feature = "redis")] {
     /// use grantkit_stores::RedisStore;
     ///
-    /// let store = RedisStore::connect("redis://127.0.0.1").unwrap().prefix("app:");
+    /// let store = RedisStore::from_url("redis://127.0.0.1").unwrap().prefix("app:");
     /// assert_eq!(store.redis_key("client_credentials:x:0af3"), "app:client_credentials:x:0af3");
     /// assert_eq!(store.lock_key("client_credentials:x:0af3"), "app:lock:client_credentials:x:0af3");
     /// # }

@@ -64,7 +64,7 @@ mod redis {
     #[tokio::test]
     async fn redis_store_conforms() {
         let redis = RedisServer::start();
-        let store = RedisStore::connect(redis.url())
+        let store = RedisStore::from_url(redis.url())
             .unwrap()
             .prefix(unique_prefix("conformance"));
         conformance::all(&store, "").await;
@@ -74,7 +74,7 @@ mod redis {
     async fn encrypted_redis_store_conforms() {
         let redis = RedisServer::start();
         let (key, _) = EncryptionKey::generate();
-        let store = RedisStore::connect(redis.url())
+        let store = RedisStore::from_url(redis.url())
             .unwrap()
             .prefix(unique_prefix("conformance-encrypted"))
             .encryption(key);
@@ -84,7 +84,7 @@ mod redis {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_store_conforms_on_a_multi_thread_runtime() {
         let redis = RedisServer::start();
-        let store = RedisStore::connect(redis.url())
+        let store = RedisStore::from_url(redis.url())
             .unwrap()
             .prefix(unique_prefix("conformance-mt"));
         conformance::concurrent_writers(&store, "").await;
@@ -103,7 +103,7 @@ mod redis_cluster {
         let cluster = tokio::task::spawn_blocking(RedisCluster::spawn)
             .await
             .unwrap();
-        let store = RedisStore::connect_cluster(cluster.urls())
+        let store = RedisStore::cluster_from_urls(cluster.urls())
             .unwrap()
             .prefix(unique_prefix("cluster"));
         conformance::all(&store, "").await;

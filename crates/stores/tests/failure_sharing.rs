@@ -200,7 +200,7 @@ mod redis {
         let redis = RedisServer::start();
         let prefix = unique_prefix("failure-sharing");
         super::refusal(|| {
-            SharedTokenStore::new(RedisStore::connect(redis.url()).unwrap().prefix(&prefix))
+            SharedTokenStore::new(RedisStore::from_url(redis.url()).unwrap().prefix(&prefix))
         })
         .await;
     }
@@ -211,7 +211,7 @@ mod redis {
         use grantkit_core::{Clock as _, Error, FailureRecord, SystemClock, TokenStore as _};
         use std::time::Duration;
         let redis = RedisServer::start();
-        let store = RedisStore::connect(redis.url())
+        let store = RedisStore::from_url(redis.url())
             .unwrap()
             .prefix(unique_prefix("failure-garbage"));
         let client = ::redis::Client::open(redis.url()).unwrap();
@@ -245,7 +245,7 @@ mod redis {
         let redis = RedisServer::start();
         let prefix = unique_prefix("failure-sharing-dead");
         super::dead_endpoint(|| {
-            SharedTokenStore::new(RedisStore::connect(redis.url()).unwrap().prefix(&prefix))
+            SharedTokenStore::new(RedisStore::from_url(redis.url()).unwrap().prefix(&prefix))
         })
         .await;
     }

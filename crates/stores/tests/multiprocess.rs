@@ -40,7 +40,7 @@ async fn child() {
         "file" => SharedTokenStore::new(grantkit_stores::FileStore::new(var("GRANTKIT_MP_DIR"))),
         #[cfg(feature = "redis")]
         "redis" => SharedTokenStore::new(
-            grantkit_stores::RedisStore::connect(&var("GRANTKIT_MP_REDIS_URL"))
+            grantkit_stores::RedisStore::from_url(&var("GRANTKIT_MP_REDIS_URL"))
                 .unwrap()
                 .prefix(var("GRANTKIT_MP_PREFIX")),
         ),

@@ -57,7 +57,7 @@ async fn callers_keep_succeeding_while_redis_is_killed_and_restarted() {
     let mut redis = RedisServer::spawn();
     let clock = ManualClock::at_fixed_epoch();
     let prefix = unique_prefix("fault");
-    let store = RedisStore::connect(redis.url())
+    let store = RedisStore::from_url(redis.url())
         .unwrap()
         .prefix(&prefix)
         .timeout(Duration::from_millis(500))
@@ -158,7 +158,7 @@ async fn an_unreachable_redis_fails_fast_with_a_store_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let store = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
+    let store = RedisStore::from_url(&format!("redis://127.0.0.1:{port}"))
         .unwrap()
         .timeout(Duration::from_millis(300));
     for _ in 0..3 {
@@ -194,7 +194,7 @@ async fn a_redis_that_never_answers_times_out() {
             std::thread::sleep(Duration::from_millis(10));
         }
     });
-    let store = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
+    let store = RedisStore::from_url(&format!("redis://127.0.0.1:{port}"))
         .unwrap()
         .timeout(Duration::from_millis(300));
     let started = Instant::now();
@@ -221,7 +221,7 @@ async fn ttl_is_the_remaining_lifetime_and_expired_tokens_are_not_kept() {
     let redis = RedisServer::start();
     let clock = ManualClock::at_fixed_epoch();
     let prefix = unique_prefix("ttl");
-    let store = RedisStore::connect(redis.url())
+    let store = RedisStore::from_url(redis.url())
         .unwrap()
         .prefix(&prefix)
         .clock(clock.clone());
@@ -314,7 +314,7 @@ async fn garbage_records_are_ignored_logged_and_overwritten() {
     support::capture_logs();
     let redis = RedisServer::start();
     let prefix = unique_prefix("garbage");
-    let store = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     let mut conn = raw(redis.url()).await;
     let now = grantkit_core::SystemClock::new().now();
     for garbage in [
@@ -356,7 +356,7 @@ async fn encrypted_records_hold_no_token() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("encrypted");
     let (key, _) = EncryptionKey::generate();
-    let store = RedisStore::connect(redis.url())
+    let store = RedisStore::from_url(redis.url())
         .unwrap()
         .prefix(&prefix)
         .encryption(key);
@@ -376,22 +376,22 @@ async fn encrypted_records_hold_no_token() {
     assert_eq!(loaded.refresh_token().unwrap().secret(), "refresh-secret");
     // Another key, or none, reads nothing.
     let (other, _) = EncryptionKey::generate();
-    let wrong = RedisStore::connect(redis.url())
+    let wrong = RedisStore::from_url(redis.url())
         .unwrap()
         .prefix(&prefix)
         .encryption(other);
     assert!(wrong.load("k").await.unwrap().is_none());
-    let plain = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let plain = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     assert!(plain.load("k").await.unwrap().is_none());
 }
 
 #[test]
 fn secrets_stay_out_of_debug_and_errors() {
-    let store = RedisStore::connect("redis://user:hunter2@127.0.0.1:6390/3").unwrap();
+    let store = RedisStore::from_url("redis://user:hunter2@127.0.0.1:6390/3").unwrap();
     let debug = format!("{store:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(debug.contains("127.0.0.1:6390"), "{debug}");
-    let err = RedisStore::connect("redis://user:hunter2@[::1").unwrap_err();
+    let err = RedisStore::from_url("redis://user:hunter2@[::1").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(
         !err.report().to_string().contains("hunter2"),
@@ -402,7 +402,7 @@ fn secrets_stay_out_of_debug_and_errors() {
 
 #[tokio::test]
 async fn reserved_keys_are_refused() {
-    let store = RedisStore::connect("redis://127.0.0.1:1").unwrap();
+    let store = RedisStore::from_url("redis://127.0.0.1:1").unwrap();
     let err = store.load("lock:x").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
 }

@@ -68,7 +68,7 @@ async fn undecodable_values_are_replaced_whatever_issued_at_ms_they_claim() {
     support::capture_logs();
     let redis = RedisServer::start();
     let prefix = unique_prefix("claims");
-    let store = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     let mut conn = raw(redis.url()).await;
     let redis_key = format!("{prefix}k");
     let soon = ms(now()) + 30 * 60 * 1000; // half an hour ahead: believable, but unreadable
@@ -121,7 +121,7 @@ async fn keys_of_another_redis_type_are_replaced() {
     support::capture_logs();
     let redis = RedisServer::start();
     let prefix = unique_prefix("wrongtype");
-    let store = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     let mut conn = raw(redis.url()).await;
     let redis_key = format!("{prefix}k");
     let plants: [(&str, &[&str]); 4] = [
@@ -174,15 +174,15 @@ async fn a_record_encrypted_under_another_key_is_replaced_even_if_issued_later()
     let prefix = unique_prefix("otherkey");
     let (ours, _) = EncryptionKey::generate();
     let (theirs, _) = EncryptionKey::generate();
-    let store = RedisStore::connect(redis.url())
+    let store = RedisStore::from_url(redis.url())
         .unwrap()
         .prefix(&prefix)
         .encryption(ours);
-    let other = RedisStore::connect(redis.url())
+    let other = RedisStore::from_url(redis.url())
         .unwrap()
         .prefix(&prefix)
         .encryption(theirs);
-    let plain = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let plain = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
 
     // Issued ten minutes after ours, under a key we do not have.
     let later = now() + Duration::from_secs(600);
@@ -224,8 +224,8 @@ async fn a_readable_record_issued_later_is_still_kept() {
     let prefix = unique_prefix("keepnewer");
     let (key, _) = EncryptionKey::generate();
     for store in [
-        RedisStore::connect(redis.url()).unwrap().prefix(&prefix),
-        RedisStore::connect(redis.url())
+        RedisStore::from_url(redis.url()).unwrap().prefix(&prefix),
+        RedisStore::from_url(redis.url())
             .unwrap()
             .prefix(&prefix)
             .encryption(key),
@@ -248,7 +248,7 @@ async fn a_readable_record_issued_later_is_still_kept() {
 async fn after_a_planted_record_each_run_reuses_the_token_of_the_first() {
     let redis = RedisServer::start();
     let prefix = unique_prefix("reuse");
-    let store = RedisStore::connect(redis.url()).unwrap().prefix(&prefix);
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     let calls = Arc::new(AtomicUsize::new(0));
     let manager = || {
         let calls = Arc::clone(&calls);

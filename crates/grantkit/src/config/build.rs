@@ -269,7 +269,7 @@ fn attach_store(
                 .url
                 .as_deref()
                 .ok_or_else(|| missing(name, "store.url"))?;
-            let mut redis = grantkit_stores::RedisStore::connect(url)
+            let mut redis = grantkit_stores::RedisStore::from_url(url)
                 .map_err(|e| e.with_context(format!("profile `{name}`: field `store.url`")))?;
             if let Some(prefix) = &store.prefix {
                 redis = redis.prefix(prefix);

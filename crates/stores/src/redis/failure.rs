@@ -15,7 +15,7 @@ impl RedisStore {
     /// # #[cfg(feature = "redis")] {
     /// use grantkit_stores::RedisStore;
     ///
-    /// let store = RedisStore::connect("redis://127.0.0.1").unwrap().prefix("app:");
+    /// let store = RedisStore::from_url("redis://127.0.0.1").unwrap().prefix("app:");
     /// assert_eq!(store.failure_key("client_credentials:x:0af3"), "app:failure:client_credentials:x:0af3");
     /// # }
     /// ```

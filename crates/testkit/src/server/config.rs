@@ -1,0 +1,135 @@
+//! What the server knows and does: its configuration, the faults it injects, and the
+//! requests it records.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::TestServer;
+
+/// The JWT-bearer grant type URI.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// How the server states a token's lifetime in its responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExpiresIn {
+    /// `"expires_in": 3600`
+    Number,
+    /// `"expires_in": "3600"`
+    String,
+    /// No `expires_in`; the access token is a JWT whose `exp` claim says it.
+    JwtOnly,
+    /// No `expires_in` and an opaque token: the client must assume a default.
+    Absent,
+}
+
+/// A fault to inject into the next token request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer this status with an empty body.
+    Status(u16),
+    /// Answer this status with this body and `Content-Type`.
+    Body(u16, &'static str, String),
+    /// Answer an HTML error page with this status.
+    Html(u16),
+    /// Answer 429 with `Retry-After: secs`.
+    RetryAfter(u64),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Never answer.
+    Hang,
+    /// Send the headers and half a JSON body, then close the connection.
+    CloseMidBody,
+    /// Answer 200 with a JSON body of this many bytes.
+    Huge(usize),
+    /// Issue a normal token, but with this `expires_in`.
+    ExpiresIn(i64),
+    /// Answer with a redirect to this URL (the client must not follow it).
+    Redirect(String),
+}
+
+/// What the server knows and does; change it with [`TestServer::configure`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Registered clients: id → secret.
+    pub clients: HashMap<String, String>,
+    /// Resource owners for the password grant: username → password.
+    pub users: HashMap<String, String>,
+    /// JWT-bearer service accounts: key id → (issuer email, HS256 secret).
+    pub service_accounts: HashMap<String, (String, String)>,
+    /// The lifetime of issued tokens.
+    pub lifetime: Duration,
+    /// How the lifetime appears in responses.
+    pub expires_in: ExpiresIn,
+    /// Whether `refresh_token` requests return a new refresh token (and invalidate the
+    /// old one).
+    pub rotate_refresh_tokens: bool,
+    /// Whether the client-credentials grant also returns a refresh token.
+    pub refresh_tokens_for_client_credentials: bool,
+    /// The status the protected API answers for a missing, unknown or expired token
+    /// (401 by default; 24SevenOffice answers 403).
+    pub api_reject_status: u16,
+    /// The most seconds allowed between a JWT assertion's `iat` and `exp`
+    /// (Disruptive Technologies allows 3600).
+    pub max_assertion_lifetime_secs: i64,
+    /// How long every token request takes to answer (a slow endpoint).
+    pub token_delay: Duration,
+    /// Whether tokens end at a whole second, as many servers do: at the current second,
+    /// truncated, plus the lifetime — up to a second before `now + expires_in`. The JWT
+    /// `exp` of [`ExpiresIn::JwtOnly`] tokens says so, and the protected API rejects
+    /// tokens from that instant on. Off by default (tokens end exactly at
+    /// `now + lifetime`).
+    pub whole_second_expiry: bool,
+    /// Whether token responses leave `scope` out, as RFC 6749 §5.1 allows when the granted
+    /// scope is the requested one. Off by default (the requested scope is echoed).
+    pub omit_scope: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            clients: HashMap::from([(
+                TestServer::CLIENT_ID.into(),
+                TestServer::CLIENT_SECRET.into(),
+            )]),
+            users: HashMap::from([(TestServer::USERNAME.into(), TestServer::PASSWORD.into())]),
+            service_accounts: HashMap::from([(
+                TestServer::KEY_ID.into(),
+                (TestServer::ISSUER.into(), TestServer::JWT_SECRET.into()),
+            )]),
+            lifetime: Duration::from_secs(3600),
+            expires_in: ExpiresIn::Number,
+            rotate_refresh_tokens: true,
+            refresh_tokens_for_client_credentials: false,
+            api_reject_status: 401,
+            max_assertion_lifetime_secs: 3600,
+            token_delay: Duration::ZERO,
+            whole_second_expiry: false,
+            omit_scope: false,
+        }
+    }
+}
+
+/// A request the token endpoint received, as the server understood it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The path, e.g. `/oauth/token`.
+    pub path: String,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The raw body.
+    pub body: String,
+    /// The parameters, from a form or a JSON body.
+    pub params: Map<String, Value>,
+    /// The `grant_type` parameter.
+    pub grant_type: Option<String>,
+}
