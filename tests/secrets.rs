@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use grantkit::config::Config;
 use grantkit::middleware::AuthMiddleware;
+use grantkit::transport::ReqwestClientExt as _;
 use grantkit::{
     ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind, JwtBearer,
     PasswordGrant, RefreshTokenGrant, Token, TokenManager, TokenManagerBuilder, WithRefresh,

@@ -133,17 +133,7 @@ pub mod policy {
     pub use grantkit_core::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 }
 
-/// The HTTP exchange: the [`HttpClient`](transport::HttpClient) trait for a client of your
-/// own, and the default client (reqwest, with the `rustls` feature).
-pub mod transport {
-    #[cfg(feature = "rustls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
-    pub use grantkit_core::ReqwestHttpClient;
-    pub use grantkit_core::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse};
-    /// The `http` crate, whose `Request` and `Response` are [`HttpRequest`] and
-    /// [`HttpResponse`], for custom [`HttpClient`]s.
-    pub use http;
-}
+pub mod transport;
 
 /// Time, injected: the [`Clock`](time::Clock) trait, the system clock, and (with the
 /// `test-util` feature) a manual clock for tests.
@@ -202,6 +192,11 @@ pub mod future {
 /// ```
 /// ```compile_fail,E0432
 /// use grantkit::store::check_token_url;
+/// ```
+/// ```compile_fail,E0599
+/// // reqwest types are the facade's business (`grantkit::transport`), not the core's: the
+/// // builder has no inherent method taking one.
+/// let _ = grantkit::TokenManager::builder().reqwest_client(reqwest::Client::new());
 /// ```
 ///
 /// And what moved is where docs/concepts.md says:

@@ -26,9 +26,14 @@ use crate::error::{Error, ErrorKind, Result};
 ///   [`with_proxy`](Self::with_proxy), as a `CONNECT` tunnel: the proxy sees the host name,
 ///   never the request.
 ///
-/// With a `reqwest` client of your own ([`with_client`](Self::with_client),
-/// [`from_builder`](Self::from_builder)), yours serves the `https://` requests to other
-/// hosts, and grantkit's own direct client the rest.
+/// With a `reqwest` client of your own (`grantkit::transport::from_reqwest_client`), yours
+/// serves the `https://` requests to other hosts, and grantkit's own direct client the rest.
+///
+/// # reqwest's version
+/// No reqwest type appears in grantkit-core's API: a reqwest upgrade does not change it.
+/// The constructors that take a `reqwest::Client` or `reqwest::ClientBuilder` live in the
+/// `grantkit` facade (`grantkit::transport`), whose API follows reqwest's major version
+/// there and only there.
 ///
 /// # Start-up cost
 /// The underlying clients (TLS roots, connection pools) are built on the first request
@@ -126,14 +131,9 @@ impl ReqwestHttpClient {
         }
     }
 
-    /// Builds the client from your `reqwest::ClientBuilder` (proxies, certificates,
-    /// timeouts), with redirects turned off whatever the builder said: a token request
-    /// carries credentials. Prefer this to [`with_client`](Self::with_client).
-    ///
-    /// It serves `https` requests to non-loopback hosts; see [Proxies](#proxies).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) if the client cannot be built.
+    /// Not part of grantkit-core's API (it names a reqwest type, and the core's API names
+    /// none): use `grantkit::transport::from_reqwest_builder`.
+    #[doc(hidden)]
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self> {
         let client = builder
             .redirect(reqwest::redirect::Policy::none())
@@ -142,15 +142,9 @@ impl ReqwestHttpClient {
         Ok(Self::with_client(client))
     }
 
-    /// Uses a `reqwest::Client` you configured (proxies, certificates, timeouts) for
-    /// `https` requests to non-loopback hosts; see [Proxies](#proxies).
-    ///
-    /// # Security
-    /// Build it with `redirect(reqwest::redirect::Policy::none())`, or use
-    /// [`from_builder`](Self::from_builder): a token request carries credentials, and a
-    /// client that follows a redirect sends them to the new location before grantkit sees
-    /// the answer. grantkit refuses the answer of a redirected exchange (no token from an
-    /// unexpected server is ever used), but it cannot unsend the request.
+    /// Not part of grantkit-core's API (it names a reqwest type, and the core's API names
+    /// none): use `grantkit::transport::from_reqwest_client`.
+    #[doc(hidden)]
     pub fn with_client(client: reqwest::Client) -> Self {
         Self::from_setup(Setup::Given(client))
     }
@@ -249,7 +243,7 @@ impl HttpClient for ReqwestHttpClient {
         if response.url() != &sent_to {
             return Err(Error::config(
                 "the HTTP client followed a redirect from the token endpoint; build it with \
-                 redirect(Policy::none()) (see ReqwestHttpClient::from_builder)",
+                 redirect(Policy::none()) (see grantkit::transport::from_reqwest_builder)",
             )
             .with_status(response.status().as_u16()));
         }

@@ -135,22 +135,12 @@ impl TokenManagerBuilder {
         self
     }
 
-    /// Uses your configured `reqwest::Client` (see
-    /// [`ReqwestHttpClient::with_client`](crate::ReqwestHttpClient::with_client): configure
-    /// it not to follow redirects, or use
-    /// [`reqwest_client_builder`](Self::reqwest_client_builder)).
-    #[cfg(feature = "default-http-client")]
-    pub fn reqwest_client(self, client: reqwest::Client) -> Self {
-        self.http_client(crate::http::ReqwestHttpClient::with_client(client))
-    }
-
-    /// Builds the HTTP client from your `reqwest::ClientBuilder`, with redirects turned
-    /// off (see [`ReqwestHttpClient::from_builder`](crate::ReqwestHttpClient::from_builder)).
-    /// A failure to build is reported by [`build`](Self::build).
-    #[cfg(feature = "default-http-client")]
-    pub fn reqwest_client_builder(mut self, builder: reqwest::ClientBuilder) -> Self {
-        match crate::http::ReqwestHttpClient::from_builder(builder) {
-            Ok(client) => self.http_client(client),
+    /// An HTTP client whose construction may have failed: the error, if any, is kept and
+    /// reported by [`build`](Self::build), like every other setter's problem. For
+    /// adapters that build a client from user input (see `grantkit::transport`).
+    pub fn try_http_client(mut self, http: Result<impl HttpClient + 'static>) -> Self {
+        match http {
+            Ok(http) => self.http_client(http),
             Err(e) => {
                 self.pending_error = Some(e);
                 self
