@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use grantkit_core::{ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Result, Token};
 
 use crate::client::validate_url;
-use crate::options::{ClientGrant, ClientOptions};
+use crate::options::ClientOptions;
 
 /// Body parameters the grant sets itself.
 const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"];
@@ -149,24 +149,7 @@ impl ClientCredentials {
     }
 }
 
-impl ClientGrant for ClientCredentials {
-    /// ```
-    /// # use grantkit_grants::{ClientCredentials, ClientGrant};
-    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    fn token_url(&self) -> &str {
-        &self.token_url
-    }
-
-    fn client_options(&self) -> &ClientOptions {
-        &self.options
-    }
-
-    fn client_options_mut(&mut self) -> &mut ClientOptions {
-        &mut self.options
-    }
-}
+impl_client_grant!(ClientCredentials);
 
 #[async_trait]
 impl Grant for ClientCredentials {
@@ -196,6 +179,7 @@ impl fmt::Debug for ClientCredentials {
 mod tests {
     use super::*;
     use crate::ClientAuth;
+    use crate::options::ClientGrant as _;
 
     fn body(req: &HttpRequest) -> &str {
         std::str::from_utf8(req.body()).unwrap()

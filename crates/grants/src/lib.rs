@@ -73,6 +73,26 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
+/// Implements [`ClientGrant`] for a grant whose fields are `token_url: String` and
+/// `options: ClientOptions`, as every grant of this crate's is.
+macro_rules! impl_client_grant {
+    ($grant:ty) => {
+        impl $crate::ClientGrant for $grant {
+            fn token_url(&self) -> &str {
+                &self.token_url
+            }
+
+            fn client_options(&self) -> &$crate::ClientOptions {
+                &self.options
+            }
+
+            fn client_options_mut(&mut self) -> &mut $crate::ClientOptions {
+                &mut self.options
+            }
+        }
+    };
+}
+
 mod client;
 mod client_credentials;
 mod error;

@@ -7,7 +7,7 @@ use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, Password, R
 
 use crate::client::{BodyFormat, validate_url};
 use crate::error::GrantError;
-use crate::options::{ClientGrant, ClientOptions};
+use crate::options::ClientOptions;
 
 /// Body parameters the grant sets itself.
 const RESERVED: &[&str] = &[
@@ -168,19 +168,7 @@ impl PasswordGrant {
     }
 }
 
-impl ClientGrant for PasswordGrant {
-    fn token_url(&self) -> &str {
-        &self.token_url
-    }
-
-    fn client_options(&self) -> &ClientOptions {
-        &self.options
-    }
-
-    fn client_options_mut(&mut self) -> &mut ClientOptions {
-        &mut self.options
-    }
-}
+impl_client_grant!(PasswordGrant);
 
 #[async_trait]
 impl Grant for PasswordGrant {
@@ -214,6 +202,7 @@ impl fmt::Debug for PasswordGrant {
 mod tests {
     use super::*;
     use crate::ClientAuth;
+    use crate::options::ClientGrant as _;
 
     fn json(id: &str, secret: &str, username: &str, password: &str) -> PasswordGrant {
         PasswordGrant::new(

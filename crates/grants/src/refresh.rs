@@ -7,7 +7,7 @@ use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToke
 
 use crate::client::validate_url;
 use crate::error::GrantError;
-use crate::options::{ClientGrant, ClientOptions};
+use crate::options::ClientOptions;
 
 /// Body parameters the refresh request sets itself.
 const RESERVED: &[&str] = &[
@@ -200,24 +200,7 @@ impl RefreshTokenGrant {
     }
 }
 
-impl ClientGrant for RefreshTokenGrant {
-    /// ```
-    /// # use grantkit_grants::{ClientGrant, ClientOptions, RefreshTokenGrant};
-    /// let grant = RefreshTokenGrant::new("https://a.example/token", ClientOptions::new("app"));
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    fn token_url(&self) -> &str {
-        &self.token_url
-    }
-
-    fn client_options(&self) -> &ClientOptions {
-        &self.options
-    }
-
-    fn client_options_mut(&mut self) -> &mut ClientOptions {
-        &mut self.options
-    }
-}
+impl_client_grant!(RefreshTokenGrant);
 
 #[async_trait]
 impl Grant for RefreshTokenGrant {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::client::validate_url;
 use crate::error::GrantError;
-use crate::options::{ClientGrant, ClientOptions};
+use crate::options::ClientOptions;
 
 mod key;
 
@@ -463,24 +463,7 @@ impl Grant for JwtBearer {
     }
 }
 
-impl ClientGrant for JwtBearer {
-    /// ```
-    /// # use grantkit_grants::{ClientGrant, JwtBearer, JwtSigningKey};
-    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
-    /// assert_eq!(grant.token_url(), "https://a.example/token");
-    /// ```
-    fn token_url(&self) -> &str {
-        &self.token_url
-    }
-
-    fn client_options(&self) -> &ClientOptions {
-        &self.options
-    }
-
-    fn client_options_mut(&mut self) -> &mut ClientOptions {
-        &mut self.options
-    }
-}
+impl_client_grant!(JwtBearer);
 
 impl fmt::Debug for JwtBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

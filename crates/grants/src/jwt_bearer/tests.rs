@@ -1,6 +1,7 @@
 //! Unit tests of the JWT-bearer grant.
 
 use super::*;
+use crate::options::ClientGrant as _;
 
 fn grant() -> JwtBearer {
     JwtBearer::hs256(
