@@ -13,30 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use grantkit_core::{
-    Clock as _, ErrorKind, GrantIdentity, LockAttempt, ManualClock, Token, TokenManager,
-    TokenStore, grant_fn,
+    Clock as _, ErrorKind, LockAttempt, ManualClock, Token, TokenManager, TokenStore,
 };
 use grantkit_stores::{EncryptionKey, FileStore};
 use support::logs_mentioning;
 
 /// A manager whose grant hands out `file-token-{n}` and counts its calls.
 fn manager(store: FileStore, clock: &ManualClock, calls: &Arc<AtomicUsize>) -> TokenManager {
-    let calls = Arc::clone(calls);
-    let grant = grant_fn(
-        GrantIdentity::new("client_credentials", "https://auth.example.com/token")
-            .with_client_id("app"),
-        move |cx| {
-            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            async move {
-                let now = cx.now();
-                Ok(Token::new(
-                    format!("file-token-{n}"),
-                    now,
-                    now + Duration::from_secs(3600),
-                ))
-            }
-        },
-    );
+    let grant = support::counting_grant("file-token", Duration::from_secs(3600), calls);
     TokenManager::builder()
         .grant(grant)
         .store(store)

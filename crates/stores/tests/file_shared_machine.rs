@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use grantkit_core::{
-    ErrorKind, GrantIdentity, ManualClock, Token, TokenManager, TokenStore, grant_fn,
-};
+use grantkit_core::{ErrorKind, ManualClock, Token, TokenManager, TokenStore};
 use grantkit_stores::FileStore;
 use support::logs_mentioning;
 
@@ -32,22 +30,7 @@ const OTHER_UID: u32 = 65534;
 const NO_HANG: Duration = Duration::from_secs(10);
 
 fn manager(store: FileStore, calls: &Arc<AtomicUsize>) -> TokenManager {
-    let calls = Arc::clone(calls);
-    let grant = grant_fn(
-        GrantIdentity::new("client_credentials", "https://auth.example.com/token")
-            .with_client_id("app"),
-        move |cx| {
-            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            async move {
-                let now = cx.now();
-                Ok(Token::new(
-                    format!("shared-token-{n}"),
-                    now,
-                    now + Duration::from_secs(3600),
-                ))
-            }
-        },
-    );
+    let grant = support::counting_grant("shared-token", Duration::from_secs(3600), calls);
     TokenManager::builder()
         .grant(grant)
         .store(store)

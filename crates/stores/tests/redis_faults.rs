@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use grantkit_core::{
-    Clock as _, ErrorKind, GrantIdentity, LockAttempt, ManualClock, Token, TokenManager,
-    TokenStore, grant_fn,
+    Clock as _, ErrorKind, LockAttempt, ManualClock, Token, TokenManager, TokenStore,
 };
 use grantkit_stores::{EncryptionKey, RedisStore};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
@@ -23,18 +22,7 @@ fn manager(
     calls: &Arc<AtomicUsize>,
     lifetime: Duration,
 ) -> TokenManager {
-    let calls = Arc::clone(calls);
-    let grant = grant_fn(
-        GrantIdentity::new("client_credentials", "https://auth.example.com/token")
-            .with_client_id("app"),
-        move |cx| {
-            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            async move {
-                let now = cx.now();
-                Ok(Token::new(format!("redis-token-{n}"), now, now + lifetime))
-            }
-        },
-    );
+    let grant = support::counting_grant("redis-token", lifetime, calls);
     TokenManager::builder()
         .grant(grant)
         .store(store)

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use grantkit_core::{
-    Clock as _, GrantIdentity, SystemClock, Token, TokenManager, TokenStore, grant_fn,
-};
+use grantkit_core::{Clock as _, SystemClock, Token, TokenManager, TokenStore};
 use grantkit_stores::{EncryptionKey, RedisStore};
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 
@@ -251,22 +249,7 @@ async fn after_a_planted_record_each_run_reuses_the_token_of_the_first() {
     let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
     let calls = Arc::new(AtomicUsize::new(0));
     let manager = || {
-        let calls = Arc::clone(&calls);
-        let grant = grant_fn(
-            GrantIdentity::new("client_credentials", "https://auth.example.com/token")
-                .with_client_id("app"),
-            move |cx| {
-                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    let now = cx.now();
-                    Ok(Token::new(
-                        format!("run-token-{n}"),
-                        now,
-                        now + Duration::from_secs(3600),
-                    ))
-                }
-            },
-        );
+        let grant = support::counting_grant("run-token", Duration::from_secs(3600), &calls);
         TokenManager::builder()
             .grant(grant)
             .store(store.clone())

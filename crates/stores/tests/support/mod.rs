@@ -49,3 +49,28 @@ pub(crate) fn logs_mentioning(needle: &str) -> Vec<String> {
 pub(crate) fn all_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
+
+/// A grant for `https://auth.example.com/token`, client `app`, that hands out
+/// `{name}-{n}` living `lifetime` and counts its calls in `calls`.
+pub(crate) fn counting_grant(
+    name: &'static str,
+    lifetime: std::time::Duration,
+    calls: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> impl grantkit_core::Grant + 'static {
+    let calls = std::sync::Arc::clone(calls);
+    grantkit_core::grant_fn(
+        grantkit_core::GrantIdentity::new("client_credentials", "https://auth.example.com/token")
+            .with_client_id("app"),
+        move |cx| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                let now = cx.now();
+                Ok(grantkit_core::Token::new(
+                    format!("{name}-{n}"),
+                    now,
+                    now + lifetime,
+                ))
+            }
+        },
+    )
+}
