@@ -15,7 +15,7 @@ const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"]
 /// for itself with its id and secret.
 ///
 /// # Wire format
-/// The client is described by [`ClientOptions`] (see [`ClientGrant`] for its setters).
+/// The client is described by [`ClientOptions`] (see [`ClientGrant`](crate::ClientGrant) for its setters).
 ///
 /// Form body, [`ClientAuth::Basic`](crate::ClientAuth::Basic) (the default for forms):
 /// ```text

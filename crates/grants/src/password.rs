@@ -26,7 +26,7 @@ const RESERVED: &[&str] = &[
 /// [`grantkit_core::Password`] is the secret type holding the password.
 ///
 /// Renewing through the server's refresh token is [`WithRefresh`](crate::WithRefresh)'s
-/// job: [`with_refresh`](ClientGrant::with_refresh) wraps the grant so that the next
+/// job: [`with_refresh`](crate::ClientGrant::with_refresh) wraps the grant so that the next
 /// renewal redeems the previous token's refresh token (`grant_type=refresh_token`, same
 /// body format and client authentication) before logging in again, and logs in again
 /// when the server answers `invalid_grant`. The configuration file's `password` profiles

@@ -244,7 +244,7 @@ impl fmt::Debug for RefreshTokenGrant {
 /// retryable ones — through the refresh token again.
 ///
 /// This is the one way grantkit renews through refresh tokens: the grants themselves never
-/// do. [`ClientGrant::with_refresh`] wraps any grant of this crate with a refresh grant of
+/// do. [`ClientGrant::with_refresh`](crate::ClientGrant::with_refresh) wraps any grant of this crate with a refresh grant of
 /// the same client; `WithRefresh::new` takes any grant, of your own too, and any
 /// [`RefreshTokenGrant`].
 ///

@@ -60,7 +60,7 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 /// assertion={jwt}&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer[&scope=…][&extra…]
 /// ```
 /// The scope and the extra parameters come from the grant's [`ClientOptions`] (set them
-/// through [`ClientGrant`]). When those options name a client, the client also
+/// through [`ClientGrant`](crate::ClientGrant)). When those options name a client, the client also
 /// authenticates (RFC 7523 §2.1 allows it): `client_id`/`client_secret` follow
 /// `grant_type`, or an `Authorization: Basic` header carries them, as for any grant.
 /// (`:` is percent-encoded, as form encoding requires and RFC 7523's own example shows;
