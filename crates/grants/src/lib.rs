@@ -106,7 +106,11 @@ pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt-bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt-bearer")))]
-pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtBearer, JwtSigningKey};
+pub use jwt_bearer::{
+    DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtBearer, JwtSigningKey, PemKey,
+};
+#[cfg(feature = "jwt-bearer")]
+pub use options::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 pub use options::{ClientGrant, ClientOptions};
 pub use password::PasswordGrant;
 pub use refresh::{RefreshTokenGrant, WithRefresh};

@@ -15,7 +15,7 @@ use crate::options::ClientOptions;
 
 mod key;
 
-pub use key::JwtSigningKey;
+pub use key::{JwtSigningKey, PemKey};
 
 /// The `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -393,7 +393,7 @@ impl JwtBearer {
 
         let mut header = Header::new(self.key.algorithm());
         header.kid.clone_from(&self.key_id);
-        let key = self.key.encoding_key();
+        let key = self.key.encoding_key()?;
         // jsonwebtoken panics when it cannot pick a crypto backend (both of its backend
         // features enabled by different crates and none installed); make that an error.
         let signed = catch_unwind(AssertUnwindSafe(|| {
@@ -407,7 +407,7 @@ impl JwtBearer {
 
 /// 128 random bits as 32 hex digits. Uniqueness, not secrecy, is what `jti` needs: the
 /// assertion is signed, so a guessed `jti` is of no use to anyone.
-fn new_jti() -> String {
+pub(crate) fn new_jti() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
 
@@ -429,7 +429,7 @@ impl Grant for JwtBearer {
             }
         }
         self.options.push_scope_and_params(&scope, &mut fields);
-        let request = self.options.request(&self.token_url, &fields)?;
+        let request = self.options.request(&self.token_url, &fields, cx.now())?;
         cx.exchange(request).await
     }
 
