@@ -53,6 +53,15 @@ const PEM_ALGORITHMS: [(&str, Algorithm); 9] = [
     ("EdDSA", Algorithm::EdDSA),
 ];
 
+/// The PEM algorithm named `alg` (any case).
+fn pem_algorithm(alg: &str) -> Result<(&'static str, Algorithm)> {
+    PEM_ALGORITHMS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(alg.trim()))
+        .copied()
+        .ok_or_else(|| GrantError::UnknownSigningAlg(alg.to_owned()).into())
+}
+
 impl PemKey {
     fn encoding_key(&self) -> std::result::Result<EncodingKey, jsonwebtoken::errors::Error> {
         let pem = self.pem.secret().as_bytes();
@@ -102,11 +111,7 @@ impl JwtSigningKey {
     /// assert!(!err.to_string().contains("not a key"));
     /// ```
     pub fn from_pem(alg: &str, pem: impl Into<SigningKey>) -> Result<Self> {
-        let (name, algorithm) = PEM_ALGORITHMS
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(alg.trim()))
-            .copied()
-            .ok_or_else(|| GrantError::UnknownSigningAlg(alg.to_owned()))?;
+        let (name, algorithm) = pem_algorithm(alg)?;
         let key = PemKey {
             algorithm,
             name,
@@ -123,12 +128,30 @@ impl JwtSigningKey {
     /// As [`from_pem`](Self::from_pem), and a config error naming the path when the file
     /// cannot be read.
     pub fn from_pem_file(alg: &str, path: impl AsRef<Path>) -> Result<Self> {
+        Self::pem_algorithm_name(alg)?;
         let path = path.as_ref();
         let pem = std::fs::read_to_string(path).map_err(|source| GrantError::KeyFile {
             path: path.display().to_string(),
             source,
         })?;
         Self::from_pem(alg, pem)
+    }
+
+    /// The JWS name of an algorithm a PEM key may sign with, spelled as JWS spells it
+    /// (`"es256"` → `"ES256"`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the algorithms
+    /// there are.
+    ///
+    /// ```
+    /// # use grantkit_grants::JwtSigningKey;
+    /// assert_eq!(JwtSigningKey::pem_algorithm_name("eddsa")?, "EdDSA");
+    /// assert!(JwtSigningKey::pem_algorithm_name("HS256").is_err());
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    pub fn pem_algorithm_name(alg: &str) -> Result<&'static str> {
+        Ok(pem_algorithm(alg)?.0)
     }
 
     /// Whether this is an HMAC key over a shared secret.
