@@ -460,3 +460,44 @@ fn debug_shows_the_method_and_kid_never_the_secret_or_key() {
         &["s3cret-value", "PRIVATE KEY", rsa.lines().nth(1).unwrap()],
     );
 }
+
+#[tokio::test]
+async fn the_jwt_bearer_grant_signs_with_a_pem_key_too() {
+    let mut server = mockito::Server::new_async().await;
+    let pattern = format!(
+        "^assertion={JWT}&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer$"
+    );
+    let (mock, bodies) = recording_mock(&mut server, "/token", pattern, 1).await;
+    let url = format!("{}/token", server.url());
+    let key = JwtSigningKey::from_pem_file("RS256", key_file("test-only-rsa-pkcs1.pem")).unwrap();
+    JwtBearer::new(&url, "svc@example.com", key)
+        .key_id("rsa-kid")
+        .fetch_token(&cx(&clock()))
+        .await
+        .unwrap();
+    mock.assert_async().await;
+
+    let body = bodies.lock().unwrap()[0].clone();
+    let jwt = body
+        .strip_prefix("assertion=")
+        .and_then(|rest| rest.split('&').next())
+        .unwrap();
+    let (header, _) = parts(jwt);
+    assert_eq!(
+        header,
+        json!({"typ": "JWT", "alg": "RS256", "kid": "rsa-kid"})
+    );
+    let public =
+        DecodingKey::from_rsa_pem(read_key("test-only-rsa-public.pem").as_bytes()).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[&url]);
+    validation.set_issuer(&["svc@example.com"]);
+    validation.validate_exp = false; // the manual clock is in 2030
+    let claims = jsonwebtoken::decode::<Value>(jwt, &public, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        claims,
+        json!({"iss": "svc@example.com", "aud": url, "iat": T0, "exp": T0 + 3600})
+    );
+}
