@@ -45,7 +45,8 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 /// # The assertion
 /// - header: `{"typ":"JWT","alg":"HS256","kid":key_id}` (`typ` is what `jsonwebtoken`
 ///   writes, and what the vendors' PyJWT examples send too; `kid` only when a key id is
-///   set);
+///   set; `alg` is the key's: HS256, or that of a PEM key from
+///   [`JwtSigningKey::from_pem`]);
 /// - claims, in this order: `iss` (the issuer), `sub` (when set), `aud` (the token URL
 ///   unless [`audience`](Self::audience) says otherwise), `iat` (the injected clock's
 ///   now, in whole seconds), `exp` (`iat` + [`lifetime`](Self::lifetime), default
