@@ -615,3 +615,159 @@ async fn a_password_profile_renews_through_its_refresh_token() {
     assert_eq!(server.requests_for("password"), 1);
     assert_eq!(server.requests_for("refresh_token"), 1);
 }
+
+/// A key file of the grants crate's test-only keys (inside the repository).
+fn test_key(name: &str) -> String {
+    format!(
+        "{}/../crates/grants/tests/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The header and claims of the `client_assertion` of a form body, verified with `key`.
+fn verified_assertion(
+    body: &str,
+    alg: jsonwebtoken::Algorithm,
+    key: &jsonwebtoken::DecodingKey,
+    aud: &str,
+) -> (jsonwebtoken::Header, serde_json::Value) {
+    let jwt = body.rsplit_once("&client_assertion=").unwrap().1;
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_audience(&[aud]);
+    validation.set_issuer(&["app"]);
+    validation.sub = Some("app".to_owned());
+    let data = jsonwebtoken::decode::<serde_json::Value>(jwt, key, &validation).unwrap();
+    (data.header, data.claims)
+}
+
+#[tokio::test]
+async fn client_assertion_profiles_sign_with_the_configured_key() {
+    // The test server knows no client assertions: it records each request and refuses
+    // it, which is all this test needs to read what a profile sends.
+    let server = TestServer::start().await;
+    let url = server.token_url();
+    let toml = format!(
+        r#"
+        [profiles.ec]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "app"
+        client_auth = "private_key_jwt"
+        private_key_file = "{ec}"
+        signing_alg = "ES256"
+        key_id = "kid-1"
+        scope = "read"
+
+        [profiles.rsa]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "app"
+        client_auth = "private_key_jwt"
+        private_key = """{rsa}"""
+
+        [profiles.hmac]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "app"
+        client_secret = "hmac-client-secret"
+        client_auth = "client_secret_jwt"
+        signing_alg = "HS256"
+
+        [profiles.public]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "app"
+        client_auth = "none"
+        "#,
+        ec = test_key("test-only-ec-p256-pkcs8.pem"),
+        rsa = std::fs::read_to_string(test_key("test-only-rsa-pkcs1.pem")).unwrap(),
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    for name in ["ec", "rsa", "hmac", "public"] {
+        let _refused = config.manager(Some(name)).unwrap().token().await;
+    }
+    let requests = server.requests();
+    let bodies: Vec<&str> = requests.iter().map(|r| r.body.as_str()).collect();
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    let prefix = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=";
+    assert!(bodies[0].starts_with(&format!(
+        "grant_type=client_credentials&scope=read&{prefix}"
+    )));
+    assert!(bodies[1].starts_with(&format!("grant_type=client_credentials&{prefix}")));
+    assert!(bodies[2].starts_with(&format!("grant_type=client_credentials&{prefix}")));
+    assert_eq!(bodies[3], "grant_type=client_credentials&client_id=app");
+    assert!(requests.iter().all(|r| r.authorization.is_none()));
+
+    let public = |name| std::fs::read(test_key(name)).unwrap();
+    let ec =
+        jsonwebtoken::DecodingKey::from_ec_pem(&public("test-only-ec-p256-public.pem")).unwrap();
+    let (header, claims) = verified_assertion(bodies[0], jsonwebtoken::Algorithm::ES256, &ec, &url);
+    assert_eq!(header.kid.as_deref(), Some("kid-1"));
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        60
+    );
+    let rsa = jsonwebtoken::DecodingKey::from_rsa_pem(&public("test-only-rsa-public.pem")).unwrap();
+    let (header, _) = verified_assertion(bodies[1], jsonwebtoken::Algorithm::RS256, &rsa, &url);
+    assert_eq!(header.kid, None);
+    let hmac = jsonwebtoken::DecodingKey::from_secret(b"hmac-client-secret");
+    verified_assertion(bodies[2], jsonwebtoken::Algorithm::HS256, &hmac, &url);
+
+    let (_, ec_profile) = config.profile(Some("ec")).unwrap();
+    assert_eq!(
+        ec_profile.summary().client_auth.as_deref(),
+        Some("private_key_jwt (kid kid-1)")
+    );
+    let (_, rsa_profile) = config.profile(Some("rsa")).unwrap();
+    assert_eq!(
+        rsa_profile.summary().client_auth.as_deref(),
+        Some("private_key_jwt")
+    );
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+    assert!(!debug.contains("hmac-client-secret"), "{debug}");
+}
+
+#[test]
+fn client_assertion_mistakes_are_named_without_the_key() {
+    let head = "[profiles.p]\ngrant = \"client_credentials\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"app\"\n";
+    let cases = [
+        (
+            "client_auth = \"private_key_jwt\"",
+            "profile `p`: missing field `private_key_file`",
+        ),
+        (
+            "client_auth = \"private_key_jwt\"\nprivate_key = \"-----BEGIN PRIVATE KEY-----\\nsecret-key-body\\n-----END PRIVATE KEY-----\"",
+            "profile `p`: field `private_key`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)",
+        ),
+        (
+            "client_auth = \"private_key_jwt\"\nprivate_key_file = \"/nonexistent/key.pem\"",
+            "profile `p`: field `private_key_file`: cannot read the private key file /nonexistent/key.pem",
+        ),
+        (
+            "client_auth = \"private_key_jwt\"\nprivate_key_file = \"k.pem\"\nprivate_key = \"k\"",
+            "profile `p`: field `private_key`: give `private_key` or `private_key_file`, not both",
+        ),
+        (
+            "client_auth = \"private_key_jwt\"\nprivate_key_file = \"k.pem\"\nsigning_alg = \"RS1\"",
+            "profile `p`: field `signing_alg`: unknown signing algorithm \"RS1\"; expected one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA",
+        ),
+        (
+            "client_auth = \"client_secret_jwt\"",
+            "profile `p`: missing field `client_secret`",
+        ),
+        (
+            "client_auth = \"client_secret_jwt\"\nclient_secret = \"s\"\nsigning_alg = \"RS256\"",
+            "profile `p`: field `signing_alg`: client_secret_jwt signs with HS256 only",
+        ),
+        (
+            "client_secret = \"s\"\nprivate_key_file = \"k.pem\"",
+            "profile `p`: field `private_key_file`: only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" for signing_alg)",
+        ),
+    ];
+    for (rest, expected) in cases {
+        let message = config_error(&format!("{head}{rest}"), None);
+        assert_eq!(message, expected);
+        assert!(!message.contains("secret-key-body"));
+    }
+}

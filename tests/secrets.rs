@@ -473,6 +473,59 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         .unwrap_err();
     audit.error("unknown refresh token", &error);
 
+    // Client assertions: the server knows neither method and refuses both, which is all
+    // this needs; the private key and every client assertion sent are secrets.
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa-pkcs8.pem"
+    ))
+    .unwrap();
+    for line in pem
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+    {
+        audit.secret("private key", line);
+    }
+    let signing_key = grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
+    audit.debug("private key", &signing_key);
+    for (label, grant) in [
+        (
+            "cc client_secret_jwt",
+            ClientCredentials::form(&url, CLIENT_ID, CLIENT_SECRET)
+                .client_auth(ClientAuth::ClientSecretJwt),
+        ),
+        (
+            "cc private_key_jwt",
+            ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID)
+                    .client_auth(ClientAuth::PrivateKeyJwt)
+                    .private_key(signing_key)
+                    .key_id(KEY_ID),
+            ),
+        ),
+    ] {
+        audit.debug(label, &grant);
+        match builder(grant, &clock).build().unwrap().token().await {
+            Ok(token) => audit.token(label, &token),
+            Err(error) => audit.error(label, &error),
+        }
+    }
+    let client_assertions: Vec<String> = server
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.params
+                .get("client_assertion")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(client_assertions.len(), 2, "{client_assertions:?}");
+    for a in &client_assertions {
+        audit.secret("client assertion sent", a);
+    }
+
     // Every assertion the server received is a secret too.
     let assertions: Vec<String> = server
         .requests()

@@ -135,7 +135,8 @@ fn render_token(token: &Token, requested_scope: Option<&str>, format: TokenForma
     }
 }
 
-/// `grantkit profiles`: a table of name, grant (and preset), token URL and store, with
+/// `grantkit profiles`: a table of name, grant (and preset, and the client authentication
+/// a profile sets), token URL and store, with
 /// `*` before the default profile. Built from `Profile::summary`, which holds no secret.
 pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
     let path = match config {
@@ -177,6 +178,11 @@ pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
             (None, Some(preset)) => preset.to_owned(),
             (Some(grant), None) => grant.to_owned(),
             (None, None) => "(missing)".to_owned(),
+        };
+        // The client authentication the profile sets, with the assertion's kid: never a key.
+        let grant = match &summary.client_auth {
+            Some(auth) => format!("{grant}, auth {auth}"),
+            None => grant,
         };
         let marker = if default.as_deref() == Some(name.as_str()) {
             "*"

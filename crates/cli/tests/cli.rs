@@ -941,6 +941,15 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         email = "svc@example.com"
         secret = "dt-secret-value"
         token_url = "{url}"
+
+        [profiles.signed]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "signed-client"
+        client_auth = "private_key_jwt"
+        private_key = "-----BEGIN PRIVATE KEY-----\nsigned-key-body-value\n-----END PRIVATE KEY-----"
+        signing_alg = "ES256"
+        key_id = "kid-7"
         "#,
         url = f.token_url(),
         store = f.store_dir().display()
@@ -954,12 +963,14 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         "redis-password-value",
         "tso-secret-value",
         "dt-secret-value",
+        "signed-key-body-value",
+        "PRIVATE KEY",
     ] {
         assert!(!out.contains(secret), "{secret} leaked:\n{out}");
         assert!(!stderr(&output).contains(secret));
     }
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines.len(), 6, "{out}");
     assert!(
         lines[0].contains("NAME") && lines[0].contains("TOKEN URL"),
         "{out}"
@@ -992,6 +1003,11 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
     );
     assert!(line("dt").contains("disruptive-technologies"));
     assert!(line("dt").contains("jwt_bearer"));
+    assert!(
+        line("signed").contains("client_credentials, auth private_key_jwt (kid kid-7)"),
+        "the method and the key's id, never the key:\n{out}"
+    );
+    assert!(!line("acme").contains(", auth "), "{out}");
     assert_eq!(f.server.token_requests(), 0);
 }
 

@@ -45,6 +45,7 @@
 //! ```
 
 mod build;
+mod client_auth;
 mod describe;
 mod env;
 mod load;

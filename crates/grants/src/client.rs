@@ -88,7 +88,7 @@ impl fmt::Display for BodyFormat {
 /// assert_eq!(ClientAuth::Body.as_str(), "body");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ClientAuth {
     /// HTTP Basic: `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`; the
@@ -96,10 +96,25 @@ pub enum ClientAuth {
     Basic,
     /// `client_id` and `client_secret` as body parameters (form fields or JSON members).
     Body,
+    /// A public client (OIDC Core §9 `none`): `client_id` in the body, never a secret,
+    /// even when one is configured.
+    None,
+    /// `client_secret_jwt` (OIDC Core §9, RFC 7523 §2.2): a fresh HS256 JWT signed with
+    /// the client secret, sent as `client_assertion` with `client_assertion_type`
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`; neither `client_id` nor
+    /// the secret is sent. See [`ClientOptions`](crate::ClientOptions#client-assertions).
+    #[cfg(feature = "jwt-bearer")]
+    ClientSecretJwt,
+    /// `private_key_jwt` (OIDC Core §9, RFC 7523 §2.2): like
+    /// [`ClientSecretJwt`](Self::ClientSecretJwt), signed with the client's private key
+    /// ([`ClientOptions::private_key`](crate::ClientOptions::private_key)).
+    #[cfg(feature = "jwt-bearer")]
+    PrivateKeyJwt,
 }
 
 impl ClientAuth {
-    /// The name used in configuration files: `basic` or `body`.
+    /// The name used in configuration files: `basic`, `body`, `none`, `client_secret_jwt`
+    /// or `private_key_jwt`.
     ///
     /// ```
     /// # use grantkit_grants::ClientAuth;
@@ -109,19 +124,41 @@ impl ClientAuth {
         match self {
             ClientAuth::Basic => "basic",
             ClientAuth::Body => "body",
+            ClientAuth::None => "none",
+            #[cfg(feature = "jwt-bearer")]
+            ClientAuth::ClientSecretJwt => "client_secret_jwt",
+            #[cfg(feature = "jwt-bearer")]
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    /// Whether this method authenticates with a signed client assertion.
+    #[cfg(feature = "jwt-bearer")]
+    pub(crate) fn uses_assertion(self) -> bool {
+        match self {
+            ClientAuth::Basic | ClientAuth::Body | ClientAuth::None => false,
+            #[cfg(feature = "jwt-bearer")]
+            ClientAuth::ClientSecretJwt | ClientAuth::PrivateKeyJwt => true,
         }
     }
 }
 
 impl ClientAuth {
-    /// Whether this method carries the credentials in the body. A public client (no
+    /// Whether this method carries the client id in the body. A public client (no
     /// secret) always sends its id there: Basic authentication without a secret means
-    /// nothing.
-    pub(crate) fn in_body(self, secret: Option<&ClientSecret>) -> bool {
+    /// nothing. The assertion methods identify the client by the assertion alone.
+    pub(crate) fn id_in_body(self, secret: Option<&ClientSecret>) -> bool {
         match self {
-            ClientAuth::Body => true,
+            ClientAuth::Body | ClientAuth::None => true,
             ClientAuth::Basic => secret.is_none(),
+            #[cfg(feature = "jwt-bearer")]
+            ClientAuth::ClientSecretJwt | ClientAuth::PrivateKeyJwt => false,
         }
+    }
+
+    /// Whether this method carries the client secret in the body.
+    pub(crate) fn secret_in_body(self) -> bool {
+        self == ClientAuth::Body
     }
 
     /// What this method puts in the request outside the body: the `Authorization: Basic`
@@ -134,7 +171,7 @@ impl ClientAuth {
     ) -> TokenRequest {
         match (self, secret) {
             (ClientAuth::Basic, Some(secret)) => request.basic_auth(client_id, secret),
-            (ClientAuth::Basic, None) | (ClientAuth::Body, _) => request,
+            _ => request,
         }
     }
 }
@@ -142,11 +179,16 @@ impl ClientAuth {
 impl FromStr for ClientAuth {
     type Err = grantkit_core::Error;
 
-    /// Parses `basic` or `body` (any case).
+    /// Parses `basic`, `body`, `none`, `client_secret_jwt` or `private_key_jwt` (any case).
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "basic" => Ok(ClientAuth::Basic),
             "body" => Ok(ClientAuth::Body),
+            "none" => Ok(ClientAuth::None),
+            #[cfg(feature = "jwt-bearer")]
+            "client_secret_jwt" => Ok(ClientAuth::ClientSecretJwt),
+            #[cfg(feature = "jwt-bearer")]
+            "private_key_jwt" => Ok(ClientAuth::PrivateKeyJwt),
             _ => Err(GrantError::UnknownClientAuth(s.to_owned()).into()),
         }
     }

@@ -1,6 +1,7 @@
 //! The client-credentials grant (RFC 6749 §4.4).
 
 use std::fmt;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use grantkit_core::{ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Result, Token};
@@ -135,7 +136,7 @@ impl ClientCredentials {
         self.options.validate(RESERVED)
     }
 
-    fn request(&self) -> Result<HttpRequest> {
+    fn request(&self, now: SystemTime) -> Result<HttpRequest> {
         let scope = self.options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(id) = self.options.body_client_id() {
@@ -145,7 +146,7 @@ impl ClientCredentials {
             fields.push(("client_secret", secret));
         }
         self.options.push_scope_and_params(&scope, &mut fields);
-        self.options.request(&self.token_url, &fields)
+        self.options.request(&self.token_url, &fields, now)
     }
 }
 
@@ -155,7 +156,7 @@ impl_client_grant!(ClientCredentials);
 impl Grant for ClientCredentials {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         self.validate()?;
-        cx.exchange(self.request()?).await
+        cx.exchange(self.request(cx.now())?).await
     }
 
     /// Kind `client_credentials`, the token URL, the client id, the scope, the
@@ -190,7 +191,7 @@ mod tests {
         let req = ClientCredentials::form("https://a.example/token", "app", "s3cret")
             .client_auth(ClientAuth::Body)
             .scope("read  write")
-            .request()
+            .request(std::time::UNIX_EPOCH)
             .unwrap();
         assert_eq!(
             body(&req),
@@ -205,7 +206,7 @@ mod tests {
             .param("b", "1")
             .param("a", "2")
             .param("b", "3")
-            .request()
+            .request(std::time::UNIX_EPOCH)
             .unwrap();
         assert_eq!(
             body(&req),

@@ -19,7 +19,10 @@ pub(crate) enum GrantError {
     ReservedParam(String),
     #[error("unknown body format {0:?}; expected \"form\" or \"json\"")]
     UnknownBodyFormat(String),
-    #[error("unknown client authentication {0:?}; expected \"basic\" or \"body\"")]
+    #[error(
+        "unknown client authentication {0:?}; expected \"basic\", \"body\", \"none\", \
+         \"client_secret_jwt\" or \"private_key_jwt\""
+    )]
     UnknownClientAuth(String),
     #[error(
         "no refresh token: give one with RefreshTokenGrant::refresh_token, or let a \
@@ -54,6 +57,35 @@ pub(crate) enum GrantError {
          jsonwebtoken::crypto::CryptoProvider::install_default at startup"
     )]
     NoCryptoProvider,
+    #[cfg(feature = "jwt-bearer")]
+    #[error("client_secret_jwt signs with the client secret, and none is set")]
+    NoSecretForAssertion,
+    #[cfg(feature = "jwt-bearer")]
+    #[error("private_key_jwt needs a private key (ClientOptions::private_key)")]
+    NoPrivateKey,
+    #[cfg(feature = "jwt-bearer")]
+    #[error("private_key_jwt needs an asymmetric key (RS256, ES256, …), not an HS256 secret")]
+    SymmetricPrivateKey,
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "unknown signing algorithm {0:?}; expected one of RS256 RS384 RS512 PS256 PS384 \
+         PS512 ES256 ES384 EdDSA"
+    )]
+    UnknownSigningAlg(String),
+    #[cfg(feature = "jwt-bearer")]
+    #[error("the private key is not a PEM {alg} key (PKCS#8, or PKCS#1 for RSA)")]
+    BadPrivateKey {
+        alg: &'static str,
+        #[source]
+        source: jsonwebtoken::errors::Error,
+    },
+    #[cfg(feature = "jwt-bearer")]
+    #[error("cannot read the private key file {path}")]
+    KeyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<GrantError> for Error {
@@ -73,7 +105,15 @@ impl From<GrantError> for Error {
             | GrantError::ShortLifetime
             | GrantError::LongLifetime { .. }
             | GrantError::ReservedClaim(_)
-            | GrantError::NoCryptoProvider => Error::config(message),
+            | GrantError::NoCryptoProvider
+            | GrantError::NoSecretForAssertion
+            | GrantError::NoPrivateKey
+            | GrantError::SymmetricPrivateKey
+            | GrantError::UnknownSigningAlg(_) => Error::config(message),
+            #[cfg(feature = "jwt-bearer")]
+            GrantError::BadPrivateKey { source, .. } => Error::config(message).with_source(source),
+            #[cfg(feature = "jwt-bearer")]
+            GrantError::KeyFile { source, .. } => Error::config(message).with_source(source),
             #[cfg(feature = "jwt-bearer")]
             GrantError::ClockBeforeEpoch => Error::new(grantkit_core::ErrorKind::Other, message),
             // jsonwebtoken's errors name a kind (`InvalidKeyFormat`…), never key material.

@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | client credentials | [`ClientCredentials`] | 6749 §4.4 |
 //! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
-//! | JWT bearer (HS256) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
+//! | JWT bearer (HS256, or a PEM key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
 //!
 //! # Quick start
@@ -53,7 +53,7 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `jwt-bearer` | yes | `JwtBearer` and `JwtSigningKey` (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
+//! | `jwt-bearer` | yes | `JwtBearer`, `JwtSigningKey` (HS256, or RS/PS/ES/EdDSA from PEM), and the client assertion methods `ClientAuth::ClientSecretJwt` / `ClientAuth::PrivateKeyJwt` (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
 //!
 //! # Security
 //! - Client secrets, passwords, signing keys, assertions and refresh tokens are held in
@@ -106,7 +106,11 @@ pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt-bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt-bearer")))]
-pub use jwt_bearer::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtBearer, JwtSigningKey};
+pub use jwt_bearer::{
+    DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtBearer, JwtSigningKey, PemKey,
+};
+#[cfg(feature = "jwt-bearer")]
+pub use options::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 pub use options::{ClientGrant, ClientOptions};
 pub use password::PasswordGrant;
 pub use refresh::{RefreshTokenGrant, WithRefresh};

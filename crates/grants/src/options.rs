@@ -2,12 +2,18 @@
 //! gets from it.
 
 use std::fmt;
+use std::time::SystemTime;
 
 use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, TokenRequest};
 
 use crate::client::{BodyFormat, ClientAuth, Params, Scope};
 use crate::error::GrantError;
 use crate::refresh::{RefreshTokenGrant, WithRefresh};
+
+#[cfg(feature = "jwt-bearer")]
+mod assertion;
+#[cfg(feature = "jwt-bearer")]
+pub use assertion::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 
 /// The client side of a token request, shared by every grant: the client id and secret,
 /// how the client authenticates, how the body is encoded, the scope and the extra body
@@ -34,6 +40,35 @@ use crate::refresh::{RefreshTokenGrant, WithRefresh};
 /// let grant = PasswordGrant::new("https://a.example/token", options, "me", "pw");
 /// # let _ = grant;
 /// ```
+///
+/// # Client assertions
+/// With [`ClientAuth::ClientSecretJwt`] or [`ClientAuth::PrivateKeyJwt`] (feature
+/// `jwt-bearer`), every request carries a fresh JWT (RFC 7523 §2.2, OIDC Core §9) after
+/// the grant's own fields, instead of `client_id` and `client_secret`:
+///
+/// ```text
+/// client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+/// client_assertion=<JWT>
+/// ```
+///
+/// The JWT's header is `{"typ":"JWT","alg":…,"kid":…}` (`kid` when
+/// [`key_id`](Self::key_id) is set; `alg` HS256 over the client secret for
+/// `client_secret_jwt`, the [private key](Self::private_key)'s algorithm for
+/// `private_key_jwt`); its claims are `iss` = `sub` = the client id, `aud` = the token
+/// endpoint (or [`assertion_audience`](Self::assertion_audience)), a random `jti`,
+/// `iat` = now by the grant context's clock, and `exp` = `iat` + 60 s.
+///
+/// ```
+/// # #[cfg(feature = "jwt-bearer")] {
+/// use grantkit_grants::{ClientAuth, ClientOptions};
+///
+/// let options = ClientOptions::form("app", "s3cret")
+///     .client_auth(ClientAuth::ClientSecretJwt)
+///     .key_id("kid-1");
+/// assert_eq!(options.client_auth_method(), ClientAuth::ClientSecretJwt);
+/// assert!(!format!("{options:?}").contains("s3cret"));
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     client_id: String,
@@ -42,6 +77,8 @@ pub struct ClientOptions {
     body: BodyFormat,
     scope: Scope,
     params: Params,
+    #[cfg(feature = "jwt-bearer")]
+    assertion: assertion::AssertionOptions,
 }
 
 impl ClientOptions {
@@ -112,6 +149,56 @@ impl ClientOptions {
     #[must_use]
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.client_auth = Some(auth);
+        self
+    }
+
+    /// The private key that signs `private_key_jwt` client assertions (RS256, ES256, …;
+    /// see [`JwtSigningKey::from_pem`](crate::JwtSigningKey::from_pem)). An HS256 key is
+    /// refused when the grant is validated: `client_secret_jwt` signs with the client
+    /// secret.
+    ///
+    /// ```
+    /// # use grantkit_grants::{ClientAuth, ClientOptions, JwtSigningKey};
+    /// let pem = std::fs::read_to_string("tests/keys/test-only-rsa-pkcs8.pem").unwrap();
+    /// let options = ClientOptions::new("app")
+    ///     .client_auth(ClientAuth::PrivateKeyJwt)
+    ///     .private_key(JwtSigningKey::from_pem("RS256", pem)?);
+    /// assert!(!format!("{options:?}").contains("PRIVATE KEY"));
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    #[cfg(feature = "jwt-bearer")]
+    #[must_use]
+    pub fn private_key(mut self, key: crate::JwtSigningKey) -> Self {
+        self.assertion.private_key = Some(key);
+        self
+    }
+
+    /// The `kid` header of client assertions.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app").key_id("kid-1");
+    /// # let _ = options;
+    /// ```
+    #[cfg(feature = "jwt-bearer")]
+    #[must_use]
+    pub fn key_id(mut self, kid: impl Into<String>) -> Self {
+        self.assertion.key_id = Some(kid.into());
+        self
+    }
+
+    /// The `aud` claim of client assertions, when it is not the token endpoint (some
+    /// servers want their issuer identifier).
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::new("app").assertion_audience("https://auth.example.com");
+    /// # let _ = options;
+    /// ```
+    #[cfg(feature = "jwt-bearer")]
+    #[must_use]
+    pub fn assertion_audience(mut self, aud: impl Into<String>) -> Self {
+        self.assertion.audience = Some(aud.into());
         self
     }
 
@@ -251,22 +338,18 @@ impl ClientOptions {
 
     /// The `client_id` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_id(&self) -> Option<&str> {
-        self.credentials_in_body()
+        self.client_auth_method()
+            .id_in_body(self.client_secret.as_ref())
             .then_some(self.client_id.as_str())
     }
 
     /// The `client_secret` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_secret(&self) -> Option<&str> {
-        if self.credentials_in_body() {
+        if self.client_auth_method().secret_in_body() {
             self.client_secret.as_ref().map(ClientSecret::secret)
         } else {
             None
         }
-    }
-
-    fn credentials_in_body(&self) -> bool {
-        self.client_auth_method()
-            .in_body(self.client_secret.as_ref())
     }
 
     /// The `scope` parameter and the extra parameters, in that order, borrowed from
@@ -284,8 +367,32 @@ impl ClientOptions {
 
     /// A `POST` to `url` with `fields` as its body in this body format, authenticated by
     /// this client's method (its header, if it has one; body credentials are already in
-    /// `fields`).
-    pub(crate) fn request(&self, url: &str, fields: &[(&str, &str)]) -> Result<HttpRequest> {
+    /// `fields`; a client assertion, signed at `now`, follows them).
+    pub(crate) fn request(
+        &self,
+        url: &str,
+        fields: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<HttpRequest> {
+        #[cfg(feature = "jwt-bearer")]
+        let assertion = self.assertion.sign(
+            self.client_auth_method(),
+            &self.client_id,
+            self.client_secret.as_ref(),
+            url,
+            now,
+        )?;
+        #[cfg(not(feature = "jwt-bearer"))]
+        let _ = now;
+        #[cfg(feature = "jwt-bearer")]
+        let fields = {
+            let mut all = fields.to_vec();
+            if let Some(assertion) = &assertion {
+                all.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
+                all.push(("client_assertion", assertion.secret()));
+            }
+            all
+        };
         let mut request = self.client_auth_method().apply(
             &self.client_id,
             self.client_secret.as_ref(),
@@ -309,14 +416,19 @@ impl ClientOptions {
         if self.client_id.is_empty() {
             return Err(GrantError::EmptyClientId.into());
         }
-        self.params.validate(reserved)
+        self.validate_params(reserved)
     }
 
     /// Fails on an extra parameter that is empty or in `reserved` (for grants where the
     /// client id is optional).
-    #[cfg(feature = "jwt-bearer")]
+    /// Also fails when the client assertion method lacks what it signs with.
     pub(crate) fn validate_params(&self, reserved: &[&str]) -> Result<()> {
-        self.params.validate(reserved)
+        #[cfg(feature = "jwt-bearer")]
+        self.assertion
+            .validate(self.client_auth_method(), self.client_secret.as_ref())?;
+        self.params.validate(reserved)?;
+        self.params
+            .validate(&["client_assertion", "client_assertion_type"])
     }
 
     /// Adds the client id, the scope and the extra parameters (`audience` as the
@@ -334,14 +446,18 @@ impl ClientOptions {
 
 impl fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("client_id", &self.client_id)
+        let mut f = f.debug_struct("ClientOptions");
+        f.field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("client_auth", &self.client_auth_method())
             .field("body", &self.body)
             .field("scope", &self.scope)
-            .field("params", &self.params)
-            .finish()
+            .field("params", &self.params);
+        #[cfg(feature = "jwt-bearer")]
+        f.field("private_key", &self.assertion.private_key)
+            .field("key_id", &self.assertion.key_id)
+            .field("assertion_audience", &self.assertion.audience);
+        f.finish()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The resource-owner password credentials grant (RFC 6749 §4.3).
 
 use std::fmt;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, Password, Result, Token};
@@ -139,7 +140,7 @@ impl PasswordGrant {
         Ok(())
     }
 
-    fn request(&self) -> Result<HttpRequest> {
+    fn request(&self, now: SystemTime) -> Result<HttpRequest> {
         let scope = self.options.requested_scope();
         let username = ("username", self.username.as_str());
         let password = ("password", self.password.secret());
@@ -164,7 +165,7 @@ impl PasswordGrant {
                 .collect(),
         };
         self.options.push_scope_and_params(&scope, &mut fields);
-        self.options.request(&self.token_url, &fields)
+        self.options.request(&self.token_url, &fields, now)
     }
 }
 
@@ -174,7 +175,7 @@ impl_client_grant!(PasswordGrant);
 impl Grant for PasswordGrant {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         self.validate()?;
-        cx.exchange(self.request()?).await
+        cx.exchange(self.request(cx.now())?).await
     }
 
     /// Kind `password`, the token URL, the client id, the scope, the `username`
@@ -214,7 +215,7 @@ mod tests {
     }
 
     fn body(grant: &PasswordGrant) -> String {
-        String::from_utf8(grant.request().unwrap().into_body()).unwrap()
+        String::from_utf8(grant.request(std::time::UNIX_EPOCH).unwrap().into_body()).unwrap()
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The refresh-token grant (RFC 6749 §6), standalone and as the first step of other grants.
 
 use std::fmt;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToken, Result, Token};
@@ -142,7 +143,7 @@ impl RefreshTokenGrant {
 
     /// Form: `grant_type=refresh_token&refresh_token=…[&client_id=…&client_secret=…][&scope=…]`
     /// then the extra parameters; JSON: the same members in the same order.
-    fn request(&self, refresh_token: &RefreshToken) -> Result<HttpRequest> {
+    fn request(&self, refresh_token: &RefreshToken, now: SystemTime) -> Result<HttpRequest> {
         let scope = self.options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![
             ("grant_type", "refresh_token"),
@@ -155,14 +156,14 @@ impl RefreshTokenGrant {
             fields.push(("client_secret", secret));
         }
         self.options.push_scope_and_params(&scope, &mut fields);
-        self.options.request(&self.token_url, &fields)
+        self.options.request(&self.token_url, &fields, now)
     }
 
     /// Redeems `refresh_token`. When the server does not rotate it (its answer has no
     /// `refresh_token`), the token returned carries the one that was sent.
     async fn send(&self, cx: &GrantContext, refresh_token: &RefreshToken) -> Result<Token> {
         tracing::debug!(token_url = %grantkit_core::redact_url(&self.token_url), "renewing with the refresh token");
-        let token = cx.exchange(self.request(refresh_token)?).await?;
+        let token = cx.exchange(self.request(refresh_token, cx.now())?).await?;
         Ok(match token.refresh_token() {
             Some(_) => token,
             None => token.with_refresh_token(refresh_token.clone()),

@@ -93,7 +93,7 @@ impl Profile {
         if let Some(secret) = &self.client_secret {
             options = options.client_secret(secret.clone());
         }
-        Ok(self.override_options(options))
+        self.assertion_options(name, self.override_options(options))
     }
 
     /// Applies the profile's `client_auth`, `scope` and `params` to `options`.
@@ -121,7 +121,9 @@ impl Profile {
             .to_owned();
         let grant: Arc<dyn Grant> = match kind {
             GrantKind::ClientCredentials => {
-                need(name, "client_secret", &self.client_secret)?;
+                if self.needs_client_secret() {
+                    need(name, "client_secret", &self.client_secret)?;
+                }
                 Arc::new(ClientCredentials::new(
                     token_url,
                     self.client_options(name)?,

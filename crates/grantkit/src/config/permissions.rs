@@ -153,6 +153,10 @@ mod tests {
                 "profiles.a.jwt.secret",
             ),
             ("[profiles.a]\npassword = 1234\n", "profiles.a.password"),
+            (
+                "[profiles.a]\nclient_auth = \"private_key_jwt\"\nprivate_key = \"pem\"\n",
+                "profiles.a.private_key",
+            ),
         ] {
             let w = readable_secret_warning(file(text, 0o640).path()).unwrap();
             assert!(w.contains(&format!("`{key}`")), "{w}");

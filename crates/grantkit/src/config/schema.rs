@@ -237,9 +237,23 @@ pub struct Profile {
     /// The client secret.
     #[serde(default, deserialize_with = "lenient")]
     pub client_secret: Option<ClientSecret>,
-    /// `basic` or `body`.
+    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt` or
+    /// `private_key_jwt` (the last two with feature `grant-jwt-bearer`).
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
+    /// `private_key_jwt`: the file holding the PEM private key (read when the profile is
+    /// built).
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// `private_key_jwt`: the PEM private key itself (inline, or from
+    /// `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub private_key: Option<SigningKey>,
+    /// The client assertion's algorithm: for `private_key_jwt` one of `RS256` (the
+    /// default), `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`;
+    /// for `client_secret_jwt` only `HS256`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub signing_alg: Option<String>,
     /// `form` or `json`.
     #[serde(default)]
     pub body: Option<BodyFormat>,
@@ -285,7 +299,8 @@ pub struct Profile {
     /// 24SevenOffice preset: the organization to log in to.
     #[serde(default, deserialize_with = "lenient_string")]
     pub login_organization: Option<String>,
-    /// Disruptive Technologies preset: the service account's key id.
+    /// The `kid` header of client assertions (`client_secret_jwt`, `private_key_jwt`);
+    /// for the Disruptive Technologies preset, the service account's key id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub key_id: Option<String>,
     /// Disruptive Technologies preset: the service account's email.
@@ -310,6 +325,9 @@ pub struct ProfileSummary {
     pub store: String,
     /// The store's kind.
     pub store_kind: StoreKind,
+    /// The client authentication the profile sets (`private_key_jwt`, …), with the
+    /// assertion's `kid` when it signs one: `private_key_jwt (kid kid-1)`. Never a key.
+    pub client_auth: Option<String>,
 }
 
 impl Profile {
@@ -344,7 +362,22 @@ impl Profile {
             token_url: token_url.map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
+            client_auth: self.client_auth.map(|auth| match &self.key_id {
+                Some(kid) if self.preset.is_none() && is_assertion(auth) => {
+                    format!("{auth} (kid {kid})")
+                }
+                _ => auth.as_str().to_owned(),
+            }),
         }
+    }
+}
+
+/// Whether `auth` signs a client assertion.
+pub(crate) fn is_assertion(auth: ClientAuth) -> bool {
+    match auth {
+        #[cfg(feature = "grant-jwt-bearer")]
+        ClientAuth::ClientSecretJwt | ClientAuth::PrivateKeyJwt => true,
+        _ => false,
     }
 }
 
@@ -364,6 +397,7 @@ mod tests {
             username = "me"
             password = "pw-secret"
             secret = "dt-secret"
+            private_key = "pk-secret"
             proxy = "http://p:proxy-pw@proxy.example.com:3128"
             jwt = { issuer = "svc", secret = "jwt-secret" }
             store = { kind = "redis", url = "redis://:redis-pw@127.0.0.1/", encryption_key = "enc-secret" }
@@ -381,6 +415,7 @@ mod tests {
             "jwt-secret",
             "redis-pw",
             "enc-secret",
+            "pk-secret",
         ] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }

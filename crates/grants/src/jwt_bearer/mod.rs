@@ -15,7 +15,7 @@ use crate::options::ClientOptions;
 
 mod key;
 
-pub use key::JwtSigningKey;
+pub use key::{JwtSigningKey, PemKey};
 
 /// The `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -45,7 +45,8 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 /// # The assertion
 /// - header: `{"typ":"JWT","alg":"HS256","kid":key_id}` (`typ` is what `jsonwebtoken`
 ///   writes, and what the vendors' PyJWT examples send too; `kid` only when a key id is
-///   set);
+///   set; `alg` is the key's: HS256, or that of a PEM key from
+///   [`JwtSigningKey::from_pem`]);
 /// - claims, in this order: `iss` (the issuer), `sub` (when set), `aud` (the token URL
 ///   unless [`audience`](Self::audience) says otherwise), `iat` (the injected clock's
 ///   now, in whole seconds), `exp` (`iat` + [`lifetime`](Self::lifetime), default
@@ -393,7 +394,7 @@ impl JwtBearer {
 
         let mut header = Header::new(self.key.algorithm());
         header.kid.clone_from(&self.key_id);
-        let key = self.key.encoding_key();
+        let key = self.key.encoding_key()?;
         // jsonwebtoken panics when it cannot pick a crypto backend (both of its backend
         // features enabled by different crates and none installed); make that an error.
         let signed = catch_unwind(AssertUnwindSafe(|| {
@@ -407,7 +408,7 @@ impl JwtBearer {
 
 /// 128 random bits as 32 hex digits. Uniqueness, not secrecy, is what `jti` needs: the
 /// assertion is signed, so a guessed `jti` is of no use to anyone.
-fn new_jti() -> String {
+pub(crate) fn new_jti() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
 
@@ -429,7 +430,7 @@ impl Grant for JwtBearer {
             }
         }
         self.options.push_scope_and_params(&scope, &mut fields);
-        let request = self.options.request(&self.token_url, &fields)?;
+        let request = self.options.request(&self.token_url, &fields, cx.now())?;
         cx.exchange(request).await
     }
 

@@ -4,7 +4,9 @@ fn body(options: &ClientOptions) -> (String, bool) {
     let mut fields = vec![("grant_type", "x")];
     fields.extend(options.body_client_id().map(|id| ("client_id", id)));
     fields.extend(options.body_client_secret().map(|s| ("client_secret", s)));
-    let request = options.request("https://a.example/t", &fields).unwrap();
+    let request = options
+        .request("https://a.example/t", &fields, std::time::UNIX_EPOCH)
+        .unwrap();
     let basic = request.headers().contains_key("authorization");
     (String::from_utf8(request.into_body()).unwrap(), basic)
 }
@@ -60,4 +62,30 @@ fn debug_redacts_the_secret() {
     let shown = format!("{:?}", ClientOptions::form("app", "s3cret-value"));
     assert!(!shown.contains("s3cret-value"), "{shown}");
     assert!(shown.contains("ClientSecret([redacted])"), "{shown}");
+}
+
+#[test]
+fn every_client_auth_name_parses_back_to_itself() {
+    let methods = [
+        ClientAuth::Basic,
+        ClientAuth::Body,
+        ClientAuth::None,
+        #[cfg(feature = "jwt-bearer")]
+        ClientAuth::ClientSecretJwt,
+        #[cfg(feature = "jwt-bearer")]
+        ClientAuth::PrivateKeyJwt,
+    ];
+    for method in methods {
+        assert_eq!(method.as_str().parse::<ClientAuth>().unwrap(), method);
+        assert_eq!(
+            method
+                .as_str()
+                .to_uppercase()
+                .parse::<ClientAuth>()
+                .unwrap(),
+            method
+        );
+    }
+    let err = "client_secret_basic".parse::<ClientAuth>().unwrap_err();
+    assert_eq!(err.kind(), grantkit_core::ErrorKind::Config);
 }

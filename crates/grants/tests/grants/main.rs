@@ -6,6 +6,8 @@
 
 mod support;
 
+#[cfg(feature = "jwt-bearer")]
+mod client_assertion;
 mod client_credentials;
 mod errors;
 #[cfg(feature = "jwt-bearer")]

@@ -1,0 +1,108 @@
+//! A profile's client authentication by assertion: `client_auth = "client_secret_jwt"`
+//! or `"private_key_jwt"` with `private_key_file` / `private_key`, `signing_alg` and
+//! `key_id`.
+
+use grantkit_core::{Error, Result};
+use grantkit_grants::{ClientAuth, ClientOptions};
+
+use super::Profile;
+
+impl Profile {
+    /// Whether a client credentials profile needs `client_secret`: not for a public
+    /// client (`none`) nor one that signs with a private key.
+    pub(crate) fn needs_client_secret(&self) -> bool {
+        match self.client_auth {
+            Some(ClientAuth::None) => false,
+            #[cfg(feature = "grant-jwt-bearer")]
+            Some(ClientAuth::PrivateKeyJwt) => false,
+            _ => true,
+        }
+    }
+
+    /// Adds the private key, `kid` and algorithm of a `client_secret_jwt` or
+    /// `private_key_jwt` profile to `options`; refuses the key fields with any other
+    /// method, so that a key is never silently unused.
+    pub(crate) fn assertion_options(
+        &self,
+        name: &str,
+        options: ClientOptions,
+    ) -> Result<ClientOptions> {
+        let key_given = self.private_key.is_some() || self.private_key_file.is_some();
+        match self.client_auth {
+            #[cfg(feature = "grant-jwt-bearer")]
+            Some(ClientAuth::PrivateKeyJwt) => {
+                let alg = self.signing_alg.as_deref().unwrap_or("RS256");
+                grantkit_grants::JwtSigningKey::pem_algorithm_name(alg).map_err(|e| {
+                    e.with_context(format!("profile `{name}`: field `signing_alg`"))
+                })?;
+                let key = match (&self.private_key, &self.private_key_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(field_error(
+                            name,
+                            "private_key",
+                            "give `private_key` or `private_key_file`, not both",
+                        ));
+                    }
+                    (Some(pem), None) => grantkit_grants::JwtSigningKey::from_pem(alg, pem.clone())
+                        .map_err(|e| {
+                            e.with_context(format!("profile `{name}`: field `private_key`"))
+                        })?,
+                    (None, Some(path)) => grantkit_grants::JwtSigningKey::from_pem_file(alg, path)
+                        .map_err(|e| {
+                            e.with_context(format!("profile `{name}`: field `private_key_file`"))
+                        })?,
+                    (None, None) => return Err(super::missing(name, "private_key_file")),
+                };
+                let mut options = options.private_key(key);
+                if let Some(kid) = &self.key_id {
+                    options = options.key_id(kid);
+                }
+                Ok(options)
+            }
+            #[cfg(feature = "grant-jwt-bearer")]
+            Some(ClientAuth::ClientSecretJwt) => {
+                if key_given {
+                    return Err(field_error(
+                        name,
+                        "private_key_file",
+                        "client_secret_jwt signs with `client_secret`; a private key needs \
+                         client_auth = \"private_key_jwt\"",
+                    ));
+                }
+                if self
+                    .signing_alg
+                    .as_deref()
+                    .is_some_and(|alg| !alg.eq_ignore_ascii_case("HS256"))
+                {
+                    return Err(field_error(
+                        name,
+                        "signing_alg",
+                        "client_secret_jwt signs with HS256 only",
+                    ));
+                }
+                if self.client_secret.is_none() {
+                    return Err(super::missing(name, "client_secret"));
+                }
+                Ok(match &self.key_id {
+                    Some(kid) => options.key_id(kid),
+                    None => options,
+                })
+            }
+            _ if key_given || self.signing_alg.is_some() => Err(field_error(
+                name,
+                if key_given {
+                    "private_key_file"
+                } else {
+                    "signing_alg"
+                },
+                "only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" \
+                 for signing_alg)",
+            )),
+            _ => Ok(options),
+        }
+    }
+}
+
+fn field_error(profile: &str, field: &str, why: &str) -> Error {
+    Error::config(format!("profile `{profile}`: field `{field}`: {why}"))
+}

@@ -1,0 +1,97 @@
+//! Client authentication by a signed JWT (RFC 7523 §2.2, OIDC Core §9):
+//! `client_secret_jwt` and `private_key_jwt`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use grantkit_core::{Assertion, ClientSecret, Result};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Map, Value};
+
+use crate::client::ClientAuth;
+use crate::error::GrantError;
+use crate::jwt_bearer::{JwtSigningKey, new_jti};
+
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion is valid: `exp` = `iat` + 60 s.
+pub const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// What a client assertion is signed with besides the client secret: the private key,
+/// its `kid`, and the `aud` when it is not the token endpoint.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct AssertionOptions {
+    pub(crate) private_key: Option<JwtSigningKey>,
+    pub(crate) key_id: Option<String>,
+    pub(crate) audience: Option<String>,
+}
+
+impl AssertionOptions {
+    /// Fails when `auth` signs an assertion and what it signs with is missing.
+    pub(crate) fn validate(&self, auth: ClientAuth, secret: Option<&ClientSecret>) -> Result<()> {
+        match (auth, &self.private_key) {
+            (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(|s| s.secret().is_empty()) => {
+                Err(GrantError::NoSecretForAssertion.into())
+            }
+            (ClientAuth::PrivateKeyJwt, None) => Err(GrantError::NoPrivateKey.into()),
+            (ClientAuth::PrivateKeyJwt, Some(key)) if key.is_symmetric() => {
+                Err(GrantError::SymmetricPrivateKey.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A fresh assertion for `auth`, if it is an assertion method: `iss` = `sub` =
+    /// `client_id`, `aud` = the configured audience or `token_url`, a random `jti`,
+    /// `iat` = `now`, `exp` = `now` + [`CLIENT_ASSERTION_LIFETIME`].
+    pub(crate) fn sign(
+        &self,
+        auth: ClientAuth,
+        client_id: &str,
+        secret: Option<&ClientSecret>,
+        token_url: &str,
+        now: SystemTime,
+    ) -> Result<Option<Assertion>> {
+        if !auth.uses_assertion() {
+            return Ok(None);
+        }
+        self.validate(auth, secret)?;
+        let (algorithm, key): (Algorithm, EncodingKey) = match (auth, &self.private_key, secret) {
+            (ClientAuth::PrivateKeyJwt, Some(key), _) => (key.algorithm(), key.encoding_key()?),
+            (_, _, Some(secret)) => (
+                Algorithm::HS256,
+                EncodingKey::from_secret(secret.secret().as_bytes()),
+            ),
+            // validate() has refused every other combination.
+            _ => return Err(GrantError::NoSecretForAssertion.into()),
+        };
+        let iat = now
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| GrantError::ClockBeforeEpoch)?
+            .as_secs();
+        let mut claims = Map::with_capacity(6);
+        claims.insert("iss".into(), Value::from(client_id));
+        claims.insert("sub".into(), Value::from(client_id));
+        claims.insert(
+            "aud".into(),
+            Value::from(self.audience.as_deref().unwrap_or(token_url)),
+        );
+        claims.insert("jti".into(), new_jti().into());
+        claims.insert("iat".into(), iat.into());
+        claims.insert(
+            "exp".into(),
+            iat.saturating_add(CLIENT_ASSERTION_LIFETIME.as_secs())
+                .into(),
+        );
+        let mut header = Header::new(algorithm);
+        header.kid.clone_from(&self.key_id);
+        // jsonwebtoken panics when it has no crypto backend; make that an error.
+        let signed = catch_unwind(AssertUnwindSafe(|| {
+            jsonwebtoken::encode(&header, &claims, &key)
+        }))
+        .map_err(|_| GrantError::NoCryptoProvider)?
+        .map_err(GrantError::Sign)?;
+        Ok(Some(Assertion::new(signed)))
+    }
+}
