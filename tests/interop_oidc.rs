@@ -1,0 +1,361 @@
+//! Interoperability of the client authentication methods with a real, widely used
+//! authorization server that implements them all: `oidc-provider` (panva/node-oidc-provider)
+//! from npm, started on loopback.
+//!
+//! The server's set-up lives in `interop/oidc-provider/` (see `docs/interop.md`):
+//! `prepare.sh` runs `npm ci` from the committed `package-lock.json` into
+//! `interop/oidc-provider/node_modules` (once; later runs reuse it), `serve.mjs` starts
+//! oidc-provider on a free port of 127.0.0.1 with one client per method. One server serves
+//! all the tests of this binary; it exits when this process does (it watches its stdin).
+//!
+//! With `CI=true` (as `.ci/run` sets it) a missing `node` or `node_modules` fails every
+//! test with the reason; elsewhere the tests say loudly that they were skipped and what to
+//! run (`bash interop/oidc-provider/prepare.sh`).
+//!
+//! Every request goes through grantkit's public API: a `ClientCredentials` grant in a
+//! `TokenManager`, with the real clock (the server checks the assertions' `iat`/`exp`).
+
+#![allow(clippy::unwrap_used)] // tests: a failure should stop the test
+#![allow(clippy::panic, clippy::expect_used)] // the harness must fail loudly
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use grantkit::{
+    ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind, TokenManager,
+    grant::JwtSigningKey,
+};
+
+/// The secret of the secret-based clients in `serve.mjs` (32+ bytes for HS256).
+const SECRET: &str = "grantkit-oidc-provider-interop-secret-0123456789";
+/// `accessTokenTTL` of the resource server in `serve.mjs`.
+const LIFETIME: Duration = Duration::from_secs(3600);
+/// Every algorithm grantkit signs `private_key_jwt` with, and the test key for it; the
+/// server has one client per algorithm (`grantkit-pkjwt-<alg>`) holding the public key.
+const PRIVATE_KEY_JWT: &[(&str, &str)] = &[
+    ("RS256", "test-only-rsa-pkcs8.pem"),
+    ("RS384", "test-only-rsa-pkcs8.pem"),
+    ("RS512", "test-only-rsa-pkcs8.pem"),
+    ("PS256", "test-only-rsa-pkcs8.pem"),
+    ("PS384", "test-only-rsa-pkcs8.pem"),
+    ("PS512", "test-only-rsa-pkcs8.pem"),
+    ("ES256", "test-only-ec-p256-pkcs8.pem"),
+    ("ES384", "test-only-ec-p384-pkcs8.pem"),
+    ("EdDSA", "test-only-ed25519-pkcs8.pem"),
+];
+
+// ---------------------------------------------------------------------------------------
+// The harness
+// ---------------------------------------------------------------------------------------
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const LOG_TAIL: usize = 16 * 1024;
+
+/// The running oidc-provider of this test binary.
+struct Op {
+    issuer: String,
+    child: Mutex<Child>,
+    /// Held open for the server's lifetime: it exits when this end closes.
+    _stdin: ChildStdin,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        if let Ok(child) = self.child.get_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests package is inside the workspace")
+}
+
+fn interop_dir() -> PathBuf {
+    workspace().join("interop").join("oidc-provider")
+}
+
+fn keys_dir() -> PathBuf {
+    workspace()
+        .join("crates")
+        .join("grants")
+        .join("tests")
+        .join("keys")
+}
+
+/// The server, started on first use; `None` (after a loud message) when it is not
+/// installed outside CI. In CI, or when it is installed but does not start, every test
+/// fails with the reason.
+fn op() -> Option<&'static Op> {
+    static SERVER: OnceLock<Result<Option<Op>, String>> = OnceLock::new();
+    let how = "`.ci/run` prepares it; by hand: `bash interop/oidc-provider/prepare.sh` \
+               (needs Node.js 20+ and npm: on Debian/Ubuntu `apt-get install nodejs npm`)";
+    match SERVER.get_or_init(|| {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let installed = interop_dir().join("node_modules").join("oidc-provider");
+        if !installed.is_dir() {
+            let reason = format!("{} is missing", installed.display());
+            return if ci { Err(reason) } else { Ok(None) };
+        }
+        start().map(Some)
+    }) {
+        Ok(Some(op)) => Some(op),
+        Ok(None) => {
+            // Straight to stderr, past the test harness's capture of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED: the oidc-provider interop tests need oidc-provider installed. ***\n\
+                 {how}. With CI=true they fail instead.\n"
+            );
+            None
+        }
+        Err(reason) => panic!(
+            "\n\n*** The oidc-provider interop tests could not run it. ***\n{reason}\n{how}.\n"
+        ),
+    }
+}
+
+/// Spawns `node serve.mjs 0` and waits for the address it prints.
+fn start() -> Result<Op, String> {
+    let node = std::env::var("GRANTKIT_INTEROP_NODE").unwrap_or_else(|_| "node".into());
+    let started = Instant::now();
+    let mut child = Command::new(&node)
+        .arg(interop_dir().join("serve.mjs"))
+        .arg("0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{node}` (set GRANTKIT_INTEROP_NODE): {e}"))?;
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if log.len() > 2 * LOG_TAIL {
+                *log = tail(&log, LOG_TAIL).to_owned();
+            }
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.trim().strip_prefix("grantkit-interop listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let failed = |child: &mut Child, what: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        std::thread::sleep(Duration::from_millis(100)); // let the log reader catch up
+        let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        format!("{what}; its log:\n{}", tail(&log, LOG_TAIL))
+    };
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok(issuer) => {
+            eprintln!(
+                "interop: oidc-provider listening on {issuer} after {:.1?}",
+                started.elapsed()
+            );
+            Ok(Op {
+                issuer,
+                child: Mutex::new(child),
+                _stdin: stdin,
+                log,
+            })
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            Err(failed(
+                &mut child,
+                format!("serve.mjs exited ({status}) before listening"),
+            ))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(failed(
+            &mut child,
+            format!("serve.mjs did not listen within {START_TIMEOUT:?}"),
+        )),
+    }
+}
+
+/// The last `max` bytes of `text`, cut at a character boundary.
+fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+impl Op {
+    fn token_url(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    fn log(&self) -> String {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        tail(&log, 4096).to_owned()
+    }
+
+    /// A client_credentials grant of `options` with `auth`, in a TokenManager.
+    fn manager(&self, options: ClientOptions, auth: ClientAuth) -> TokenManager {
+        let grant = ClientCredentials::new(self.token_url(), options).client_auth(auth);
+        TokenManager::builder().grant(grant).build().unwrap()
+    }
+
+    /// Asserts that `manager` gets an oidc-provider access token.
+    async fn assert_token(&self, manager: &TokenManager, what: &str) {
+        let token = match manager.token().await {
+            Ok(token) => token,
+            Err(e) => panic!("{what}: {}\nserver log:\n{}", e.report(), self.log()),
+        };
+        assert_eq!(token.token_type(), "Bearer", "{what}");
+        assert_eq!(token.stated_lifetime(), Some(LIFETIME), "{what}");
+        // oidc-provider's opaque access tokens: 43 base64url characters.
+        let secret = token.access_token().secret();
+        assert_eq!(secret.len(), 43, "{what}");
+        assert_eq!(manager.stats().token_requests, 1, "{what}");
+    }
+
+    /// Asserts that `manager` is refused with `invalid_client`, unretried.
+    async fn assert_invalid_client(&self, manager: &TokenManager, what: &str) {
+        let error: Error = match manager.token().await {
+            Ok(_) => panic!("{what}: the server issued a token\n{}", self.log()),
+            Err(e) => e,
+        };
+        assert_eq!(error.kind(), ErrorKind::OAuth, "{what}: {}", error.report());
+        assert_eq!(error.status(), Some(401), "{what}: {}", error.report());
+        assert!(error.is_invalid_client(), "{what}: {}", error.report());
+        assert!(!error.is_retryable(), "{what}");
+        assert_eq!(manager.stats().token_requests, 1, "{what}: retried");
+    }
+}
+
+fn pem_key(alg: &str, file: &str) -> JwtSigningKey {
+    JwtSigningKey::from_pem_file(alg, keys_dir().join(file)).unwrap()
+}
+
+fn pkjwt_client(alg: &str) -> String {
+    format!("grantkit-pkjwt-{}", alg.to_lowercase())
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------
+
+/// client_secret_basic and client_secret_post: the secret in the Authorization header or
+/// in the body; a wrong one is `invalid_client`.
+#[tokio::test]
+async fn client_secret_basic_and_post() {
+    let Some(op) = op() else { return };
+    for (id, auth) in [
+        ("grantkit-basic", ClientAuth::Basic),
+        ("grantkit-post", ClientAuth::Body),
+    ] {
+        let manager = op.manager(ClientOptions::form(id, SECRET), auth);
+        op.assert_token(&manager, &format!("{auth}")).await;
+        let manager = op.manager(ClientOptions::form(id, "not-the-secret"), auth);
+        op.assert_invalid_client(&manager, &format!("{auth}, wrong secret"))
+            .await;
+    }
+}
+
+/// client_secret_jwt: an HS256 assertion over the client secret, `aud` the token
+/// endpoint (grantkit's default) or the issuer; one over a wrong secret is refused.
+#[tokio::test]
+async fn client_secret_jwt_hs256() {
+    let Some(op) = op() else { return };
+    let id = "grantkit-secret-jwt";
+    let auth = ClientAuth::ClientSecretJwt;
+    let manager = op.manager(ClientOptions::form(id, SECRET), auth);
+    op.assert_token(&manager, "client_secret_jwt, aud = token endpoint")
+        .await;
+    let manager = op.manager(
+        ClientOptions::form(id, SECRET).assertion_audience(op.issuer.clone()),
+        auth,
+    );
+    op.assert_token(&manager, "client_secret_jwt, aud = issuer")
+        .await;
+    let manager = op.manager(
+        ClientOptions::form(id, "not-the-secret-but-just-as-long-0123456789"),
+        auth,
+    );
+    op.assert_invalid_client(&manager, "client_secret_jwt, wrong secret")
+        .await;
+}
+
+/// private_key_jwt with every algorithm grantkit signs with; the server verifies each
+/// assertion with the client's registered public key.
+#[tokio::test]
+async fn private_key_jwt_every_algorithm() {
+    let Some(op) = op() else { return };
+    for &(alg, file) in PRIVATE_KEY_JWT {
+        let options = ClientOptions::new(pkjwt_client(alg)).private_key(pem_key(alg, file));
+        let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+        op.assert_token(&manager, &format!("private_key_jwt {alg}"))
+            .await;
+    }
+    // The key id, and the issuer as the audience, are accepted too.
+    let options = ClientOptions::new(pkjwt_client("ES256"))
+        .private_key(pem_key("ES256", "test-only-ec-p256-pkcs8.pem"))
+        .assertion_audience(op.issuer.clone());
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "private_key_jwt ES256, aud = issuer")
+        .await;
+}
+
+/// A key the server does not know for the client (a valid signature by another key), and
+/// an algorithm other than the one registered, are `invalid_client`, not retried.
+#[tokio::test]
+async fn private_key_jwt_unknown_key_is_invalid_client() {
+    let Some(op) = op() else { return };
+    // The RS256 client holds the RSA public key; an EC key's ES256 signature is refused.
+    let options = ClientOptions::new(pkjwt_client("RS256"))
+        .private_key(pem_key("ES256", "test-only-ec-p256-pkcs8.pem"));
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_invalid_client(&manager, "RS256 client, ES256 assertion")
+        .await;
+    // The ES256 client holds the P-256 key; a P-384 key's ES384 signature is refused.
+    let options = ClientOptions::new(pkjwt_client("ES256"))
+        .private_key(pem_key("ES384", "test-only-ec-p384-pkcs8.pem"));
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_invalid_client(&manager, "ES256 client, P-384 key")
+        .await;
+    // The ES384 client holds the P-384 key; an assertion it cannot verify is refused.
+    let options = ClientOptions::new(pkjwt_client("ES384"))
+        .private_key(pem_key("ES256", "test-only-ec-p256-pkcs8.pem"));
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_invalid_client(&manager, "ES384 client, P-256 key")
+        .await;
+}
+
+/// A private_key_jwt assertion whose `aud` is neither the token endpoint nor the issuer
+/// is refused: the server checks what grantkit puts there.
+#[tokio::test]
+async fn private_key_jwt_wrong_audience_is_invalid_client() {
+    let Some(op) = op() else { return };
+    let options = ClientOptions::new(pkjwt_client("RS256"))
+        .private_key(pem_key("RS256", "test-only-rsa-pkcs8.pem"))
+        .assertion_audience("https://somewhere-else.example/token");
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_invalid_client(&manager, "aud elsewhere").await;
+}
