@@ -279,6 +279,19 @@ async fn client_secret_basic_and_post() {
     }
 }
 
+/// `none`: a public client sends only its `client_id`, which oidc-provider accepts for
+/// client_credentials when the client is registered with `none`; a client registered
+/// with a secret is refused when it sends none.
+#[tokio::test]
+async fn none_sends_only_the_client_id() {
+    let Some(op) = op() else { return };
+    let manager = op.manager(ClientOptions::new("grantkit-none"), ClientAuth::None);
+    op.assert_token(&manager, "none").await;
+    let manager = op.manager(ClientOptions::new("grantkit-basic"), ClientAuth::None);
+    op.assert_invalid_client(&manager, "none, for a client with a secret")
+        .await;
+}
+
 /// client_secret_jwt: an HS256 assertion over the client secret, `aud` the token
 /// endpoint (grantkit's default) or the issuer; one over a wrong secret is refused.
 #[tokio::test]

@@ -53,6 +53,8 @@ const PRIVATE_KEY_JWT = [
 ];
 
 const clients = [
+  // oidc-provider lets a public client (`none`) use client_credentials.
+  client('grantkit-none', 'none'),
   client('grantkit-basic', 'client_secret_basic', { client_secret: SECRET }),
   client('grantkit-post', 'client_secret_post', { client_secret: SECRET }),
   client('grantkit-secret-jwt', 'client_secret_jwt', {
@@ -77,7 +79,7 @@ const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients,
-  clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
+  clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
   enabledJWA: {
     clientAuthSigningAlgValues: ['HS256', ...PRIVATE_KEY_JWT.map(([alg]) => alg)],
   },
