@@ -327,7 +327,7 @@ async fn private_key_jwt_every_algorithm() {
         op.assert_token(&manager, &format!("private_key_jwt {alg}"))
             .await;
     }
-    // The key id, and the issuer as the audience, are accepted too.
+    // The issuer as the assertion audience is accepted too.
     let options = ClientOptions::new(pkjwt_client("ES256"))
         .private_key(pem_key("ES256", "test-only-ec-p256-pkcs8.pem"))
         .assertion_audience(op.issuer.clone());
