@@ -192,9 +192,22 @@ pub struct JwtConfig {
     /// The `iss` claim (the service account).
     #[serde(default, deserialize_with = "lenient_string")]
     pub issuer: Option<String>,
-    /// The HS256 secret.
+    /// The HS256 secret (or give a private key below).
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
+    /// The file holding the PEM private key of an asymmetric assertion (read when the
+    /// profile is built).
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The PEM private key itself (inline, or from
+    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub private_key: Option<SigningKey>,
+    /// The private key's algorithm: `RS256` (the default with a private key), `RS384`,
+    /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384` or `EdDSA`; `HS256` with
+    /// `secret`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub algorithm: Option<String>,
     /// `exp - iat` in seconds (default 3600).
     #[serde(default)]
     pub lifetime_secs: Option<u64>,
