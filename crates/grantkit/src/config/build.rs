@@ -79,9 +79,10 @@ impl Profile {
             Some(super::PresetName::TwentyFourSevenOffice) => {
                 crate::presets::twenty_four_seven_office::REJECTED_STATUSES.to_vec()
             }
-            Some(super::PresetName::DisruptiveTechnologies) | None => {
-                crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec()
-            }
+            Some(
+                super::PresetName::DisruptiveTechnologies | super::PresetName::GoogleServiceAccount,
+            )
+            | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
         }
     }
 

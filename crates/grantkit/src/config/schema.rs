@@ -103,6 +103,9 @@ pub enum PresetName {
     /// [`presets::disruptive_technologies()`].
     #[serde(rename = "disruptive-technologies")]
     DisruptiveTechnologies,
+    /// [`presets::google_service_account()`].
+    #[serde(rename = "google-service-account")]
+    GoogleServiceAccount,
 }
 
 impl PresetName {
@@ -111,6 +114,7 @@ impl PresetName {
         match self {
             PresetName::TwentyFourSevenOffice => "24sevenoffice",
             PresetName::DisruptiveTechnologies => "disruptive-technologies",
+            PresetName::GoogleServiceAccount => "google-service-account",
         }
     }
 
@@ -118,7 +122,9 @@ impl PresetName {
     pub fn grant_kind(self) -> GrantKind {
         match self {
             PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
-            PresetName::DisruptiveTechnologies => GrantKind::JwtBearer,
+            PresetName::DisruptiveTechnologies | PresetName::GoogleServiceAccount => {
+                GrantKind::JwtBearer
+            }
         }
     }
 
@@ -127,6 +133,7 @@ impl PresetName {
         match self {
             PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
             PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
+            PresetName::GoogleServiceAccount => presets::google::TOKEN_URL,
         }
     }
 
@@ -140,6 +147,7 @@ impl PresetName {
             PresetName::DisruptiveTechnologies => {
                 presets::disruptive_technologies::from_profile(name, profile)
             }
+            PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
         }
     }
 }
@@ -322,6 +330,10 @@ pub struct Profile {
     /// Disruptive Technologies preset: the service account's secret.
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
+    /// Google service account preset: the JSON key file Google issues (default: the file
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// What a profile resolves to, without secrets; for listings.
