@@ -903,3 +903,80 @@ fn jwt_key_mistakes_are_named_without_the_key() {
         assert!(!message.contains("secret-key-body"));
     }
 }
+
+#[tokio::test]
+async fn a_google_service_account_profile_signs_with_the_key_file() {
+    let server = TestServer::start().await;
+    let public = std::fs::read_to_string(test_key("test-only-rsa-public.pem")).unwrap();
+    let email = "test-only@test-only-project.iam.gserviceaccount.com";
+    server.configure(|c| {
+        c.service_account_keys
+            .insert("test-only-key-id".into(), (email.into(), public.clone()));
+    });
+    let key_file = test_key("test-only-google-service-account.json");
+    let toml = format!(
+        r#"
+        [profiles.gcp]
+        preset = "google-service-account"
+        key_file = "{key_file}"
+        scope = "https://www.googleapis.com/auth/cloud-platform"
+        token_url = "{url}"
+        jwt = {{ subject = "admin@example.com", lifetime_secs = 1800 }}
+        "#,
+        url = server.token_url(),
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    config.manager(Some("gcp")).unwrap().token().await.unwrap();
+    assert_eq!(
+        server.requests_for(JWT_BEARER),
+        1,
+        "the server verified the RS256 signature"
+    );
+    let body = &server.requests()[0].body;
+    let jwt = body
+        .strip_prefix("assertion=")
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[server.token_url()]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    assert_eq!(data.header.kid.as_deref(), Some("test-only-key-id"));
+    assert_eq!(data.claims["iss"], email);
+    assert_eq!(data.claims["sub"], "admin@example.com");
+    assert_eq!(
+        data.claims["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
+    let lifetime = data.claims["exp"].as_u64().unwrap() - data.claims["iat"].as_u64().unwrap();
+    assert_eq!(lifetime, 1800);
+
+    // Mistakes name the field and the path.
+    let head = "[profiles.p]\npreset = \"google-service-account\"\n";
+    assert_eq!(
+        config_error(
+            &format!("{head}key_file = \"/nonexistent/sa.json\"\nscope = \"s\""),
+            None
+        ),
+        "profile `p`: field `key_file`: cannot read the Google service account key file /nonexistent/sa.json"
+    );
+    assert_eq!(
+        config_error(&format!("{head}key_file = \"{key_file}\""), None),
+        "profile `p`: missing field `scope`"
+    );
+    assert_eq!(
+        config_error(
+            &format!(
+                "{head}key_file = \"{key_file}\"\nscope = \"s\"\njwt = {{ lifetime_secs = 7200 }}"
+            ),
+            None
+        ),
+        "profile `p`: field `jwt.lifetime_secs`: the JWT lifetime is 7200 s; the server accepts at most 3600 s"
+    );
+}

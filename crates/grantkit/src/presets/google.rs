@@ -275,11 +275,15 @@ pub(crate) fn from_profile(
     if let Some(sub) = jwt.subject {
         preset = preset.subject(sub);
     }
-    if let Some(secs) = jwt.lifetime_secs {
-        preset = preset.lifetime(Duration::from_secs(secs));
-    }
     if let Some(url) = &profile.token_url {
         preset = preset.token_url(url.as_str());
+    }
+    if let Some(secs) = jwt.lifetime_secs {
+        preset = preset.lifetime(Duration::from_secs(secs));
+        preset
+            .grant()
+            .validate()
+            .map_err(|e| e.with_context(format!("profile `{name}`: field `jwt.lifetime_secs`")))?;
     }
     preset
         .builder()
