@@ -138,7 +138,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.acme]\ngrant = \"jwt_bearer\"\ntoken_url = \"https://a/t\"\njwt = { issuer = \"i\" }",
             None,
-            "profile `acme`: missing field `jwt.secret`",
+            "profile `acme`: missing field `jwt.secret` or `jwt.private_key_file`",
         ),
         (
             "[profiles.tso]\npreset = \"24sevenoffice\"\nclient_id = \"a\"\nclient_secret = \"b\"",
@@ -770,4 +770,213 @@ fn client_assertion_mistakes_are_named_without_the_key() {
         assert_eq!(message, expected);
         assert!(!message.contains("secret-key-body"));
     }
+}
+
+#[tokio::test]
+async fn asymmetric_jwt_bearer_profiles_are_verified_with_the_public_key() {
+    // Profiles read the system clock, and so does this server that checks each `exp`.
+    let server = TestServer::start().await;
+    let read = |name: &str| std::fs::read_to_string(test_key(name)).unwrap();
+    let (rsa_public, ec_public) = (
+        read("test-only-rsa-public.pem"),
+        read("test-only-ec-p256-public.pem"),
+    );
+    server.configure(|c| {
+        c.service_account_keys
+            .insert("rsa-kid".into(), ("rsa@example.com".into(), rsa_public));
+        c.service_account_keys
+            .insert("ec-kid".into(), ("ec@example.com".into(), ec_public));
+    });
+    let url = server.token_url();
+    let ec_pem = read("test-only-ec-p256-pkcs8.pem").replace('\n', "\\n");
+    let toml = format!(
+        r#"
+        [profiles.rsa]
+        grant = "jwt_bearer"
+        token_url = "{url}"
+        jwt = {{ key_id = "rsa-kid", issuer = "rsa@example.com", private_key_file = "{rsa}", algorithm = "RS256", lifetime_secs = 600 }}
+
+        [profiles.ec]
+        grant = "jwt_bearer"
+        token_url = "{url}"
+        jwt = {{ key_id = "ec-kid", issuer = "ec@example.com", private_key = "{ec_pem}", algorithm = "ES256" }}
+
+        [profiles.wrong-key]
+        grant = "jwt_bearer"
+        token_url = "{url}"
+        jwt = {{ key_id = "rsa-kid", issuer = "rsa@example.com", private_key_file = "{other}" }}
+        "#,
+        rsa = test_key("test-only-rsa-pkcs1.pem"),
+        other = test_key("test-only-ec-p256-pkcs8.pem"),
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    for name in ["rsa", "ec"] {
+        config
+            .manager(Some(name))
+            .unwrap()
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert_eq!(server.requests_for(JWT_BEARER), 2);
+    let requests = server.requests();
+    let assertion = |i: usize| {
+        let body: &str = &requests[i].body;
+        let jwt = body
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("assertion="))
+            .unwrap()
+            .to_owned();
+        jsonwebtoken::decode_header(&jwt).unwrap()
+    };
+    let (rsa, ec) = (assertion(0), assertion(1));
+    assert_eq!(
+        (rsa.alg, rsa.kid.as_deref()),
+        (jsonwebtoken::Algorithm::RS256, Some("rsa-kid"))
+    );
+    assert_eq!(
+        (ec.alg, ec.kid.as_deref()),
+        (jsonwebtoken::Algorithm::ES256, Some("ec-kid"))
+    );
+    // An EC key where the server holds the RSA public key: the default RS256 cannot even
+    // load it, so the profile is refused when it is built, naming the field.
+    let err = config.manager(Some("wrong-key")).err().unwrap().to_string();
+    assert_eq!(
+        err,
+        "profile `wrong-key`: field `jwt.private_key_file`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)"
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_bearer_assertion_the_public_key_cannot_verify_is_refused() {
+    let server = TestServer::start().await;
+    // The server holds an EC public key under this kid: an RS256 assertion cannot verify.
+    let ec_public = std::fs::read_to_string(test_key("test-only-ec-p256-public.pem")).unwrap();
+    server.configure(|c| {
+        c.service_account_keys
+            .insert("kid".into(), ("svc@example.com".into(), ec_public));
+    });
+    let toml = format!(
+        "[profiles.p]\ngrant = \"jwt_bearer\"\ntoken_url = \"{}\"\njwt = {{ key_id = \"kid\", issuer = \"svc@example.com\", private_key_file = \"{}\" }}",
+        server.token_url(),
+        test_key("test-only-rsa-pkcs8.pem"),
+    );
+    let err = Config::from_toml(&toml)
+        .unwrap()
+        .manager(Some("p"))
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invalid_grant"), "{err}");
+    assert_eq!(server.requests_for(JWT_BEARER), 1);
+}
+
+#[test]
+fn jwt_key_mistakes_are_named_without_the_key() {
+    let head = "[profiles.p]\ngrant = \"jwt_bearer\"\ntoken_url = \"https://a.example/t\"\n";
+    let cases = [
+        (
+            "jwt = { issuer = \"i\", private_key = \"-----BEGIN PRIVATE KEY-----\\nsecret-key-body\\n-----END PRIVATE KEY-----\" }",
+            "profile `p`: field `jwt.private_key`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)",
+        ),
+        (
+            "jwt = { issuer = \"i\", private_key_file = \"/nonexistent/key.pem\", algorithm = \"ES256\" }",
+            "profile `p`: field `jwt.private_key_file`: cannot read the private key file /nonexistent/key.pem",
+        ),
+        (
+            "jwt = { issuer = \"i\", private_key_file = \"k.pem\", algorithm = \"RS1\" }",
+            "profile `p`: field `jwt.algorithm`: unknown signing algorithm \"RS1\"; expected one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA",
+        ),
+        (
+            "jwt = { issuer = \"i\", secret = \"secret-key-body\", algorithm = \"RS256\" }",
+            "profile `p`: field `jwt.algorithm`: a `secret` signs HS256 only; an asymmetric algorithm needs `private_key_file` or `private_key`",
+        ),
+        (
+            "jwt = { issuer = \"i\", secret = \"secret-key-body\", private_key_file = \"k.pem\" }",
+            "profile `p`: field `jwt.private_key_file`: give one of `secret`, `private_key` and `private_key_file`",
+        ),
+    ];
+    for (rest, expected) in cases {
+        let message = config_error(&format!("{head}{rest}"), None);
+        assert_eq!(message, expected);
+        assert!(!message.contains("secret-key-body"));
+    }
+}
+
+#[tokio::test]
+async fn a_google_service_account_profile_signs_with_the_key_file() {
+    let server = TestServer::start().await;
+    let public = std::fs::read_to_string(test_key("test-only-rsa-public.pem")).unwrap();
+    let email = "test-only@test-only-project.iam.gserviceaccount.com";
+    server.configure(|c| {
+        c.service_account_keys
+            .insert("test-only-key-id".into(), (email.into(), public.clone()));
+    });
+    let key_file = test_key("test-only-google-service-account.json");
+    let toml = format!(
+        r#"
+        [profiles.gcp]
+        preset = "google-service-account"
+        key_file = "{key_file}"
+        scope = "https://www.googleapis.com/auth/cloud-platform"
+        token_url = "{url}"
+        jwt = {{ subject = "admin@example.com", lifetime_secs = 1800 }}
+        "#,
+        url = server.token_url(),
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    config.manager(Some("gcp")).unwrap().token().await.unwrap();
+    assert_eq!(
+        server.requests_for(JWT_BEARER),
+        1,
+        "the server verified the RS256 signature"
+    );
+    let body = &server.requests()[0].body;
+    let jwt = body
+        .strip_prefix("assertion=")
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[server.token_url()]);
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    assert_eq!(data.header.kid.as_deref(), Some("test-only-key-id"));
+    assert_eq!(data.claims["iss"], email);
+    assert_eq!(data.claims["sub"], "admin@example.com");
+    assert_eq!(
+        data.claims["scope"],
+        "https://www.googleapis.com/auth/cloud-platform"
+    );
+    let lifetime = data.claims["exp"].as_u64().unwrap() - data.claims["iat"].as_u64().unwrap();
+    assert_eq!(lifetime, 1800);
+
+    // Mistakes name the field and the path.
+    let head = "[profiles.p]\npreset = \"google-service-account\"\n";
+    assert_eq!(
+        config_error(
+            &format!("{head}key_file = \"/nonexistent/sa.json\"\nscope = \"s\""),
+            None
+        ),
+        "profile `p`: field `key_file`: cannot read the Google service account key file /nonexistent/sa.json"
+    );
+    assert_eq!(
+        config_error(&format!("{head}key_file = \"{key_file}\""), None),
+        "profile `p`: missing field `scope`"
+    );
+    assert_eq!(
+        config_error(
+            &format!(
+                "{head}key_file = \"{key_file}\"\nscope = \"s\"\njwt = {{ lifetime_secs = 7200 }}"
+            ),
+            None
+        ),
+        "profile `p`: field `jwt.lifetime_secs`: the JWT lifetime is 7200 s; the server accepts at most 3600 s"
+    );
 }

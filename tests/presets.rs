@@ -281,3 +281,220 @@ async fn password_grant_renews_with_its_refresh_token() {
         "renewed without logging in again"
     );
 }
+
+/// The repository's test-only key files.
+fn test_key(name: &str) -> String {
+    format!(
+        "{}/../crates/grants/tests/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+const GOOGLE_EMAIL: &str = "test-only@test-only-project.iam.gserviceaccount.com";
+
+/// The repository's fake Google key file with its `token_uri` aimed at `token_uri`.
+fn google_key_file(dir: &tempfile::TempDir, token_uri: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(test_key("test-only-google-service-account.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["token_uri"] = token_uri.into();
+    let path = dir.path().join("service-account.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn google_service_account_sends_the_documented_rs256_assertion() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    let public = std::fs::read_to_string(test_key("test-only-rsa-public.pem")).unwrap();
+    server.configure(|c| {
+        c.service_account_keys.insert(
+            "test-only-key-id".into(),
+            (GOOGLE_EMAIL.into(), public.clone()),
+        );
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = google_key_file(&dir, &server.token_url());
+    let scope = "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/devstorage.read_only";
+    let manager = presets::google_service_account(&key_file, scope)
+        .unwrap()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert_eq!(manager.identity().token_url(), server.token_url());
+    manager.token().await.unwrap();
+    assert_eq!(
+        server.requests_for(JWT_BEARER),
+        1,
+        "the server verified the RS256 signature"
+    );
+
+    let request = &server.requests()[0];
+    assert_eq!(request.path, "/oauth/token");
+    assert_eq!(
+        request.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(request.authorization, None);
+    let jwt = request
+        .body
+        .strip_prefix("assertion=")
+        .and_then(|rest| {
+            rest.strip_suffix("&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
+        })
+        .unwrap_or_else(|| panic!("{}", request.body));
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[server.token_url()]);
+    validation.validate_exp = false; // the manual clock is in the past
+    let data = jsonwebtoken::decode::<serde_json::Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    assert_eq!(data.header.alg, jsonwebtoken::Algorithm::RS256);
+    assert_eq!(data.header.kid.as_deref(), Some("test-only-key-id"));
+    assert_eq!(data.header.typ.as_deref(), Some("JWT"));
+    let now = clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        data.claims,
+        serde_json::json!({
+            "iss": GOOGLE_EMAIL,
+            "aud": server.token_url(),
+            "iat": now,
+            "exp": now + 3600,
+            "scope": scope,
+        })
+    );
+}
+
+#[tokio::test]
+async fn google_service_account_delegation_and_the_environment() {
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server_with_clock(&clock).await;
+    let public = std::fs::read_to_string(test_key("test-only-rsa-public.pem")).unwrap();
+    server.configure(|c| {
+        c.service_account_keys
+            .insert("test-only-key-id".into(), (GOOGLE_EMAIL.into(), public));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = google_key_file(&dir, &server.token_url());
+    let path = key_file.display().to_string();
+    let preset = presets::GoogleServiceAccount::from_lookup(|name| {
+        (name == "GOOGLE_APPLICATION_CREDENTIALS").then(|| path.clone())
+    })
+    .unwrap()
+    .scope("https://www.googleapis.com/auth/admin.directory.user.readonly")
+    .subject("admin@example.com");
+    preset
+        .builder()
+        .unwrap()
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap();
+    let body = &server.requests()[0].body;
+    let jwt = body
+        .strip_prefix("assertion=")
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let claims = jwt.split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "admin@example.com");
+    assert_eq!(
+        presets::GoogleServiceAccount::from_lookup(|_| None)
+            .unwrap_err()
+            .to_string(),
+        "environment variable GOOGLE_APPLICATION_CREDENTIALS is not set"
+    );
+}
+
+#[test]
+fn google_key_file_mistakes_name_the_field_and_path_never_the_key() {
+    let text = std::fs::read_to_string(test_key("test-only-google-service-account.json")).unwrap();
+    let good: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let pem = good["private_key"].as_str().unwrap().to_owned();
+    let body_line = pem.lines().nth(1).unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sa.json");
+    let shown = path.display().to_string();
+    let with = |field: &str, value: serde_json::Value| {
+        let mut json = good.clone();
+        if value.is_null() {
+            json.as_object_mut().unwrap().remove(field);
+        } else {
+            json[field] = value;
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
+        presets::GoogleServiceAccount::from_file(&path)
+            .unwrap_err()
+            .to_string()
+    };
+    for field in ["client_email", "private_key_id", "private_key"] {
+        assert_eq!(
+            with(field, serde_json::Value::Null),
+            format!("Google service account key file {shown}: field `{field}` is missing")
+        );
+    }
+    let bad_key = pem.replace(&body_line, "AAAA");
+    let message = with("private_key", bad_key.into());
+    assert_eq!(
+        message,
+        format!(
+            "Google service account key file {shown}: field `private_key` is not a PEM RSA private key"
+        )
+    );
+    assert_eq!(
+        with("type", "authorized_user".into()),
+        format!("Google service account key file {shown}: field `type` is not \"service_account\"")
+    );
+    std::fs::write(&path, format!("{{\"private_key\": \"{body_line}")).unwrap();
+    let message = presets::GoogleServiceAccount::from_file(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(&format!(
+            "Google service account key file {shown}: not a JSON key file (line 1, column "
+        )),
+        "{message}"
+    );
+    assert!(!message.contains(&body_line));
+    let missing = dir.path().join("absent.json");
+    assert_eq!(
+        presets::GoogleServiceAccount::from_file(&missing)
+            .unwrap_err()
+            .to_string(),
+        format!(
+            "cannot read the Google service account key file {}",
+            missing.display()
+        )
+    );
+    // Debug shows the account, never the key.
+    let preset =
+        presets::GoogleServiceAccount::from_file(test_key("test-only-google-service-account.json"))
+            .unwrap();
+    let debug = format!("{preset:?}");
+    assert!(
+        debug.contains(GOOGLE_EMAIL) && !debug.contains(&body_line),
+        "{debug}"
+    );
+    // No scope: refused before any request.
+    assert_eq!(
+        preset.builder().unwrap_err().to_string(),
+        "Google service account: missing field `scope` (the scopes to ask for)"
+    );
+}

@@ -79,9 +79,10 @@ impl Profile {
             Some(super::PresetName::TwentyFourSevenOffice) => {
                 crate::presets::twenty_four_seven_office::REJECTED_STATUSES.to_vec()
             }
-            Some(super::PresetName::DisruptiveTechnologies) | None => {
-                crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec()
-            }
+            Some(
+                super::PresetName::DisruptiveTechnologies | super::PresetName::GoogleServiceAccount,
+            )
+            | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
         }
     }
 
@@ -158,19 +159,56 @@ fn jwt_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant
         .issuer
         .clone()
         .ok_or_else(|| missing(name, "jwt.issuer"))?;
-    let secret = jwt
-        .secret
-        .clone()
-        .ok_or_else(|| missing(name, "jwt.secret"))?;
-    let mut grant = grantkit_grants::JwtBearer::new(
-        token_url,
-        issuer,
-        grantkit_grants::JwtSigningKey::hs256(secret),
-    );
+    let key = jwt_key(name, &jwt)?;
+    let mut grant = grantkit_grants::JwtBearer::new(token_url, issuer, key);
     if let Some(kid) = &jwt.key_id {
         grant = grant.key_id(kid);
     }
     Ok(Arc::new(override_jwt(name, p, grant)?))
+}
+
+/// The signing key of a `jwt` table: `secret` (HS256), or `private_key_file` /
+/// `private_key` with `algorithm` (RS256 by default). Errors name the field, never the key.
+#[cfg(feature = "grant-jwt-bearer")]
+fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSigningKey> {
+    use grantkit_grants::JwtSigningKey;
+    let field =
+        |f: &str, why: &str| Error::config(format!("profile `{name}`: field `jwt.{f}`: {why}"));
+    let context = |f: &str| format!("profile `{name}`: field `jwt.{f}`");
+    match (&jwt.secret, &jwt.private_key, &jwt.private_key_file) {
+        (Some(secret), None, None) => {
+            if jwt
+                .algorithm
+                .as_deref()
+                .is_some_and(|alg| !alg.eq_ignore_ascii_case("HS256"))
+            {
+                return Err(field(
+                    "algorithm",
+                    "a `secret` signs HS256 only; an asymmetric algorithm needs `private_key_file` or `private_key`",
+                ));
+            }
+            Ok(JwtSigningKey::hs256(secret.clone()))
+        }
+        (None, Some(pem), None) => {
+            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
+            JwtSigningKey::pem_algorithm_name(alg)
+                .map_err(|e| e.with_context(context("algorithm")))?;
+            JwtSigningKey::from_pem(alg, pem.clone())
+                .map_err(|e| e.with_context(context("private_key")))
+        }
+        (None, None, Some(path)) => {
+            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
+            JwtSigningKey::pem_algorithm_name(alg)
+                .map_err(|e| e.with_context(context("algorithm")))?;
+            JwtSigningKey::from_pem_file(alg, path)
+                .map_err(|e| e.with_context(context("private_key_file")))
+        }
+        (None, None, None) => Err(missing(name, "jwt.secret` or `jwt.private_key_file")),
+        _ => Err(field(
+            "private_key_file",
+            "give one of `secret`, `private_key` and `private_key_file`",
+        )),
+    }
 }
 
 #[cfg(not(feature = "grant-jwt-bearer"))]

@@ -103,6 +103,9 @@ pub enum PresetName {
     /// [`presets::disruptive_technologies()`].
     #[serde(rename = "disruptive-technologies")]
     DisruptiveTechnologies,
+    /// [`presets::google_service_account()`].
+    #[serde(rename = "google-service-account")]
+    GoogleServiceAccount,
 }
 
 impl PresetName {
@@ -111,6 +114,7 @@ impl PresetName {
         match self {
             PresetName::TwentyFourSevenOffice => "24sevenoffice",
             PresetName::DisruptiveTechnologies => "disruptive-technologies",
+            PresetName::GoogleServiceAccount => "google-service-account",
         }
     }
 
@@ -118,7 +122,9 @@ impl PresetName {
     pub fn grant_kind(self) -> GrantKind {
         match self {
             PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
-            PresetName::DisruptiveTechnologies => GrantKind::JwtBearer,
+            PresetName::DisruptiveTechnologies | PresetName::GoogleServiceAccount => {
+                GrantKind::JwtBearer
+            }
         }
     }
 
@@ -127,6 +133,7 @@ impl PresetName {
         match self {
             PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
             PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
+            PresetName::GoogleServiceAccount => presets::google::TOKEN_URL,
         }
     }
 
@@ -140,6 +147,7 @@ impl PresetName {
             PresetName::DisruptiveTechnologies => {
                 presets::disruptive_technologies::from_profile(name, profile)
             }
+            PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
         }
     }
 }
@@ -192,9 +200,22 @@ pub struct JwtConfig {
     /// The `iss` claim (the service account).
     #[serde(default, deserialize_with = "lenient_string")]
     pub issuer: Option<String>,
-    /// The HS256 secret.
+    /// The HS256 secret (or give a private key below).
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
+    /// The file holding the PEM private key of an asymmetric assertion (read when the
+    /// profile is built).
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The PEM private key itself (inline, or from
+    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub private_key: Option<SigningKey>,
+    /// The private key's algorithm: `RS256` (the default with a private key), `RS384`,
+    /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384` or `EdDSA`; `HS256` with
+    /// `secret`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub algorithm: Option<String>,
     /// `exp - iat` in seconds (default 3600).
     #[serde(default)]
     pub lifetime_secs: Option<u64>,
@@ -309,6 +330,10 @@ pub struct Profile {
     /// Disruptive Technologies preset: the service account's secret.
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
+    /// Google service account preset: the JSON key file Google issues (default: the file
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 /// What a profile resolves to, without secrets; for listings.

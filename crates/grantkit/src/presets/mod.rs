@@ -16,7 +16,7 @@
 //! # One module per vendor
 //! Each vendor's rules (endpoint, wire format, refresh window, validation, the statuses
 //! its API rejects a token with) live in one module: [`twenty_four_seven_office`](mod@twenty_four_seven_office),
-//! [`disruptive_technologies`](mod@disruptive_technologies), [`env`](mod@env). The module's input type (e.g.
+//! [`disruptive_technologies`](mod@disruptive_technologies), [`google`](mod@google), [`env`](mod@env). The module's input type (e.g.
 //! [`TwentyFourSevenOffice`]) is the single source both this builder API and the
 //! configuration file apply: a `preset = "…"` profile is turned into that type and its
 //! `builder()` called. The input type also takes a token URL override (a test server).
@@ -27,6 +27,7 @@ use grantkit_core::{Error, Result};
 
 pub mod disruptive_technologies;
 pub mod env;
+pub mod google;
 pub mod twenty_four_seven_office;
 
 #[cfg(feature = "grant-jwt-bearer")]
@@ -35,6 +36,9 @@ pub use disruptive_technologies::{
     DisruptiveTechnologies, disruptive_technologies, disruptive_technologies_from_env,
 };
 pub use env::{from_env, from_lookup};
+#[cfg(feature = "grant-jwt-bearer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
+pub use google::{GoogleServiceAccount, google_service_account, google_service_account_from_env};
 pub use twenty_four_seven_office::{TwentyFourSevenOffice, twenty_four_seven_office};
 
 /// The process environment, as a lookup function.

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     pub users: HashMap<String, String>,
     /// JWT-bearer service accounts: key id → (issuer email, HS256 secret).
     pub service_accounts: HashMap<String, (String, String)>,
+    /// JWT-bearer service accounts with asymmetric keys: key id → (issuer email, PEM
+    /// public key). Assertions whose `kid` is here are verified with the public key, for
+    /// the RS, PS, ES and EdDSA algorithms. Empty by default.
+    pub service_account_keys: HashMap<String, (String, String)>,
     /// The lifetime of issued tokens.
     pub lifetime: Duration,
     /// How the lifetime appears in responses.
@@ -101,6 +105,7 @@ impl Default for ServerConfig {
                 TestServer::KEY_ID.into(),
                 (TestServer::ISSUER.into(), TestServer::JWT_SECRET.into()),
             )]),
+            service_account_keys: HashMap::new(),
             lifetime: Duration::from_secs(3600),
             expires_in: ExpiresIn::Number,
             rotate_refresh_tokens: true,

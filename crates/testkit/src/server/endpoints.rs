@@ -388,15 +388,34 @@ fn verify_assertion(
 ) -> Result<String, String> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
     let header = decode_header(assertion).map_err(|e| format!("malformed assertion: {e}"))?;
-    if header.alg != Algorithm::HS256 {
-        return Err(format!("unsupported algorithm {:?}", header.alg));
-    }
     let kid = header.kid.ok_or("the assertion has no kid")?;
-    let (issuer, secret) = config
-        .service_accounts
-        .get(&kid)
-        .ok_or_else(|| format!("unknown key id {kid:?}"))?;
-    let mut validation = Validation::new(Algorithm::HS256);
+    let (issuer, key) = if header.alg == Algorithm::HS256 {
+        let (issuer, secret) = config
+            .service_accounts
+            .get(&kid)
+            .ok_or_else(|| format!("unknown key id {kid:?}"))?;
+        (issuer, DecodingKey::from_secret(secret.as_bytes()))
+    } else {
+        let (issuer, public) = config
+            .service_account_keys
+            .get(&kid)
+            .ok_or_else(|| format!("unknown key id {kid:?} for {:?}", header.alg))?;
+        let pem = public.as_bytes();
+        let key = match header.alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            other => return Err(format!("unsupported algorithm {other:?}")),
+        }
+        .map_err(|e| format!("the service account's public key: {e}"))?;
+        (issuer, key)
+    };
+    let mut validation = Validation::new(header.alg);
     let audiences: Vec<String> = ["/oauth/token", "/oauth2/token", "/token"]
         .iter()
         .map(|p| format!("{}{p}", shared.base_url))
@@ -406,12 +425,8 @@ fn verify_assertion(
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
     // The server's clock may be a manual one: check exp against it, not the system's.
     validation.validate_exp = false;
-    let data = decode::<Map<String, Value>>(
-        assertion,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|e| format!("invalid assertion: {e}"))?;
+    let data = decode::<Map<String, Value>>(assertion, &key, &validation)
+        .map_err(|e| format!("invalid assertion: {e}"))?;
     let claim = |k: &str| data.claims.get(k).and_then(Value::as_i64).unwrap_or(0);
     let (iat, exp) = (claim("iat"), claim("exp"));
     if exp - iat > config.max_assertion_lifetime_secs {
