@@ -526,6 +526,36 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         audit.secret("client assertion sent", a);
     }
 
+    // The JWT-bearer grant signed with a private key, and the Google service-account preset
+    // (its key file holds the same test key): their assertions are captured below.
+    let pem_bearer = grantkit::JwtBearer::new(
+        &url,
+        "svc@example.com",
+        grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap(),
+    );
+    audit.debug("jwt bearer with a private key", &pem_bearer);
+    match builder(pem_bearer, &clock).build().unwrap().token().await {
+        Ok(token) => audit.token("jwt bearer with a private key", &token),
+        Err(error) => audit.error("jwt bearer with a private key", &error),
+    }
+    let google = grantkit::presets::GoogleServiceAccount::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-google-service-account.json"
+    ))
+    .unwrap()
+    .scope("https://www.googleapis.com/auth/cloud-platform")
+    .token_url(&url);
+    audit.debug("google service account", &google);
+    match builder(google.grant(), &clock)
+        .build()
+        .unwrap()
+        .token()
+        .await
+    {
+        Ok(token) => audit.token("google service account", &token),
+        Err(error) => audit.error("google service account", &error),
+    }
+
     // Every assertion the server received is a secret too.
     let assertions: Vec<String> = server
         .requests()
@@ -539,6 +569,17 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         })
         .collect();
     assert!(assertions.len() >= 5, "{} assertions", assertions.len());
+    // The two signed with the private key (the JWT-bearer grant and the Google preset)
+    // are among them.
+    let rs256 = assertions
+        .iter()
+        .filter(|a| {
+            let header = a.split('.').next().unwrap_or_default();
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                .is_ok_and(|h| String::from_utf8_lossy(&h).contains("\"RS256\""))
+        })
+        .count();
+    assert_eq!(rs256, 2, "RS256 assertions among {}", assertions.len());
     for a in &assertions {
         audit.secret("assertion sent", a);
     }
