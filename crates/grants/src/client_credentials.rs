@@ -139,12 +139,7 @@ impl ClientCredentials {
     fn request(&self, now: SystemTime) -> Result<HttpRequest> {
         let scope = self.options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
-        if let Some(id) = self.options.body_client_id() {
-            fields.push(("client_id", id));
-        }
-        if let Some(secret) = self.options.body_client_secret() {
-            fields.push(("client_secret", secret));
-        }
+        self.options.push_body_credentials(&mut fields);
         self.options.push_scope_and_params(&scope, &mut fields);
         self.options.request(&self.token_url, &fields, now)
     }

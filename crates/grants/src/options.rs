@@ -353,6 +353,17 @@ impl ClientOptions {
         }
     }
 
+    /// `client_id` and `client_secret`, each when the authentication method puts it in the
+    /// body, in that order.
+    pub(crate) fn push_body_credentials<'a>(&'a self, fields: &mut Vec<(&'a str, &'a str)>) {
+        if let Some(id) = self.body_client_id() {
+            fields.push(("client_id", id));
+        }
+        if let Some(secret) = self.body_client_secret() {
+            fields.push(("client_secret", secret));
+        }
+    }
+
     /// The `scope` parameter and the extra parameters, in that order, borrowed from
     /// `scope` (the joined scope, which the caller keeps alive).
     pub(crate) fn push_scope_and_params<'a>(

@@ -149,12 +149,7 @@ impl RefreshTokenGrant {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.secret()),
         ];
-        if let Some(id) = self.options.body_client_id() {
-            fields.push(("client_id", id));
-        }
-        if let Some(secret) = self.options.body_client_secret() {
-            fields.push(("client_secret", secret));
-        }
+        self.options.push_body_credentials(&mut fields);
         self.options.push_scope_and_params(&scope, &mut fields);
         self.options.request(&self.token_url, &fields, now)
     }

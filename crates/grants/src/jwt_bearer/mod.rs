@@ -422,12 +422,7 @@ impl Grant for JwtBearer {
             ("grant_type", JWT_BEARER_GRANT_TYPE),
         ];
         if self.authenticates_client() {
-            if let Some(id) = self.options.body_client_id() {
-                fields.push(("client_id", id));
-            }
-            if let Some(secret) = self.options.body_client_secret() {
-                fields.push(("client_secret", secret));
-            }
+            self.options.push_body_credentials(&mut fields);
         }
         self.options.push_scope_and_params(&scope, &mut fields);
         let request = self.options.request(&self.token_url, &fields, cx.now())?;
