@@ -19,12 +19,12 @@
 #![allow(clippy::unwrap_used)] // tests: a failure should stop the test
 #![allow(clippy::panic, clippy::expect_used)] // the harness must fail loudly, never skip
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use grantkit_integration_tests::interop::{LOG_TAIL, spawn_listening, tail};
 
 use grantkit::middleware::AuthMiddleware;
 use grantkit::{
@@ -52,8 +52,6 @@ const LIFETIME: Duration = Duration::from_secs(3600);
 
 /// How long the server gets to print its address after it was spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How much of the server's stderr is kept for failure messages.
-const LOG_TAIL: usize = 16 * 1024;
 
 /// The running DOT server of this test binary.
 struct Dot {
@@ -145,85 +143,23 @@ fn prepare() -> Result<PathBuf, String> {
 /// Spawns `serve.py` and waits for the address it prints.
 fn start(python: &Path) -> Result<Dot, String> {
     let started = Instant::now();
-    let mut child = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .arg(interop_dir().join("serve.py"))
         .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-            log.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if log.len() > 2 * LOG_TAIL {
-                *log = tail(&log, LOG_TAIL).to_owned();
-            }
-        }
-    });
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Forward the address, then keep draining so that the server never blocks on stdout.
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.trim().strip_prefix("grantkit-interop listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let failed = |child: &mut Child, what: String| {
-        let _ = child.kill();
-        let _ = child.wait();
-        std::thread::sleep(Duration::from_millis(100)); // let the log reader catch up
-        let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        format!("{what}; its log:\n{}", tail(&log, LOG_TAIL))
-    };
-    match rx.recv_timeout(START_TIMEOUT) {
-        Ok(base) => {
-            eprintln!(
-                "interop: django-oauth-toolkit listening on {base} after {:.1?}",
-                started.elapsed()
-            );
-            Ok(Dot {
-                base,
-                child: Mutex::new(child),
-                _stdin: stdin,
-                log,
-            })
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            Err(failed(
-                &mut child,
-                format!("serve.py exited ({status}) before listening"),
-            ))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(failed(
-            &mut child,
-            format!("serve.py did not listen within {START_TIMEOUT:?}"),
-        )),
-    }
-}
-
-/// The last `max` bytes of `text`, cut at a character boundary.
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let server = spawn_listening(command, "serve.py", START_TIMEOUT)?;
+    eprintln!(
+        "interop: django-oauth-toolkit listening on {} after {:.1?}",
+        server.url,
+        started.elapsed()
+    );
+    Ok(Dot {
+        base: server.url,
+        child: Mutex::new(server.child),
+        _stdin: server.stdin,
+        log: server.log,
+    })
 }
 
 impl Dot {

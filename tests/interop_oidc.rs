@@ -18,12 +18,13 @@
 #![allow(clippy::unwrap_used)] // tests: a failure should stop the test
 #![allow(clippy::panic, clippy::expect_used)] // the harness must fail loudly
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStdin, Command};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use grantkit_integration_tests::interop::{spawn_listening, tail};
 
 use grantkit::{
     ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind, TokenManager,
@@ -53,7 +54,6 @@ const PRIVATE_KEY_JWT: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const LOG_TAIL: usize = 16 * 1024;
 
 /// The running oidc-provider of this test binary.
 struct Op {
@@ -127,83 +127,24 @@ fn op() -> Option<&'static Op> {
 fn start() -> Result<Op, String> {
     let node = std::env::var("GRANTKIT_INTEROP_NODE").unwrap_or_else(|_| "node".into());
     let started = Instant::now();
-    let mut child = Command::new(&node)
-        .arg(interop_dir().join("serve.mjs"))
-        .arg("0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run `{node}` (set GRANTKIT_INTEROP_NODE): {e}"))?;
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-            log.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if log.len() > 2 * LOG_TAIL {
-                *log = tail(&log, LOG_TAIL).to_owned();
-            }
-        }
-    });
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.trim().strip_prefix("grantkit-interop listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let failed = |child: &mut Child, what: String| {
-        let _ = child.kill();
-        let _ = child.wait();
-        std::thread::sleep(Duration::from_millis(100)); // let the log reader catch up
-        let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        format!("{what}; its log:\n{}", tail(&log, LOG_TAIL))
-    };
-    match rx.recv_timeout(START_TIMEOUT) {
-        Ok(issuer) => {
-            eprintln!(
-                "interop: oidc-provider listening on {issuer} after {:.1?}",
-                started.elapsed()
-            );
-            Ok(Op {
-                issuer,
-                child: Mutex::new(child),
-                _stdin: stdin,
-                log,
-            })
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            Err(failed(
-                &mut child,
-                format!("serve.mjs exited ({status}) before listening"),
-            ))
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(failed(
-            &mut child,
-            format!("serve.mjs did not listen within {START_TIMEOUT:?}"),
-        )),
-    }
-}
-
-/// The last `max` bytes of `text`, cut at a character boundary.
-fn tail(text: &str, max: usize) -> &str {
-    let mut start = text.len().saturating_sub(max);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
+    let mut command = Command::new(&node);
+    command.arg(interop_dir().join("serve.mjs")).arg("0");
+    let server = spawn_listening(
+        command,
+        &format!("serve.mjs with `{node}` (set GRANTKIT_INTEROP_NODE)"),
+        START_TIMEOUT,
+    )?;
+    eprintln!(
+        "interop: oidc-provider listening on {} after {:.1?}",
+        server.url,
+        started.elapsed()
+    );
+    Ok(Op {
+        issuer: server.url,
+        child: Mutex::new(server.child),
+        _stdin: server.stdin,
+        log: server.log,
+    })
 }
 
 impl Op {

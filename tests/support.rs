@@ -50,3 +50,114 @@ pub mod docs {
     #[doc = include_str!("../docs/interop.md")]
     pub struct Interop;
 }
+
+/// A local authorization server process an interop test started: it prints
+/// `grantkit-interop listening on <url>` on stdout once ready, logs on stderr, and exits
+/// when its stdin closes.
+pub mod interop {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::process::{Child, ChildStdin, Command, Stdio};
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+
+    /// How much of a server's log is kept for failure messages.
+    pub const LOG_TAIL: usize = 16 * 1024;
+
+    /// A started server: the process, its stdin (dropping it stops the server), the
+    /// address it printed and the tail of its log.
+    #[derive(Debug)]
+    pub struct Spawned {
+        /// The process.
+        pub child: Child,
+        /// Its stdin; the server exits when this is dropped.
+        pub stdin: ChildStdin,
+        /// What followed `grantkit-interop listening on `.
+        pub url: String,
+        /// The last [`LOG_TAIL`] bytes or so of its stderr.
+        pub log: Arc<Mutex<String>>,
+    }
+
+    /// Spawns `command` (named `name` in messages) with piped stdio, keeps the tail of
+    /// its stderr, and waits up to `timeout` for the address it prints.
+    ///
+    /// # Errors
+    /// Why the server could not be started, with the tail of its log.
+    pub fn spawn_listening(
+        mut command: Command,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Spawned, String> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {name}: {e}"))?;
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(format!("{name}: stdio was not piped"));
+        };
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if log.len() > 2 * LOG_TAIL {
+                    *log = tail(&log, LOG_TAIL).to_owned();
+                }
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Forward the address, then keep draining so that the server never blocks on
+            // stdout.
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.trim().strip_prefix("grantkit-interop listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let failed = |child: &mut Child, what: String| {
+            let _ = child.kill();
+            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(100)); // let the log reader catch up
+            let log = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            format!("{what}; its log:\n{}", tail(&log, LOG_TAIL))
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(url) => Ok(Spawned {
+                child,
+                stdin,
+                url,
+                log,
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                Err(failed(
+                    &mut child,
+                    format!("{name} exited ({status}) before listening"),
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(failed(
+                &mut child,
+                format!("{name} did not listen within {timeout:?}"),
+            )),
+        }
+    }
+
+    /// The last `max` bytes of `text`, cut at a character boundary.
+    pub fn tail(text: &str, max: usize) -> &str {
+        let mut start = text.len().saturating_sub(max);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        &text[start..]
+    }
+}
