@@ -83,7 +83,10 @@ pub use http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse
 pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
-pub use secret::{AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey};
+pub use secret::{
+    AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
+    SigningKey,
+};
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
 };

@@ -145,10 +145,12 @@ pub mod time {
 }
 
 /// Secret types: redacted in `Debug`, no `Display`, compared in constant time, zeroed on
-/// drop; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
+/// drop; [`SecretSource`](secret::SecretSource), a secret read from a file or a function at
+/// each use; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
 pub mod secret {
     pub use grantkit_core::{
-        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey, redact_url,
+        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
+        SigningKey, redact_url,
     };
 }
 

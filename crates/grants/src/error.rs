@@ -61,8 +61,31 @@ pub(crate) enum GrantError {
     #[error("client_secret_jwt signs with the client secret, and none is set")]
     NoSecretForAssertion,
     #[cfg(feature = "jwt-bearer")]
-    #[error("private_key_jwt needs a private key (ClientOptions::private_key)")]
+    #[error(
+        "private_key_jwt needs a private key (ClientOptions::private_key) or a client \
+         assertion made elsewhere (ClientOptions::client_assertion_file)"
+    )]
     NoPrivateKey,
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "a client assertion made elsewhere is sent with client authentication \
+         private_key_jwt, not {0}"
+    )]
+    ExternalAssertionMethod(&'static str),
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "give a private key to sign client assertions or a client assertion made \
+         elsewhere, not both"
+    )]
+    ExternalAssertionAndKey,
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "the JWT-bearer assertion is read from elsewhere; {0} applies only to assertions \
+         the grant signs"
+    )]
+    ExternalAssertionSetting(&'static str),
+    #[error("internal error: the grant did not read its client secret before the request")]
+    UnresolvedSecret,
     #[cfg(feature = "jwt-bearer")]
     #[error("private_key_jwt needs an asymmetric key (RS256, ES256, …), not an HS256 secret")]
     SymmetricPrivateKey,
@@ -99,6 +122,7 @@ impl From<GrantError> for Error {
             | GrantError::UnknownBodyFormat(_)
             | GrantError::UnknownClientAuth(_)
             | GrantError::NoRefreshToken => Error::config(message),
+            GrantError::UnresolvedSecret => Error::new(grantkit_core::ErrorKind::Other, message),
             #[cfg(feature = "jwt-bearer")]
             GrantError::EmptyIssuer
             | GrantError::EmptySigningKey
@@ -108,6 +132,9 @@ impl From<GrantError> for Error {
             | GrantError::NoCryptoProvider
             | GrantError::NoSecretForAssertion
             | GrantError::NoPrivateKey
+            | GrantError::ExternalAssertionMethod(_)
+            | GrantError::ExternalAssertionAndKey
+            | GrantError::ExternalAssertionSetting(_)
             | GrantError::SymmetricPrivateKey
             | GrantError::UnknownSigningAlg(_) => Error::config(message),
             #[cfg(feature = "jwt-bearer")]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, TokenRequest};
+use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, SecretSource, TokenRequest};
 
 use crate::client::{BodyFormat, ClientAuth, Params, Scope};
 use crate::error::GrantError;
@@ -12,6 +12,7 @@ use crate::error::GrantError;
 #[cfg(feature = "jwt-bearer")]
 mod assertion;
 mod client_grant;
+mod sources;
 #[cfg(feature = "jwt-bearer")]
 pub use assertion::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 pub use client_grant::ClientGrant;
@@ -73,7 +74,7 @@ pub use client_grant::ClientGrant;
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     client_id: String,
-    client_secret: Option<ClientSecret>,
+    client_secret: Option<SecretSource<ClientSecret>>,
     client_auth: Option<ClientAuth>,
     body: BodyFormat,
     scope: Scope,
@@ -107,7 +108,10 @@ impl ClientOptions {
     /// let options = ClientOptions::form("app", "s3cret");
     /// assert_eq!(options.client_auth_method(), ClientAuth::Basic);
     /// ```
-    pub fn form(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+    pub fn form(
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
+    ) -> Self {
         Self::new(client_id).client_secret(client_secret)
     }
 
@@ -121,12 +125,17 @@ impl ClientOptions {
     /// assert_eq!(options.body_format(), BodyFormat::Json);
     /// assert_eq!(options.client_auth_method(), ClientAuth::Body);
     /// ```
-    pub fn json(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+    pub fn json(
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
+    ) -> Self {
         Self::form(client_id, client_secret).body(BodyFormat::Json)
     }
 
     /// The client secret (a confidential client). Without one, the client is public and
-    /// sends its id in the body.
+    /// sends its id in the body. A [`SecretSource`] reads it from a file or a function at
+    /// each token request instead ([`client_secret_file`](Self::client_secret_file),
+    /// [`client_secret_fn`](Self::client_secret_fn)).
     ///
     /// ```
     /// # use grantkit_grants::ClientOptions;
@@ -134,7 +143,7 @@ impl ClientOptions {
     /// assert!(options.has_client_secret());
     /// ```
     #[must_use]
-    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+    pub fn client_secret(mut self, secret: impl Into<SecretSource<ClientSecret>>) -> Self {
         self.client_secret = Some(secret.into());
         self
     }
@@ -293,6 +302,7 @@ impl ClientOptions {
     /// ```
     pub fn client_auth_method(&self) -> ClientAuth {
         self.client_auth
+            .or_else(|| self.external_assertion_auth())
             .unwrap_or_else(|| self.body.default_client_auth())
     }
 
@@ -340,14 +350,14 @@ impl ClientOptions {
     /// The `client_id` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_id(&self) -> Option<&str> {
         self.client_auth_method()
-            .id_in_body(self.client_secret.as_ref())
+            .id_in_body(self.secret())
             .then_some(self.client_id.as_str())
     }
 
     /// The `client_secret` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_secret(&self) -> Option<&str> {
         if self.client_auth_method().secret_in_body() {
-            self.client_secret.as_ref().map(ClientSecret::secret)
+            self.secret().map(ClientSecret::secret)
         } else {
             None
         }
@@ -386,6 +396,7 @@ impl ClientOptions {
         fields: &[(&str, &str)],
         now: SystemTime,
     ) -> Result<HttpRequest> {
+        self.check_resolved()?;
         #[cfg(feature = "jwt-bearer")]
         let assertion = self.assertion.sign(
             self.client_auth_method(),
@@ -407,7 +418,7 @@ impl ClientOptions {
         };
         let mut request = self.client_auth_method().apply(
             &self.client_id,
-            self.client_secret.as_ref(),
+            self.secret(),
             TokenRequest::post(url),
         );
         request = match self.body {
@@ -468,7 +479,8 @@ impl fmt::Debug for ClientOptions {
         #[cfg(feature = "jwt-bearer")]
         f.field("private_key", &self.assertion.private_key)
             .field("key_id", &self.assertion.key_id)
-            .field("assertion_audience", &self.assertion.audience);
+            .field("assertion_audience", &self.assertion.audience)
+            .field("client_assertion", &self.assertion.external);
         f.finish()
     }
 }

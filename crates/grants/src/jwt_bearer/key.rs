@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use grantkit_core::{Result, SigningKey};
+use grantkit_core::{Result, SecretSource, SigningKey};
 use jsonwebtoken::{Algorithm, EncodingKey};
 
 use crate::error::GrantError;
@@ -25,7 +25,9 @@ use crate::error::GrantError;
 pub enum JwtSigningKey {
     /// HMAC with SHA-256 over a shared secret, whose UTF-8 bytes are the key (as the
     /// vendors' own examples use it, e.g. PyJWT's `jwt.encode(…, secret, "HS256")`).
-    Hs256(SigningKey),
+    /// The secret may come from a file or a function, read at each signing
+    /// ([`SecretSource`]).
+    Hs256(SecretSource<SigningKey>),
     /// An asymmetric private key from PEM (RSA, EC or Ed25519), with its algorithm; build
     /// it with [`from_pem`](Self::from_pem) or [`from_pem_file`](Self::from_pem_file).
     Pem(PemKey),
@@ -83,14 +85,19 @@ impl fmt::Debug for PemKey {
 }
 
 impl JwtSigningKey {
-    /// An HS256 key from a shared secret.
+    /// An HS256 key from a shared secret: a value, or a [`SecretSource`] read at each
+    /// signing (`SecretSource::file(path)` for a secret that is rotated in place).
     ///
     /// ```
     /// # use grantkit_grants::JwtSigningKey;
+    /// use grantkit_core::SecretSource;
+    ///
     /// let key = JwtSigningKey::hs256(std::env::var("DT_SERVICE_ACCOUNT_SECRET").unwrap_or_default());
+    /// let rotated = JwtSigningKey::hs256(SecretSource::file("/run/secrets/dt-secret"));
+    /// assert_eq!(format!("{rotated:?}"), r#"Hs256(SigningKey(file "/run/secrets/dt-secret"))"#);
     /// # let _ = key;
     /// ```
-    pub fn hs256(secret: impl Into<SigningKey>) -> Self {
+    pub fn hs256(secret: impl Into<SecretSource<SigningKey>>) -> Self {
         JwtSigningKey::Hs256(secret.into())
     }
 
@@ -181,7 +188,7 @@ impl JwtSigningKey {
 
     pub(super) fn is_empty(&self) -> bool {
         match self {
-            JwtSigningKey::Hs256(secret) => secret.secret().is_empty(),
+            JwtSigningKey::Hs256(secret) => secret.is_empty_value(),
             JwtSigningKey::Pem(_) => false,
         }
     }
@@ -190,6 +197,7 @@ impl JwtSigningKey {
     pub(crate) fn encoding_key(&self) -> Result<EncodingKey> {
         match self {
             JwtSigningKey::Hs256(secret) => {
+                let secret = secret.resolve()?;
                 Ok(EncodingKey::from_secret(secret.secret().as_bytes()))
             }
             JwtSigningKey::Pem(key) => Ok(key.encoding_key().map_err(GrantError::Sign)?),

@@ -5,7 +5,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use grantkit_core::{Assertion, Grant, GrantContext, GrantIdentity, Result, SigningKey, Token};
+use grantkit_core::{
+    Assertion, Grant, GrantContext, GrantIdentity, Result, SecretSource, SigningKey, Token,
+};
 use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
@@ -13,6 +15,7 @@ use crate::client::validate_url;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 
+mod external;
 mod key;
 
 pub use key::{JwtSigningKey, PemKey};
@@ -98,6 +101,8 @@ pub struct JwtBearer {
     jti: bool,
     claims: Map<String, Value>,
     options: ClientOptions,
+    /// An assertion made elsewhere, sent instead of a signed one.
+    external: Option<SecretSource<Assertion>>,
 }
 
 impl JwtBearer {
@@ -132,6 +137,7 @@ impl JwtBearer {
             jti: false,
             claims: Map::new(),
             options: ClientOptions::default(),
+            external: None,
         }
     }
 
@@ -153,7 +159,7 @@ impl JwtBearer {
         token_url: impl Into<String>,
         key_id: impl Into<String>,
         issuer: impl Into<String>,
-        secret: impl Into<SigningKey>,
+        secret: impl Into<SecretSource<SigningKey>>,
     ) -> Self {
         Self::new(token_url, issuer, JwtSigningKey::hs256(secret)).key_id(key_id)
     }
@@ -313,6 +319,10 @@ impl JwtBearer {
     /// ```
     pub fn validate(&self) -> Result<()> {
         validate_url(&self.token_url)?;
+        if self.external.is_some() {
+            self.validate_external()?;
+            return self.validate_options();
+        }
         if self.issuer.is_empty() {
             return Err(GrantError::EmptyIssuer.into());
         }
@@ -336,6 +346,11 @@ impl JwtBearer {
         {
             return Err(GrantError::ReservedClaim(name.clone()).into());
         }
+        self.validate_options()
+    }
+
+    /// Checks the client options: the client's names, or the grant's alone.
+    fn validate_options(&self) -> Result<()> {
         if self.authenticates_client() {
             self.options.validate(RESERVED_WITH_CLIENT)
         } else {
@@ -373,6 +388,9 @@ impl JwtBearer {
     /// ```
     pub fn assertion(&self, now: SystemTime) -> Result<Assertion> {
         self.validate()?;
+        if let Some(external) = &self.external {
+            return external.resolve();
+        }
         let iat = now
             .duration_since(UNIX_EPOCH)
             .map_err(|_| GrantError::ClockBeforeEpoch)?
@@ -421,11 +439,12 @@ impl Grant for JwtBearer {
             ("assertion", assertion.secret()),
             ("grant_type", JWT_BEARER_GRANT_TYPE),
         ];
+        let options = self.options.resolved()?;
         if self.authenticates_client() {
-            self.options.push_body_credentials(&mut fields);
+            options.push_body_credentials(&mut fields);
         }
-        self.options.push_scope_and_params(&scope, &mut fields);
-        let request = self.options.request(&self.token_url, &fields, cx.now())?;
+        options.push_scope_and_params(&scope, &mut fields);
+        let request = options.request(&self.token_url, &fields, cx.now())?;
         cx.exchange(request).await
     }
 
@@ -433,19 +452,14 @@ impl Grant for JwtBearer {
     /// as the client's identifier; it also makes cache keys readable), the `aud` claim as
     /// the audience, and the parameters `kid`, `sub`, `claim.<name>` for each extra claim
     /// (its JSON text), the scope, and the extra body parameters.
+    /// An assertion made elsewhere ([`from_assertion`](JwtBearer::from_assertion)) has
+    /// neither issuer nor claims here: kind, token URL and `assertion_file`, then the
+    /// scope, client and extra parameters.
     fn identity(&self) -> GrantIdentity {
-        let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
-            .with_client_id(&self.issuer)
-            .with_audience(self.audience_claim());
-        if let Some(kid) = &self.key_id {
-            identity = identity.with_param("kid", kid);
-        }
-        if let Some(sub) = &self.subject {
-            identity = identity.with_param("sub", sub);
-        }
-        for (name, value) in &self.claims {
-            identity = identity.with_param(format!("claim.{name}"), value.to_string());
-        }
+        let mut identity = match &self.external {
+            Some(external) => self.external_identity(external),
+            None => self.signed_identity(),
+        };
         if let Some(scope) = self.options.requested_scope() {
             identity = identity.with_scope(scope);
         }
@@ -459,23 +473,45 @@ impl Grant for JwtBearer {
     }
 }
 
+impl JwtBearer {
+    /// The identity's part that the signed assertion's settings make.
+    fn signed_identity(&self) -> GrantIdentity {
+        let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
+            .with_client_id(&self.issuer)
+            .with_audience(self.audience_claim());
+        if let Some(kid) = &self.key_id {
+            identity = identity.with_param("kid", kid);
+        }
+        if let Some(sub) = &self.subject {
+            identity = identity.with_param("sub", sub);
+        }
+        for (name, value) in &self.claims {
+            identity = identity.with_param(format!("claim.{name}"), value.to_string());
+        }
+        identity
+    }
+}
+
 impl_client_grant!(JwtBearer);
 
 impl fmt::Debug for JwtBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtBearer")
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
-            .field("key", &self.key)
-            .field("key_id", &self.key_id)
-            .field("issuer", &self.issuer)
-            .field("subject", &self.subject)
-            .field("audience", &self.audience_claim())
-            .field("lifetime", &self.lifetime)
-            .field("max_lifetime", &self.max_lifetime)
-            .field("jti", &self.jti)
-            .field("claims", &self.claims.keys().collect::<Vec<_>>())
-            .field("options", &self.options)
-            .finish_non_exhaustive()
+        let mut f = f.debug_struct("JwtBearer");
+        f.field("token_url", &grantkit_core::redact_url(&self.token_url));
+        match &self.external {
+            Some(assertion) => f.field("assertion", assertion),
+            None => f.field("key", &self.key),
+        }
+        .field("key_id", &self.key_id)
+        .field("issuer", &self.issuer)
+        .field("subject", &self.subject)
+        .field("audience", &self.audience_claim())
+        .field("lifetime", &self.lifetime)
+        .field("max_lifetime", &self.max_lifetime)
+        .field("jti", &self.jti)
+        .field("claims", &self.claims.keys().collect::<Vec<_>>())
+        .field("options", &self.options)
+        .finish_non_exhaustive()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use grantkit_core::{Assertion, ClientSecret, Result};
+use grantkit_core::{Assertion, ClientSecret, Result, SecretSource};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
@@ -19,22 +19,31 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 pub const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// What a client assertion is signed with besides the client secret: the private key,
-/// its `kid`, and the `aud` when it is not the token endpoint.
+/// its `kid`, and the `aud` when it is not the token endpoint; or the assertion made
+/// elsewhere that is sent instead (`external`).
 #[derive(Clone, Default, Debug)]
 pub(crate) struct AssertionOptions {
     pub(crate) private_key: Option<JwtSigningKey>,
     pub(crate) key_id: Option<String>,
     pub(crate) audience: Option<String>,
+    pub(crate) external: Option<SecretSource<Assertion>>,
 }
 
 impl AssertionOptions {
     /// Fails when `auth` signs an assertion and what it signs with is missing.
-    pub(crate) fn validate(&self, auth: ClientAuth, secret: Option<&ClientSecret>) -> Result<()> {
+    pub(crate) fn validate(
+        &self,
+        auth: ClientAuth,
+        secret: Option<&SecretSource<ClientSecret>>,
+    ) -> Result<()> {
+        self.validate_external(auth)?;
         match (auth, &self.private_key) {
-            (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(|s| s.secret().is_empty()) => {
+            (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(SecretSource::is_empty_value) => {
                 Err(GrantError::NoSecretForAssertion.into())
             }
-            (ClientAuth::PrivateKeyJwt, None) => Err(GrantError::NoPrivateKey.into()),
+            (ClientAuth::PrivateKeyJwt, None) if self.external.is_none() => {
+                Err(GrantError::NoPrivateKey.into())
+            }
             (ClientAuth::PrivateKeyJwt, Some(key)) if key.is_symmetric() => {
                 Err(GrantError::SymmetricPrivateKey.into())
             }
@@ -49,7 +58,7 @@ impl AssertionOptions {
         &self,
         auth: ClientAuth,
         client_id: &str,
-        secret: Option<&ClientSecret>,
+        secret: Option<&SecretSource<ClientSecret>>,
         token_url: &str,
         now: SystemTime,
     ) -> Result<Option<Assertion>> {
@@ -57,6 +66,10 @@ impl AssertionOptions {
             return Ok(None);
         }
         self.validate(auth, secret)?;
+        if let Some(external) = &self.external {
+            return external.resolve().map(Some);
+        }
+        let secret = secret.and_then(SecretSource::inline);
         let (algorithm, key): (Algorithm, EncodingKey) = match (auth, &self.private_key, secret) {
             (ClientAuth::PrivateKeyJwt, Some(key), _) => (key.algorithm(), key.encoding_key()?),
             (_, _, Some(secret)) => (
@@ -93,5 +106,20 @@ impl AssertionOptions {
         .map_err(|_| GrantError::NoCryptoProvider)?
         .map_err(GrantError::Sign)?;
         Ok(Some(Assertion::new(signed)))
+    }
+
+    /// Fails when an external assertion is set with a method that does not send it, or
+    /// beside a private key.
+    fn validate_external(&self, auth: ClientAuth) -> Result<()> {
+        if self.external.is_none() {
+            return Ok(());
+        }
+        if auth != ClientAuth::PrivateKeyJwt {
+            return Err(GrantError::ExternalAssertionMethod(auth.as_str()).into());
+        }
+        if self.private_key.is_some() {
+            return Err(GrantError::ExternalAssertionAndKey.into());
+        }
+        Ok(())
     }
 }

@@ -414,7 +414,7 @@ async fn a_missing_key_or_secret_is_a_config_error_before_any_request() {
                 url,
                 ClientOptions::form("app", "s").client_auth(ClientAuth::PrivateKeyJwt),
             ),
-            "private_key_jwt needs a private key (ClientOptions::private_key)",
+            "private_key_jwt needs a private key (ClientOptions::private_key) or a client assertion made elsewhere (ClientOptions::client_assertion_file)",
         ),
         (
             ClientCredentials::new(

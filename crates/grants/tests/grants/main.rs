@@ -15,3 +15,5 @@ mod jwt_bearer;
 mod manager;
 mod password;
 mod refresh;
+#[cfg(feature = "jwt-bearer")]
+mod sources;
