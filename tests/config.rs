@@ -7,6 +7,9 @@ use grantkit::ErrorKind;
 use grantkit::config::{Config, GrantKind, PresetName, StoreKind};
 use grantkit_testkit::server::{JWT_BEARER, TestServer};
 
+#[path = "config/sources.rs"]
+mod sources;
+
 /// The TOML blocks of a Markdown file.
 fn toml_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
@@ -894,7 +897,7 @@ fn jwt_key_mistakes_are_named_without_the_key() {
         ),
         (
             "jwt = { issuer = \"i\", secret = \"secret-key-body\", private_key_file = \"k.pem\" }",
-            "profile `p`: field `jwt.private_key_file`: give one of `secret`, `private_key` and `private_key_file`",
+            "profile `p`: field `jwt.private_key_file`: give one of `secret`, `secret_file`, `private_key` and `private_key_file`",
         ),
     ];
     for (rest, expected) in cases {

@@ -51,11 +51,12 @@ mod env;
 mod load;
 mod permissions;
 mod schema;
+mod sources;
 mod text;
 
-pub(crate) use build::need;
 #[cfg(feature = "grant-jwt-bearer")]
-pub(crate) use build::{missing, override_jwt};
+pub(crate) use build::override_jwt;
+pub(crate) use build::{missing, need};
 pub use env::ConfigEnv;
 pub use schema::{
     Config, ConfigUrl, GrantKind, JwtConfig, PresetName, Profile, ProfileSummary, RefreshConfig,

@@ -134,6 +134,8 @@ pub struct SecretSource<T> {
     kind: Kind<T>,
     /// Put before every error message: the profile and field the source came from.
     context: Option<Arc<str>>,
+    /// What the secret is, in messages, when not the type's [`SecretValue::WHAT`].
+    what: Option<&'static str>,
 }
 
 enum Kind<T> {
@@ -155,6 +157,7 @@ impl<T: SecretValue> SecretSource<T> {
         SecretSource {
             kind: Kind::Value(value),
             context: None,
+            what: None,
         }
     }
 
@@ -169,6 +172,7 @@ impl<T: SecretValue> SecretSource<T> {
         SecretSource {
             kind: Kind::File(Arc::from(path.into())),
             context: None,
+            what: None,
         }
     }
 
@@ -189,6 +193,7 @@ impl<T: SecretValue> SecretSource<T> {
         SecretSource {
             kind: Kind::Fn(Arc::new(move || f().map(Into::into))),
             context: None,
+            what: None,
         }
     }
 
@@ -211,6 +216,23 @@ impl<T: SecretValue> SecretSource<T> {
         self
     }
 
+    /// The same source, calling the secret `what` in error messages instead of its type's
+    /// name (an encryption key held as a [`SigningKey`]).
+    ///
+    /// ```
+    /// # use grantkit_core::{SecretSource, SigningKey};
+    /// let source = SecretSource::<SigningKey>::file("/nonexistent/key").what("encryption key");
+    /// assert_eq!(
+    ///     source.resolve().unwrap_err().to_string(),
+    ///     "cannot read the encryption key from file /nonexistent/key",
+    /// );
+    /// ```
+    #[must_use]
+    pub fn what(mut self, what: &'static str) -> Self {
+        self.what = Some(what);
+        self
+    }
+
     /// The secret now: the inline value, the file's contents, or the function's result.
     ///
     /// # Errors
@@ -219,16 +241,16 @@ impl<T: SecretValue> SecretSource<T> {
     /// function's own error otherwise. Messages name the field and the path, never the
     /// contents.
     pub fn resolve(&self) -> Result<T> {
+        let what = self.what.unwrap_or(T::WHAT);
         let result = match &self.kind {
             Kind::Value(value) => return Ok(value.clone()),
-            Kind::File(path) => read_file::<T>(path),
+            Kind::File(path) => read_file::<T>(path, what),
             Kind::Fn(f) => match f() {
                 Ok(value) if value.secret_text().is_empty() => Err(Error::config(format!(
-                    "the {} function returned an empty value",
-                    T::WHAT
+                    "the {what} function returned an empty value"
                 ))),
                 Ok(value) => Ok(value),
-                Err(e) => Err(e.with_context(format_args!("reading the {}", T::WHAT))),
+                Err(e) => Err(e.with_context(format_args!("reading the {what}"))),
             },
         };
         result.map_err(|e| match &self.context {
@@ -261,8 +283,7 @@ impl<T: SecretValue> SecretSource<T> {
 }
 
 /// `path`'s contents as a `T`, trailing line endings removed.
-fn read_file<T: SecretValue>(path: &Path) -> Result<T> {
-    let what = T::WHAT;
+fn read_file<T: SecretValue>(path: &Path, what: &str) -> Result<T> {
     let mut text = std::fs::read_to_string(path).map_err(|source| {
         let message = match source.kind() {
             // read_to_string's message for this kind carries no contents.
@@ -293,6 +314,7 @@ impl<T: Clone> Clone for SecretSource<T> {
                 Kind::Fn(f) => Kind::Fn(Arc::clone(f)),
             },
             context: self.context.clone(),
+            what: self.what,
         }
     }
 }

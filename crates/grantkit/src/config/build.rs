@@ -91,8 +91,8 @@ impl Profile {
     pub(crate) fn client_options(&self, name: &str) -> Result<ClientOptions> {
         let mut options = ClientOptions::new(need(name, "client_id", &self.client_id)?)
             .body(self.body.unwrap_or(BodyFormat::Form));
-        if let Some(secret) = &self.client_secret {
-            options = options.client_secret(secret.clone());
+        if let Some(secret) = self.client_secret_source(name)? {
+            options = options.client_secret(secret);
         }
         self.assertion_options(name, self.override_options(options))
     }
@@ -122,8 +122,8 @@ impl Profile {
             .to_owned();
         let grant: Arc<dyn Grant> = match kind {
             GrantKind::ClientCredentials => {
-                if self.needs_client_secret() {
-                    need(name, "client_secret", &self.client_secret)?;
+                if self.needs_client_secret() && !self.has_client_secret() {
+                    return Err(missing(name, "client_secret"));
                 }
                 Arc::new(ClientCredentials::new(
                     token_url,
@@ -141,7 +141,8 @@ impl Profile {
                     token_url,
                     options,
                     need(name, "username", &self.username)?,
-                    need(name, "password", &self.password)?,
+                    self.password_source(name)?
+                        .ok_or_else(|| missing(name, "password"))?,
                 );
                 Arc::new(grant.with_refresh())
             }
@@ -155,6 +156,10 @@ impl Profile {
 #[cfg(feature = "grant-jwt-bearer")]
 fn jwt_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant>> {
     let jwt = p.jwt.clone().unwrap_or_default();
+    if let Some(assertion) = jwt.assertion(name)? {
+        let grant = grantkit_grants::JwtBearer::from_assertion(token_url, assertion);
+        return Ok(Arc::new(override_jwt(name, p, grant)?));
+    }
     let issuer = jwt
         .issuer
         .clone()
@@ -175,7 +180,11 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
     let field =
         |f: &str, why: &str| Error::config(format!("profile `{name}`: field `jwt.{f}`: {why}"));
     let context = |f: &str| format!("profile `{name}`: field `jwt.{f}`");
-    match (&jwt.secret, &jwt.private_key, &jwt.private_key_file) {
+    match (
+        jwt.secret_source(name)?,
+        &jwt.private_key,
+        &jwt.private_key_file,
+    ) {
         (Some(secret), None, None) => {
             if jwt
                 .algorithm
@@ -187,7 +196,7 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
                     "a `secret` signs HS256 only; an asymmetric algorithm needs `private_key_file` or `private_key`",
                 ));
             }
-            Ok(JwtSigningKey::hs256(secret.clone()))
+            Ok(JwtSigningKey::hs256(secret))
         }
         (None, Some(pem), None) => {
             let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
@@ -206,7 +215,7 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
         (None, None, None) => Err(missing(name, "jwt.secret` or `jwt.private_key_file")),
         _ => Err(field(
             "private_key_file",
-            "give one of `secret`, `private_key` and `private_key_file`",
+            "give one of `secret`, `secret_file`, `private_key` and `private_key_file`",
         )),
     }
 }
@@ -275,7 +284,7 @@ fn attach_store(
         return Ok(builder.store(MemoryStore::new()));
     };
     #[cfg(any(feature = "store-file", feature = "store-redis"))]
-    let key = match &store.encryption_key {
+    let key = match &store.encryption_key_text(name)? {
         Some(k) => Some(
             grantkit_stores::EncryptionKey::from_base64(k.secret()).map_err(|e| {
                 e.with_context(format!("profile `{name}`: field `store.encryption_key`"))

@@ -11,6 +11,9 @@ impl Profile {
     /// Whether a client credentials profile needs `client_secret`: not for a public
     /// client (`none`) nor one that signs with a private key.
     pub(crate) fn needs_client_secret(&self) -> bool {
+        if self.client_assertion_file.is_some() {
+            return false;
+        }
         match self.client_auth {
             Some(ClientAuth::None) => false,
             #[cfg(feature = "grant-jwt-bearer")]
@@ -27,6 +30,12 @@ impl Profile {
         name: &str,
         options: ClientOptions,
     ) -> Result<ClientOptions> {
+        #[cfg(feature = "grant-jwt-bearer")]
+        if let Some(assertion) = self.client_assertion(name)? {
+            return Ok(options.client_assertion(assertion));
+        }
+        #[cfg(not(feature = "grant-jwt-bearer"))]
+        self.client_assertion(name)?;
         let key_given = self.private_key.is_some() || self.private_key_file.is_some();
         match self.client_auth {
             #[cfg(feature = "grant-jwt-bearer")]
@@ -80,7 +89,7 @@ impl Profile {
                         "client_secret_jwt signs with HS256 only",
                     ));
                 }
-                if self.client_secret.is_none() {
+                if !self.has_client_secret() {
                     return Err(super::missing(name, "client_secret"));
                 }
                 Ok(match &self.key_id {

@@ -187,6 +187,10 @@ pub struct StoreConfig {
     /// as a [`SigningKey`] so that it is never shown.
     #[serde(default, deserialize_with = "lenient")]
     pub encryption_key: Option<SigningKey>,
+    /// The file holding `encryption_key` (base64, trailing line endings removed), read
+    /// when the profile is built.
+    #[serde(default)]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// The `jwt` table of a `jwt_bearer` profile.
@@ -225,6 +229,13 @@ pub struct JwtConfig {
     /// The `sub` claim.
     #[serde(default, deserialize_with = "lenient_string")]
     pub subject: Option<String>,
+    /// The file holding the HS256 secret, read at each signing (a twin of `secret`).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// The file holding an assertion made elsewhere (a Kubernetes projected
+    /// service-account token), sent as read at each request instead of a signed one.
+    #[serde(default)]
+    pub assertion_file: Option<PathBuf>,
 }
 
 /// The `refresh` table of a profile.
@@ -334,6 +345,22 @@ pub struct Profile {
     /// `GOOGLE_APPLICATION_CREDENTIALS` names).
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// The file holding the client secret, read at each token request (a twin of
+    /// `client_secret`).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The file holding the password, read at each login (a twin of `password`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Disruptive Technologies preset: the file holding the secret, read at each signing
+    /// (a twin of `secret`).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// A client assertion made elsewhere (a Kubernetes projected service-account token,
+    /// `AZURE_FEDERATED_TOKEN_FILE`), read at each token request and sent with
+    /// `private_key_jwt`.
+    #[serde(default)]
+    pub client_assertion_file: Option<PathBuf>,
 }
 
 /// What a profile resolves to, without secrets; for listings.
@@ -387,11 +414,13 @@ impl Profile {
             token_url: token_url.map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
-            client_auth: self.client_auth.map(|auth| match &self.key_id {
-                Some(kid) if self.preset.is_none() && is_assertion(auth) => {
-                    format!("{auth} (kid {kid})")
-                }
-                _ => auth.as_str().to_owned(),
+            client_auth: self.client_assertion_summary().or_else(|| {
+                self.client_auth.map(|auth| match &self.key_id {
+                    Some(kid) if self.preset.is_none() && is_assertion(auth) => {
+                        format!("{auth} (kid {kid})")
+                    }
+                    _ => auth.as_str().to_owned(),
+                })
             }),
         }
     }
