@@ -42,6 +42,10 @@ const JWT_SECRET: &str = "jwt-Kx4pM7nR2wZs9Gb3";
 const WRONG_JWT_SECRET: &str = "jwt-WRONG-Tq6hY1mB8zR";
 const REDIS_PASSWORD: &str = "redis-Pw5Jc9Lr2Xn7Qe";
 const REFRESH_TOKEN: &str = "rt-given-Fk3Wd8Hs1Mv6";
+/// Assertions made elsewhere (a projected service-account token), read from a file or a
+/// function.
+const EXTERNAL_ASSERTION: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJleHQifQ.ext-Sg7Lw2Qm5Xc9";
+const EXTERNAL_ASSERTION_FN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmbiJ9.fn-Rb4Kt8Vn1Jd6";
 
 // ---------------------------------------------------------------------------------------
 // Capturing every log line of this process.
@@ -126,6 +130,8 @@ impl Audit {
             ("wrong signing key", WRONG_JWT_SECRET),
             ("redis password", REDIS_PASSWORD),
             ("configured refresh token", REFRESH_TOKEN),
+            ("external assertion", EXTERNAL_ASSERTION),
+            ("external assertion from a function", EXTERNAL_ASSERTION_FN),
         ] {
             audit.secret(name, value);
         }
@@ -584,6 +590,8 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         audit.secret("assertion sent", a);
     }
 
+    secrets_read_at_each_use(&mut audit, &server, &clock).await;
+
     // Presets, configuration profiles, stores and the middleware.
     let tso = presets::twenty_four_seven_office(CLIENT_ID, CLIENT_SECRET, "42");
     audit.debug("24SevenOffice preset", &tso);
@@ -707,6 +715,197 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
             logs.contains(expected),
             "no {expected:?} in the captured logs"
         );
+    }
+}
+
+/// Every secret read from a file or a function at each use, and the assertions made
+/// elsewhere: the same full runs, then a missing file, then configuration profiles with
+/// the `*_file` keys.
+async fn secrets_read_at_each_use(audit: &mut Audit, server: &TestServer, clock: &ManualClock) {
+    use grantkit::secret::SecretSource;
+
+    let url = server.token_url();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{contents}\n")).unwrap();
+        path
+    };
+    let cs = file("client-secret", CLIENT_SECRET);
+    let pw = file("password", PASSWORD);
+    let hs = file("jwt-secret", JWT_SECRET);
+    let assertion = file("sa-token", EXTERNAL_ASSERTION);
+
+    let grants: Vec<(&str, Arc<dyn grantkit::grant::Grant>, bool)> = vec![
+        (
+            "cc secret file basic",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_secret_file(&cs),
+            )),
+            false,
+        ),
+        (
+            "cc secret fn json",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::json(CLIENT_ID, "").client_secret_fn(|| Ok(CLIENT_SECRET)),
+            )),
+            false,
+        ),
+        (
+            "password file",
+            Arc::new(
+                PasswordGrant::new(
+                    &url,
+                    ClientOptions::form(CLIENT_ID, SecretSource::file(&cs)),
+                    USERNAME,
+                    SecretSource::file(&pw),
+                )
+                .with_refresh(),
+            ),
+            true,
+        ),
+        (
+            "jwt secret file",
+            Arc::new(JwtBearer::hs256(
+                &url,
+                KEY_ID,
+                ISSUER,
+                SecretSource::file(&hs),
+            )),
+            false,
+        ),
+    ];
+    for (label, grant, refreshes) in grants {
+        audit.debug(label, &grant);
+        audit.debug(label, &grant.identity());
+        let manager = builder(grant, clock).build().unwrap();
+        exercise(audit, label, server, &manager, refreshes).await;
+    }
+
+    // Assertions made elsewhere: the test server knows none and refuses them, which is
+    // all this needs; what matters is that they were sent and never shown.
+    let before = server.requests().len();
+    let external: Vec<(&str, Arc<dyn grantkit::grant::Grant>)> = vec![
+        (
+            "client assertion file",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_assertion_file(&assertion),
+            )),
+        ),
+        (
+            "client assertion fn",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_assertion_fn(|| Ok(EXTERNAL_ASSERTION_FN)),
+            )),
+        ),
+        (
+            "jwt bearer assertion file",
+            Arc::new(JwtBearer::assertion_file(&url, &assertion)),
+        ),
+    ];
+    for (label, grant) in external {
+        audit.debug(label, &grant);
+        audit.debug(label, &grant.identity());
+        let manager = builder(grant, clock).build().unwrap();
+        audit.debug(label, &manager);
+        let error = manager.token().await.unwrap_err();
+        audit.error(label, &error);
+    }
+    let sent: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent[0].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION}")));
+    assert!(sent[1].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION_FN}")));
+    assert!(sent[2].starts_with(&format!("assertion={EXTERNAL_ASSERTION}&")));
+
+    // The files disappear: the errors name the paths, not what they held.
+    for path in [&cs, &pw, &hs, &assertion] {
+        std::fs::remove_file(path).unwrap();
+    }
+    for (label, grant) in [
+        (
+            "missing secret file",
+            ClientCredentials::new(&url, ClientOptions::new(CLIENT_ID).client_secret_file(&cs)),
+        ),
+        (
+            "missing assertion file",
+            ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_assertion_file(&assertion),
+            ),
+        ),
+    ] {
+        let error = builder(grant, clock)
+            .build()
+            .unwrap()
+            .token()
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{}", error.report());
+        audit.error(label, &error);
+    }
+
+    // Profiles with the `*_file` keys.
+    let cs = file("client-secret", CLIENT_SECRET);
+    let pw = file("password", PASSWORD);
+    let hs = file("jwt-secret", JWT_SECRET);
+    let assertion = file("sa-token", EXTERNAL_ASSERTION);
+    let toml = format!(
+        r#"
+[profiles.cc]
+grant = "client_credentials"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret_file = "{cs}"
+[profiles.pw]
+grant = "password"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret_file = "{cs}"
+username = "{USERNAME}"
+password_file = "{pw}"
+[profiles.jwt]
+grant = "jwt_bearer"
+token_url = "{url}"
+jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret_file = "{hs}" }}
+[profiles.federated]
+grant = "client_credentials"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_assertion_file = "{assertion}"
+[profiles.bearer]
+grant = "jwt_bearer"
+token_url = "{url}"
+jwt = {{ assertion_file = "{assertion}" }}
+"#,
+        cs = cs.display(),
+        pw = pw.display(),
+        hs = hs.display(),
+        assertion = assertion.display(),
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    audit.debug("file config", &config);
+    for name in ["cc", "pw", "jwt", "federated", "bearer"] {
+        let (_, profile) = config.profile(Some(name)).unwrap();
+        audit.debug(name, profile);
+        audit.debug(name, &profile.summary());
+        let manager = config
+            .builder(Some(name))
+            .unwrap()
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        audit.debug(name, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(name, &token),
+            Err(error) => audit.error(name, &error),
+        }
     }
 }
 
