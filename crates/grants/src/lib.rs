@@ -59,6 +59,13 @@
 //! - Client secrets, passwords, signing keys, assertions and refresh tokens are held in
 //!   `grantkit_core`'s secret types: every `Debug` here prints them as `[redacted]`, and
 //!   no error or log line contains them. The HTTP Basic header is marked sensitive.
+//! - A client secret, password, HS256 secret or assertion may come from a
+//!   [`SecretSource`](grantkit_core::SecretSource): a file read afresh at every token
+//!   request (trailing line endings removed) or a function, so a secret rotated in place
+//!   is used without a restart ([`ClientOptions::client_secret_file`],
+//!   `ClientOptions::client_assertion_file`, `JwtBearer::assertion_file`). A file that
+//!   cannot be read is a `Config` error naming the field and the path, never the
+//!   contents.
 //! - [`Grant::identity`](grantkit_core::Grant::identity) never contains a secret; a
 //!   configured refresh token appears only as a short SHA-256 fingerprint.
 //! - Token URLs must be `https`, or `http` to a loopback host, unless the manager allows

@@ -34,21 +34,12 @@ macro_rules! secret_value {
             }
         }
 
-        impl From<$name> for SecretSource<$name> {
-            fn from(value: $name) -> Self {
-                SecretSource::value(value)
-            }
-        }
-
-        impl From<String> for SecretSource<$name> {
-            fn from(value: String) -> Self {
-                SecretSource::value($name::new(value))
-            }
-        }
-
-        impl From<&str> for SecretSource<$name> {
-            fn from(value: &str) -> Self {
-                SecretSource::value($name::new(value))
+        /// An inline value: anything the secret type is made from (`&str`, `String`, the
+        /// secret type itself), so every API that took `impl Into<ClientSecret>` takes it
+        /// still.
+        impl<V: Into<$name>> From<V> for SecretSource<$name> {
+            fn from(value: V) -> Self {
+                SecretSource::value(value.into())
             }
         }
     )*};
