@@ -224,20 +224,19 @@ async fn assertion_files_are_sent_as_read_at_each_renewal() {
         let before = server.requests().len();
         // The test server knows neither assertion and refuses both; what was sent is
         // what matters here.
-        let error = federated.token().await.unwrap_err();
-        assert_eq!(
-            error.kind(),
-            ErrorKind::OAuth,
-            "round {round}: {}",
-            error.report()
-        );
-        let error = jwt_bearer.token().await.unwrap_err();
-        assert_eq!(
-            error.kind(),
-            ErrorKind::OAuth,
-            "round {round}: {}",
-            error.report()
-        );
+        let errors = [
+            federated.token().await.unwrap_err(),
+            jwt_bearer.token().await.unwrap_err(),
+        ];
+        for error in &errors {
+            assert_eq!(
+                error.kind(),
+                ErrorKind::OAuth,
+                "round {round}: {}",
+                error.report()
+            );
+            assert!(!format!("{error:?} {}", error.report()).contains(assertion));
+        }
         let requests = server.requests();
         let sent: Vec<&str> = requests[before..].iter().map(|r| r.body.as_str()).collect();
         assert_eq!(
@@ -253,9 +252,6 @@ async fn assertion_files_are_sent_as_read_at_each_renewal() {
             "round {round}"
         );
         assert!(requests[before].authorization.is_none());
-        for e in [&error] {
-            assert!(!format!("{e:?} {}", e.report()).contains(assertion));
-        }
     }
 
     // The file is gone: the renewal fails naming the profile, the field and the path.
