@@ -26,15 +26,14 @@ fn every_profile_builds_what_the_code_builds() {
     let key = key_path("test-only-rsa-pkcs8.pem");
     let cases = [
         (
-            format!(
-                r#"[profiles.p]
+            r#"[profiles.p]
 preset = "auth0"
 domain = "dev-1.us.auth0.com"
 client_id = "app"
 client_secret = "s3cret"
 audience = "https://api.example.com"
 organization = "org_1""#
-            ),
+                .to_owned(),
             Auth0::new("dev-1.us.auth0.com", "app", "https://api.example.com")
                 .client_secret("s3cret")
                 .organization("org_1")

@@ -3,7 +3,7 @@
 //! (method, path, headers, body), client assertions decoded and verified with the
 //! repository's test-only public keys, and each preset's configuration-file form.
 
-#![allow(clippy::unwrap_used)] // tests: a failure should stop the test
+#![allow(clippy::unwrap_used, clippy::panic)] // tests: a failure should stop the test
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
