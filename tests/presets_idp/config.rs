@@ -187,3 +187,23 @@ fn salesforce_session_lifetime_from_a_profile() {
     );
     config.builder(None).unwrap().build().unwrap();
 }
+
+#[test]
+fn a_keyed_identity_provider_profile_lists_private_key_jwt_and_its_kid() {
+    let key = key_path("test-only-rsa-pkcs8.pem");
+    let toml = format!(
+        "[profiles.p]\npreset = \"okta\"\ndomain = \"dev-1.okta.com\"\nclient_id = \"c\"\nprivate_key_file = \"{key}\"\nkey_id = \"kid-1\"\nscope = \"okta.users.read\"\nauthorization_server = \"org\""
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    let summary = config.profile(None).unwrap().1.summary();
+    assert_eq!(
+        summary.client_auth.as_deref(),
+        Some("private_key_jwt (kid kid-1)")
+    );
+    assert_eq!(
+        summary.token_url.as_deref(),
+        Some("https://dev-1.okta.com/oauth2/v1/token")
+    );
+    assert_eq!(summary.grant, Some("client_credentials"));
+    assert!(!format!("{summary:?}").contains("PRIVATE KEY"));
+}

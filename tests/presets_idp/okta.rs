@@ -89,3 +89,55 @@ fn okta_requires_scopes_up_front() {
         "Okta: field `authorization_server` must be an authorization server's id"
     );
 }
+
+#[tokio::test]
+async fn okta_from_the_management_sdk_variables() {
+    let mut server = mockito::Server::new_async().await;
+    let (mock, bodies) = token_mock(&mut server, "/oauth2/v1/token", FORM, None, TOKEN).await;
+    let vars = std::collections::HashMap::from([
+        ("OKTA_CLIENT_ORGURL", server.url()),
+        ("OKTA_CLIENT_CLIENTID", "0oa1svc".to_owned()),
+        (
+            "OKTA_CLIENT_PRIVATEKEY",
+            key_path("test-only-rsa-pkcs1.pem"),
+        ),
+        (
+            "OKTA_CLIENT_SCOPES",
+            "okta.users.read, okta.apps.read".to_owned(),
+        ),
+        ("OKTA_CLIENT_KID", "env-kid".to_owned()),
+    ]);
+    let preset = Okta::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let body = fetch_one(preset.builder().unwrap(), mock, &bodies).await;
+    let jwt = jwt_after(
+        &body,
+        &format!(
+            "grant_type=client_credentials&scope=okta.users.read+okta.apps.read&{ASSERTION_TYPE}&client_assertion="
+        ),
+    );
+    assert_eq!(
+        header(jwt),
+        serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "env-kid"})
+    );
+    let aud = format!("{}/oauth2/v1/token", server.url());
+    assert_client_assertion_claims(
+        &verified_claims(jwt, Algorithm::RS256, &rsa_public(), &aud),
+        "0oa1svc",
+        &aud,
+    );
+    // The key inline, as PEM text, works the same; a missing variable is named.
+    let pem = std::fs::read_to_string(key_path("test-only-rsa-pkcs8.pem")).unwrap();
+    let mut inline = vars.clone();
+    inline.insert("OKTA_CLIENT_PRIVATEKEY", pem);
+    assert!(Okta::from_lookup(|k| inline.get(k).cloned()).is_ok());
+    let e = Okta::from_lookup(|k| {
+        (k != "OKTA_CLIENT_SCOPES")
+            .then(|| vars.get(k).cloned())
+            .flatten()
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable OKTA_CLIENT_SCOPES is not set"
+    );
+}

@@ -203,6 +203,33 @@ impl PresetName {
 }
 
 impl Profile {
+    /// The client authentication for a listing, with the assertion's `kid` when it signs
+    /// one: the profile's `client_auth`, or `private_key_jwt` for an identity-provider
+    /// preset given a private key. Never a key.
+    pub(super) fn summary_client_auth(&self) -> Option<String> {
+        let idp = matches!(
+            self.preset,
+            Some(PresetName::Auth0 | PresetName::Okta | PresetName::Keycloak)
+        );
+        #[cfg(feature = "grant-jwt-bearer")]
+        let keyed = idp && (self.private_key.is_some() || self.private_key_file.is_some());
+        #[cfg(feature = "grant-jwt-bearer")]
+        let auth = if keyed {
+            Some(grantkit_grants::ClientAuth::PrivateKeyJwt)
+        } else {
+            self.client_auth
+        };
+        #[cfg(not(feature = "grant-jwt-bearer"))]
+        let auth = self.client_auth;
+        auth.map(|auth| match &self.key_id {
+            // A preset's own `key_id` (Disruptive Technologies) is no assertion's kid.
+            Some(kid) if (self.preset.is_none() || idp) && super::schema::is_assertion(auth) => {
+                format!("{auth} (kid {kid})")
+            }
+            _ => auth.as_str().to_owned(),
+        })
+    }
+
     /// Refuses a key this profile would not read: for a preset, any key outside the
     /// preset's own and [`COMMON_KEYS`]; for a spelled-out profile, a key only presets
     /// read. A key set is never silently ignored.

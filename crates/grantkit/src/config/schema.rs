@@ -369,12 +369,7 @@ impl Profile {
             token_url: token_url.as_deref().map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
-            client_auth: self.client_auth.map(|auth| match &self.key_id {
-                Some(kid) if self.preset.is_none() && is_assertion(auth) => {
-                    format!("{auth} (kid {kid})")
-                }
-                _ => auth.as_str().to_owned(),
-            }),
+            client_auth: self.summary_client_auth(),
         }
     }
 }

@@ -21,6 +21,8 @@ use grantkit_core::{Error, Result, TokenManager, TokenManagerBuilder};
 use grantkit_grants::{ClientAuth, ClientCredentials};
 
 use super::{Credential, credential_setters, origin};
+#[cfg(feature = "grant-jwt-bearer")]
+use super::{env_var, required};
 
 /// How long before expiry the token is renewed.
 pub const REFRESH_BEFORE: Duration = Duration::from_secs(60);
@@ -29,6 +31,18 @@ pub const DEFAULT_AUTHORIZATION_SERVER: &str = "default";
 /// The `authorization_server` name (in a profile) that means the org authorization
 /// server, `/oauth2/v1/token`.
 pub const ORG_AUTHORIZATION_SERVER: &str = "org";
+
+/// The environment variables [`Okta::from_env`] requires, the names of Okta's management
+/// SDKs (`okta.client.*`): the org URL, the client id, the private key (PEM text, or the
+/// path of a PEM file), the scopes (separated by commas or spaces).
+pub const ENV_VARS: [&str; 4] = [
+    "OKTA_CLIENT_ORGURL",
+    "OKTA_CLIENT_CLIENTID",
+    "OKTA_CLIENT_PRIVATEKEY",
+    "OKTA_CLIENT_SCOPES",
+];
+/// The optional variable naming the key's id (`kid`).
+pub const KEY_ID_ENV_VAR: &str = "OKTA_CLIENT_KID";
 
 /// The Okta preset for this org domain and service app, signing `private_key_jwt`
 /// assertions with `key`, at the `default` authorization server; see the [module](self)
@@ -117,6 +131,49 @@ impl Okta {
             server: Server::Custom(DEFAULT_AUTHORIZATION_SERVER.to_owned()),
             token_url: None,
         }
+    }
+
+    /// The service app of Okta's management SDK variables ([`ENV_VARS`], and
+    /// [`KEY_ID_ENV_VAR`] when set), at the org authorization server as those SDKs use
+    /// it (`okta.*` scopes); change it with
+    /// [`authorization_server`](Self::authorization_server).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming each missing
+    /// variable, or a key that cannot be read or parsed (never its contents).
+    #[cfg(feature = "grant-jwt-bearer")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(env_var)
+    }
+
+    /// As [`from_env`](Self::from_env), reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As for [`from_env`](Self::from_env).
+    #[cfg(feature = "grant-jwt-bearer")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        use grantkit_grants::JwtSigningKey;
+
+        let [org, client_id, key, scopes] = required(&lookup, ENV_VARS)?;
+        let context = |e: Error| e.with_context("environment variable OKTA_CLIENT_PRIVATEKEY");
+        let key = if key.trim_start().starts_with("-----BEGIN") {
+            JwtSigningKey::from_pem("RS256", key).map_err(context)?
+        } else {
+            JwtSigningKey::from_pem_file("RS256", key.trim()).map_err(context)?
+        };
+        let scopes: Vec<&str> = scopes
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut preset = Self::new(org, client_id, scopes.join(" "))
+            .private_key(key)
+            .org_authorization_server();
+        if let Some(kid) = lookup(KEY_ID_ENV_VAR).filter(|v| !v.trim().is_empty()) {
+            preset = preset.key_id(kid);
+        }
+        Ok(preset)
     }
 
     credential_setters!();
