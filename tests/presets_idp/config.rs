@@ -207,3 +207,28 @@ fn a_keyed_identity_provider_profile_lists_private_key_jwt_and_its_kid() {
     assert_eq!(summary.grant, Some("client_credentials"));
     assert!(!format!("{summary:?}").contains("PRIVATE KEY"));
 }
+
+#[test]
+fn assertion_keys_without_an_assertion_are_refused() {
+    let cases = [
+        (
+            "preset = \"keycloak\"\nbase_url = \"https://sso\"\nrealm = \"r\"\nclient_id = \"c\"\nclient_secret = \"s\"\nkey_id = \"k\"",
+            "profile `p`: field `key_id`: only used with a private key or client_auth = \"client_secret_jwt\"",
+        ),
+        (
+            "preset = \"auth0\"\ndomain = \"d\"\nclient_id = \"c\"\nclient_secret = \"s\"\naudience = \"a\"\nsigning_alg = \"ES256\"",
+            "profile `p`: field `signing_alg`: only used with `private_key_file` or `private_key`",
+        ),
+        (
+            "preset = \"microsoft-entra\"\ntenant = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nscope = \"x/.default\"\nprivate_key_file = \"k.pem\"",
+            "profile `p`: field `private_key_file` is the certificate's key: it needs `certificate_file`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let toml = format!("[profiles.p]\n{body}");
+        assert_eq!(profile_key(&toml).unwrap_err(), expected, "{toml}");
+    }
+    // client_secret_jwt with a kid is fine.
+    let toml = "[profiles.p]\npreset = \"keycloak\"\nbase_url = \"https://sso\"\nrealm = \"r\"\nclient_id = \"c\"\nclient_secret = \"s\"\nclient_auth = \"client_secret_jwt\"\nkey_id = \"k\"";
+    profile_key(toml).unwrap();
+}

@@ -352,6 +352,11 @@ pub(crate) fn from_profile(
             "profile `{name}`: give one of `client_secret`, `certificate_file` and `federated_token_file`"
         )));
     }
+    if profile.private_key_file.is_some() && profile.certificate_file.is_none() {
+        return Err(Error::config(format!(
+            "profile `{name}`: field `private_key_file` is the certificate's key: it needs `certificate_file`"
+        )));
+    }
     let credential = if let Some(secret) = &profile.client_secret {
         EntraCredential::ClientSecret(secret.clone())
     } else if let Some(path) = &profile.certificate_file {

@@ -200,6 +200,24 @@ impl Credential {
                 "profile `{name}`: field `private_key_file` needs grantkit's `grant-jwt-bearer` feature"
             )));
         }
+        #[cfg(feature = "grant-jwt-bearer")]
+        let (keyed, secret_jwt) = (
+            key.is_some(),
+            profile.client_auth == Some(ClientAuth::ClientSecretJwt),
+        );
+        #[cfg(not(feature = "grant-jwt-bearer"))]
+        let (keyed, secret_jwt) = (false, false);
+        // Never a key silently unused: these only mean something with an assertion.
+        if profile.signing_alg.is_some() && !keyed {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `signing_alg`: only used with `private_key_file` or `private_key`"
+            )));
+        }
+        if profile.key_id.is_some() && !keyed && !secret_jwt {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `key_id`: only used with a private key or client_auth = \"client_secret_jwt\""
+            )));
+        }
         Ok(Credential {
             secret: profile.client_secret.clone(),
             #[cfg(feature = "grant-jwt-bearer")]
