@@ -2,21 +2,15 @@
 //! `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`, as the
 //! [Microsoft identity platform documents it](https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
 //!
-//! The scope is the resource's identifier with `/.default` (`https://graph.microsoft.com/.default`):
-//! [`resource`](MicrosoftEntra::resource) appends it. With a client secret, the request is
-//! the documented form body with the secret in it (`client_secret_post`):
-//! `grant_type=client_credentials&client_id=…&client_secret=…&scope=…`. The token is
-//! renewed 60 s before expiry.
+//! The scope is the resource's identifier with `/.default`, which
+//! [`resource`](MicrosoftEntra::resource) appends. With a client secret the request is the
+//! documented form body (`client_secret_post`):
+//! `grant_type=client_credentials&client_id=…&client_secret=…&scope=…`. Renewed 60 s
+//! before expiry; sovereign clouds set [`authority_host`](MicrosoftEntra::authority_host).
 //!
-//! The two other credentials Entra accepts are fields of [`EntraCredential`] already, and
-//! refused with a configuration error naming them until grantkit signs them:
-//! a **certificate** (`private_key_jwt` with an `x5t#S256` header, `aud` = the token
-//! endpoint) and a **federated credential** read from a file
-//! (`AZURE_FEDERATED_TOKEN_FILE`, workload identity federation).
-//!
-//! Sovereign clouds have other login hosts ([`authority_host`](MicrosoftEntra::authority_host),
-//! `AZURE_AUTHORITY_HOST`): `https://login.microsoftonline.us`,
-//! `https://login.chinacloudapi.cn`.
+//! A **certificate** (`private_key_jwt` with an `x5t#S256` header, `aud` = the token
+//! endpoint) and a **federated credential** from a file (`AZURE_FEDERATED_TOKEN_FILE`)
+//! are fields of [`EntraCredential`] already, refused by name until grantkit signs them.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -43,8 +37,9 @@ pub const FEDERATED_TOKEN_FILE_ENV_VAR: &str = "AZURE_FEDERATED_TOKEN_FILE";
 /// The login host's variable (sovereign clouds).
 pub const AUTHORITY_HOST_ENV_VAR: &str = "AZURE_AUTHORITY_HOST";
 
-/// How the application proves itself to Entra.
-#[derive(Clone)]
+/// How the application proves itself to Entra. Its derived `Debug` shows the secret as
+/// `ClientSecret([redacted])`.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum EntraCredential {
     /// A client secret, sent in the body (`client_secret_post`).
@@ -288,14 +283,10 @@ impl MicrosoftEntra {
                 ClientOptions::new(&self.client_id).client_secret(secret.clone())
             }
             Some(EntraCredential::Certificate { .. }) => {
-                return Err(Error::config(
-                    "Microsoft Entra: certificate credentials (`certificate_file`) are not yet supported; use a client secret",
-                ));
+                return Err(not_yet("certificate credentials (`certificate_file`)"));
             }
             Some(EntraCredential::FederatedTokenFile(_)) => {
-                return Err(Error::config(
-                    "Microsoft Entra: federated credentials (`federated_token_file`) are not yet supported; use a client secret",
-                ));
+                return Err(not_yet("federated credentials (`federated_token_file`)"));
             }
             None => {
                 return Err(Error::config(
@@ -317,6 +308,13 @@ impl MicrosoftEntra {
             .grant(self.grant()?)
             .refresh_before(REFRESH_BEFORE))
     }
+}
+
+/// The error for a credential grantkit cannot send yet.
+fn not_yet(what: &str) -> Error {
+    Error::config(format!(
+        "Microsoft Entra: {what} are not yet supported; use a client secret"
+    ))
 }
 
 /// The profile keys a `preset = "microsoft-entra"` profile reads, besides the common
@@ -342,32 +340,29 @@ pub(crate) fn from_profile(
 ) -> Result<TokenManagerBuilder> {
     use crate::config::need;
 
-    let credentials = [
-        profile.client_secret.is_some(),
-        profile.certificate_file.is_some(),
-        profile.federated_token_file.is_some(),
-    ];
-    if credentials.iter().filter(|set| **set).count() > 1 {
-        return Err(Error::config(format!(
-            "profile `{name}`: give one of `client_secret`, `certificate_file` and `federated_token_file`"
-        )));
-    }
     if profile.private_key_file.is_some() && profile.certificate_file.is_none() {
         return Err(Error::config(format!(
             "profile `{name}`: field `private_key_file` is the certificate's key: it needs `certificate_file`"
         )));
     }
-    let credential = if let Some(secret) = &profile.client_secret {
-        EntraCredential::ClientSecret(secret.clone())
-    } else if let Some(path) = &profile.certificate_file {
-        EntraCredential::Certificate {
-            certificate_file: path.clone(),
-            private_key_file: profile.private_key_file.clone(),
+    let p = profile;
+    let credential = match (
+        &p.client_secret,
+        &p.certificate_file,
+        &p.federated_token_file,
+    ) {
+        (Some(secret), None, None) => EntraCredential::ClientSecret(secret.clone()),
+        (None, Some(certificate_file), None) => EntraCredential::Certificate {
+            certificate_file: certificate_file.clone(),
+            private_key_file: p.private_key_file.clone(),
+        },
+        (None, None, Some(path)) => EntraCredential::FederatedTokenFile(path.clone()),
+        (None, None, None) => return Err(crate::config::missing(name, "client_secret")),
+        _ => {
+            return Err(Error::config(format!(
+                "profile `{name}`: give one of `client_secret`, `certificate_file` and `federated_token_file`"
+            )));
         }
-    } else if let Some(path) = &profile.federated_token_file {
-        EntraCredential::FederatedTokenFile(path.clone())
-    } else {
-        return Err(crate::config::missing(name, "client_secret"));
     };
     let mut preset = MicrosoftEntra::new(
         need(name, "tenant", &profile.tenant)?,
@@ -381,27 +376,6 @@ pub(crate) fn from_profile(
     preset
         .builder()
         .map_err(|e| e.with_context(format!("profile `{name}`")))
-}
-
-impl fmt::Debug for EntraCredential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EntraCredential::ClientSecret(secret) => {
-                f.debug_tuple("ClientSecret").field(secret).finish()
-            }
-            EntraCredential::Certificate {
-                certificate_file,
-                private_key_file,
-            } => f
-                .debug_struct("Certificate")
-                .field("certificate_file", certificate_file)
-                .field("private_key_file", private_key_file)
-                .finish(),
-            EntraCredential::FederatedTokenFile(path) => {
-                f.debug_tuple("FederatedTokenFile").field(path).finish()
-            }
-        }
-    }
 }
 
 impl fmt::Debug for MicrosoftEntra {
