@@ -584,6 +584,80 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
         audit.secret("assertion sent", a);
     }
 
+    // The identity-provider presets, aimed at the test server: a secret in the body
+    // (Auth0, Entra), in Basic (Keycloak), a client_secret_jwt (Keycloak) and
+    // private_key_jwt (Okta, Auth0) assertion, a Salesforce assertion; the server refuses
+    // what it does not speak, and those errors are audited too.
+    let before = server.requests().len();
+    let idp_key = || grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
+    let idp: Vec<(
+        &str,
+        Box<dyn std::fmt::Debug>,
+        grantkit::Result<TokenManagerBuilder>,
+    )> = {
+        use grantkit::presets::{Auth0, Keycloak, MicrosoftEntra, Okta, SalesforceJwt};
+        let auth0 = Auth0::new("tenant.example", CLIENT_ID, "https://api.example")
+            .client_secret(CLIENT_SECRET)
+            .token_url(&url);
+        let auth0_key = Auth0::new("tenant.example", CLIENT_ID, "https://api.example")
+            .private_key(idp_key())
+            .token_url(&url);
+        let okta = Okta::new("org.example", CLIENT_ID, "api.read")
+            .private_key(idp_key())
+            .token_url(&url);
+        let keycloak = Keycloak::new("https://sso.example", "acme", CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .token_url(&url);
+        let keycloak_jwt = keycloak.clone().client_auth(ClientAuth::ClientSecretJwt);
+        let entra = MicrosoftEntra::new("tenant", CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .resource("https://graph.microsoft.com")
+            .token_url(&url);
+        let salesforce = SalesforceJwt::new("consumer-key", USERNAME, idp_key()).token_url(&url);
+        vec![
+            ("auth0", Box::new(auth0.clone()), auth0.builder()),
+            (
+                "auth0 key",
+                Box::new(auth0_key.clone()),
+                auth0_key.builder(),
+            ),
+            ("okta", Box::new(okta.clone()), okta.builder()),
+            ("keycloak", Box::new(keycloak.clone()), keycloak.builder()),
+            (
+                "keycloak jwt",
+                Box::new(keycloak_jwt.clone()),
+                keycloak_jwt.builder(),
+            ),
+            ("entra", Box::new(entra.clone()), entra.builder()),
+            (
+                "salesforce",
+                Box::new(salesforce.clone()),
+                salesforce.builder(),
+            ),
+        ]
+    };
+    for (label, preset, built) in idp {
+        audit.debug(label, &preset);
+        let manager = built.unwrap().clock(clock.clone()).build().unwrap();
+        audit.debug(label, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(label, &token),
+            Err(error) => audit.error(label, &error),
+        }
+    }
+    let idp_requests = server.requests().split_off(before);
+    assert_eq!(idp_requests.len(), 7);
+    let sent: Vec<String> = idp_requests
+        .iter()
+        .flat_map(|r| ["client_assertion", "assertion"].map(|k| r.params.get(k).cloned()))
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(sent.len(), 4, "assertions sent by the presets");
+    for a in &sent {
+        audit.secret("preset assertion sent", a);
+    }
+
     // Presets, configuration profiles, stores and the middleware.
     let tso = presets::twenty_four_seven_office(CLIENT_ID, CLIENT_SECRET, "42");
     audit.debug("24SevenOffice preset", &tso);

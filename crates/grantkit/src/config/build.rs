@@ -21,6 +21,7 @@ impl Profile {
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the profile and the
     /// missing or invalid field.
     pub fn builder(&self, name: &str) -> Result<TokenManagerBuilder> {
+        self.check_keys(name)?;
         let mut builder = match self.preset {
             Some(preset) => {
                 if let Some(grant) = self.grant.filter(|g| *g != preset.grant_kind()) {
@@ -37,6 +38,15 @@ impl Profile {
         };
         if let Some(secs) = self.refresh.as_ref().and_then(|r| r.before_expiry_secs) {
             builder = builder.refresh_before(Duration::from_secs(secs));
+        }
+        match self.default_lifetime_secs {
+            Some(0) => {
+                return Err(Error::config(format!(
+                    "profile `{name}`: field `default_lifetime_secs` must be at least 1"
+                )));
+            }
+            Some(secs) => builder = builder.default_lifetime(Duration::from_secs(secs)),
+            None => {}
         }
         builder = builder.danger_allow_http(self.danger_allow_http);
         builder = apply_timeouts(builder, name, self)?;
@@ -79,10 +89,7 @@ impl Profile {
             Some(super::PresetName::TwentyFourSevenOffice) => {
                 crate::presets::twenty_four_seven_office::REJECTED_STATUSES.to_vec()
             }
-            Some(
-                super::PresetName::DisruptiveTechnologies | super::PresetName::GoogleServiceAccount,
-            )
-            | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
+            Some(_) | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
         }
     }
 

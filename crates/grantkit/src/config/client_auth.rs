@@ -31,28 +31,9 @@ impl Profile {
         match self.client_auth {
             #[cfg(feature = "grant-jwt-bearer")]
             Some(ClientAuth::PrivateKeyJwt) => {
-                let alg = self.signing_alg.as_deref().unwrap_or("RS256");
-                grantkit_grants::JwtSigningKey::pem_algorithm_name(alg).map_err(|e| {
-                    e.with_context(format!("profile `{name}`: field `signing_alg`"))
-                })?;
-                let key = match (&self.private_key, &self.private_key_file) {
-                    (Some(_), Some(_)) => {
-                        return Err(field_error(
-                            name,
-                            "private_key",
-                            "give `private_key` or `private_key_file`, not both",
-                        ));
-                    }
-                    (Some(pem), None) => grantkit_grants::JwtSigningKey::from_pem(alg, pem.clone())
-                        .map_err(|e| {
-                            e.with_context(format!("profile `{name}`: field `private_key`"))
-                        })?,
-                    (None, Some(path)) => grantkit_grants::JwtSigningKey::from_pem_file(alg, path)
-                        .map_err(|e| {
-                            e.with_context(format!("profile `{name}`: field `private_key_file`"))
-                        })?,
-                    (None, None) => return Err(super::missing(name, "private_key_file")),
-                };
+                let key = self
+                    .private_key(name)?
+                    .ok_or_else(|| super::missing(name, "private_key_file"))?;
                 let mut options = options.private_key(key);
                 if let Some(kid) = &self.key_id {
                     options = options.key_id(kid);
@@ -103,6 +84,34 @@ impl Profile {
     }
 }
 
-fn field_error(profile: &str, field: &str, why: &str) -> Error {
+#[cfg(feature = "grant-jwt-bearer")]
+impl Profile {
+    /// The profile's private key (`private_key` or `private_key_file`, signing with
+    /// `signing_alg`, RS256 by default), if it gives one; errors name the field, never the
+    /// key.
+    pub(crate) fn private_key(&self, name: &str) -> Result<Option<grantkit_grants::JwtSigningKey>> {
+        use grantkit_grants::JwtSigningKey;
+        let alg = self.signing_alg.as_deref().unwrap_or("RS256");
+        let context = |field: &str| format!("profile `{name}`: field `{field}`");
+        JwtSigningKey::pem_algorithm_name(alg)
+            .map_err(|e| e.with_context(context("signing_alg")))?;
+        match (&self.private_key, &self.private_key_file) {
+            (Some(_), Some(_)) => Err(field_error(
+                name,
+                "private_key",
+                "give `private_key` or `private_key_file`, not both",
+            )),
+            (Some(pem), None) => JwtSigningKey::from_pem(alg, pem.clone())
+                .map(Some)
+                .map_err(|e| e.with_context(context("private_key"))),
+            (None, Some(path)) => JwtSigningKey::from_pem_file(alg, path)
+                .map(Some)
+                .map_err(|e| e.with_context(context("private_key_file"))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn field_error(profile: &str, field: &str, why: &str) -> Error {
     Error::config(format!("profile `{profile}`: field `{field}`: {why}"))
 }

@@ -9,12 +9,12 @@ use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
 
-use grantkit_core::{ClientSecret, Password, Result, SigningKey, TokenManagerBuilder, redact_url};
+use grantkit_core::{ClientSecret, Password, SigningKey, redact_url};
 use grantkit_grants::{BodyFormat, ClientAuth};
 use serde::Deserialize;
 
+use super::PresetName;
 use super::text::{lenient, lenient_map, lenient_string};
-use crate::presets;
 
 /// A URL from the configuration (a token endpoint, a proxy, a Redis server). It may carry
 /// credentials, so its `Debug` shows it through [`redact_url`]; [`as_str`](Self::as_str)
@@ -89,65 +89,6 @@ impl GrantKind {
             GrantKind::ClientCredentials => "client_credentials",
             GrantKind::Password => "password",
             GrantKind::JwtBearer => "jwt_bearer",
-        }
-    }
-}
-
-/// A vendor preset a profile may start from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub enum PresetName {
-    /// [`presets::twenty_four_seven_office()`].
-    #[serde(rename = "24sevenoffice")]
-    TwentyFourSevenOffice,
-    /// [`presets::disruptive_technologies()`].
-    #[serde(rename = "disruptive-technologies")]
-    DisruptiveTechnologies,
-    /// [`presets::google_service_account()`].
-    #[serde(rename = "google-service-account")]
-    GoogleServiceAccount,
-}
-
-impl PresetName {
-    /// The name used in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PresetName::TwentyFourSevenOffice => "24sevenoffice",
-            PresetName::DisruptiveTechnologies => "disruptive-technologies",
-            PresetName::GoogleServiceAccount => "google-service-account",
-        }
-    }
-
-    /// The grant the preset uses.
-    pub fn grant_kind(self) -> GrantKind {
-        match self {
-            PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
-            PresetName::DisruptiveTechnologies | PresetName::GoogleServiceAccount => {
-                GrantKind::JwtBearer
-            }
-        }
-    }
-
-    /// The preset's token endpoint (a profile's `token_url` overrides it).
-    pub fn token_url(self) -> &'static str {
-        match self {
-            PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
-            PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
-            PresetName::GoogleServiceAccount => presets::google::TOKEN_URL,
-        }
-    }
-
-    /// The preset's builder for profile `name`: the vendor module turns the profile's
-    /// fields into the preset's input type and builds it.
-    pub(super) fn builder(self, name: &str, profile: &Profile) -> Result<TokenManagerBuilder> {
-        match self {
-            PresetName::TwentyFourSevenOffice => {
-                presets::twenty_four_seven_office::from_profile(name, profile)
-            }
-            PresetName::DisruptiveTechnologies => {
-                presets::disruptive_technologies::from_profile(name, profile)
-            }
-            PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
         }
     }
 }
@@ -334,6 +275,47 @@ pub struct Profile {
     /// `GOOGLE_APPLICATION_CREDENTIALS` names).
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Auth0, Okta presets: the tenant's or org's domain (`dev-abc.us.auth0.com`,
+    /// `dev-123456.okta.com`, a custom domain).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub domain: Option<String>,
+    /// Auth0 preset: the API to issue the token for (its identifier).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub audience: Option<String>,
+    /// Auth0 preset: the organization to issue the token for.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub organization: Option<String>,
+    /// Okta preset: a custom authorization server's id (default `default`), or `org` for
+    /// the org authorization server.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub authorization_server: Option<String>,
+    /// Microsoft Entra preset: the tenant's id or domain.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub tenant: Option<String>,
+    /// Microsoft Entra preset: the application's certificate (PEM); not yet supported.
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// Microsoft Entra preset: a federated credential's token file
+    /// (`AZURE_FEDERATED_TOKEN_FILE`); not yet supported.
+    #[serde(default)]
+    pub federated_token_file: Option<PathBuf>,
+    /// Keycloak preset: the server's root URL (with `/auth` for servers that have it).
+    #[serde(default, deserialize_with = "lenient")]
+    pub base_url: Option<ConfigUrl>,
+    /// Keycloak preset: the realm's name.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub realm: Option<String>,
+    /// Salesforce JWT preset: the connected app's consumer key (the assertion's `iss`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub consumer_key: Option<String>,
+    /// Salesforce JWT preset: the login URL, the assertion's `aud` (default
+    /// `https://login.salesforce.com`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub login_url: Option<ConfigUrl>,
+    /// The lifetime, in seconds, of a token whose response gives no `expires_in` (nor a
+    /// JWT `exp`): default 3600; the Salesforce preset's 7200 (its session timeout).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
 }
 
 /// What a profile resolves to, without secrets; for listings.
@@ -374,25 +356,20 @@ impl Profile {
                 ),
             },
         };
-        let token_url = self
-            .token_url
-            .as_deref()
-            .or(self.preset.map(PresetName::token_url));
+        let token_url = match self.preset {
+            Some(preset) => preset.profile_token_url(self),
+            None => self.token_url.as_deref().map(str::to_owned),
+        };
         ProfileSummary {
             preset: self.preset.map(PresetName::as_str),
             grant: self
                 .grant
                 .or(self.preset.map(PresetName::grant_kind))
                 .map(GrantKind::as_str),
-            token_url: token_url.map(redact_url),
+            token_url: token_url.as_deref().map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
-            client_auth: self.client_auth.map(|auth| match &self.key_id {
-                Some(kid) if self.preset.is_none() && is_assertion(auth) => {
-                    format!("{auth} (kid {kid})")
-                }
-                _ => auth.as_str().to_owned(),
-            }),
+            client_auth: self.summary_client_auth(),
         }
     }
 }
