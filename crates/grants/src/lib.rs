@@ -93,6 +93,7 @@ macro_rules! impl_client_grant {
     };
 }
 
+mod certificate;
 mod client;
 mod client_credentials;
 mod error;
@@ -102,6 +103,7 @@ mod options;
 mod password;
 mod refresh;
 
+pub use certificate::Certificate;
 pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt-bearer")]
