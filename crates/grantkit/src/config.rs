@@ -51,6 +51,7 @@ mod env;
 mod load;
 mod permissions;
 mod schema;
+mod signing;
 mod text;
 
 pub(crate) use build::need;

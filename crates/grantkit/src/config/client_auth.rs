@@ -1,6 +1,6 @@
 //! A profile's client authentication by assertion: `client_auth = "client_secret_jwt"`
 //! or `"private_key_jwt"` with `private_key_file` / `private_key`, `signing_alg` and
-//! `key_id`.
+//! `key_id` (`key_id_thumbprint`, `certificate_file`: see `signing.rs`).
 
 use grantkit_core::{Error, Result};
 use grantkit_grants::{ClientAuth, ClientOptions};
@@ -31,10 +31,13 @@ impl Profile {
         match self.client_auth {
             #[cfg(feature = "grant-jwt-bearer")]
             Some(ClientAuth::PrivateKeyJwt) => {
-                let alg = self.signing_alg.as_deref().unwrap_or("RS256");
-                grantkit_grants::JwtSigningKey::pem_algorithm_name(alg).map_err(|e| {
-                    e.with_context(format!("profile `{name}`: field `signing_alg`"))
-                })?;
+                // PEM keys sign RS256 unless told; a JWK names its own algorithm.
+                let alg = self.signing_alg.as_deref();
+                if let Some(alg) = alg {
+                    grantkit_grants::JwtSigningKey::pem_algorithm_name(alg).map_err(|e| {
+                        e.with_context(format!("profile `{name}`: field `signing_alg`"))
+                    })?;
+                }
                 let key = match (&self.private_key, &self.private_key_file) {
                     (Some(_), Some(_)) => {
                         return Err(field_error(
@@ -43,21 +46,24 @@ impl Profile {
                             "give `private_key` or `private_key_file`, not both",
                         ));
                     }
-                    (Some(pem), None) => grantkit_grants::JwtSigningKey::from_pem(alg, pem.clone())
-                        .map_err(|e| {
-                            e.with_context(format!("profile `{name}`: field `private_key`"))
-                        })?,
-                    (None, Some(path)) => grantkit_grants::JwtSigningKey::from_pem_file(alg, path)
-                        .map_err(|e| {
-                            e.with_context(format!("profile `{name}`: field `private_key_file`"))
-                        })?,
+                    (Some(pem), None) => {
+                        grantkit_grants::JwtSigningKey::from_private_key(alg, pem.clone()).map_err(
+                            |e| e.with_context(format!("profile `{name}`: field `private_key`")),
+                        )?
+                    }
+                    (None, Some(path)) => grantkit_grants::JwtSigningKey::from_private_key_file(
+                        alg, path,
+                    )
+                    .map_err(|e| {
+                        e.with_context(format!("profile `{name}`: field `private_key_file`"))
+                    })?,
                     (None, None) => return Err(super::missing(name, "private_key_file")),
                 };
                 let mut options = options.private_key(key);
                 if let Some(kid) = &self.key_id {
                     options = options.key_id(kid);
                 }
-                Ok(options)
+                self.key_id_and_certificate(name, options)
             }
             #[cfg(feature = "grant-jwt-bearer")]
             Some(ClientAuth::ClientSecretJwt) => {
@@ -83,6 +89,7 @@ impl Profile {
                 if self.client_secret.is_none() {
                     return Err(super::missing(name, "client_secret"));
                 }
+                self.refuse_key_extras(name)?;
                 Ok(match &self.key_id {
                     Some(kid) => options.key_id(kid),
                     None => options,
@@ -98,11 +105,14 @@ impl Profile {
                 "only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" \
                  for signing_alg)",
             )),
-            _ => Ok(options),
+            _ => {
+                self.refuse_key_extras(name)?;
+                Ok(options)
+            }
         }
     }
 }
 
-fn field_error(profile: &str, field: &str, why: &str) -> Error {
+pub(super) fn field_error(profile: &str, field: &str, why: &str) -> Error {
     Error::config(format!("profile `{profile}`: field `{field}`: {why}"))
 }
