@@ -11,8 +11,8 @@ use crate::error::GrantError;
 
 /// The key that signs the assertion, with its algorithm.
 ///
-/// An enum so that other algorithms (RS256, ES256 from a PEM key) can be added as
-/// variants without a new grant type; match it with a wildcard arm.
+/// An enum so that other kinds of key can be added as variants without a new grant
+/// type; match it with a wildcard arm.
 ///
 /// ```
 /// use grantkit_grants::JwtSigningKey;
@@ -210,12 +210,10 @@ impl JwtSigningKey {
             }
             .into());
         }
-        let pem = SigningKey::new(parsed.pem.clone());
+        // Moved, not copied: the PEM text is zeroed by `SigningKey` alone.
+        let pem = SigningKey::new(parsed.pem);
         Ok(JwtSigningKey::Pem(PemKey::new(
-            name,
-            algorithm,
-            pem,
-            parsed.kid.clone(),
+            name, algorithm, pem, parsed.kid,
         )?))
     }
 

@@ -30,17 +30,31 @@ pub(super) fn ecdsa(alg: Algorithm) -> Option<&'static EcdsaSigningAlgorithm> {
 /// `None` when the text has no SEC1 block; `Err` when it has one that is not a key of
 /// `alg`'s curve.
 pub(super) fn sec1_to_pkcs8_pem(pem_text: &str, alg: Algorithm) -> Option<Result<String, ()>> {
-    let blocks = pem::parse_many(pem_text).ok()?;
-    let block = blocks.iter().find(|b| b.tag() == SEC1_TAG)?;
+    let der = take_block(pem_text, SEC1_TAG)?;
     let Some(curve) = ecdsa(alg) else {
         return Some(Err(()));
     };
+    // aws-lc-rs's `Document` zeroes the PKCS#8 it holds when dropped.
     Some(
-        EcdsaKeyPair::from_private_key_der(curve, block.contents())
+        EcdsaKeyPair::from_private_key_der(curve, &der)
             .map_err(|_| ())
             .and_then(|pair| pair.to_pkcs8v1().map_err(|_| ()))
             .map(|doc| pkcs8_pem(doc.as_ref())),
     )
+}
+
+/// The contents of the first `tag` block of a PEM text; every block read is zeroed but
+/// the one returned, which zeroes itself.
+fn take_block(pem_text: &str, tag: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let mut taken = None;
+    for block in pem::parse_many(pem_text).ok()? {
+        let is_wanted = taken.is_none() && block.tag() == tag;
+        let contents = Zeroizing::new(block.into_contents());
+        if is_wanted {
+            taken = Some(contents);
+        }
+    }
+    taken
 }
 
 /// A PKCS#8 DER as PEM text (`BEGIN PRIVATE KEY`); the text is zeroed by the caller's
@@ -112,8 +126,7 @@ fn strip_zeros(bytes: &[u8]) -> &[u8] {
 /// `unimplemented!()` for Ed25519 and both panic without a default crypto provider; the
 /// canonical form is short enough to write here.
 pub(super) fn thumbprint(pem_text: &str, alg: Algorithm) -> Option<String> {
-    let block = pem::parse(pem_text).ok()?;
-    let der = Zeroizing::new(block.into_contents());
+    let der = Zeroizing::new(pem::parse(pem_text).ok()?.into_contents());
     let b64 = |bytes: &[u8]| Value::from(URL_SAFE_NO_PAD.encode(bytes));
     // serde_json's Map keeps insertion order here (`preserve_order`): insert sorted.
     let mut members = Map::new();

@@ -24,13 +24,20 @@ const CERT_OPENSSL_FINGERPRINT: &str = "10:E8:5E:69:8D:D9:B8:70:75:F4:09:B0:8A:E
 
 /// The public key of each test key, as jsonwebtoken reads it.
 fn public(alg: Algorithm) -> DecodingKey {
-    let (file, read): (&str, fn(&[u8]) -> jsonwebtoken::errors::Result<DecodingKey>) = match alg {
-        Algorithm::ES256 => ("test-only-ec-p256-public.pem", DecodingKey::from_ec_pem),
-        Algorithm::ES384 => ("test-only-ec-p384-public.pem", DecodingKey::from_ec_pem),
-        Algorithm::EdDSA => ("test-only-ed25519-public.pem", DecodingKey::from_ed_pem),
-        _ => ("test-only-rsa-public.pem", DecodingKey::from_rsa_pem),
-    };
-    read(read_key(file).as_bytes()).unwrap()
+    let pem = |file| read_key(file);
+    match alg {
+        Algorithm::ES256 => {
+            DecodingKey::from_ec_pem(pem("test-only-ec-p256-public.pem").as_bytes())
+        }
+        Algorithm::ES384 => {
+            DecodingKey::from_ec_pem(pem("test-only-ec-p384-public.pem").as_bytes())
+        }
+        Algorithm::EdDSA => {
+            DecodingKey::from_ed_pem(pem("test-only-ed25519-public.pem").as_bytes())
+        }
+        _ => DecodingKey::from_rsa_pem(pem("test-only-rsa-public.pem").as_bytes()),
+    }
+    .unwrap()
 }
 
 /// Signs a JWT-bearer assertion with `key` and verifies it with the committed public key;
