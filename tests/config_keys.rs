@@ -288,3 +288,36 @@ fn misplaced_key_fields_are_named() {
         "profile `p`: field `jwt.key_id_thumbprint`: give `key_id` or `key_id_thumbprint`, not both"
     );
 }
+
+#[tokio::test]
+async fn a_jwk_and_the_thumbprint_switch_come_from_the_environment() {
+    // A JWK in a variable is JSON text: it must reach the profile byte for byte, and
+    // `true` must become a boolean.
+    let server = TestServer::start().await;
+    let url = server.token_url();
+    let toml = format!(
+        "[profiles.env]\ngrant = \"client_credentials\"\ntoken_url = \"{url}\"\nclient_id = \"app\"\nclient_auth = \"private_key_jwt\"\n"
+    );
+    use figment::providers::Format as _;
+    let figment = figment::Figment::from(figment::providers::Toml::string(&toml)).merge(
+        grantkit::config::ConfigEnv::from_vars([
+            (
+                "GRANTKIT_PROFILES__ENV__PRIVATE_KEY",
+                read("test-only-ec-p256.jwk.json"),
+            ),
+            (
+                "GRANTKIT_PROFILES__ENV__KEY_ID_THUMBPRINT",
+                "true".to_owned(),
+            ),
+        ]),
+    );
+    let config = Config::from_figment(figment).unwrap();
+    let _refused = config.manager(Some("env")).unwrap().token().await;
+    let requests = server.requests();
+    let ec = public("test-only-ec-p256-public.pem", Algorithm::ES256);
+    let (header, _) = client_assertion(&requests[0].body, Algorithm::ES256, &ec, &url);
+    assert_eq!(
+        header,
+        json!({"typ": "JWT", "alg": "ES256", "kid": "hoLWErFdGDm4_J15DGtnbMOZTursXJLIgd6yaykLBYY"})
+    );
+}
