@@ -214,6 +214,15 @@ async fn jwt_bearer_profiles_sign_with_a_jwk_a_thumbprint_kid_a_jti_and_claims()
         .unwrap();
         (body.to_owned(), data.header, data.claims)
     };
+    let jwt_key = |name| config.profile(Some(name)).unwrap().1.summary().jwt_key;
+    assert_eq!(
+        jwt_key("jwk").as_deref(),
+        Some("kid test-only-rsa-jwk (from the JWK)")
+    );
+    assert_eq!(
+        jwt_key("thumb"),
+        Some(format!("kid {RSA_THUMBPRINT} (JWK thumbprint)"))
+    );
     let (body, header, claims) = decoded(0);
     assert!(
         body.ends_with("&scope=read"),

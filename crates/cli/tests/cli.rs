@@ -959,6 +959,11 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         private_key_file = "{keys}/test-only-rsa.jwk.json"
         key_id_thumbprint = true
         certificate_file = "{keys}/test-only-rsa-cert.pem"
+
+        [profiles.sensors-jwk]
+        grant = "jwt_bearer"
+        token_url = "{url}"
+        jwt = {{ issuer = "svc@example.com", private_key_file = "{keys}/test-only-ec-p256.jwk.json" }}
         "#,
         url = f.token_url(),
         store = f.store_dir().display(),
@@ -990,7 +995,7 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         assert!(!stderr(&output).contains(secret));
     }
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 7, "{out}");
+    assert_eq!(lines.len(), 8, "{out}");
     assert!(
         lines[0].contains("NAME") && lines[0].contains("TOKEN URL"),
         "{out}"
@@ -1033,6 +1038,11 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         ),
         "the key's thumbprint and the certificate's x5t#S256, never the key:\n{out}"
     );
+    assert!(
+        line("sensors-jwk").contains("jwt_bearer, kid test-only-ec-p256-jwk (from the JWK)"),
+        "a JWT-bearer profile's kid, read from its JWK:\n{out}"
+    );
+    assert!(!line("dt").contains("kid"), "{out}");
     assert!(!line("acme").contains(", auth "), "{out}");
     assert_eq!(f.server.token_requests(), 0);
 }

@@ -375,6 +375,9 @@ pub struct ProfileSummary {
     /// `private_key_jwt (kid kid-1)`, `private_key_jwt (kid 4Ip6… (JWK thumbprint),
     /// x5t#S256 EOhe…)`. Never a key.
     pub client_auth: Option<String>,
+    /// A spelled-out `jwt_bearer` profile's assertion `kid`: `kid rsa-kid`, `kid 4Ip6…
+    /// (JWK thumbprint)`, `kid … (from the JWK)`. Never a key.
+    pub jwt_key: Option<String>,
 }
 
 impl Profile {
@@ -415,6 +418,7 @@ impl Profile {
                 }
                 _ => auth.as_str().to_owned(),
             }),
+            jwt_key: self.jwt_key_description(),
         }
     }
 }

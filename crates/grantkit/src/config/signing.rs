@@ -85,28 +85,70 @@ impl Profile {
         if self.client_auth != Some(ClientAuth::PrivateKeyJwt) {
             return None;
         }
-        let text = match (&self.private_key, &self.private_key_file) {
-            (Some(key), None) => key.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path).ok()?.into(),
-            _ => return None,
-        };
-        let is_jwk = text.secret().trim_start().starts_with('{');
-        if !self.key_id_thumbprint && !is_jwk {
-            return None; // a PEM key has no id of its own
-        }
-        let Ok(key) = JwtSigningKey::from_private_key(self.signing_alg.as_deref(), text) else {
-            return Some("kid (key unreadable)".to_owned());
-        };
-        if self.key_id_thumbprint {
-            key.thumbprint()
-                .map(|t| format!("kid {t} (JWK thumbprint)"))
-        } else {
-            key.key_id().map(|kid| format!("kid {kid} (from the JWK)"))
-        }
+        derived_kid(
+            self.key_id_thumbprint,
+            self.signing_alg.as_deref(),
+            self.private_key.as_ref(),
+            self.private_key_file.as_deref(),
+        )
     }
 
     #[cfg(not(feature = "grant-jwt-bearer"))]
     fn key_derived_kid(&self) -> Option<String> {
         None
+    }
+
+    /// The same for the `jwt` table of a spelled-out `jwt_bearer` profile: `kid …`.
+    pub(crate) fn jwt_key_description(&self) -> Option<String> {
+        let jwt = self.jwt.as_ref()?;
+        if self.preset.is_some() {
+            return None;
+        }
+        if let Some(kid) = &jwt.key_id {
+            return Some(format!("kid {kid}"));
+        }
+        #[cfg(feature = "grant-jwt-bearer")]
+        return derived_kid(
+            jwt.key_id_thumbprint,
+            jwt.algorithm.as_deref(),
+            jwt.private_key.as_ref(),
+            jwt.private_key_file.as_deref(),
+        );
+        #[cfg(not(feature = "grant-jwt-bearer"))]
+        None
+    }
+}
+
+/// The `kid` a key brings: its thumbprint when asked, else a JWK's own `kid`; `None` for
+/// a PEM key without `key_id_thumbprint`. Reads the key only then.
+#[cfg(feature = "grant-jwt-bearer")]
+fn derived_kid(
+    thumbprint: bool,
+    alg: Option<&str>,
+    inline: Option<&grantkit_core::SigningKey>,
+    file: Option<&std::path::Path>,
+) -> Option<String> {
+    const UNREADABLE: &str = "kid (key unreadable)";
+    let text = match (inline, file) {
+        (Some(key), None) => key.clone(),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => text.into(),
+            Err(_) if thumbprint => return Some(UNREADABLE.to_owned()),
+            Err(_) => return None,
+        },
+        _ => return None,
+    };
+    let is_jwk = text.secret().trim_start().starts_with('{');
+    if !thumbprint && !is_jwk {
+        return None; // a PEM key has no id of its own
+    }
+    let Ok(key) = JwtSigningKey::from_private_key(alg, text) else {
+        return Some(UNREADABLE.to_owned());
+    };
+    if thumbprint {
+        key.thumbprint()
+            .map(|t| format!("kid {t} (JWK thumbprint)"))
+    } else {
+        key.key_id().map(|kid| format!("kid {kid} (from the JWK)"))
     }
 }
