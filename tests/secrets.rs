@@ -488,6 +488,29 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     }
     let signing_key = grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
     audit.debug("private key", &signing_key);
+    // The same key as a JWK: its private members are secrets; a broken JWK's error shows
+    // none of them.
+    let jwk_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa.jwk.json"
+    ))
+    .unwrap();
+    let jwk: serde_json::Value = serde_json::from_str(&jwk_text).unwrap();
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        audit.secret("JWK private member", jwk[member].as_str().unwrap());
+    }
+    let jwk_key = grantkit::grant::JwtSigningKey::from_jwk(None, jwk_text.clone()).unwrap();
+    audit.debug("JWK private key", &jwk_key);
+    let broken = jwk_text.replace("\"qi\"", "\"qx\"");
+    match grantkit::grant::JwtSigningKey::from_jwk(None, broken) {
+        Ok(_) => panic!("a JWK without qi was read"),
+        Err(error) => audit.error("broken JWK", &error),
+    }
+    let certificate = grantkit::grant::Certificate::from_pem_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa-cert.pem"
+    ))
+    .unwrap();
     for (label, grant) in [
         (
             "cc client_secret_jwt",
@@ -502,6 +525,17 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
                     .client_auth(ClientAuth::PrivateKeyJwt)
                     .private_key(signing_key)
                     .key_id(KEY_ID),
+            ),
+        ),
+        (
+            "cc private_key_jwt with a JWK, a thumbprint kid and a certificate",
+            ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID)
+                    .client_auth(ClientAuth::PrivateKeyJwt)
+                    .private_key(jwk_key)
+                    .key_id_thumbprint()
+                    .certificate(certificate),
             ),
         ),
     ] {
@@ -521,7 +555,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
                 .map(str::to_owned)
         })
         .collect();
-    assert_eq!(client_assertions.len(), 2, "{client_assertions:?}");
+    assert_eq!(client_assertions.len(), 3, "{client_assertions:?}");
     for a in &client_assertions {
         audit.secret("client assertion sent", a);
     }

@@ -52,6 +52,7 @@ mod load;
 mod permissions;
 mod preset;
 mod schema;
+mod signing;
 mod text;
 
 pub(crate) use build::missing;

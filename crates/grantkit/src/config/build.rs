@@ -168,10 +168,22 @@ fn jwt_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant
         .ok_or_else(|| missing(name, "jwt.issuer"))?;
     let key = jwt_key(name, &jwt)?;
     let mut grant = grantkit_grants::JwtBearer::new(token_url, issuer, key);
-    if let Some(kid) = &jwt.key_id {
-        grant = grant.key_id(kid);
+    match (&jwt.key_id, jwt.key_id_thumbprint) {
+        (Some(_), true) => {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `jwt.key_id_thumbprint`: give `key_id` or \
+                 `key_id_thumbprint`, not both"
+            )));
+        }
+        (Some(kid), false) => grant = grant.key_id(kid),
+        (None, true) => grant = grant.key_id_thumbprint(),
+        (None, false) => {}
     }
-    Ok(Arc::new(override_jwt(name, p, grant)?))
+    let grant = override_jwt(name, p, grant)?;
+    grant
+        .validate()
+        .map_err(|e| e.with_context(format!("profile `{name}`: table `jwt`")))?;
+    Ok(Arc::new(grant))
 }
 
 /// The signing key of a `jwt` table: `secret` (HS256), or `private_key_file` /
@@ -196,18 +208,23 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
             }
             Ok(JwtSigningKey::hs256(secret.clone()))
         }
-        (None, Some(pem), None) => {
-            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
-            JwtSigningKey::pem_algorithm_name(alg)
-                .map_err(|e| e.with_context(context("algorithm")))?;
-            JwtSigningKey::from_pem(alg, pem.clone())
+        // PEM or JWK; a PEM key signs RS256 unless told, a JWK names its own algorithm.
+        (None, Some(key), None) => {
+            let alg = jwt.algorithm.as_deref();
+            if let Some(alg) = alg {
+                JwtSigningKey::pem_algorithm_name(alg)
+                    .map_err(|e| e.with_context(context("algorithm")))?;
+            }
+            JwtSigningKey::from_private_key(alg, key.clone())
                 .map_err(|e| e.with_context(context("private_key")))
         }
         (None, None, Some(path)) => {
-            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
-            JwtSigningKey::pem_algorithm_name(alg)
-                .map_err(|e| e.with_context(context("algorithm")))?;
-            JwtSigningKey::from_pem_file(alg, path)
+            let alg = jwt.algorithm.as_deref();
+            if let Some(alg) = alg {
+                JwtSigningKey::pem_algorithm_name(alg)
+                    .map_err(|e| e.with_context(context("algorithm")))?;
+            }
+            JwtSigningKey::from_private_key_file(alg, path)
                 .map_err(|e| e.with_context(context("private_key_file")))
         }
         (None, None, None) => Err(missing(name, "jwt.secret` or `jwt.private_key_file")),
@@ -225,8 +242,8 @@ fn jwt_grant(name: &str, _: &Profile, _: String) -> Result<Arc<dyn Grant>> {
     )))
 }
 
-/// Applies a profile's `jwt.subject`, `jwt.audience`, `jwt.lifetime_secs`, `scope` and
-/// `params` to a JWT-bearer grant, and checks the result.
+/// Applies a profile's `jwt.subject`, `jwt.audience`, `jwt.jti`, `jwt.claims`,
+/// `jwt.lifetime_secs`, `scope` and `params` to a JWT-bearer grant, and checks the result.
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) fn override_jwt(
     name: &str,
@@ -239,6 +256,12 @@ pub(crate) fn override_jwt(
     }
     if let Some(aud) = jwt.audience {
         grant = grant.audience(aud);
+    }
+    if jwt.jti {
+        grant = grant.jti(true);
+    }
+    for (claim, value) in jwt.claims {
+        grant = grant.claim(claim, value);
     }
     if let Some(secs) = jwt.lifetime_secs {
         if secs == 0 {

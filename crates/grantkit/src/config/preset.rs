@@ -64,7 +64,6 @@ const PRESET_ONLY_KEYS: &[&str] = &[
     "organization",
     "authorization_server",
     "tenant",
-    "certificate_file",
     "federated_token_file",
     "base_url",
     "realm",
@@ -221,10 +220,10 @@ impl Profile {
         };
         #[cfg(not(feature = "grant-jwt-bearer"))]
         let auth = self.client_auth;
-        auth.map(|auth| match &self.key_id {
+        auth.map(|auth| match self.key_description() {
             // A preset's own `key_id` (Disruptive Technologies) is no assertion's kid.
-            Some(kid) if (self.preset.is_none() || idp) && super::schema::is_assertion(auth) => {
-                format!("{auth} (kid {kid})")
+            Some(key) if (self.preset.is_none() || idp) && super::schema::is_assertion(auth) => {
+                format!("{auth} ({key})")
             }
             _ => auth.as_str().to_owned(),
         })
@@ -269,6 +268,7 @@ impl Profile {
             private_key_file,
             private_key,
             signing_alg,
+            key_id_thumbprint,
             body,
             scope,
             params,
@@ -310,6 +310,7 @@ impl Profile {
             ("private_key_file", private_key_file.is_some()),
             ("private_key", private_key.is_some()),
             ("signing_alg", signing_alg.is_some()),
+            ("key_id_thumbprint", *key_id_thumbprint),
             ("body", body.is_some()),
             ("scope", scope.is_some()),
             ("params", !params.is_empty()),
@@ -351,6 +352,9 @@ impl Profile {
                 secret,
                 private_key_file,
                 private_key,
+                key_id_thumbprint,
+                jti,
+                claims,
                 algorithm,
                 lifetime_secs,
                 audience,
@@ -363,6 +367,9 @@ impl Profile {
                     ("jwt.secret", secret.is_some()),
                     ("jwt.private_key_file", private_key_file.is_some()),
                     ("jwt.private_key", private_key.is_some()),
+                    ("jwt.key_id_thumbprint", *key_id_thumbprint),
+                    ("jwt.jti", *jti),
+                    ("jwt.claims", !claims.is_empty()),
                     ("jwt.algorithm", algorithm.is_some()),
                     ("jwt.lifetime_secs", lifetime_secs.is_some()),
                     ("jwt.audience", audience.is_some()),

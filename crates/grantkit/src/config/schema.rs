@@ -144,15 +144,26 @@ pub struct JwtConfig {
     /// The HS256 secret (or give a private key below).
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
-    /// The file holding the PEM private key of an asymmetric assertion (read when the
-    /// profile is built).
+    /// The file holding the private key of an asymmetric assertion, PEM or JWK (read when
+    /// the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
     /// The PEM private key itself (inline, or from
-    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`).
+    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`); a JWK is read too.
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
-    /// The private key's algorithm: `RS256` (the default with a private key), `RS384`,
+    /// The `kid` header is the private key's RFC 7638 JWK thumbprint (instead of
+    /// `key_id`).
+    #[serde(default)]
+    pub key_id_thumbprint: bool,
+    /// Each assertion gets a random `jti` claim (servers that refuse replays).
+    #[serde(default)]
+    pub jti: bool,
+    /// Extra claims (e.g. `scope` as a claim, as Google wants), in key order.
+    #[serde(default)]
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// The private key's algorithm: `RS256` (the default with a PEM key; a JWK's own
+    /// `alg`, else its key's natural algorithm), `RS384`,
     /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384` or `EdDSA`; `HS256` with
     /// `secret`.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -203,8 +214,8 @@ pub struct Profile {
     /// `private_key_jwt` (the last two with feature `grant-jwt-bearer`).
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
-    /// `private_key_jwt`: the file holding the PEM private key (read when the profile is
-    /// built).
+    /// `private_key_jwt`: the file holding the private key, PEM (PKCS#8, PKCS#1, SEC1) or
+    /// a JWK (read when the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
     /// `private_key_jwt`: the PEM private key itself (inline, or from
@@ -212,10 +223,20 @@ pub struct Profile {
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
     /// The client assertion's algorithm: for `private_key_jwt` one of `RS256` (the
-    /// default), `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`;
-    /// for `client_secret_jwt` only `HS256`.
+    /// default for a PEM key; a JWK's own `alg`, else its key's natural algorithm),
+    /// `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`; for
+    /// `client_secret_jwt` only `HS256`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub signing_alg: Option<String>,
+    /// `private_key_jwt`: the `kid` header is the private key's RFC 7638 JWK thumbprint
+    /// (instead of `key_id`).
+    #[serde(default)]
+    pub key_id_thumbprint: bool,
+    /// `private_key_jwt` (and the Microsoft Entra preset): the PEM file of the private
+    /// key's certificate; assertions carry its `x5t#S256` header (Entra ID certificate
+    /// credentials).
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
     /// `form` or `json`.
     #[serde(default)]
     pub body: Option<BodyFormat>,
@@ -292,9 +313,6 @@ pub struct Profile {
     /// Microsoft Entra preset: the tenant's id or domain.
     #[serde(default, deserialize_with = "lenient_string")]
     pub tenant: Option<String>,
-    /// Microsoft Entra preset: the application's certificate (PEM); not yet supported.
-    #[serde(default)]
-    pub certificate_file: Option<PathBuf>,
     /// Microsoft Entra preset: a federated credential's token file
     /// (`AZURE_FEDERATED_TOKEN_FILE`); not yet supported.
     #[serde(default)]
@@ -333,8 +351,13 @@ pub struct ProfileSummary {
     /// The store's kind.
     pub store_kind: StoreKind,
     /// The client authentication the profile sets (`private_key_jwt`, …), with the
-    /// assertion's `kid` when it signs one: `private_key_jwt (kid kid-1)`. Never a key.
+    /// assertion's `kid` when it signs one and the certificate's `x5t#S256`:
+    /// `private_key_jwt (kid kid-1)`, `private_key_jwt (kid 4Ip6… (JWK thumbprint),
+    /// x5t#S256 EOhe…)`. Never a key.
     pub client_auth: Option<String>,
+    /// A spelled-out `jwt_bearer` profile's assertion `kid`: `kid rsa-kid`, `kid 4Ip6…
+    /// (JWK thumbprint)`, `kid … (from the JWK)`. Never a key.
+    pub jwt_key: Option<String>,
 }
 
 impl Profile {
@@ -370,6 +393,7 @@ impl Profile {
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
             client_auth: self.summary_client_auth(),
+            jwt_key: self.jwt_key_description(),
         }
     }
 }

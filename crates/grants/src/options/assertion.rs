@@ -8,9 +8,10 @@ use grantkit_core::{Assertion, ClientSecret, Result};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
+use crate::certificate::Certificate;
 use crate::client::ClientAuth;
 use crate::error::GrantError;
-use crate::jwt_bearer::{JwtSigningKey, new_jti};
+use crate::jwt_bearer::{JwtSigningKey, KeyId, new_jti};
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -19,17 +20,29 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 pub const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// What a client assertion is signed with besides the client secret: the private key,
-/// its `kid`, and the `aud` when it is not the token endpoint.
+/// its `kid`, the certificate whose `x5t#S256` goes in the header, and the `aud` when it
+/// is not the token endpoint.
 #[derive(Clone, Default, Debug)]
 pub(crate) struct AssertionOptions {
     pub(crate) private_key: Option<JwtSigningKey>,
-    pub(crate) key_id: Option<String>,
+    pub(crate) key_id: KeyId,
+    pub(crate) certificate: Option<Certificate>,
     pub(crate) audience: Option<String>,
 }
 
 impl AssertionOptions {
     /// Fails when `auth` signs an assertion and what it signs with is missing.
     pub(crate) fn validate(&self, auth: ClientAuth, secret: Option<&ClientSecret>) -> Result<()> {
+        match auth {
+            ClientAuth::PrivateKeyJwt => self.key_id.validate(self.private_key.as_ref())?,
+            ClientAuth::ClientSecretJwt => {
+                self.key_id.validate(None)?;
+                if self.certificate.is_some() {
+                    return Err(GrantError::CertificateWithSecretJwt.into());
+                }
+            }
+            _ => {}
+        }
         match (auth, &self.private_key) {
             (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(|s| s.secret().is_empty()) => {
                 Err(GrantError::NoSecretForAssertion.into())
@@ -85,7 +98,15 @@ impl AssertionOptions {
                 .into(),
         );
         let mut header = Header::new(algorithm);
-        header.kid.clone_from(&self.key_id);
+        if auth == ClientAuth::PrivateKeyJwt {
+            header.kid = self
+                .key_id
+                .resolve(self.private_key.as_ref())
+                .map(str::to_owned);
+            header.x5t_s256 = self.certificate.as_ref().map(|c| c.x5t_s256().to_owned());
+        } else {
+            header.kid = self.key_id.resolve(None).map(str::to_owned);
+        }
         // jsonwebtoken panics when it has no crypto backend; make that an error.
         let signed = catch_unwind(AssertUnwindSafe(|| {
             jsonwebtoken::encode(&header, &claims, &key)
