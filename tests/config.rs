@@ -741,7 +741,7 @@ fn client_assertion_mistakes_are_named_without_the_key() {
         ),
         (
             "client_auth = \"private_key_jwt\"\nprivate_key = \"-----BEGIN PRIVATE KEY-----\\nsecret-key-body\\n-----END PRIVATE KEY-----\"",
-            "profile `p`: field `private_key`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)",
+            "profile `p`: field `private_key`: the private key is not a PEM RS256 key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)",
         ),
         (
             "client_auth = \"private_key_jwt\"\nprivate_key_file = \"/nonexistent/key.pem\"",
@@ -846,7 +846,7 @@ async fn asymmetric_jwt_bearer_profiles_are_verified_with_the_public_key() {
     let err = config.manager(Some("wrong-key")).err().unwrap().to_string();
     assert_eq!(
         err,
-        "profile `wrong-key`: field `jwt.private_key_file`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)"
+        "profile `wrong-key`: field `jwt.private_key_file`: the private key is not a PEM RS256 key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)"
     );
 }
 
@@ -881,7 +881,7 @@ fn jwt_key_mistakes_are_named_without_the_key() {
     let cases = [
         (
             "jwt = { issuer = \"i\", private_key = \"-----BEGIN PRIVATE KEY-----\\nsecret-key-body\\n-----END PRIVATE KEY-----\" }",
-            "profile `p`: field `jwt.private_key`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)",
+            "profile `p`: field `jwt.private_key`: the private key is not a PEM RS256 key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)",
         ),
         (
             "jwt = { issuer = \"i\", private_key_file = \"/nonexistent/key.pem\", algorithm = \"ES256\" }",

@@ -494,6 +494,29 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     }
     let signing_key = grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
     audit.debug("private key", &signing_key);
+    // The same key as a JWK: its private members are secrets; a broken JWK's error shows
+    // none of them.
+    let jwk_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa.jwk.json"
+    ))
+    .unwrap();
+    let jwk: serde_json::Value = serde_json::from_str(&jwk_text).unwrap();
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        audit.secret("JWK private member", jwk[member].as_str().unwrap());
+    }
+    let jwk_key = grantkit::grant::JwtSigningKey::from_jwk(None, jwk_text.clone()).unwrap();
+    audit.debug("JWK private key", &jwk_key);
+    let broken = jwk_text.replace("\"qi\"", "\"qx\"");
+    match grantkit::grant::JwtSigningKey::from_jwk(None, broken) {
+        Ok(_) => panic!("a JWK without qi was read"),
+        Err(error) => audit.error("broken JWK", &error),
+    }
+    let certificate = grantkit::grant::Certificate::from_pem_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa-cert.pem"
+    ))
+    .unwrap();
     for (label, grant) in [
         (
             "cc client_secret_jwt",
@@ -508,6 +531,17 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
                     .client_auth(ClientAuth::PrivateKeyJwt)
                     .private_key(signing_key)
                     .key_id(KEY_ID),
+            ),
+        ),
+        (
+            "cc private_key_jwt with a JWK, a thumbprint kid and a certificate",
+            ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID)
+                    .client_auth(ClientAuth::PrivateKeyJwt)
+                    .private_key(jwk_key)
+                    .key_id_thumbprint()
+                    .certificate(certificate),
             ),
         ),
     ] {
@@ -527,7 +561,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
                 .map(str::to_owned)
         })
         .collect();
-    assert_eq!(client_assertions.len(), 2, "{client_assertions:?}");
+    assert_eq!(client_assertions.len(), 3, "{client_assertions:?}");
     for a in &client_assertions {
         audit.secret("client assertion sent", a);
     }
@@ -588,6 +622,80 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     assert_eq!(rs256, 2, "RS256 assertions among {}", assertions.len());
     for a in &assertions {
         audit.secret("assertion sent", a);
+    }
+
+    // The identity-provider presets, aimed at the test server: a secret in the body
+    // (Auth0, Entra), in Basic (Keycloak), a client_secret_jwt (Keycloak) and
+    // private_key_jwt (Okta, Auth0) assertion, a Salesforce assertion; the server refuses
+    // what it does not speak, and those errors are audited too.
+    let before = server.requests().len();
+    let idp_key = || grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
+    let idp: Vec<(
+        &str,
+        Box<dyn std::fmt::Debug>,
+        grantkit::Result<TokenManagerBuilder>,
+    )> = {
+        use grantkit::presets::{Auth0, Keycloak, MicrosoftEntra, Okta, SalesforceJwt};
+        let auth0 = Auth0::new("tenant.example", CLIENT_ID, "https://api.example")
+            .client_secret(CLIENT_SECRET)
+            .token_url(&url);
+        let auth0_key = Auth0::new("tenant.example", CLIENT_ID, "https://api.example")
+            .private_key(idp_key())
+            .token_url(&url);
+        let okta = Okta::new("org.example", CLIENT_ID, "api.read")
+            .private_key(idp_key())
+            .token_url(&url);
+        let keycloak = Keycloak::new("https://sso.example", "acme", CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .token_url(&url);
+        let keycloak_jwt = keycloak.clone().client_auth(ClientAuth::ClientSecretJwt);
+        let entra = MicrosoftEntra::new("tenant", CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .resource("https://graph.microsoft.com")
+            .token_url(&url);
+        let salesforce = SalesforceJwt::new("consumer-key", USERNAME, idp_key()).token_url(&url);
+        vec![
+            ("auth0", Box::new(auth0.clone()), auth0.builder()),
+            (
+                "auth0 key",
+                Box::new(auth0_key.clone()),
+                auth0_key.builder(),
+            ),
+            ("okta", Box::new(okta.clone()), okta.builder()),
+            ("keycloak", Box::new(keycloak.clone()), keycloak.builder()),
+            (
+                "keycloak jwt",
+                Box::new(keycloak_jwt.clone()),
+                keycloak_jwt.builder(),
+            ),
+            ("entra", Box::new(entra.clone()), entra.builder()),
+            (
+                "salesforce",
+                Box::new(salesforce.clone()),
+                salesforce.builder(),
+            ),
+        ]
+    };
+    for (label, preset, built) in idp {
+        audit.debug(label, &preset);
+        let manager = built.unwrap().clock(clock.clone()).build().unwrap();
+        audit.debug(label, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(label, &token),
+            Err(error) => audit.error(label, &error),
+        }
+    }
+    let idp_requests = server.requests().split_off(before);
+    assert_eq!(idp_requests.len(), 7);
+    let sent: Vec<String> = idp_requests
+        .iter()
+        .flat_map(|r| ["client_assertion", "assertion"].map(|k| r.params.get(k).cloned()))
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(sent.len(), 4, "assertions sent by the presets");
+    for a in &sent {
+        audit.secret("preset assertion sent", a);
     }
 
     secrets_read_at_each_use(&mut audit, &server, &clock).await;

@@ -98,6 +98,8 @@ pub mod grant {
     pub use grantkit_core::{
         Grant, GrantContext, GrantFn, GrantIdentity, TokenRequest, async_trait, grant_fn,
     };
+    /// A client certificate chain and its `x5t#S256` (`private_key_jwt` header).
+    pub use grantkit_grants::Certificate;
     #[cfg(feature = "grant-jwt-bearer")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
     pub use grantkit_grants::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtSigningKey};

@@ -12,6 +12,8 @@ use crate::error::GrantError;
 #[cfg(feature = "jwt-bearer")]
 mod assertion;
 mod client_grant;
+#[cfg(feature = "jwt-bearer")]
+mod signing;
 mod sources;
 #[cfg(feature = "jwt-bearer")]
 pub use assertion::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
@@ -183,7 +185,9 @@ impl ClientOptions {
         self
     }
 
-    /// The `kid` header of client assertions.
+    /// The `kid` header of client assertions. Without it, a private key read from a JWK
+    /// sends that JWK's `kid`; see also [`key_id_thumbprint`](Self::key_id_thumbprint)
+    /// (the last of the two called wins).
     ///
     /// ```
     /// # use grantkit_grants::ClientOptions;
@@ -193,7 +197,7 @@ impl ClientOptions {
     #[cfg(feature = "jwt-bearer")]
     #[must_use]
     pub fn key_id(mut self, kid: impl Into<String>) -> Self {
-        self.assertion.key_id = Some(kid.into());
+        self.assertion.key_id = crate::jwt_bearer::KeyId::Literal(kid.into());
         self
     }
 
@@ -479,6 +483,7 @@ impl fmt::Debug for ClientOptions {
         #[cfg(feature = "jwt-bearer")]
         f.field("private_key", &self.assertion.private_key)
             .field("key_id", &self.assertion.key_id)
+            .field("certificate", &self.assertion.certificate)
             .field("assertion_audience", &self.assertion.audience)
             .field("client_assertion", &self.assertion.external);
         f.finish()

@@ -21,6 +21,7 @@ impl Profile {
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the profile and the
     /// missing or invalid field.
     pub fn builder(&self, name: &str) -> Result<TokenManagerBuilder> {
+        self.check_keys(name)?;
         let mut builder = match self.preset {
             Some(preset) => {
                 if let Some(grant) = self.grant.filter(|g| *g != preset.grant_kind()) {
@@ -37,6 +38,15 @@ impl Profile {
         };
         if let Some(secs) = self.refresh.as_ref().and_then(|r| r.before_expiry_secs) {
             builder = builder.refresh_before(Duration::from_secs(secs));
+        }
+        match self.default_lifetime_secs {
+            Some(0) => {
+                return Err(Error::config(format!(
+                    "profile `{name}`: field `default_lifetime_secs` must be at least 1"
+                )));
+            }
+            Some(secs) => builder = builder.default_lifetime(Duration::from_secs(secs)),
+            None => {}
         }
         builder = builder.danger_allow_http(self.danger_allow_http);
         builder = apply_timeouts(builder, name, self)?;
@@ -79,10 +89,7 @@ impl Profile {
             Some(super::PresetName::TwentyFourSevenOffice) => {
                 crate::presets::twenty_four_seven_office::REJECTED_STATUSES.to_vec()
             }
-            Some(
-                super::PresetName::DisruptiveTechnologies | super::PresetName::GoogleServiceAccount,
-            )
-            | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
+            Some(_) | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
         }
     }
 
@@ -166,10 +173,22 @@ fn jwt_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant
         .ok_or_else(|| missing(name, "jwt.issuer"))?;
     let key = jwt_key(name, &jwt)?;
     let mut grant = grantkit_grants::JwtBearer::new(token_url, issuer, key);
-    if let Some(kid) = &jwt.key_id {
-        grant = grant.key_id(kid);
+    match (&jwt.key_id, jwt.key_id_thumbprint) {
+        (Some(_), true) => {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `jwt.key_id_thumbprint`: give `key_id` or \
+                 `key_id_thumbprint`, not both"
+            )));
+        }
+        (Some(kid), false) => grant = grant.key_id(kid),
+        (None, true) => grant = grant.key_id_thumbprint(),
+        (None, false) => {}
     }
-    Ok(Arc::new(override_jwt(name, p, grant)?))
+    let grant = override_jwt(name, p, grant)?;
+    grant
+        .validate()
+        .map_err(|e| e.with_context(format!("profile `{name}`: table `jwt`")))?;
+    Ok(Arc::new(grant))
 }
 
 /// The signing key of a `jwt` table: `secret` (HS256), or `private_key_file` /
@@ -198,18 +217,23 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
             }
             Ok(JwtSigningKey::hs256(secret))
         }
-        (None, Some(pem), None) => {
-            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
-            JwtSigningKey::pem_algorithm_name(alg)
-                .map_err(|e| e.with_context(context("algorithm")))?;
-            JwtSigningKey::from_pem(alg, pem.clone())
+        // PEM or JWK; a PEM key signs RS256 unless told, a JWK names its own algorithm.
+        (None, Some(key), None) => {
+            let alg = jwt.algorithm.as_deref();
+            if let Some(alg) = alg {
+                JwtSigningKey::pem_algorithm_name(alg)
+                    .map_err(|e| e.with_context(context("algorithm")))?;
+            }
+            JwtSigningKey::from_private_key(alg, key.clone())
                 .map_err(|e| e.with_context(context("private_key")))
         }
         (None, None, Some(path)) => {
-            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
-            JwtSigningKey::pem_algorithm_name(alg)
-                .map_err(|e| e.with_context(context("algorithm")))?;
-            JwtSigningKey::from_pem_file(alg, path)
+            let alg = jwt.algorithm.as_deref();
+            if let Some(alg) = alg {
+                JwtSigningKey::pem_algorithm_name(alg)
+                    .map_err(|e| e.with_context(context("algorithm")))?;
+            }
+            JwtSigningKey::from_private_key_file(alg, path)
                 .map_err(|e| e.with_context(context("private_key_file")))
         }
         (None, None, None) => Err(missing(name, "jwt.secret` or `jwt.private_key_file")),
@@ -227,8 +251,8 @@ fn jwt_grant(name: &str, _: &Profile, _: String) -> Result<Arc<dyn Grant>> {
     )))
 }
 
-/// Applies a profile's `jwt.subject`, `jwt.audience`, `jwt.lifetime_secs`, `scope` and
-/// `params` to a JWT-bearer grant, and checks the result.
+/// Applies a profile's `jwt.subject`, `jwt.audience`, `jwt.jti`, `jwt.claims`,
+/// `jwt.lifetime_secs`, `scope` and `params` to a JWT-bearer grant, and checks the result.
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) fn override_jwt(
     name: &str,
@@ -241,6 +265,12 @@ pub(crate) fn override_jwt(
     }
     if let Some(aud) = jwt.audience {
         grant = grant.audience(aud);
+    }
+    if jwt.jti {
+        grant = grant.jti(true);
+    }
+    for (claim, value) in jwt.claims {
+        grant = grant.claim(claim, value);
     }
     if let Some(secs) = jwt.lifetime_secs {
         if secs == 0 {

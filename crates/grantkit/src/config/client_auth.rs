@@ -1,6 +1,6 @@
 //! A profile's client authentication by assertion: `client_auth = "client_secret_jwt"`
 //! or `"private_key_jwt"` with `private_key_file` / `private_key`, `signing_alg` and
-//! `key_id`.
+//! `key_id` (`key_id_thumbprint`, `certificate_file`: see `signing.rs`).
 
 use grantkit_core::{Error, Result};
 use grantkit_grants::{ClientAuth, ClientOptions};
@@ -40,33 +40,14 @@ impl Profile {
         match self.client_auth {
             #[cfg(feature = "grant-jwt-bearer")]
             Some(ClientAuth::PrivateKeyJwt) => {
-                let alg = self.signing_alg.as_deref().unwrap_or("RS256");
-                grantkit_grants::JwtSigningKey::pem_algorithm_name(alg).map_err(|e| {
-                    e.with_context(format!("profile `{name}`: field `signing_alg`"))
-                })?;
-                let key = match (&self.private_key, &self.private_key_file) {
-                    (Some(_), Some(_)) => {
-                        return Err(field_error(
-                            name,
-                            "private_key",
-                            "give `private_key` or `private_key_file`, not both",
-                        ));
-                    }
-                    (Some(pem), None) => grantkit_grants::JwtSigningKey::from_pem(alg, pem.clone())
-                        .map_err(|e| {
-                            e.with_context(format!("profile `{name}`: field `private_key`"))
-                        })?,
-                    (None, Some(path)) => grantkit_grants::JwtSigningKey::from_pem_file(alg, path)
-                        .map_err(|e| {
-                            e.with_context(format!("profile `{name}`: field `private_key_file`"))
-                        })?,
-                    (None, None) => return Err(super::missing(name, "private_key_file")),
-                };
+                let key = self
+                    .private_key(name)?
+                    .ok_or_else(|| super::missing(name, "private_key_file"))?;
                 let mut options = options.private_key(key);
                 if let Some(kid) = &self.key_id {
                     options = options.key_id(kid);
                 }
-                Ok(options)
+                self.key_id_and_certificate(name, options)
             }
             #[cfg(feature = "grant-jwt-bearer")]
             Some(ClientAuth::ClientSecretJwt) => {
@@ -92,6 +73,7 @@ impl Profile {
                 if !self.has_client_secret() {
                     return Err(super::missing(name, "client_secret"));
                 }
+                self.refuse_key_extras(name)?;
                 Ok(match &self.key_id {
                     Some(kid) => options.key_id(kid),
                     None => options,
@@ -107,11 +89,44 @@ impl Profile {
                 "only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" \
                  for signing_alg)",
             )),
-            _ => Ok(options),
+            _ => {
+                self.refuse_key_extras(name)?;
+                Ok(options)
+            }
         }
     }
 }
 
-fn field_error(profile: &str, field: &str, why: &str) -> Error {
+#[cfg(feature = "grant-jwt-bearer")]
+impl Profile {
+    /// The profile's private key (`private_key` or `private_key_file`, PEM or JWK, signing
+    /// with `signing_alg`: by default RS256 for a PEM key, a JWK's own algorithm), if it
+    /// gives one; errors name the field, never the key.
+    pub(crate) fn private_key(&self, name: &str) -> Result<Option<grantkit_grants::JwtSigningKey>> {
+        use grantkit_grants::JwtSigningKey;
+        let alg = self.signing_alg.as_deref();
+        let context = |field: &str| format!("profile `{name}`: field `{field}`");
+        if let Some(alg) = alg {
+            JwtSigningKey::pem_algorithm_name(alg)
+                .map_err(|e| e.with_context(context("signing_alg")))?;
+        }
+        match (&self.private_key, &self.private_key_file) {
+            (Some(_), Some(_)) => Err(field_error(
+                name,
+                "private_key",
+                "give `private_key` or `private_key_file`, not both",
+            )),
+            (Some(pem), None) => JwtSigningKey::from_private_key(alg, pem.clone())
+                .map(Some)
+                .map_err(|e| e.with_context(context("private_key"))),
+            (None, Some(path)) => JwtSigningKey::from_private_key_file(alg, path)
+                .map(Some)
+                .map_err(|e| e.with_context(context("private_key_file"))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn field_error(profile: &str, field: &str, why: &str) -> Error {
     Error::config(format!("profile `{profile}`: field `{field}`: {why}"))
 }

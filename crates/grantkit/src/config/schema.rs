@@ -9,12 +9,12 @@ use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
 
-use grantkit_core::{ClientSecret, Password, Result, SigningKey, TokenManagerBuilder, redact_url};
+use grantkit_core::{ClientSecret, Password, SigningKey, redact_url};
 use grantkit_grants::{BodyFormat, ClientAuth};
 use serde::Deserialize;
 
+use super::PresetName;
 use super::text::{lenient, lenient_map, lenient_string};
-use crate::presets;
 
 /// A URL from the configuration (a token endpoint, a proxy, a Redis server). It may carry
 /// credentials, so its `Debug` shows it through [`redact_url`]; [`as_str`](Self::as_str)
@@ -93,65 +93,6 @@ impl GrantKind {
     }
 }
 
-/// A vendor preset a profile may start from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub enum PresetName {
-    /// [`presets::twenty_four_seven_office()`].
-    #[serde(rename = "24sevenoffice")]
-    TwentyFourSevenOffice,
-    /// [`presets::disruptive_technologies()`].
-    #[serde(rename = "disruptive-technologies")]
-    DisruptiveTechnologies,
-    /// [`presets::google_service_account()`].
-    #[serde(rename = "google-service-account")]
-    GoogleServiceAccount,
-}
-
-impl PresetName {
-    /// The name used in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PresetName::TwentyFourSevenOffice => "24sevenoffice",
-            PresetName::DisruptiveTechnologies => "disruptive-technologies",
-            PresetName::GoogleServiceAccount => "google-service-account",
-        }
-    }
-
-    /// The grant the preset uses.
-    pub fn grant_kind(self) -> GrantKind {
-        match self {
-            PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
-            PresetName::DisruptiveTechnologies | PresetName::GoogleServiceAccount => {
-                GrantKind::JwtBearer
-            }
-        }
-    }
-
-    /// The preset's token endpoint (a profile's `token_url` overrides it).
-    pub fn token_url(self) -> &'static str {
-        match self {
-            PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
-            PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
-            PresetName::GoogleServiceAccount => presets::google::TOKEN_URL,
-        }
-    }
-
-    /// The preset's builder for profile `name`: the vendor module turns the profile's
-    /// fields into the preset's input type and builds it.
-    pub(super) fn builder(self, name: &str, profile: &Profile) -> Result<TokenManagerBuilder> {
-        match self {
-            PresetName::TwentyFourSevenOffice => {
-                presets::twenty_four_seven_office::from_profile(name, profile)
-            }
-            PresetName::DisruptiveTechnologies => {
-                presets::disruptive_technologies::from_profile(name, profile)
-            }
-            PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
-        }
-    }
-}
-
 /// Where a profile's tokens are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -207,15 +148,26 @@ pub struct JwtConfig {
     /// The HS256 secret (or give a private key below).
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
-    /// The file holding the PEM private key of an asymmetric assertion (read when the
-    /// profile is built).
+    /// The file holding the private key of an asymmetric assertion, PEM or JWK (read when
+    /// the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
     /// The PEM private key itself (inline, or from
-    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`).
+    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`); a JWK is read too.
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
-    /// The private key's algorithm: `RS256` (the default with a private key), `RS384`,
+    /// The `kid` header is the private key's RFC 7638 JWK thumbprint (instead of
+    /// `key_id`).
+    #[serde(default)]
+    pub key_id_thumbprint: bool,
+    /// Each assertion gets a random `jti` claim (servers that refuse replays).
+    #[serde(default)]
+    pub jti: bool,
+    /// Extra claims (e.g. `scope` as a claim, as Google wants), in key order.
+    #[serde(default)]
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// The private key's algorithm: `RS256` (the default with a PEM key; a JWK's own
+    /// `alg`, else its key's natural algorithm), `RS384`,
     /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384` or `EdDSA`; `HS256` with
     /// `secret`.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -273,8 +225,8 @@ pub struct Profile {
     /// `private_key_jwt` (the last two with feature `grant-jwt-bearer`).
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
-    /// `private_key_jwt`: the file holding the PEM private key (read when the profile is
-    /// built).
+    /// `private_key_jwt`: the file holding the private key, PEM (PKCS#8, PKCS#1, SEC1) or
+    /// a JWK (read when the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
     /// `private_key_jwt`: the PEM private key itself (inline, or from
@@ -282,10 +234,20 @@ pub struct Profile {
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
     /// The client assertion's algorithm: for `private_key_jwt` one of `RS256` (the
-    /// default), `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`;
-    /// for `client_secret_jwt` only `HS256`.
+    /// default for a PEM key; a JWK's own `alg`, else its key's natural algorithm),
+    /// `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`; for
+    /// `client_secret_jwt` only `HS256`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub signing_alg: Option<String>,
+    /// `private_key_jwt`: the `kid` header is the private key's RFC 7638 JWK thumbprint
+    /// (instead of `key_id`).
+    #[serde(default)]
+    pub key_id_thumbprint: bool,
+    /// `private_key_jwt` (and the Microsoft Entra preset): the PEM file of the private
+    /// key's certificate; assertions carry its `x5t#S256` header (Entra ID certificate
+    /// credentials).
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
     /// `form` or `json`.
     #[serde(default)]
     pub body: Option<BodyFormat>,
@@ -345,6 +307,44 @@ pub struct Profile {
     /// `GOOGLE_APPLICATION_CREDENTIALS` names).
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Auth0, Okta presets: the tenant's or org's domain (`dev-abc.us.auth0.com`,
+    /// `dev-123456.okta.com`, a custom domain).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub domain: Option<String>,
+    /// Auth0 preset: the API to issue the token for (its identifier).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub audience: Option<String>,
+    /// Auth0 preset: the organization to issue the token for.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub organization: Option<String>,
+    /// Okta preset: a custom authorization server's id (default `default`), or `org` for
+    /// the org authorization server.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub authorization_server: Option<String>,
+    /// Microsoft Entra preset: the tenant's id or domain.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub tenant: Option<String>,
+    /// Microsoft Entra preset: a federated credential's token file
+    /// (`AZURE_FEDERATED_TOKEN_FILE`); not yet supported.
+    #[serde(default)]
+    pub federated_token_file: Option<PathBuf>,
+    /// Keycloak preset: the server's root URL (with `/auth` for servers that have it).
+    #[serde(default, deserialize_with = "lenient")]
+    pub base_url: Option<ConfigUrl>,
+    /// Keycloak preset: the realm's name.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub realm: Option<String>,
+    /// Salesforce JWT preset: the connected app's consumer key (the assertion's `iss`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub consumer_key: Option<String>,
+    /// Salesforce JWT preset: the login URL, the assertion's `aud` (default
+    /// `https://login.salesforce.com`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub login_url: Option<ConfigUrl>,
+    /// The lifetime, in seconds, of a token whose response gives no `expires_in` (nor a
+    /// JWT `exp`): default 3600; the Salesforce preset's 7200 (its session timeout).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
     /// The file holding the client secret, read at each token request (a twin of
     /// `client_secret`).
     #[serde(default)]
@@ -378,8 +378,13 @@ pub struct ProfileSummary {
     /// The store's kind.
     pub store_kind: StoreKind,
     /// The client authentication the profile sets (`private_key_jwt`, …), with the
-    /// assertion's `kid` when it signs one: `private_key_jwt (kid kid-1)`. Never a key.
+    /// assertion's `kid` when it signs one and the certificate's `x5t#S256`:
+    /// `private_key_jwt (kid kid-1)`, `private_key_jwt (kid 4Ip6… (JWK thumbprint),
+    /// x5t#S256 EOhe…)`. Never a key.
     pub client_auth: Option<String>,
+    /// A spelled-out `jwt_bearer` profile's assertion `kid`: `kid rsa-kid`, `kid 4Ip6…
+    /// (JWK thumbprint)`, `kid … (from the JWK)`. Never a key.
+    pub jwt_key: Option<String>,
 }
 
 impl Profile {
@@ -401,27 +406,23 @@ impl Profile {
                 ),
             },
         };
-        let token_url = self
-            .token_url
-            .as_deref()
-            .or(self.preset.map(PresetName::token_url));
+        let token_url = match self.preset {
+            Some(preset) => preset.profile_token_url(self),
+            None => self.token_url.as_deref().map(str::to_owned),
+        };
         ProfileSummary {
             preset: self.preset.map(PresetName::as_str),
             grant: self
                 .grant
                 .or(self.preset.map(PresetName::grant_kind))
                 .map(GrantKind::as_str),
-            token_url: token_url.map(redact_url),
+            token_url: token_url.as_deref().map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
-            client_auth: self.client_assertion_summary().or_else(|| {
-                self.client_auth.map(|auth| match &self.key_id {
-                    Some(kid) if self.preset.is_none() && is_assertion(auth) => {
-                        format!("{auth} (kid {kid})")
-                    }
-                    _ => auth.as_str().to_owned(),
-                })
-            }),
+            client_auth: self
+                .client_assertion_summary()
+                .or_else(|| self.summary_client_auth()),
+            jwt_key: self.jwt_key_description(),
         }
     }
 }

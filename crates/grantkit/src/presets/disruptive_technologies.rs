@@ -172,6 +172,25 @@ fn builder_for(grant: JwtBearer) -> TokenManagerBuilder {
         .refresh_before(REFRESH_BEFORE)
 }
 
+/// The profile keys a `preset = "disruptive-technologies"` profile reads, besides the
+/// common ones.
+#[cfg(feature = "config")]
+pub(crate) const PROFILE_KEYS: &[&str] = &[
+    "key_id",
+    "email",
+    "secret",
+    "secret_file",
+    "jwt.key_id",
+    "jwt.issuer",
+    "jwt.secret",
+    "jwt.secret_file",
+    "jwt.lifetime_secs",
+    "jwt.audience",
+    "jwt.subject",
+    "scope",
+    "params",
+];
+
 /// A `preset = "disruptive-technologies"` profile: `key_id`, `email` and `secret` (or
 /// their `jwt.key_id`, `jwt.issuer`, `jwt.secret` spellings) make the preset;
 /// `token_url` is its option; `jwt.lifetime_secs`, `jwt.audience`, `jwt.subject`,

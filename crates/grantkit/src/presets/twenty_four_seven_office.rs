@@ -139,6 +139,19 @@ fn builder_for(grant: ClientCredentials) -> TokenManagerBuilder {
         .refresh_before(REFRESH_BEFORE)
 }
 
+/// The profile keys a `preset = "24sevenoffice"` profile reads, besides the common ones.
+#[cfg(feature = "config")]
+pub(crate) const PROFILE_KEYS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "login_organization",
+    "body",
+    "client_auth",
+    "scope",
+    "params",
+];
+
 /// A `preset = "24sevenoffice"` profile: `client_id`, `client_secret` and
 /// `login_organization` make the preset; `body` and `token_url` are its options;
 /// `client_auth`, `scope` and `params` then override what it set.

@@ -95,7 +95,7 @@ impl JwtBearer {
     /// Refuses the setters of a signed assertion on an external one.
     pub(super) fn validate_external(&self) -> Result<()> {
         let set = [
-            ("key_id", self.key_id.is_some()),
+            ("key_id", self.key_id != super::KeyId::FromKey),
             ("subject", self.subject.is_some()),
             ("audience", self.audience.is_some()),
             ("claim", !self.claims.is_empty()),

@@ -16,9 +16,13 @@ use crate::error::GrantError;
 use crate::options::ClientOptions;
 
 mod external;
+mod jwk;
 mod key;
+mod kid;
+mod pkcs8;
 
 pub use key::{JwtSigningKey, PemKey};
+pub(crate) use kid::KeyId;
 
 /// The `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -47,9 +51,10 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 ///
 /// # The assertion
 /// - header: `{"typ":"JWT","alg":"HS256","kid":key_id}` (`typ` is what `jsonwebtoken`
-///   writes, and what the vendors' PyJWT examples send too; `kid` only when a key id is
-///   set; `alg` is the key's: HS256, or that of a PEM key from
-///   [`JwtSigningKey::from_pem`]);
+///   writes, and what the vendors' PyJWT examples send too; `kid` only when there is one:
+///   the [key id](Self::key_id) set, the key's [thumbprint](Self::key_id_thumbprint), or
+///   the `kid` of the JWK the key came from; `alg` is the key's: HS256, or that of a key
+///   from [`JwtSigningKey::from_pem`] or [`JwtSigningKey::from_jwk`]);
 /// - claims, in this order: `iss` (the issuer), `sub` (when set), `aud` (the token URL
 ///   unless [`audience`](Self::audience) says otherwise), `iat` (the injected clock's
 ///   now, in whole seconds), `exp` (`iat` + [`lifetime`](Self::lifetime), default
@@ -92,7 +97,7 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 pub struct JwtBearer {
     token_url: String,
     key: JwtSigningKey,
-    key_id: Option<String>,
+    key_id: KeyId,
     issuer: String,
     subject: Option<String>,
     audience: Option<String>,
@@ -128,7 +133,7 @@ impl JwtBearer {
         JwtBearer {
             token_url: token_url.into(),
             key,
-            key_id: None,
+            key_id: KeyId::FromKey,
             issuer: issuer.into(),
             subject: None,
             audience: None,
@@ -164,7 +169,9 @@ impl JwtBearer {
         Self::new(token_url, issuer, JwtSigningKey::hs256(secret)).key_id(key_id)
     }
 
-    /// The `kid` header: which of the issuer's keys signed the assertion.
+    /// The `kid` header: which of the issuer's keys signed the assertion. Without it, a
+    /// key read from a JWK sends that JWK's `kid`; see also
+    /// [`key_id_thumbprint`](Self::key_id_thumbprint). The last of the two called wins.
     ///
     /// ```
     /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
@@ -173,7 +180,25 @@ impl JwtBearer {
     /// assert_eq!(grant.get_key_id(), Some("key-1"));
     /// ```
     pub fn key_id(mut self, key_id: impl Into<String>) -> Self {
-        self.key_id = Some(key_id.into());
+        self.key_id = KeyId::Literal(key_id.into());
+        self
+    }
+
+    /// The `kid` header is the RFC 7638 JWK thumbprint (SHA-256) of the signing key's
+    /// public key, for servers that look keys up by thumbprint. An HS256 secret has none:
+    /// [`validate`](Self::validate) refuses it.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let jwk = std::fs::read_to_string("tests/keys/test-only-ed25519.jwk.json").unwrap();
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::from_jwk(None, jwk)?)
+    ///     .key_id_thumbprint();
+    /// assert_eq!(grant.get_key_id(), Some("eAwjFg0zI4OZOHps9lM-D2t_NpouEa4xE0kjARrZTmc"));
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn key_id_thumbprint(mut self) -> Self {
+        self.key_id = KeyId::Thumbprint;
         self
     }
 
@@ -282,7 +307,8 @@ impl JwtBearer {
         &self.issuer
     }
 
-    /// The key id (`kid`), if set.
+    /// The `kid` the assertions carry, if any: the one set, the key's thumbprint when
+    /// [asked](Self::key_id_thumbprint), else the key's own (a JWK's `kid`).
     ///
     /// ```
     /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
@@ -290,7 +316,7 @@ impl JwtBearer {
     /// assert_eq!(grant.get_key_id(), None);
     /// ```
     pub fn get_key_id(&self) -> Option<&str> {
-        self.key_id.as_deref()
+        self.key_id.resolve(Some(&self.key))
     }
 
     /// The `aud` claim the assertions carry: the audience set, else the token URL.
@@ -329,6 +355,7 @@ impl JwtBearer {
         if self.key.is_empty() {
             return Err(GrantError::EmptySigningKey.into());
         }
+        self.key_id.validate(Some(&self.key))?;
         if self.lifetime.as_secs() == 0 {
             return Err(GrantError::ShortLifetime.into());
         }
@@ -411,7 +438,7 @@ impl JwtBearer {
         claims.extend(self.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
 
         let mut header = Header::new(self.key.algorithm());
-        header.kid.clone_from(&self.key_id);
+        header.kid = self.get_key_id().map(str::to_owned);
         let key = self.key.encoding_key()?;
         // jsonwebtoken panics when it cannot pick a crypto backend (both of its backend
         // features enabled by different crates and none installed); make that an error.
@@ -479,7 +506,7 @@ impl JwtBearer {
         let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
             .with_client_id(&self.issuer)
             .with_audience(self.audience_claim());
-        if let Some(kid) = &self.key_id {
+        if let Some(kid) = self.get_key_id() {
             identity = identity.with_param("kid", kid);
         }
         if let Some(sub) = &self.subject {
@@ -502,7 +529,7 @@ impl fmt::Debug for JwtBearer {
             Some(assertion) => f.field("assertion", assertion),
             None => f.field("key", &self.key),
         }
-        .field("key_id", &self.key_id)
+        .field("key_id", &self.get_key_id())
         .field("issuer", &self.issuer)
         .field("subject", &self.subject)
         .field("audience", &self.audience_claim())

@@ -8,9 +8,10 @@ use grantkit_core::{Assertion, ClientSecret, Result, SecretSource};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
+use crate::certificate::Certificate;
 use crate::client::ClientAuth;
 use crate::error::GrantError;
-use crate::jwt_bearer::{JwtSigningKey, new_jti};
+use crate::jwt_bearer::{JwtSigningKey, KeyId, new_jti};
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -19,12 +20,14 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 pub const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// What a client assertion is signed with besides the client secret: the private key,
-/// its `kid`, and the `aud` when it is not the token endpoint; or the assertion made
-/// elsewhere that is sent instead (`external`).
+/// its `kid`, the certificate whose `x5t#S256` goes in the header, and the `aud` when it
+/// is not the token endpoint; or the assertion made elsewhere that is sent instead
+/// (`external`).
 #[derive(Clone, Default, Debug)]
 pub(crate) struct AssertionOptions {
     pub(crate) private_key: Option<JwtSigningKey>,
-    pub(crate) key_id: Option<String>,
+    pub(crate) key_id: KeyId,
+    pub(crate) certificate: Option<Certificate>,
     pub(crate) audience: Option<String>,
     pub(crate) external: Option<SecretSource<Assertion>>,
 }
@@ -37,6 +40,16 @@ impl AssertionOptions {
         secret: Option<&SecretSource<ClientSecret>>,
     ) -> Result<()> {
         self.validate_external(auth)?;
+        match auth {
+            ClientAuth::PrivateKeyJwt => self.key_id.validate(self.private_key.as_ref())?,
+            ClientAuth::ClientSecretJwt => {
+                self.key_id.validate(None)?;
+                if self.certificate.is_some() {
+                    return Err(GrantError::CertificateWithSecretJwt.into());
+                }
+            }
+            _ => {}
+        }
         match (auth, &self.private_key) {
             (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(SecretSource::is_empty_value) => {
                 Err(GrantError::NoSecretForAssertion.into())
@@ -98,7 +111,15 @@ impl AssertionOptions {
                 .into(),
         );
         let mut header = Header::new(algorithm);
-        header.kid.clone_from(&self.key_id);
+        if auth == ClientAuth::PrivateKeyJwt {
+            header.kid = self
+                .key_id
+                .resolve(self.private_key.as_ref())
+                .map(str::to_owned);
+            header.x5t_s256 = self.certificate.as_ref().map(|c| c.x5t_s256().to_owned());
+        } else {
+            header.kid = self.key_id.resolve(None).map(str::to_owned);
+        }
         // jsonwebtoken panics when it has no crypto backend; make that an error.
         let signed = catch_unwind(AssertUnwindSafe(|| {
             jsonwebtoken::encode(&header, &claims, &key)
@@ -119,6 +140,12 @@ impl AssertionOptions {
         }
         if self.private_key.is_some() {
             return Err(GrantError::ExternalAssertionAndKey.into());
+        }
+        if self.certificate.is_some() {
+            return Err(GrantError::ExternalAssertionSetting("a certificate (x5t#S256)").into());
+        }
+        if self.key_id != KeyId::FromKey {
+            return Err(GrantError::ExternalAssertionSetting("a key id (kid)").into());
         }
         Ok(())
     }

@@ -12,6 +12,8 @@ mod client_credentials;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod jwt_bearer;
+#[cfg(feature = "jwt-bearer")]
+mod keys;
 mod manager;
 mod password;
 mod refresh;

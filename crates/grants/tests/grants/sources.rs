@@ -512,13 +512,13 @@ fn external_assertions_are_refused_where_they_would_be_ignored() {
             JwtBearer::assertion_file(url, "/f")
                 .subject("me")
                 .validate(),
-            "the JWT-bearer assertion is read from elsewhere; subject applies only to assertions the grant signs",
+            "the assertion is made elsewhere and sent as read; subject applies only to assertions grantkit signs",
         ),
         (
             JwtBearer::assertion_file(url, "/f")
                 .claim("scope", "x")
                 .validate(),
-            "the JWT-bearer assertion is read from elsewhere; claim applies only to assertions the grant signs",
+            "the assertion is made elsewhere and sent as read; claim applies only to assertions grantkit signs",
         ),
     ];
     for (result, message) in cases {
