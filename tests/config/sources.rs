@@ -243,7 +243,7 @@ async fn assertion_files_are_sent_as_read_at_each_renewal() {
             sent,
             [
                 format!(
-                    "grant_type=client_credentials&scope=api%3A%2F%2Fapp%2F.default&{ASSERTION_TYPE}&client_assertion={assertion}"
+                    "grant_type=client_credentials&client_id=app&scope=api%3A%2F%2Fapp%2F.default&{ASSERTION_TYPE}&client_assertion={assertion}"
                 ),
                 format!(
                     "assertion={assertion}&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&scope=openid"

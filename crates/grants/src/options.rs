@@ -353,8 +353,7 @@ impl ClientOptions {
 
     /// The `client_id` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_id(&self) -> Option<&str> {
-        self.client_auth_method()
-            .id_in_body(self.secret())
+        (self.client_auth_method().id_in_body(self.secret()) || self.id_with_external_assertion())
             .then_some(self.client_id.as_str())
     }
 

@@ -52,10 +52,15 @@ impl ClientOptions {
 
     /// A client assertion made elsewhere, sent as it is read at every token request
     /// (RFC 7523 §2.2): `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
-    /// and `client_assertion=<the value>`, instead of `client_id` and a secret. For a
-    /// Kubernetes projected service-account token, or Microsoft Entra workload identity
-    /// federation (`AZURE_FEDERATED_TOKEN_FILE`), whose file the platform rewrites before
-    /// the token in it expires.
+    /// and `client_assertion=<the value>`, after the grant's fields, `client_id` and the
+    /// scope and extra parameters; no secret. For a Kubernetes projected service-account
+    /// token, or Microsoft Entra workload identity federation (`AZURE_FEDERATED_TOKEN_FILE`),
+    /// whose file the platform rewrites before the token in it expires.
+    ///
+    /// `client_id` is sent, unlike with an assertion grantkit signs: that one's `sub` is the
+    /// client id, while an assertion made elsewhere names the workload (a service account),
+    /// so the server needs the id to find the client (RFC 7521 §4.2 allows it; Microsoft
+    /// Entra requires it).
     ///
     /// The method is [`ClientAuth::PrivateKeyJwt`] (what the server sees is a JWT signed
     /// by a key it trusts for this client), and becomes the default: leave
@@ -130,6 +135,18 @@ impl ClientOptions {
             return Some(ClientAuth::PrivateKeyJwt);
         }
         None
+    }
+
+    /// Whether the body carries `client_id` beside an assertion made elsewhere: always
+    /// when there is an id. The assertion's `sub` is the workload (a Kubernetes service
+    /// account), not the client, so the server needs the id to find the client (RFC 7521
+    /// §4.2 allows it; Microsoft Entra requires it for federated credentials).
+    pub(super) fn id_with_external_assertion(&self) -> bool {
+        #[cfg(feature = "jwt-bearer")]
+        if self.assertion.external.is_some() && !self.client_id.is_empty() {
+            return true;
+        }
+        false
     }
 
     /// The client secret's value, once [resolved](Self::resolved).

@@ -343,7 +343,7 @@ async fn an_external_client_assertion_rotated_between_two_renewals_is_sent_exact
                 &mut server,
                 Matcher::Missing,
                 &format!(
-                    "grant_type=client_credentials&scope=api%3A%2F%2Fapp%2F.default&{ASSERTION_TYPE}&client_assertion={assertion}"
+                    "grant_type=client_credentials&client_id=00000000-aaaa-bbbb-cccc-000000000000&scope=api%3A%2F%2Fapp%2F.default&{ASSERTION_TYPE}&client_assertion={assertion}"
                 ),
                 access,
             )
@@ -396,7 +396,7 @@ async fn an_external_client_assertion_from_a_function_is_asked_for_at_each_reque
                 &mut server,
                 Matcher::Missing,
                 &format!(
-                    "grant_type=client_credentials&{ASSERTION_TYPE}&client_assertion={assertion}"
+                    "grant_type=client_credentials&client_id=app&{ASSERTION_TYPE}&client_assertion={assertion}"
                 ),
                 "at",
             )
