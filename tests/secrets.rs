@@ -914,6 +914,19 @@ async fn secrets_read_at_each_use(audit: &mut Audit, server: &TestServer, clock:
             "jwt bearer assertion file",
             Arc::new(JwtBearer::assertion_file(&url, &assertion)),
         ),
+        (
+            "entra federated token file",
+            Arc::new(
+                grantkit::presets::MicrosoftEntra::new("tenant", CLIENT_ID)
+                    .credential(grantkit::presets::EntraCredential::FederatedTokenFile(
+                        assertion.clone(),
+                    ))
+                    .resource("https://graph.microsoft.com")
+                    .token_url(&url)
+                    .grant()
+                    .unwrap(),
+            ),
+        ),
     ];
     for (label, grant) in external {
         audit.debug(label, &grant);
@@ -927,10 +940,11 @@ async fn secrets_read_at_each_use(audit: &mut Audit, server: &TestServer, clock:
         .iter()
         .map(|r| r.body.clone())
         .collect();
-    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent.len(), 4, "{sent:?}");
     assert!(sent[0].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION}")));
     assert!(sent[1].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION_FN}")));
     assert!(sent[2].starts_with(&format!("assertion={EXTERNAL_ASSERTION}&")));
+    assert!(sent[3].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION}")));
 
     // The files disappear: the errors name the paths, not what they held.
     for path in [&cs, &pw, &hs, &assertion] {

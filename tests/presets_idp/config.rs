@@ -159,8 +159,8 @@ fn profile_errors_name_the_missing_field_and_the_unsupported_credential() {
             "profile `p`: missing field `private_key_file`",
         ),
         (
-            "preset = \"microsoft-entra\"\ntenant = \"t\"\nclient_id = \"a\"\nscope = \"x/.default\"\nfederated_token_file = \"/var/run/token\"",
-            "profile `p`: Microsoft Entra: federated credentials (`federated_token_file`) are not yet supported; use a client secret",
+            "preset = \"microsoft-entra\"\ntenant = \"t\"\nclient_id = \"a\"\nscope = \"x/.default\"\nclient_secret = \"s\"\nclient_secret_file = \"/f\"",
+            "profile `p`: field `client_secret_file`: give `client_secret` or `client_secret_file`, not both",
         ),
     ];
     for (body, expected) in cases {

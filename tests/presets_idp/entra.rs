@@ -1,6 +1,7 @@
 //! Microsoft Entra ID: the v2.0 endpoint of a tenant, `client_secret_post`, the
-//! `<resource>/.default` scope, the Azure SDKs' environment variables; certificates and
-//! federated credentials refused by name until they are supported.
+//! `<resource>/.default` scope, the Azure SDKs' environment variables, federated
+//! credentials read from their file at each renewal; certificates refused by name until
+//! they are supported.
 
 use std::collections::HashMap;
 
@@ -82,15 +83,6 @@ fn entra_refuses_what_it_cannot_send_yet_and_a_scope_without_default() {
         "Microsoft Entra: certificate credentials (`certificate_file`) are not yet supported; use a client secret"
     );
     let e = base
-        .clone()
-        .credential(EntraCredential::FederatedTokenFile("/var/run/token".into()))
-        .builder()
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Microsoft Entra: federated credentials (`federated_token_file`) are not yet supported; use a client secret"
-    );
-    let e = base
         .client_secret("s3cret")
         .scope("User.Read")
         .builder()
@@ -106,4 +98,105 @@ fn entra_refuses_what_it_cannot_send_yet_and_a_scope_without_default() {
         arm.requested_scope(),
         Some("https://management.core.windows.net//.default")
     );
+}
+
+/// Two made-up federated tokens, as the workload identity webhook's projected volume
+/// would rotate them.
+const FEDERATED_1: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2E6YXBwIn0.ZmVkLW9uZQ";
+const FEDERATED_2: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2E6YXBwIn0.ZmVkLXR3bw";
+
+/// Workload identity federation as Microsoft documents the request ("access token request
+/// with a federated credential"): `client_id`, the scope and the token file's contents as
+/// the client assertion; the file is read again at the next renewal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_sends_the_federated_token_file_read_at_each_renewal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    std::fs::write(&file, format!("{FEDERATED_1}\n")).unwrap();
+    let mut server = mockito::Server::new_async().await;
+    let body = |assertion: &str| {
+        format!(
+            "grant_type=client_credentials&client_id=app-id&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+        )
+    };
+    let mut mocks = Vec::new();
+    for assertion in [FEDERATED_1, FEDERATED_2] {
+        mocks.push(
+            server
+                .mock("POST", PATH)
+                .match_header("content-type", FORM)
+                .match_header("authorization", Matcher::Missing)
+                .match_body(Matcher::Exact(body(assertion)))
+                .with_status(200)
+                .with_body(TOKEN)
+                .expect(1)
+                .create_async()
+                .await,
+        );
+    }
+    let vars = HashMap::from([
+        ("AZURE_TENANT_ID", TENANT.to_owned()),
+        ("AZURE_CLIENT_ID", "app-id".to_owned()),
+        ("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()),
+        ("AZURE_AUTHORITY_HOST", server.url()),
+    ]);
+    let preset = MicrosoftEntra::from_lookup(|k| vars.get(k).cloned())
+        .unwrap()
+        .resource("https://graph.microsoft.com");
+    assert!(!format!("{preset:?}").contains(FEDERATED_1));
+    let clock = ManualClock::at_fixed_epoch();
+    let manager = preset
+        .builder()
+        .unwrap()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    manager.token().await.unwrap();
+    std::fs::write(&file, FEDERATED_2).unwrap();
+    clock.advance(std::time::Duration::from_secs(3600));
+    manager.token().await.unwrap();
+    for mock in mocks {
+        mock.assert_async().await;
+    }
+
+    // The same from a profile; a missing file fails the renewal naming it.
+    let toml = format!(
+        "[profiles.p]\npreset = \"microsoft-entra\"\ntenant = \"{TENANT}\"\nclient_id = \"app-id\"\nscope = \"https://graph.microsoft.com/.default\"\nfederated_token_file = \"{}\"\ntoken_url = \"{}{PATH}\"",
+        file.display(),
+        server.url()
+    );
+    std::fs::remove_file(&file).unwrap();
+    let manager = grantkit::config::Config::from_toml(&toml)
+        .unwrap()
+        .manager(None)
+        .unwrap();
+    let e = manager.token().await.unwrap_err();
+    assert_eq!(e.kind(), grantkit::ErrorKind::Config);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "Microsoft Entra: field `federated_token_file`: cannot read the assertion from file {}",
+            file.display()
+        )
+    );
+}
+
+/// `client_secret_file`: the secret is read at each renewal.
+#[tokio::test]
+async fn entra_reads_a_client_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("client-secret");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let mut server = mockito::Server::new_async().await;
+    let (mock, bodies) = token_mock(&mut server, PATH, FORM, None, TOKEN).await;
+    let toml = format!(
+        "[profiles.p]\npreset = \"microsoft-entra\"\ntenant = \"{TENANT}\"\nclient_id = \"app-id\"\nscope = \"https://graph.microsoft.com/.default\"\nclient_secret_file = \"{}\"\ntoken_url = \"{}{PATH}\"",
+        file.display(),
+        server.url()
+    );
+    let builder = grantkit::config::Config::from_toml(&toml)
+        .unwrap()
+        .builder(None)
+        .unwrap();
+    assert_eq!(fetch_one(builder, mock, &bodies).await, BODY);
 }

@@ -8,15 +8,19 @@
 //! `grant_type=client_credentials&client_id=…&client_secret=…&scope=…`. Renewed 60 s
 //! before expiry; sovereign clouds set [`authority_host`](MicrosoftEntra::authority_host).
 //!
-//! A **certificate** (`private_key_jwt` with an `x5t#S256` header, `aud` = the token
-//! endpoint) and a **federated credential** from a file (`AZURE_FEDERATED_TOKEN_FILE`)
-//! are fields of [`EntraCredential`] already, refused by name until grantkit signs them.
+//! A **federated credential** (workload identity federation, `AZURE_FEDERATED_TOKEN_FILE`)
+//! is a token file the platform keeps fresh, read at each renewal and sent as the client
+//! assertion with the client id, as documented for the third case of that page:
+//! `grant_type=client_credentials&client_id=…&scope=…&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=…`
+//! (feature `grant-jwt-bearer`). A **certificate** (`private_key_jwt` with an `x5t#S256`
+//! header, `aud` = the token endpoint) is a field of [`EntraCredential`] already, refused
+//! by name until the preset signs with it.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use grantkit_core::{ClientSecret, Error, Result, TokenManager, TokenManagerBuilder};
+use grantkit_core::{ClientSecret, Error, Result, SecretSource, TokenManager, TokenManagerBuilder};
 use grantkit_grants::{ClientAuth, ClientCredentials, ClientOptions};
 
 use super::{env_var, origin, required};
@@ -42,8 +46,9 @@ pub const AUTHORITY_HOST_ENV_VAR: &str = "AZURE_AUTHORITY_HOST";
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum EntraCredential {
-    /// A client secret, sent in the body (`client_secret_post`).
-    ClientSecret(ClientSecret),
+    /// A client secret, sent in the body (`client_secret_post`); a [`SecretSource`] may
+    /// read it from a file at each renewal.
+    ClientSecret(SecretSource<ClientSecret>),
     /// A certificate registered with the application and its private key: a
     /// `private_key_jwt` assertion with the certificate's `x5t#S256`. Not yet supported:
     /// [`MicrosoftEntra::builder`] refuses it.
@@ -54,8 +59,9 @@ pub enum EntraCredential {
         /// Azure SDKs' `AZURE_CLIENT_CERTIFICATE_PATH`).
         private_key_file: Option<PathBuf>,
     },
-    /// A federated credential: a token read from this file at each renewal and sent as
-    /// the client assertion. Not yet supported: [`MicrosoftEntra::builder`] refuses it.
+    /// A federated credential: a token read from this file at each renewal (trailing
+    /// line endings removed) and sent as the client assertion, with the client id
+    /// (feature `grant-jwt-bearer`; without it, [`MicrosoftEntra::builder`] refuses it).
     FederatedTokenFile(PathBuf),
 }
 
@@ -84,7 +90,7 @@ pub enum EntraCredential {
 pub fn microsoft_entra(
     tenant: impl Into<String>,
     client_id: impl Into<String>,
-    client_secret: impl Into<ClientSecret>,
+    client_secret: impl Into<SecretSource<ClientSecret>>,
     resource: impl AsRef<str>,
 ) -> Result<TokenManagerBuilder> {
     MicrosoftEntra::new(tenant, client_id)
@@ -189,7 +195,7 @@ impl MicrosoftEntra {
 
     /// Authenticate with this client secret (`client_secret_post`).
     #[must_use]
-    pub fn client_secret(self, secret: impl Into<ClientSecret>) -> Self {
+    pub fn client_secret(self, secret: impl Into<SecretSource<ClientSecret>>) -> Self {
         self.credential(EntraCredential::ClientSecret(secret.into()))
     }
 
@@ -258,8 +264,8 @@ impl MicrosoftEntra {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming a missing field, a
-    /// scope without `/.default`, or a credential not yet supported (certificate,
-    /// federated token file).
+    /// scope without `/.default`, or a credential not yet supported (certificate; a
+    /// federated token file without feature `grant-jwt-bearer`).
     pub fn grant(&self) -> Result<ClientCredentials> {
         let url = self.token_endpoint()?;
         if self.client_id.trim().is_empty() {
@@ -279,14 +285,24 @@ impl MicrosoftEntra {
             Some(scope) => scope,
         };
         let options = match &self.credential {
-            Some(EntraCredential::ClientSecret(secret)) => {
-                ClientOptions::new(&self.client_id).client_secret(secret.clone())
-            }
+            Some(EntraCredential::ClientSecret(secret)) => ClientOptions::new(&self.client_id)
+                .client_secret(secret.clone())
+                .client_auth(ClientAuth::Body),
             Some(EntraCredential::Certificate { .. }) => {
                 return Err(not_yet("certificate credentials (`certificate_file`)"));
             }
+            #[cfg(feature = "grant-jwt-bearer")]
+            Some(EntraCredential::FederatedTokenFile(path)) => ClientOptions::new(&self.client_id)
+                .client_assertion(
+                    SecretSource::file(path)
+                        .context("Microsoft Entra: field `federated_token_file`"),
+                ),
+            #[cfg(not(feature = "grant-jwt-bearer"))]
             Some(EntraCredential::FederatedTokenFile(_)) => {
-                return Err(not_yet("federated credentials (`federated_token_file`)"));
+                return Err(Error::config(
+                    "Microsoft Entra: federated credentials (`federated_token_file`) need \
+                     grantkit's `grant-jwt-bearer` feature",
+                ));
             }
             None => {
                 return Err(Error::config(
@@ -294,7 +310,7 @@ impl MicrosoftEntra {
                 ));
             }
         };
-        let grant = ClientCredentials::new(url, options.client_auth(ClientAuth::Body).scope(scope));
+        let grant = ClientCredentials::new(url, options.scope(scope));
         grant.validate()?;
         Ok(grant)
     }
@@ -324,6 +340,7 @@ pub(crate) const PROFILE_KEYS: &[&str] = &[
     "tenant",
     "client_id",
     "client_secret",
+    "client_secret_file",
     "certificate_file",
     "private_key_file",
     "federated_token_file",
@@ -347,11 +364,11 @@ pub(crate) fn from_profile(
     }
     let p = profile;
     let credential = match (
-        &p.client_secret,
+        p.client_secret_source(name)?,
         &p.certificate_file,
         &p.federated_token_file,
     ) {
-        (Some(secret), None, None) => EntraCredential::ClientSecret(secret.clone()),
+        (Some(secret), None, None) => EntraCredential::ClientSecret(secret),
         (None, Some(certificate_file), None) => EntraCredential::Certificate {
             certificate_file: certificate_file.clone(),
             private_key_file: p.private_key_file.clone(),
