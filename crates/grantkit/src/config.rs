@@ -52,6 +52,7 @@ mod load;
 mod permissions;
 mod schema;
 mod text;
+mod tls;
 
 pub(crate) use build::need;
 #[cfg(feature = "grant-jwt-bearer")]

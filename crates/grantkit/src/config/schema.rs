@@ -258,16 +258,28 @@ pub struct Profile {
     /// The client secret.
     #[serde(default, deserialize_with = "lenient")]
     pub client_secret: Option<ClientSecret>,
-    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt` or
-    /// `private_key_jwt` (the last two with feature `grant-jwt-bearer`).
+    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt`,
+    /// `private_key_jwt` (these two with feature `grant-jwt-bearer`), `tls_client_auth` or
+    /// `self_signed_tls_client_auth`.
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
-    /// `private_key_jwt`: the file holding the PEM private key (read when the profile is
-    /// built).
+    /// `private_key_jwt`: the file holding the PEM private key; `tls_client_auth` and
+    /// `self_signed_tls_client_auth`: the key of `certificate_file` (read when the profile
+    /// is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
-    /// `private_key_jwt`: the PEM private key itself (inline, or from
-    /// `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
+    /// `tls_client_auth` and `self_signed_tls_client_auth`: the PEM client certificate
+    /// (then its intermediates), presented in the TLS handshake (mutual TLS, RFC 8705).
+    /// Its key is in `private_key_file` or `private_key`, or in this file after the
+    /// certificates.
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for the token endpoint instead of the platform's (an
+    /// internal CA). The Redis store's TLS has its own, `store.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// `private_key_jwt`, or the mutual-TLS methods: the PEM private key itself (inline,
+    /// or from `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
     /// The client assertion's algorithm: for `private_key_jwt` one of `RS256` (the
@@ -351,7 +363,9 @@ pub struct ProfileSummary {
     /// The store's kind.
     pub store_kind: StoreKind,
     /// The client authentication the profile sets (`private_key_jwt`, …), with the
-    /// assertion's `kid` when it signs one: `private_key_jwt (kid kid-1)`. Never a key.
+    /// assertion's `kid` when it signs one: `private_key_jwt (kid kid-1)`, or the
+    /// certificate file of mutual TLS: `tls_client_auth (certificate client.pem)`. Never a
+    /// key.
     pub client_auth: Option<String>,
 }
 
@@ -387,11 +401,16 @@ impl Profile {
             token_url: token_url.map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
-            client_auth: self.client_auth.map(|auth| match &self.key_id {
-                Some(kid) if self.preset.is_none() && is_assertion(auth) => {
-                    format!("{auth} (kid {kid})")
+            client_auth: self.client_auth.map(|auth| {
+                match (&self.key_id, &self.certificate_file) {
+                    (Some(kid), _) if self.preset.is_none() && is_assertion(auth) => {
+                        format!("{auth} (kid {kid})")
+                    }
+                    (_, Some(cert)) if auth.uses_tls_certificate() => {
+                        format!("{auth} (certificate {})", cert.display())
+                    }
+                    _ => auth.as_str().to_owned(),
                 }
-                _ => auth.as_str().to_owned(),
             }),
         }
     }
