@@ -44,7 +44,7 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `reqwest` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls) |
+//! | `default-http-client` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls), with [`ClientCertificate`] (mutual TLS) and [`RootCertificates`] (an internal CA) |
 //!
 //! # Security
 //! - Secrets ([`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`Password`],
