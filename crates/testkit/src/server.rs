@@ -6,6 +6,11 @@
 //! issues tokens with a configurable lifetime, injects faults on demand, and serves a
 //! protected API that accepts only its own unexpired tokens.
 //!
+//! [`TestServer::start_tls`] serves the same over HTTPS, asking every client for a
+//! certificate: the `tls_client_auth` and `self_signed_tls_client_auth` clients of
+//! [`ServerConfig::tls_clients`] (RFC 8705 §2) authenticate with theirs, and each recorded
+//! request carries the thumbprint of the certificate it came with.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {

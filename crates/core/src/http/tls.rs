@@ -425,6 +425,18 @@ mod tests {
             assert!(shown.contains(expected), "{expected}: {shown}");
             assert!(!shown.contains(&body), "{shown}");
         }
+        // An encrypted key is not read (no passphrase support): said so, not "malformed".
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let e = ClientCertificate::from_pem(&cert, encrypted).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("no private key found: expected an unencrypted"),
+            "{e}"
+        );
+        // Windows line endings are fine.
+        let crlf = |pem: &str| pem.replace('\n', "\r\n");
+        assert!(ClientCertificate::from_pem(crlf(&cert), crlf(&key)).is_ok());
         let e = ClientCertificate::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem")
             .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
