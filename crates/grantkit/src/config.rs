@@ -54,6 +54,7 @@ mod preset;
 mod schema;
 mod signing;
 mod text;
+mod tls;
 
 pub(crate) use build::missing;
 pub(crate) use build::need;

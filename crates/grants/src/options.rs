@@ -72,6 +72,19 @@ pub use client_grant::ClientGrant;
 /// assert!(!format!("{options:?}").contains("s3cret"));
 /// # }
 /// ```
+///
+/// # Mutual TLS
+/// With [`ClientAuth::TlsClientAuth`] or [`ClientAuth::SelfSignedTlsClientAuth`] (RFC 8705
+/// §2) the body carries `client_id` and nothing secret, and no `Authorization` header is
+/// sent: the client proves itself with the certificate the HTTP client presents
+/// (`TokenManagerBuilder::client_certificate`).
+///
+/// ```
+/// use grantkit_grants::{ClientAuth, ClientOptions};
+///
+/// let options = ClientOptions::new("my-service").client_auth(ClientAuth::TlsClientAuth);
+/// assert!(options.client_auth_method().uses_tls_certificate());
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     client_id: String,
