@@ -8,9 +8,14 @@
 //! `grant_type=client_credentials&client_id=…&client_secret=…&scope=…`. Renewed 60 s
 //! before expiry; sovereign clouds set [`authority_host`](MicrosoftEntra::authority_host).
 //!
-//! A **certificate** (`private_key_jwt` with an `x5t#S256` header, `aud` = the token
-//! endpoint) and a **federated credential** from a file (`AZURE_FEDERATED_TOKEN_FILE`)
-//! are fields of [`EntraCredential`] already, refused by name until grantkit signs them.
+//! With a **certificate** ([`EntraCredential::Certificate`], feature `grant-jwt-bearer`)
+//! the client signs a `private_key_jwt` assertion with the certificate's key, as
+//! Microsoft's [certificate credentials](https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials)
+//! page documents it: header `{"typ":"JWT","alg":"PS256","x5t#S256":…}`, claims `iss` =
+//! `sub` = the client id, `aud` = the token endpoint, `jti`, `iat`, `exp` (+60 s); the body
+//! `grant_type=client_credentials&client_id=…&scope=…&client_assertion_type=…&client_assertion=…`.
+//! A **federated credential** from a file (`AZURE_FEDERATED_TOKEN_FILE`) is a field of
+//! [`EntraCredential`] already, refused by name until grantkit sends it.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -34,6 +39,10 @@ pub const SECRET_ENV_VAR: &str = "AZURE_CLIENT_SECRET";
 pub const CERTIFICATE_ENV_VAR: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
 /// The federated token file's variable (workload identity federation).
 pub const FEDERATED_TOKEN_FILE_ENV_VAR: &str = "AZURE_FEDERATED_TOKEN_FILE";
+/// The algorithm of a certificate credential's assertion, which Microsoft's
+/// [certificate credentials](https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials)
+/// page asks for together with `x5t#S256`.
+pub const SIGNING_ALG: &str = "PS256";
 /// The login host's variable (sovereign clouds).
 pub const AUTHORITY_HOST_ENV_VAR: &str = "AZURE_AUTHORITY_HOST";
 
@@ -44,9 +53,9 @@ pub const AUTHORITY_HOST_ENV_VAR: &str = "AZURE_AUTHORITY_HOST";
 pub enum EntraCredential {
     /// A client secret, sent in the body (`client_secret_post`).
     ClientSecret(ClientSecret),
-    /// A certificate registered with the application and its private key: a
-    /// `private_key_jwt` assertion with the certificate's `x5t#S256`. Not yet supported:
-    /// [`MicrosoftEntra::builder`] refuses it.
+    /// A certificate registered with the application and its private key (RSA): a
+    /// `private_key_jwt` assertion signed [`SIGNING_ALG`] with the certificate's
+    /// `x5t#S256` (feature `grant-jwt-bearer`).
     Certificate {
         /// The PEM certificate.
         certificate_file: PathBuf,
@@ -258,8 +267,8 @@ impl MicrosoftEntra {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming a missing field, a
-    /// scope without `/.default`, or a credential not yet supported (certificate,
-    /// federated token file).
+    /// scope without `/.default`, an unreadable certificate or key, or a credential not
+    /// yet supported (federated token file).
     pub fn grant(&self) -> Result<ClientCredentials> {
         let url = self.token_endpoint()?;
         if self.client_id.trim().is_empty() {
@@ -279,12 +288,13 @@ impl MicrosoftEntra {
             Some(scope) => scope,
         };
         let options = match &self.credential {
-            Some(EntraCredential::ClientSecret(secret)) => {
-                ClientOptions::new(&self.client_id).client_secret(secret.clone())
-            }
-            Some(EntraCredential::Certificate { .. }) => {
-                return Err(not_yet("certificate credentials (`certificate_file`)"));
-            }
+            Some(EntraCredential::ClientSecret(secret)) => ClientOptions::new(&self.client_id)
+                .client_secret(secret.clone())
+                .client_auth(ClientAuth::Body),
+            Some(EntraCredential::Certificate {
+                certificate_file,
+                private_key_file,
+            }) => certificate_options(&self.client_id, certificate_file, private_key_file)?,
             Some(EntraCredential::FederatedTokenFile(_)) => {
                 return Err(not_yet("federated credentials (`federated_token_file`)"));
             }
@@ -294,7 +304,7 @@ impl MicrosoftEntra {
                 ));
             }
         };
-        let grant = ClientCredentials::new(url, options.client_auth(ClientAuth::Body).scope(scope));
+        let grant = ClientCredentials::new(url, options.scope(scope));
         grant.validate()?;
         Ok(grant)
     }
@@ -308,6 +318,47 @@ impl MicrosoftEntra {
             .grant(self.grant()?)
             .refresh_before(REFRESH_BEFORE))
     }
+}
+
+/// A certificate credential: `private_key_jwt` signed PS256 with the certificate's key
+/// (from `private_key_file`, else from the certificate's own file), its `x5t#S256` in the
+/// header, and `client_id` in the body, as Microsoft documents the request.
+#[cfg(feature = "grant-jwt-bearer")]
+fn certificate_options(
+    client_id: &str,
+    certificate_file: &std::path::Path,
+    private_key_file: &Option<PathBuf>,
+) -> Result<ClientOptions> {
+    use grantkit_grants::{Certificate, JwtSigningKey};
+    let context = |field: &str| format!("Microsoft Entra: field `{field}`");
+    let certificate = Certificate::from_pem_file(certificate_file)
+        .map_err(|e| e.with_context(context("certificate_file")))?;
+    let key = match private_key_file {
+        Some(path) => JwtSigningKey::from_pem_file(SIGNING_ALG, path)
+            .map_err(|e| e.with_context(context("private_key_file")))?,
+        None => JwtSigningKey::from_pem_file(SIGNING_ALG, certificate_file).map_err(|e| {
+            e.with_context(
+                "Microsoft Entra: field `certificate_file` (its private key, when \
+                 `private_key_file` is not given)",
+            )
+        })?,
+    };
+    Ok(ClientOptions::new(client_id)
+        .client_auth(ClientAuth::PrivateKeyJwt)
+        .private_key(key)
+        .certificate(certificate)
+        .client_id_in_body(true))
+}
+
+#[cfg(not(feature = "grant-jwt-bearer"))]
+fn certificate_options(
+    _client_id: &str,
+    _certificate_file: &std::path::Path,
+    _private_key_file: &Option<PathBuf>,
+) -> Result<ClientOptions> {
+    Err(Error::config(
+        "Microsoft Entra: certificate credentials need grantkit's feature `grant-jwt-bearer`",
+    ))
 }
 
 /// The error for a credential grantkit cannot send yet.
