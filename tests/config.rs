@@ -765,7 +765,7 @@ fn client_assertion_mistakes_are_named_without_the_key() {
         ),
         (
             "client_secret = \"s\"\nprivate_key_file = \"k.pem\"",
-            "profile `p`: field `private_key_file`: only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" for signing_alg)",
+            "profile `p`: field `private_key_file`: only used with client_auth = \"private_key_jwt\" or a mutual-TLS method (or \"client_secret_jwt\" for signing_alg)",
         ),
     ];
     for (rest, expected) in cases {

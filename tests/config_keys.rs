@@ -264,7 +264,7 @@ fn misplaced_key_fields_are_named() {
         ),
         (
             format!("client_secret = \"s\"\nclient_auth = \"client_secret_jwt\"\ncertificate_file = \"{cert}\""),
-            "profile `p`: field `certificate_file`: only used with client_auth = \"private_key_jwt\" (for the x5t#S256 header)",
+            "profile `p`: field `certificate_file`: only used with client_auth = \"private_key_jwt\" (for the x5t#S256 header), \"tls_client_auth\" or \"self_signed_tls_client_auth\"",
         ),
         (
             format!("client_auth = \"private_key_jwt\"\nprivate_key_file = \"{rsa}\"\ncertificate_file = \"{rsa}\""),

@@ -5,8 +5,10 @@
 //! The server's set-up lives in `interop/oidc-provider/` (see `docs/interop.md`):
 //! `prepare.sh` runs `npm ci` from the committed `package-lock.json` into
 //! `interop/oidc-provider/node_modules` (once; later runs reuse it), `serve.mjs` starts
-//! oidc-provider on a free port of 127.0.0.1 with one client per method. One server serves
-//! all the tests of this binary; it exits when this process does (it watches its stdin).
+//! oidc-provider on a free port of 127.0.0.1 with one client per method, and the same
+//! provider over HTTPS with client certificates on a second port for the mutual-TLS
+//! methods. One server serves all the tests of this binary; it exits when this process
+//! does (it watches its stdin).
 //!
 //! With `CI=true` (as `.ci/run` sets it) a missing `node` or `node_modules` fails every
 //! test with the reason; elsewhere the tests say loudly that they were skipped and what to
@@ -26,10 +28,12 @@ use std::time::{Duration, Instant};
 
 use grantkit_integration_tests::interop::{spawn_listening, tail};
 
+use grantkit::transport::{ClientCertificate, RootCertificates};
 use grantkit::{
     ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind, TokenManager,
     grant::JwtSigningKey,
 };
+use grantkit_testkit::certs;
 
 /// The secret of the secret-based clients in `serve.mjs` (32+ bytes for HS256).
 const SECRET: &str = "grantkit-oidc-provider-interop-secret-0123456789";
@@ -58,6 +62,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The running oidc-provider of this test binary.
 struct Op {
     issuer: String,
+    /// The same provider over HTTPS, asking for client certificates.
+    mtls: String,
     child: Mutex<Child>,
     /// Held open for the server's lifetime: it exits when this end closes.
     _stdin: ChildStdin,
@@ -139,8 +145,15 @@ fn start() -> Result<Op, String> {
         server.url,
         started.elapsed()
     );
+    let (issuer, mtls) = server.url.split_once(' ').ok_or_else(|| {
+        format!(
+            "serve.mjs printed {:?}, not `<issuer> <mtls base URL>`",
+            server.url
+        )
+    })?;
     Ok(Op {
-        issuer: server.url,
+        issuer: issuer.to_owned(),
+        mtls: mtls.to_owned(),
         child: Mutex::new(server.child),
         _stdin: server.stdin,
         log: server.log,
@@ -161,6 +174,24 @@ impl Op {
     fn manager(&self, options: ClientOptions, auth: ClientAuth) -> TokenManager {
         let grant = ClientCredentials::new(self.token_url(), options).client_auth(auth);
         TokenManager::builder().grant(grant).build().unwrap()
+    }
+
+    /// A client_credentials grant of client `id` with a mutual-TLS method, to the HTTPS
+    /// token endpoint, presenting `cert` (certificate and key files) and trusting the test
+    /// CA.
+    fn mtls_manager(&self, id: &str, auth: ClientAuth, cert: Option<(&str, &str)>) -> TokenManager {
+        let grant = ClientCredentials::new(
+            format!("{}/token", self.mtls),
+            ClientOptions::new(id).client_auth(auth),
+        );
+        let mut builder = TokenManager::builder()
+            .grant(grant)
+            .root_certificates(RootCertificates::from_pem_file(certs::CA).unwrap());
+        if let Some((cert, key)) = cert {
+            builder =
+                builder.client_certificate(ClientCertificate::from_pem_files(cert, key).unwrap());
+        }
+        builder.build().unwrap()
     }
 
     /// Asserts that `manager` gets an oidc-provider access token.
@@ -312,4 +343,68 @@ async fn private_key_jwt_wrong_audience_is_invalid_client() {
         .assertion_audience("https://somewhere-else.example/token");
     let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
     op.assert_invalid_client(&manager, "aud elsewhere").await;
+}
+
+/// tls_client_auth (a certificate the test CA issued, matched by its subject DN) and
+/// self_signed_tls_client_auth (the certificate registered in the client's `jwks` `x5c`)
+/// get real tokens: the body carries only `client_id`, the certificate does the rest.
+#[tokio::test]
+async fn mutual_tls_client_auth_gets_a_token() {
+    let Some(op) = op() else { return };
+    let manager = op.mtls_manager(
+        "grantkit-tls",
+        ClientAuth::TlsClientAuth,
+        Some((certs::CLIENT, certs::CLIENT_KEY)),
+    );
+    op.assert_token(&manager, "tls_client_auth").await;
+    let manager = op.mtls_manager(
+        "grantkit-self-signed",
+        ClientAuth::SelfSignedTlsClientAuth,
+        Some((certs::SELF_SIGNED, certs::SELF_SIGNED_KEY)),
+    );
+    op.assert_token(&manager, "self_signed_tls_client_auth")
+        .await;
+}
+
+/// The wrong certificate, none, or no TLS at all is `invalid_client`, not retried.
+#[tokio::test]
+async fn mutual_tls_with_the_wrong_certificate_is_invalid_client() {
+    let Some(op) = op() else { return };
+    let cases = [
+        (
+            "tls_client_auth, another subject from the same CA",
+            "grantkit-tls",
+            ClientAuth::TlsClientAuth,
+            Some((certs::OTHER_CLIENT, certs::OTHER_CLIENT_KEY)),
+        ),
+        (
+            "tls_client_auth, a certificate the CA did not issue",
+            "grantkit-tls",
+            ClientAuth::TlsClientAuth,
+            Some((certs::SELF_SIGNED, certs::SELF_SIGNED_KEY)),
+        ),
+        (
+            "self_signed_tls_client_auth, an unregistered certificate",
+            "grantkit-self-signed",
+            ClientAuth::SelfSignedTlsClientAuth,
+            Some((certs::OTHER_SELF_SIGNED, certs::OTHER_SELF_SIGNED_KEY)),
+        ),
+        (
+            "self_signed_tls_client_auth, no certificate",
+            "grantkit-self-signed",
+            ClientAuth::SelfSignedTlsClientAuth,
+            None,
+        ),
+    ];
+    for (what, id, auth, cert) in cases {
+        let manager = op.mtls_manager(id, auth, cert);
+        op.assert_invalid_client(&manager, what).await;
+    }
+    // Over plain http no certificate can be presented.
+    let manager = op.manager(
+        ClientOptions::new("grantkit-tls"),
+        ClientAuth::TlsClientAuth,
+    );
+    op.assert_invalid_client(&manager, "tls_client_auth over plain http")
+        .await;
 }

@@ -697,6 +697,10 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     for a in &sent {
         audit.secret("preset assertion sent", a);
     }
+    // Mutual TLS (tls_client_auth, self_signed_tls_client_auth): the client certificates'
+    // private keys are secrets, in code and in a profile (`private_key_file`, inline
+    // `private_key`); success and failure paths against the HTTPS test server.
+    mutual_tls(&mut audit, &clock).await;
 
     secrets_read_at_each_use(&mut audit, &server, &clock).await;
 
@@ -823,6 +827,147 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
             logs.contains(expected),
             "no {expected:?} in the captured logs"
         );
+    }
+}
+
+/// The mutual-TLS part of [`a_full_run_of_every_grant_leaks_no_secret`].
+async fn mutual_tls(audit: &mut Audit, clock: &ManualClock) {
+    use grantkit::transport::{ClientCertificate, RootCertificates};
+    use grantkit_testkit::certs;
+    let tls_server = TestServer::start_tls(
+        grantkit_testkit::server::ServerConfig::default(),
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let tls_url = tls_server.token_url();
+    for key in [
+        certs::CLIENT_KEY,
+        certs::SELF_SIGNED_KEY,
+        certs::OTHER_CLIENT_KEY,
+    ] {
+        let pem = std::fs::read_to_string(key).unwrap();
+        for line in pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        {
+            audit.secret("TLS client private key", line);
+        }
+    }
+    let roots = RootCertificates::from_pem_file(certs::CA).unwrap();
+    for (label, id, auth, cert, key) in [
+        (
+            "cc tls_client_auth",
+            TestServer::TLS_CLIENT_ID,
+            ClientAuth::TlsClientAuth,
+            certs::CLIENT,
+            certs::CLIENT_KEY,
+        ),
+        (
+            "cc self_signed_tls_client_auth",
+            TestServer::SELF_SIGNED_CLIENT_ID,
+            ClientAuth::SelfSignedTlsClientAuth,
+            certs::SELF_SIGNED,
+            certs::SELF_SIGNED_KEY,
+        ),
+    ] {
+        let certificate = ClientCertificate::from_pem_files(cert, key).unwrap();
+        audit.debug(label, &certificate);
+        let grant = ClientCredentials::new(&tls_url, ClientOptions::new(id).client_auth(auth));
+        let b = builder(grant, clock)
+            .client_certificate(certificate)
+            .root_certificates(roots.clone());
+        audit.debug(label, &b);
+        let manager = b.build().unwrap();
+        exercise(audit, label, &tls_server, &manager, false).await;
+    }
+    // The wrong certificate: invalid_client.
+    let wrong = builder(
+        ClientCredentials::new(
+            &tls_url,
+            ClientOptions::new(TestServer::TLS_CLIENT_ID).client_auth(ClientAuth::TlsClientAuth),
+        ),
+        clock,
+    )
+    .client_certificate(
+        ClientCertificate::from_pem_files(certs::OTHER_CLIENT, certs::OTHER_CLIENT_KEY).unwrap(),
+    )
+    .root_certificates(roots)
+    .build()
+    .unwrap();
+    let error = wrong.token().await.unwrap_err();
+    assert!(error.is_invalid_client(), "{}", error.report());
+    audit.error("tls_client_auth, wrong certificate", &error);
+    // A key that does not match its certificate.
+    let mismatch =
+        ClientCertificate::from_pem_files(certs::CLIENT, certs::OTHER_CLIENT_KEY).unwrap_err();
+    audit.error("mismatched client key", &mismatch);
+
+    // Profiles: the key from a file, inline, or in the certificate file.
+    let inline_key = std::fs::read_to_string(certs::SELF_SIGNED_KEY).unwrap();
+    let toml = format!(
+        r#"
+[profiles.mtls]
+grant = "client_credentials"
+token_url = "{tls_url}"
+client_id = "{tls}"
+client_auth = "tls_client_auth"
+certificate_file = "{cert}"
+private_key_file = "{key}"
+ca_file = "{ca}"
+[profiles.self-signed]
+grant = "client_credentials"
+token_url = "{tls_url}"
+client_id = "{self_signed}"
+client_auth = "self_signed_tls_client_auth"
+certificate_file = "{self_cert}"
+private_key = """{inline_key}"""
+ca_file = "{ca}"
+[profiles.combined]
+grant = "client_credentials"
+token_url = "{tls_url}"
+client_id = "{tls}"
+client_auth = "tls_client_auth"
+certificate_file = "{combined}"
+ca_file = "{ca}"
+"#,
+        tls = TestServer::TLS_CLIENT_ID,
+        self_signed = TestServer::SELF_SIGNED_CLIENT_ID,
+        cert = certs::CLIENT,
+        key = certs::CLIENT_KEY,
+        self_cert = certs::SELF_SIGNED,
+        combined = certs::CLIENT_COMBINED,
+        ca = certs::CA,
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    audit.debug("mTLS config", &config);
+    for name in ["mtls", "self-signed", "combined"] {
+        let (_, profile) = config.profile(Some(name)).unwrap();
+        audit.debug(name, profile);
+        audit.debug(name, &profile.summary());
+        let b = config.builder(Some(name)).unwrap();
+        audit.debug(name, &b);
+        let manager = b.build().unwrap();
+        audit.debug(name, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(name, &token),
+            Err(error) => panic!("{name}: {}", error.report()),
+        }
+    }
+    // Mistakes around an inline key: a key that is not the certificate's, a malformed one.
+    for (i, text) in [
+        toml.replace(
+            &format!("certificate_file = \"{}\"", certs::SELF_SIGNED),
+            &format!("certificate_file = \"{}\"", certs::CLIENT),
+        ),
+        toml.replace("-----END RSA PRIVATE KEY-----", ""),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let error = Config::from_toml(text)
+            .and_then(|c| c.builder(Some("self-signed")))
+            .unwrap_err();
+        audit.error(&format!("mTLS config mistake {i}"), &error);
     }
 }
 

@@ -2,7 +2,7 @@
 //! the profile would not read is refused, for every preset alike.
 
 use grantkit::config::Config;
-use grantkit::presets::{Auth0, Keycloak, MicrosoftEntra, Okta, SalesforceJwt};
+use grantkit::presets::{Auth0, EntraCredential, Keycloak, MicrosoftEntra, Okta, SalesforceJwt};
 
 use super::*;
 
@@ -24,6 +24,7 @@ fn code_key(builder: TokenManagerBuilder) -> String {
 #[test]
 fn every_profile_builds_what_the_code_builds() {
     let key = key_path("test-only-rsa-pkcs8.pem");
+    let cert = key_path("test-only-rsa-cert.pem");
     let cases = [
         (
             r#"[profiles.p]
@@ -95,6 +96,25 @@ scope = "https://graph.microsoft.com/.default""#
                 .to_owned(),
             MicrosoftEntra::new("contoso.onmicrosoft.com", "app-id")
                 .client_secret("s3cret")
+                .resource("https://graph.microsoft.com")
+                .builder()
+                .unwrap(),
+        ),
+        (
+            format!(
+                r#"[profiles.p]
+preset = "microsoft-entra"
+tenant = "contoso.onmicrosoft.com"
+client_id = "app-id"
+certificate_file = "{cert}"
+private_key_file = "{key}"
+scope = "https://graph.microsoft.com/.default""#
+            ),
+            MicrosoftEntra::new("contoso.onmicrosoft.com", "app-id")
+                .credential(EntraCredential::Certificate {
+                    certificate_file: cert.clone().into(),
+                    private_key_file: Some(key.clone().into()),
+                })
                 .resource("https://graph.microsoft.com")
                 .builder()
                 .unwrap(),

@@ -1,7 +1,7 @@
 //! Microsoft Entra ID: the v2.0 endpoint of a tenant, `client_secret_post`, the
-//! `<resource>/.default` scope, the Azure SDKs' environment variables, federated
-//! credentials read from their file at each renewal; certificates refused by name until
-//! they are supported.
+//! `<resource>/.default` scope, the Azure SDKs' environment variables; certificate
+//! credentials (PS256 `private_key_jwt` with `x5t#S256` and `client_id`); federated
+//! credentials read from their file at each renewal.
 
 use std::collections::HashMap;
 
@@ -73,15 +73,17 @@ fn entra_refuses_what_it_cannot_send_yet_and_a_scope_without_default() {
     let e = base
         .clone()
         .credential(EntraCredential::Certificate {
-            certificate_file: "cert.pem".into(),
-            private_key_file: Some("key.pem".into()),
+            certificate_file: "/nonexistent/cert.pem".into(),
+            private_key_file: Some(key_path("test-only-rsa-pkcs8.pem").into()),
         })
         .builder()
         .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Microsoft Entra: certificate credentials (`certificate_file`) are not yet supported; use a client secret"
+    assert!(
+        e.to_string()
+            .starts_with("Microsoft Entra: field `certificate_file`: "),
+        "{e}"
     );
+    assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
     let e = base
         .client_secret("s3cret")
         .scope("User.Read")
@@ -98,6 +100,67 @@ fn entra_refuses_what_it_cannot_send_yet_and_a_scope_without_default() {
         arm.requested_scope(),
         Some("https://management.core.windows.net//.default")
     );
+}
+
+/// The certificate's `x5t#S256` (its fixture README shows the openssl computation).
+const X5T_S256: &str = "EOheaY3ZuHB19AmwiuiEwFa-prUDlFhFI-haV2pTwbw";
+
+#[tokio::test]
+async fn entra_certificate_credential_signs_ps256_with_the_certificate_thumbprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = std::fs::read_to_string(key_path("test-only-rsa-cert.pem")).unwrap();
+    let key = std::fs::read_to_string(key_path("test-only-rsa-pkcs8.pem")).unwrap();
+    // One file with both, as the Azure SDKs' AZURE_CLIENT_CERTIFICATE_PATH holds them.
+    let combined = dir.path().join("combined.pem");
+    std::fs::write(&combined, format!("{cert}{key}")).unwrap();
+    for (certificate_file, private_key_file) in [
+        (
+            std::path::PathBuf::from(key_path("test-only-rsa-cert.pem")),
+            Some(std::path::PathBuf::from(key_path(
+                "test-only-rsa-pkcs8.pem",
+            ))),
+        ),
+        (combined.clone(), None),
+    ] {
+        let mut server = mockito::Server::new_async().await;
+        let (mock, bodies) = token_mock(&mut server, PATH, FORM, None, TOKEN).await;
+        let preset = match private_key_file {
+            Some(private_key_file) => MicrosoftEntra::new(TENANT, "app-id")
+                .credential(EntraCredential::Certificate {
+                    certificate_file,
+                    private_key_file: Some(private_key_file),
+                })
+                .authority_host(server.url()),
+            // The Azure SDKs' variables: one file with the certificate and its key.
+            None => {
+                let vars = HashMap::from([
+                    ("AZURE_TENANT_ID", TENANT.to_owned()),
+                    ("AZURE_CLIENT_ID", "app-id".to_owned()),
+                    (
+                        "AZURE_CLIENT_CERTIFICATE_PATH",
+                        certificate_file.display().to_string(),
+                    ),
+                    ("AZURE_AUTHORITY_HOST", server.url()),
+                ]);
+                MicrosoftEntra::from_lookup(|k| vars.get(k).cloned()).unwrap()
+            }
+        }
+        .resource("https://graph.microsoft.com");
+        let body = fetch_one(preset.builder().unwrap(), mock, &bodies).await;
+        let jwt = jwt_after(
+            &body,
+            &format!(
+                "grant_type=client_credentials&client_id=app-id&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&{ASSERTION_TYPE}&client_assertion="
+            ),
+        );
+        assert_eq!(
+            header(jwt),
+            serde_json::json!({"typ": "JWT", "alg": "PS256", "x5t#S256": X5T_S256})
+        );
+        let aud = format!("{}{PATH}", server.url());
+        let claims = verified_claims(jwt, Algorithm::PS256, &rsa_public(), &aud);
+        assert_client_assertion_claims(&claims, "app-id", &aud);
+    }
 }
 
 /// Two made-up federated tokens, as the workload identity webhook's projected volume

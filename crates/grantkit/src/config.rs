@@ -55,6 +55,7 @@ mod schema;
 mod signing;
 mod sources;
 mod text;
+mod tls;
 
 pub(crate) use build::missing;
 pub(crate) use build::need;

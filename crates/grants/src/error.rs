@@ -21,7 +21,8 @@ pub(crate) enum GrantError {
     UnknownBodyFormat(String),
     #[error(
         "unknown client authentication {0:?}; expected \"basic\", \"body\", \"none\", \
-         \"client_secret_jwt\" or \"private_key_jwt\""
+         \"client_secret_jwt\", \"private_key_jwt\", \"tls_client_auth\" or \
+         \"self_signed_tls_client_auth\""
     )]
     UnknownClientAuth(String),
     #[error(

@@ -73,11 +73,25 @@ pub use client_grant::ClientGrant;
 /// assert!(!format!("{options:?}").contains("s3cret"));
 /// # }
 /// ```
+///
+/// # Mutual TLS
+/// With [`ClientAuth::TlsClientAuth`] or [`ClientAuth::SelfSignedTlsClientAuth`] (RFC 8705
+/// §2) the body carries `client_id` and nothing secret, and no `Authorization` header is
+/// sent: the client proves itself with the certificate the HTTP client presents
+/// (`TokenManagerBuilder::client_certificate`).
+///
+/// ```
+/// use grantkit_grants::{ClientAuth, ClientOptions};
+///
+/// let options = ClientOptions::new("my-service").client_auth(ClientAuth::TlsClientAuth);
+/// assert!(options.client_auth_method().uses_tls_certificate());
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     client_id: String,
     client_secret: Option<SecretSource<ClientSecret>>,
     client_auth: Option<ClientAuth>,
+    client_id_in_body: bool,
     body: BodyFormat,
     scope: Scope,
     params: Params,
@@ -162,6 +176,33 @@ impl ClientOptions {
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.client_auth = Some(auth);
         self
+    }
+
+    /// Also sends `client_id` in the body when the authentication method would not: with
+    /// `client_secret_jwt` and `private_key_jwt` (RFC 7521 §4.2 allows it, when it names
+    /// the assertion's client; Microsoft Entra ID requires it) or with HTTP Basic. Default:
+    /// only where the method puts it.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::form("app", "s3cret").client_id_in_body(true);
+    /// assert!(options.sends_client_id_in_body());
+    /// assert!(!ClientOptions::form("app", "s3cret").sends_client_id_in_body());
+    /// ```
+    #[must_use]
+    pub fn client_id_in_body(mut self, always: bool) -> Self {
+        self.client_id_in_body = always;
+        self
+    }
+
+    /// Whether `client_id` goes in the body: where the method puts it, or always when
+    /// [`client_id_in_body`](Self::client_id_in_body) asks.
+    pub fn sends_client_id_in_body(&self) -> bool {
+        self.client_id_in_body
+            || self.id_with_external_assertion()
+            || self
+                .client_auth_method()
+                .id_in_body(self.client_secret.is_some())
     }
 
     /// The private key that signs `private_key_jwt` client assertions (RS256, ES256, …;
@@ -353,7 +394,7 @@ impl ClientOptions {
 
     /// The `client_id` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_id(&self) -> Option<&str> {
-        (self.client_auth_method().id_in_body(self.secret()) || self.id_with_external_assertion())
+        self.sends_client_id_in_body()
             .then_some(self.client_id.as_str())
     }
 
@@ -476,6 +517,7 @@ impl fmt::Debug for ClientOptions {
         f.field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("client_auth", &self.client_auth_method())
+            .field("client_id_in_body", &self.sends_client_id_in_body())
             .field("body", &self.body)
             .field("scope", &self.scope)
             .field("params", &self.params);

@@ -1,5 +1,5 @@
 //! From a [`Profile`] to a [`TokenManagerBuilder`]: the grant (a preset's, or one spelled
-//! out), the refresh window, the store, the timeouts and the proxy.
+//! out), the refresh window, the store, the timeouts, the proxy and the TLS settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +51,7 @@ impl Profile {
         builder = builder.danger_allow_http(self.danger_allow_http);
         builder = apply_timeouts(builder, name, self)?;
         builder = apply_proxy(builder, name, self.proxy.as_deref())?;
+        builder = super::tls::apply_tls(builder, name, self)?;
         builder = attach_store(builder, name, self.store.as_ref())?;
         Ok(builder)
     }

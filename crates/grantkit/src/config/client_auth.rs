@@ -9,13 +9,16 @@ use super::Profile;
 
 impl Profile {
     /// Whether a client credentials profile needs `client_secret`: not for a public
-    /// client (`none`) nor one that signs with a private key.
+    /// client (`none`), one that signs with a private key, nor one that proves itself
+    /// with a TLS client certificate.
     pub(crate) fn needs_client_secret(&self) -> bool {
         if self.client_assertion_file.is_some() {
             return false;
         }
         match self.client_auth {
-            Some(ClientAuth::None) => false,
+            Some(
+                ClientAuth::None | ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth,
+            ) => false,
             #[cfg(feature = "grant-jwt-bearer")]
             Some(ClientAuth::PrivateKeyJwt) => false,
             _ => true,
@@ -24,7 +27,8 @@ impl Profile {
 
     /// Adds the private key, `kid` and algorithm of a `client_secret_jwt` or
     /// `private_key_jwt` profile to `options`; refuses the key fields with any other
-    /// method, so that a key is never silently unused.
+    /// method but the mutual-TLS ones (whose key goes with `certificate_file`, see
+    /// `tls.rs`), so that a key is never silently unused.
     pub(crate) fn assertion_options(
         &self,
         name: &str,
@@ -79,6 +83,8 @@ impl Profile {
                     None => options,
                 })
             }
+            // The key is the TLS client certificate's: `tls::apply_tls` takes it.
+            Some(ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth) => Ok(options),
             _ if key_given || self.signing_alg.is_some() => Err(field_error(
                 name,
                 if key_given {
@@ -86,8 +92,8 @@ impl Profile {
                 } else {
                     "signing_alg"
                 },
-                "only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" \
-                 for signing_alg)",
+                "only used with client_auth = \"private_key_jwt\" or a mutual-TLS method (or \
+                 \"client_secret_jwt\" for signing_alg)",
             )),
             _ => {
                 self.refuse_key_extras(name)?;

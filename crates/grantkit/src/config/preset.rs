@@ -50,6 +50,7 @@ const COMMON_KEYS: &[&str] = &[
     "timeout_secs",
     "deadline_secs",
     "proxy",
+    "ca_file",
     "default_lifetime_secs",
 ];
 
@@ -221,12 +222,19 @@ impl Profile {
         };
         #[cfg(not(feature = "grant-jwt-bearer"))]
         let auth = self.client_auth;
-        auth.map(|auth| match self.key_description() {
-            // A preset's own `key_id` (Disruptive Technologies) is no assertion's kid.
-            Some(key) if (self.preset.is_none() || idp) && super::schema::is_assertion(auth) => {
-                format!("{auth} ({key})")
+        auth.map(|auth| {
+            if let (true, Some(cert)) = (auth.uses_tls_certificate(), &self.certificate_file) {
+                return format!("{auth} (certificate {})", cert.display());
             }
-            _ => auth.as_str().to_owned(),
+            match self.key_description() {
+                // A preset's own `key_id` (Disruptive Technologies) is no assertion's kid.
+                Some(key)
+                    if (self.preset.is_none() || idp) && super::schema::is_assertion(auth) =>
+                {
+                    format!("{auth} ({key})")
+                }
+                _ => auth.as_str().to_owned(),
+            }
         })
     }
 
@@ -294,6 +302,7 @@ impl Profile {
             authorization_server,
             tenant,
             certificate_file,
+            ca_file,
             federated_token_file,
             base_url,
             realm,
@@ -340,6 +349,7 @@ impl Profile {
             ("authorization_server", authorization_server.is_some()),
             ("tenant", tenant.is_some()),
             ("certificate_file", certificate_file.is_some()),
+            ("ca_file", ca_file.is_some()),
             ("federated_token_file", federated_token_file.is_some()),
             ("base_url", base_url.is_some()),
             ("realm", realm.is_some()),

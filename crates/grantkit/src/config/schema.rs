@@ -221,16 +221,30 @@ pub struct Profile {
     /// The client secret.
     #[serde(default, deserialize_with = "lenient")]
     pub client_secret: Option<ClientSecret>,
-    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt` or
-    /// `private_key_jwt` (the last two with feature `grant-jwt-bearer`).
+    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt`,
+    /// `private_key_jwt` (these two with feature `grant-jwt-bearer`), `tls_client_auth` or
+    /// `self_signed_tls_client_auth`.
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
     /// `private_key_jwt`: the file holding the private key, PEM (PKCS#8, PKCS#1, SEC1) or
-    /// a JWK (read when the profile is built).
+    /// a JWK; `tls_client_auth` and `self_signed_tls_client_auth`: the PEM key of
+    /// `certificate_file` (read when the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
-    /// `private_key_jwt`: the PEM private key itself (inline, or from
-    /// `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
+    /// `tls_client_auth` and `self_signed_tls_client_auth`: the PEM client certificate
+    /// (then its intermediates), presented in the TLS handshake (mutual TLS, RFC 8705);
+    /// its key is in `private_key_file` or `private_key`, or in this file after the
+    /// certificates. `private_key_jwt` (and the Microsoft Entra preset): the private key's
+    /// certificate, whose `x5t#S256` header every assertion carries (Entra ID certificate
+    /// credentials).
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for the token endpoint instead of the platform's (an
+    /// internal CA). The Redis store's TLS has its own, `store.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// `private_key_jwt`, or the mutual-TLS methods: the PEM private key itself (inline,
+    /// or from `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
     /// The client assertion's algorithm: for `private_key_jwt` one of `RS256` (the
@@ -243,11 +257,6 @@ pub struct Profile {
     /// (instead of `key_id`).
     #[serde(default)]
     pub key_id_thumbprint: bool,
-    /// `private_key_jwt` (and the Microsoft Entra preset): the PEM file of the private
-    /// key's certificate; assertions carry its `x5t#S256` header (Entra ID certificate
-    /// credentials).
-    #[serde(default)]
-    pub certificate_file: Option<PathBuf>,
     /// `form` or `json`.
     #[serde(default)]
     pub body: Option<BodyFormat>,
@@ -380,7 +389,8 @@ pub struct ProfileSummary {
     /// The client authentication the profile sets (`private_key_jwt`, …), with the
     /// assertion's `kid` when it signs one and the certificate's `x5t#S256`:
     /// `private_key_jwt (kid kid-1)`, `private_key_jwt (kid 4Ip6… (JWK thumbprint),
-    /// x5t#S256 EOhe…)`. Never a key.
+    /// x5t#S256 EOhe…)`; or the certificate file of mutual TLS:
+    /// `tls_client_auth (certificate client.pem)`. Never a key.
     pub client_auth: Option<String>,
     /// A spelled-out `jwt_bearer` profile's assertion `kid`: `kid rsa-kid`, `kid 4Ip6…
     /// (JWK thumbprint)`, `kid … (from the JWK)`. Never a key.

@@ -8,6 +8,10 @@ use grantkit_grants::{Certificate, ClientAuth, ClientOptions, JwtSigningKey};
 use super::Profile;
 use super::client_auth::field_error;
 
+/// What `certificate_file` is for, in the error that refuses it elsewhere.
+pub(crate) const CERTIFICATE_FILE_USE: &str = "only used with client_auth = \"private_key_jwt\" \
+     (for the x5t#S256 header), \"tls_client_auth\" or \"self_signed_tls_client_auth\"";
+
 impl Profile {
     /// `private_key_jwt`: the thumbprint as `kid` when `key_id_thumbprint = true`, and the
     /// certificate of `certificate_file` for the `x5t#S256` header.
@@ -36,6 +40,16 @@ impl Profile {
         Ok(options)
     }
 
+    /// Whether the profile signs assertions that carry `certificate_file`'s `x5t#S256`:
+    /// `private_key_jwt`, or the Microsoft Entra preset (which signs with its certificate).
+    pub(crate) fn signs_with_certificate(&self) -> bool {
+        #[cfg(feature = "grant-jwt-bearer")]
+        if self.client_auth == Some(ClientAuth::PrivateKeyJwt) {
+            return true;
+        }
+        self.preset == Some(super::PresetName::MicrosoftEntra)
+    }
+
     /// Any method but `private_key_jwt`: `key_id_thumbprint` and `certificate_file` would
     /// go unused; say so.
     pub(crate) fn refuse_key_extras(&self, name: &str) -> Result<()> {
@@ -48,11 +62,7 @@ impl Profile {
             ));
         }
         if self.certificate_file.is_some() {
-            return Err(field_error(
-                name,
-                "certificate_file",
-                "only used with client_auth = \"private_key_jwt\" (for the x5t#S256 header)",
-            ));
+            return Err(field_error(name, "certificate_file", CERTIFICATE_FILE_USE));
         }
         Ok(())
     }

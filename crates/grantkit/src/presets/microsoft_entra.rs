@@ -8,13 +8,19 @@
 //! `grant_type=client_credentials&client_id=…&client_secret=…&scope=…`. Renewed 60 s
 //! before expiry; sovereign clouds set [`authority_host`](MicrosoftEntra::authority_host).
 //!
+//! With a **certificate** ([`EntraCredential::Certificate`], feature `grant-jwt-bearer`)
+//! the client signs a `private_key_jwt` assertion with the certificate's key, as
+//! Microsoft's [certificate credentials](https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials)
+//! page documents it: header `{"typ":"JWT","alg":"PS256","x5t#S256":…}`, claims `iss` =
+//! `sub` = the client id, `aud` = the token endpoint, `jti`, `iat`, `exp` (+60 s); the body
+//! `grant_type=client_credentials&client_id=…&scope=…&client_assertion_type=…&client_assertion=…`.
+//!
 //! A **federated credential** (workload identity federation, `AZURE_FEDERATED_TOKEN_FILE`)
 //! is a token file the platform keeps fresh, read at each renewal and sent as the client
-//! assertion with the client id, as documented for the third case of that page:
+//! assertion with the client id, as documented for the third case of the client
+//! credentials page:
 //! `grant_type=client_credentials&client_id=…&scope=…&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=…`
-//! (feature `grant-jwt-bearer`). A **certificate** (`private_key_jwt` with an `x5t#S256`
-//! header, `aud` = the token endpoint) is a field of [`EntraCredential`] already, refused
-//! by name until the preset signs with it.
+//! (feature `grant-jwt-bearer`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,6 +44,10 @@ pub const SECRET_ENV_VAR: &str = "AZURE_CLIENT_SECRET";
 pub const CERTIFICATE_ENV_VAR: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
 /// The federated token file's variable (workload identity federation).
 pub const FEDERATED_TOKEN_FILE_ENV_VAR: &str = "AZURE_FEDERATED_TOKEN_FILE";
+/// The algorithm of a certificate credential's assertion, which Microsoft's
+/// [certificate credentials](https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials)
+/// page asks for together with `x5t#S256`.
+pub const SIGNING_ALG: &str = "PS256";
 /// The login host's variable (sovereign clouds).
 pub const AUTHORITY_HOST_ENV_VAR: &str = "AZURE_AUTHORITY_HOST";
 
@@ -49,9 +59,9 @@ pub enum EntraCredential {
     /// A client secret, sent in the body (`client_secret_post`); a [`SecretSource`] may
     /// read it from a file at each renewal.
     ClientSecret(SecretSource<ClientSecret>),
-    /// A certificate registered with the application and its private key: a
-    /// `private_key_jwt` assertion with the certificate's `x5t#S256`. Not yet supported:
-    /// [`MicrosoftEntra::builder`] refuses it.
+    /// A certificate registered with the application and its private key (RSA): a
+    /// `private_key_jwt` assertion signed [`SIGNING_ALG`] with the certificate's
+    /// `x5t#S256` (feature `grant-jwt-bearer`).
     Certificate {
         /// The PEM certificate.
         certificate_file: PathBuf,
@@ -264,8 +274,8 @@ impl MicrosoftEntra {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming a missing field, a
-    /// scope without `/.default`, or a credential not yet supported (certificate; a
-    /// federated token file without feature `grant-jwt-bearer`).
+    /// scope without `/.default`, an unreadable certificate or key, or a federated token
+    /// file without feature `grant-jwt-bearer`.
     pub fn grant(&self) -> Result<ClientCredentials> {
         let url = self.token_endpoint()?;
         if self.client_id.trim().is_empty() {
@@ -288,9 +298,10 @@ impl MicrosoftEntra {
             Some(EntraCredential::ClientSecret(secret)) => ClientOptions::new(&self.client_id)
                 .client_secret(secret.clone())
                 .client_auth(ClientAuth::Body),
-            Some(EntraCredential::Certificate { .. }) => {
-                return Err(not_yet("certificate credentials (`certificate_file`)"));
-            }
+            Some(EntraCredential::Certificate {
+                certificate_file,
+                private_key_file,
+            }) => certificate_options(&self.client_id, certificate_file, private_key_file)?,
             #[cfg(feature = "grant-jwt-bearer")]
             Some(EntraCredential::FederatedTokenFile(path)) => ClientOptions::new(&self.client_id)
                 .client_assertion(
@@ -326,10 +337,44 @@ impl MicrosoftEntra {
     }
 }
 
-/// The error for a credential grantkit cannot send yet.
-fn not_yet(what: &str) -> Error {
-    Error::config(format!(
-        "Microsoft Entra: {what} are not yet supported; use a client secret"
+/// A certificate credential: `private_key_jwt` signed PS256 with the certificate's key
+/// (from `private_key_file`, else from the certificate's own file), its `x5t#S256` in the
+/// header, and `client_id` in the body, as Microsoft documents the request.
+#[cfg(feature = "grant-jwt-bearer")]
+fn certificate_options(
+    client_id: &str,
+    certificate_file: &std::path::Path,
+    private_key_file: &Option<PathBuf>,
+) -> Result<ClientOptions> {
+    use grantkit_grants::{Certificate, JwtSigningKey};
+    let context = |field: &str| format!("Microsoft Entra: field `{field}`");
+    let certificate = Certificate::from_pem_file(certificate_file)
+        .map_err(|e| e.with_context(context("certificate_file")))?;
+    let key = match private_key_file {
+        Some(path) => JwtSigningKey::from_pem_file(SIGNING_ALG, path)
+            .map_err(|e| e.with_context(context("private_key_file")))?,
+        None => JwtSigningKey::from_pem_file(SIGNING_ALG, certificate_file).map_err(|e| {
+            e.with_context(
+                "Microsoft Entra: field `certificate_file` (its private key, when \
+                 `private_key_file` is not given)",
+            )
+        })?,
+    };
+    Ok(ClientOptions::new(client_id)
+        .client_auth(ClientAuth::PrivateKeyJwt)
+        .private_key(key)
+        .certificate(certificate)
+        .client_id_in_body(true))
+}
+
+#[cfg(not(feature = "grant-jwt-bearer"))]
+fn certificate_options(
+    _client_id: &str,
+    _certificate_file: &std::path::Path,
+    _private_key_file: &Option<PathBuf>,
+) -> Result<ClientOptions> {
+    Err(Error::config(
+        "Microsoft Entra: certificate credentials need grantkit's feature `grant-jwt-bearer`",
     ))
 }
 

@@ -143,6 +143,8 @@ impl JwtSigningKey {
     /// or SEC1 (`BEGIN EC PRIVATE KEY`, what `openssl ecparam -genkey` writes, with or
     /// without its `EC PARAMETERS` block; converted to PKCS#8 by aws-lc-rs); Ed25519
     /// keys PKCS#8. The curve must be the algorithm's (P-256 for ES256, P-384 for ES384).
+    /// Other blocks in the text (a certificate before or after the key, as one file holds
+    /// both for curl's `--cert` or the Azure SDKs) are skipped.
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for an unknown algorithm
@@ -157,7 +159,10 @@ impl JwtSigningKey {
     /// ```
     pub fn from_pem(alg: &str, pem: impl Into<SigningKey>) -> Result<Self> {
         let (name, algorithm) = pem_algorithm(alg)?;
-        let pem: SigningKey = pem.into();
+        let mut pem: SigningKey = pem.into();
+        if let Some(key) = pkcs8::private_key_block(pem.secret()) {
+            pem = SigningKey::new(key);
+        }
         let pem = match pkcs8::sec1_to_pkcs8_pem(pem.secret(), algorithm) {
             None => pem,
             Some(Ok(pkcs8)) => SigningKey::new(pkcs8),

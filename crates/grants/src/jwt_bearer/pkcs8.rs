@@ -43,6 +43,34 @@ pub(super) fn sec1_to_pkcs8_pem(pem_text: &str, alg: Algorithm) -> Option<Result
     )
 }
 
+/// The PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) block of a PEM text that holds
+/// other blocks too (a certificate and its key in one file, as curl's `--cert` and the
+/// Azure SDKs read them), alone as PEM text; `None` when the text is one block or has no
+/// such key (jsonwebtoken then reads it, or says what is wrong).
+pub(super) fn private_key_block(pem_text: &str) -> Option<String> {
+    let blocks = pem::parse_many(pem_text).ok()?;
+    if blocks.len() < 2 {
+        for block in blocks {
+            zeroize::Zeroize::zeroize(&mut block.into_contents());
+        }
+        return None;
+    }
+    let mut found = None;
+    for block in blocks {
+        let wanted = found.is_none() && matches!(block.tag(), "PRIVATE KEY" | "RSA PRIVATE KEY");
+        if wanted {
+            let tag = block.tag().to_owned();
+            let contents = Zeroizing::new(block.into_contents());
+            let copy = pem::Pem::new(tag, contents.to_vec());
+            found = Some(pem::encode(&copy));
+            zeroize::Zeroize::zeroize(&mut copy.into_contents());
+        } else {
+            zeroize::Zeroize::zeroize(&mut block.into_contents());
+        }
+    }
+    found
+}
+
 /// The contents of the first `tag` block of a PEM text; every block read is zeroed but
 /// the one returned, which zeroes itself.
 fn take_block(pem_text: &str, tag: &str) -> Option<Zeroizing<Vec<u8>>> {

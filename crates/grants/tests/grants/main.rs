@@ -1,6 +1,7 @@
 //! Request-level tests of every grant against a mockito token endpoint: the exact method,
 //! path, headers and body of each wire format, the tokens the answers become, the
-//! errors, refresh-token handling, and grants driven by a `TokenManager`.
+//! errors, refresh-token handling, and grants driven by a `TokenManager`; the mutual-TLS
+//! methods against the test server's HTTPS mode.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,3 +20,4 @@ mod password;
 mod refresh;
 #[cfg(feature = "jwt-bearer")]
 mod sources;
+mod tls_client_auth;
