@@ -12,6 +12,8 @@ mod client_assertion;
 mod client_credentials;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
+mod external_assertions;
+#[cfg(feature = "jwt-bearer")]
 mod jwt_bearer;
 #[cfg(feature = "jwt-bearer")]
 mod keys;
