@@ -334,7 +334,7 @@ pub struct Profile {
     #[serde(default, deserialize_with = "lenient_string")]
     pub tenant: Option<String>,
     /// Microsoft Entra preset: a federated credential's token file
-    /// (`AZURE_FEDERATED_TOKEN_FILE`); not yet supported.
+    /// (`AZURE_FEDERATED_TOKEN_FILE`), read at each renewal and sent as the client assertion.
     #[serde(default)]
     pub federated_token_file: Option<PathBuf>,
     /// Keycloak preset: the server's root URL (with `/auth` for servers that have it).
