@@ -408,3 +408,113 @@ async fn mutual_tls_with_the_wrong_certificate_is_invalid_client() {
     op.assert_invalid_client(&manager, "tls_client_auth over plain http")
         .await;
 }
+
+/// Keys told apart by `kid`: the client holds two RSA keys, the test key under its RFC 7638
+/// thumbprint (which serve.mjs computes with jose) and RFC 7517 A.2's under its own kid. A
+/// JWK key with `key_id_thumbprint()`, and the RFC key read from its JWK (whose `kid`
+/// grantkit sends), each get a token; the test key sent under the other key's kid is
+/// refused: the server picked the key by the kid grantkit sent.
+#[tokio::test]
+async fn private_key_jwt_keys_are_told_apart_by_kid() {
+    let Some(op) = op() else { return };
+    let id = "grantkit-pkjwt-kids";
+    let jwk = |file: &str| JwtSigningKey::from_jwk_file(None, keys_dir().join(file)).unwrap();
+    let options = ClientOptions::new(id)
+        .private_key(jwk("test-only-rsa.jwk.json"))
+        .key_id_thumbprint();
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "JWK key, kid = its thumbprint")
+        .await;
+    let options = ClientOptions::new(id).private_key(jwk("rfc7517-a2-rsa.jwk.json"));
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "RFC 7517 A.2 key, kid from its JWK")
+        .await;
+    let options = ClientOptions::new(id)
+        .private_key(pem_key("RS256", "test-only-rsa-pkcs8.pem"))
+        .key_id("2011-04-29");
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_invalid_client(&manager, "the test key under the other key's kid")
+        .await;
+}
+
+/// What the Microsoft Entra preset sends with a certificate — PS256, an `x5t#S256`
+/// header, and `client_id` in the body beside the assertion — is accepted as plain
+/// private_key_jwt (RFC 7521 §4.2: a `client_id` naming the assertion's client).
+#[tokio::test]
+async fn private_key_jwt_with_a_certificate_thumbprint_and_client_id() {
+    let Some(op) = op() else { return };
+    let certificate =
+        grantkit::grant::Certificate::from_pem_file(keys_dir().join("test-only-rsa-cert.pem"))
+            .unwrap();
+    let options = ClientOptions::new(pkjwt_client("PS256"))
+        .private_key(pem_key("PS256", "test-only-rsa-pkcs8.pem"))
+        .certificate(certificate)
+        .client_id_in_body(true);
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "PS256, x5t#S256, client_id")
+        .await;
+}
+
+/// A client assertion made elsewhere (a federated or projected token file) is read at each
+/// renewal: the server verifies whatever the file holds when the request is made. An
+/// assertion by a key the client does not hold is refused; after the file is rewritten with
+/// a valid one, the same manager's next renewal gets a token.
+#[tokio::test]
+async fn a_client_assertion_file_is_read_at_each_renewal() {
+    let Some(op) = op() else { return };
+    let id = pkjwt_client("RS256");
+    let sign = |file: &str, alg: jsonwebtoken::Algorithm| {
+        let pem = std::fs::read(keys_dir().join(file)).unwrap();
+        let key = match alg {
+            jsonwebtoken::Algorithm::ES256 => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
+            _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        }
+        .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({
+            "iss": id, "sub": id, "aud": op.token_url(),
+            "jti": format!("{now}-{file}-{alg:?}"), "iat": now, "exp": now + 60,
+        });
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("federated-token");
+    std::fs::write(
+        &path,
+        sign(
+            "test-only-ec-p256-pkcs8.pem",
+            jsonwebtoken::Algorithm::ES256,
+        ),
+    )
+    .unwrap();
+    // No failure cool-down: the call after the refusal is a request, made at once.
+    let grant = ClientCredentials::new(
+        op.token_url(),
+        ClientOptions::new(&id).client_assertion_file(&path),
+    )
+    .client_auth(ClientAuth::PrivateKeyJwt);
+    let manager = TokenManager::builder()
+        .grant(grant)
+        .failure_cooldown(Duration::ZERO)
+        .build()
+        .unwrap();
+    op.assert_invalid_client(&manager, "an assertion by a key the client does not hold")
+        .await;
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n",
+            sign("test-only-rsa-pkcs8.pem", jsonwebtoken::Algorithm::RS256)
+        ),
+    )
+    .unwrap();
+    let token = match manager.token().await {
+        Ok(token) => token,
+        Err(e) => panic!("after the file was rewritten: {}\n{}", e.report(), op.log()),
+    };
+    assert_eq!(token.token_type(), "Bearer");
+    assert_eq!(manager.stats().token_requests, 2);
+}

@@ -23,6 +23,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { calculateJwkThumbprint } from 'jose';
 import Provider from 'oidc-provider';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -74,6 +75,21 @@ const PRIVATE_KEY_JWT = [
   ['EdDSA', 'test-only-ed25519-public.pem'],
 ];
 
+// A public JWK of a private JWK file.
+function jwkFromJwkFile(file) {
+  const key = JSON.parse(readFileSync(join(KEYS, file), 'utf8'));
+  return createPublicKey({ key, format: 'jwk' }).export({ format: 'jwk' });
+}
+
+// Keys told apart by `kid`: one RS256 client holding two RSA keys, the test key under its
+// RFC 7638 thumbprint (computed here by jose, independently of grantkit) and RFC 7517 A.2's
+// under its own kid, `2011-04-29`.
+const testRsa = jwk('test-only-rsa-public.pem');
+const KID_CLIENT_KEYS = [
+  { ...testRsa, kid: await calculateJwkThumbprint(testRsa, 'sha256'), use: 'sig' },
+  { ...jwkFromJwkFile('rfc7517-a2-rsa.jwk.json'), kid: '2011-04-29', use: 'sig' },
+];
+
 const clients = [
   // oidc-provider lets a public client (`none`) use client_credentials.
   client('grantkit-none', 'none'),
@@ -89,6 +105,10 @@ const clients = [
       jwks: { keys: [{ ...jwk(file), use: 'sig' }] },
     }),
   ),
+  client('grantkit-pkjwt-kids', 'private_key_jwt', {
+    token_endpoint_auth_signing_alg: 'RS256',
+    jwks: { keys: KID_CLIENT_KEYS },
+  }),
   client('grantkit-tls', 'tls_client_auth', {
     tls_client_auth_subject_dn: 'CN=grantkit-test-client,O=grantkit tests',
   }),
