@@ -2,10 +2,13 @@
 //! RFC 8252): a user logs in in a browser, a one-shot loopback listener receives the code.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use grantkit_core::{
-    AuthorizationCode, GrantContext, GrantIdentity, HttpRequest, Result, Token, TokenRequest,
+    AuthorizationCode, Error, Grant, GrantContext, GrantIdentity, HttpRequest, Result, Token,
+    TokenRequest,
 };
 
 use crate::Pkce;
@@ -116,6 +119,33 @@ pub struct AuthorizationCodeLogin {
     url_params: Params,
     redirect_path: String,
     timeout: Duration,
+    account: Option<String>,
+    opener: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+}
+
+/// As a [`Grant`] in a [`TokenManager`](grantkit_core::TokenManager): with an
+/// [`opener`](AuthorizationCodeLogin::opener), [`run`](AuthorizationCodeLogin::run) with it;
+/// without one, a permanent error saying that the user must log in first, so that a
+/// process nobody watches (a service, `grantkit token`) never waits for a browser. Wrap it
+/// with [`with_refresh`](crate::ClientGrant::with_refresh): the manager then renews the
+/// stored login's token through its refresh token, and asks for a login only when there
+/// is none or the server refused it.
+#[async_trait]
+impl Grant for AuthorizationCodeLogin {
+    async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
+        match &self.opener {
+            Some(open) => self.run(cx, |url| open(url)).await,
+            None => Err(Error::permanent(
+                "no user token: log in first (an authorization code login needs the user's \
+                 browser)",
+            )),
+        }
+    }
+
+    /// See [`AuthorizationCodeLogin::identity`].
+    fn identity(&self) -> GrantIdentity {
+        AuthorizationCodeLogin::identity(self)
+    }
 }
 
 impl AuthorizationCodeLogin {
@@ -145,7 +175,39 @@ impl AuthorizationCodeLogin {
             url_params: Params::default(),
             redirect_path: "/callback".to_owned(),
             timeout: DEFAULT_LOGIN_TIMEOUT,
+            account: None,
+            opener: None,
         }
+    }
+
+    /// What shows the authorization URL to the user when the login runs as a [`Grant`]:
+    /// opens a browser at it, prints it, or both. [`run`](Self::run) takes its own.
+    ///
+    /// ```
+    /// # use grantkit_grants::{AuthorizationCodeLogin, ClientOptions};
+    /// let login = AuthorizationCodeLogin::new("https://a.example/authorize", "https://a.example/token", ClientOptions::new("cli"))
+    ///     .opener(|url| eprintln!("Open {url}"));
+    /// # let _ = login;
+    /// ```
+    #[must_use]
+    pub fn opener(mut self, open: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.opener = Some(Arc::new(open));
+        self
+    }
+
+    /// The login slot: two logins of the same client with different accounts keep two
+    /// tokens (part of the [identity](Self::identity) as the parameter `account`).
+    ///
+    /// ```
+    /// # use grantkit_grants::{AuthorizationCodeLogin, ClientOptions};
+    /// let login = AuthorizationCodeLogin::new("https://a.example/authorize", "https://a.example/token", ClientOptions::new("cli"))
+    ///     .account("work");
+    /// assert_eq!(login.identity().params()["account"], "work");
+    /// ```
+    #[must_use]
+    pub fn account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
     }
 
     /// Adds a parameter to the authorization URL (`prompt=consent`, `audience=…`,
@@ -300,19 +362,24 @@ impl AuthorizationCodeLogin {
         RefreshTokenGrant::new(&self.token_url, self.options.client_only())
     }
 
-    /// What tells this login's tokens apart (never a secret): kind `authorization_code`,
-    /// the token URL, the client id, the scope and the extra token parameters. A store
-    /// keeps the login's token under its [cache key](GrantIdentity::cache_key).
+    /// What tells this login's tokens apart (never a secret): kind `user_login`, the token
+    /// URL, the [account](Self::account), the client id, the scope and the extra token
+    /// parameters. The kind names a user's login, not how it was made: a device
+    /// authorization of the same client fills the same slot. A store keeps the login's
+    /// token under its [cache key](GrantIdentity::cache_key).
     ///
     /// ```
     /// # use grantkit_grants::{AuthorizationCodeLogin, ClientOptions};
     /// let login = AuthorizationCodeLogin::new("https://a.example/authorize", "https://a.example/token", ClientOptions::new("cli").scope("openid"));
-    /// assert_eq!(login.identity().kind(), "authorization_code");
+    /// assert_eq!(login.identity().kind(), "user_login");
     /// assert_eq!(login.identity().scope(), Some("openid"));
     /// ```
     pub fn identity(&self) -> GrantIdentity {
-        self.options
-            .identify(GrantIdentity::new("authorization_code", &self.token_url))
+        let mut identity = GrantIdentity::new("user_login", &self.token_url);
+        if let Some(account) = &self.account {
+            identity = identity.with_param("account", account);
+        }
+        self.options.identify(identity)
     }
 
     /// The authorization URL for one attempt.
@@ -375,6 +442,8 @@ impl fmt::Debug for AuthorizationCodeLogin {
             .field("url_params", &self.url_params)
             .field("redirect_path", &self.redirect_path)
             .field("timeout", &self.timeout)
+            .field("account", &self.account)
+            .field("interactive", &self.opener.is_some())
             .finish()
     }
 }

@@ -372,3 +372,47 @@ async fn configuration_errors_are_refused_before_anything_is_bound() {
         assert!(e.to_string().contains(what), "{what}: {e}");
     }
 }
+
+#[tokio::test]
+async fn as_a_grant_it_logs_in_with_its_opener_and_refuses_without_one() {
+    use grantkit_core::Grant;
+
+    let mut server = mockito::Server::new_async().await;
+    let endpoint = server
+        .mock("POST", "/token")
+        .match_body(Matcher::Regex(
+            "^grant_type=authorization_code&code=c-9&".into(),
+        ))
+        .with_body(token_body("at-9", r#","refresh_token":"rt-9""#))
+        .expect(1)
+        .create_async()
+        .await;
+    let cx = cx(&clock());
+    let e = login(&server, ClientOptions::new("cli"))
+        .fetch_token(&cx)
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable());
+    assert!(e.to_string().contains("log in first"), "{e}");
+
+    // The opener plays the browser: it follows the URL's redirect_uri with a code.
+    let grant = login(&server, ClientOptions::new("cli")).opener(|url| {
+        let url = url::Url::parse(url).unwrap();
+        let get = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        let target = format!("{}?code=c-9&state={}", get("redirect_uri"), get("state"));
+        tokio::spawn(async move {
+            assert_eq!(browser().get(target).send().await.unwrap().status(), 200);
+        });
+    });
+    let token = grant.fetch_token(&cx).await.unwrap();
+    assert_eq!(token.access_token().secret(), "at-9");
+    endpoint.assert_async().await;
+    assert_eq!(grant.identity().kind(), "user_login");
+    assert!(format!("{grant:?}").contains("interactive: true"));
+}
