@@ -43,10 +43,8 @@ pub(crate) fn browser(
 /// Prints the URL on stderr and, unless `--no-open`, opens the browser at it.
 fn show(url: &str, open: bool) {
     eprintln!("To log in, open this URL in a browser on this machine:\n\n  {url}\n");
-    if open {
-        if let Err(e) = open_browser(url) {
-            tracing::debug!(error = %e, "could not open a browser");
-        }
+    if open && let Err(e) = open_browser(url) {
+        tracing::debug!(error = %e, "could not open a browser");
     }
     eprintln!("Waiting for the browser to come back to 127.0.0.1…");
 }

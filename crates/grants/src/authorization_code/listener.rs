@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grantkit_core::{AuthorizationCode, Error, Result};
+use grantkit_core::{AuthorizationCode, Result};
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -144,7 +144,7 @@ fn respond(
         page(StatusCode::BAD_REQUEST, FAILED_PAGE)
     };
     // The receiver is gone only if the wait ended (timeout) in the meantime.
-    let _ = sender.send(settled.map_err(Error::from));
+    let _ = sender.send(settled);
     page_for
 }
 

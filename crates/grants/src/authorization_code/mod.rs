@@ -19,11 +19,17 @@ use crate::refresh::RefreshTokenGrant;
 
 mod callback;
 mod listener;
+mod pending;
 pub(crate) mod pkce;
+
+pub use pending::PendingLogin;
 
 /// How long [`AuthorizationCodeLogin`] waits for the browser's redirect unless told
 /// otherwise: five minutes.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What shows the authorization URL to the user (see [`AuthorizationCodeLogin::opener`]).
+type Opener = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The token request's parameters that the grant sets itself.
 const RESERVED: &[&str] = &[
@@ -120,7 +126,7 @@ pub struct AuthorizationCodeLogin {
     redirect_path: String,
     timeout: Duration,
     account: Option<String>,
-    opener: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    opener: Option<Opener>,
 }
 
 /// As a [`Grant`] in a [`TokenManager`](grantkit_core::TokenManager): with an
@@ -322,14 +328,14 @@ impl AuthorizationCodeLogin {
             port = listener.port(),
             "waiting for the browser's redirect on the loopback listener"
         );
-        Ok(PendingLogin {
-            login: self.clone(),
+        Ok(PendingLogin::new(
+            self.clone(),
             url,
             redirect_uri,
             state,
             pkce,
             listener,
-        })
+        ))
     }
 
     /// Logs in: [`start`](Self::start), `show(url)` (print it, open a browser at it),
@@ -408,7 +414,7 @@ impl AuthorizationCodeLogin {
     }
 
     /// The code exchange (RFC 6749 §4.1.3 with RFC 7636 §4.5's `code_verifier`).
-    fn request(
+    pub(super) fn request(
         &self,
         code: &AuthorizationCode,
         redirect_uri: &str,
@@ -445,63 +451,5 @@ impl fmt::Debug for AuthorizationCodeLogin {
             .field("account", &self.account)
             .field("interactive", &self.opener.is_some())
             .finish()
-    }
-}
-
-/// A login under way: the listener is bound, the authorization URL is ready. Show the URL,
-/// then [`finish`](Self::finish). Dropping it closes the listener.
-pub struct PendingLogin {
-    login: AuthorizationCodeLogin,
-    url: String,
-    redirect_uri: String,
-    state: String,
-    pkce: Pkce,
-    listener: listener::Listener,
-}
-
-impl PendingLogin {
-    /// The URL to open in the browser. It carries the `state` and the PKCE challenge,
-    /// never a secret: showing it is safe.
-    pub fn authorization_url(&self) -> &str {
-        &self.url
-    }
-
-    /// The redirect URI, `http://127.0.0.1:{port}/callback`.
-    pub fn redirect_uri(&self) -> &str {
-        &self.redirect_uri
-    }
-
-    /// Waits for the redirect, then redeems the code at the token endpoint.
-    ///
-    /// # Errors
-    /// See [`AuthorizationCodeLogin`]'s "The listener" for the redirect's failures; then
-    /// the token endpoint's refusal or a transport error, as for every grant.
-    pub async fn finish(self, cx: &GrantContext) -> Result<Token> {
-        let PendingLogin {
-            login,
-            redirect_uri,
-            state,
-            pkce,
-            listener,
-            ..
-        } = self;
-        let code = listener
-            .wait(login.redirect_path.clone(), state, login.timeout)
-            .await?;
-        tracing::debug!(
-            token_url = %grantkit_core::redact_url(&login.token_url),
-            "redeeming the authorization code"
-        );
-        cx.exchange(login.request(&code, &redirect_uri, &pkce, cx.now())?)
-            .await
-    }
-}
-
-impl fmt::Debug for PendingLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingLogin")
-            .field("redirect_uri", &self.redirect_uri)
-            .field("pkce", &self.pkce)
-            .finish_non_exhaustive()
     }
 }
