@@ -1,6 +1,6 @@
 """Starts the JWT-bearer interop authorization server on a free loopback port.
 
-    <venv>/bin/python interop/authlib/serve.py [--port N] [--no-stdin-watch]
+    <venv>/bin/python interop/authlib/serve.py [--port N] [--no-stdin-watch] [--stock-algorithms]
 
 A Flask app whose token endpoint is Authlib's `AuthorizationServer` with Authlib's
 RFC 7523 §2.1 grant, `authlib.oauth2.rfc7523.JWTBearerGrant`: Authlib (with its JOSE
@@ -197,6 +197,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
+        "--stock-algorithms",
+        action="store_true",
+        help="accept only joserfc's recommended algorithms (HS256, RS256, ES256), "
+        "as Authlib does out of the box",
+    )
+    parser.add_argument(
         "--no-stdin-watch",
         action="store_true",
         help="keep serving when stdin closes (for running it by hand in the background)",
@@ -233,7 +239,8 @@ def main():
 
     from werkzeug.serving import make_server
 
-    allow_every_algorithm()
+    if not args.stock_algorithms:
+        allow_every_algorithm()
     # Bind first: the audiences the grant accepts name the port.
     server = make_server("127.0.0.1", args.port, None, threaded=True)
     base_url = f"http://127.0.0.1:{server.port}"
