@@ -2,6 +2,8 @@
 //! (`JwtBearer::assertion`) and a `private_key_jwt` (HS256: `client_secret_jwt`) client
 //! assertion, the latter as a whole client-credentials `fetch_token` against a canned
 //! response beside the same request with `client_secret_basic`, which signs nothing.
+//! jsonwebtoken parses the key on every signature; `key_parse` measures that part alone
+//! with aws-lc-rs, the backend it signs with.
 //! Keys: the test-only keys of `tests/keys/`. Results: docs/performance.md.
 //!
 //! ```sh
@@ -15,6 +17,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    RsaKeyPair,
+};
+use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use grantkit_core::{
     GrantContext, HttpClient, HttpRequest, HttpResponse, ManualClock, Result, async_trait,
@@ -40,16 +47,26 @@ const ALGORITHMS: &[(&str, Option<&str>)] = &[
     ("EdDSA", Some("test-only-ed25519-pkcs8.pem")),
 ];
 
+fn key_path(file: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/keys")
+        .join(file)
+}
+
 fn key(alg: &str, file: Option<&str>) -> JwtSigningKey {
     match file {
         None => JwtSigningKey::hs256(SECRET),
-        Some(file) => {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/keys")
-                .join(file);
-            JwtSigningKey::from_pem_file(alg, path).unwrap()
-        }
+        Some(file) => JwtSigningKey::from_pem_file(alg, key_path(file)).unwrap(),
     }
+}
+
+/// The DER inside a PEM file (PKCS#8).
+fn pkcs8_der(file: &str) -> Vec<u8> {
+    let pem = std::fs::read_to_string(key_path(file)).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
 }
 
 /// Answers every request with the same token response, at once.
@@ -119,5 +136,30 @@ fn client_assertion(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, jwt_bearer, client_assertion);
+fn key_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("key_parse");
+    let rsa = pkcs8_der("test-only-rsa-pkcs8.pem");
+    group.bench_function("RSA 2048", |b| {
+        b.iter(|| black_box(RsaKeyPair::from_pkcs8(&rsa).unwrap()));
+    });
+    let p256 = pkcs8_der("test-only-ec-p256-pkcs8.pem");
+    group.bench_function("P-256", |b| {
+        b.iter(|| {
+            black_box(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &p256).unwrap())
+        });
+    });
+    let p384 = pkcs8_der("test-only-ec-p384-pkcs8.pem");
+    group.bench_function("P-384", |b| {
+        b.iter(|| {
+            black_box(EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &p384).unwrap())
+        });
+    });
+    let ed25519 = pkcs8_der("test-only-ed25519-pkcs8.pem");
+    group.bench_function("Ed25519", |b| {
+        b.iter(|| black_box(Ed25519KeyPair::from_pkcs8(&ed25519).unwrap()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, jwt_bearer, client_assertion, key_parse);
 criterion_main!(benches);
