@@ -7,6 +7,9 @@ use grantkit::ErrorKind;
 use grantkit::config::{Config, GrantKind, PresetName, StoreKind};
 use grantkit_testkit::server::{JWT_BEARER, TestServer};
 
+#[path = "config/sources.rs"]
+mod sources;
+
 /// The TOML blocks of a Markdown file.
 fn toml_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
@@ -738,7 +741,7 @@ fn client_assertion_mistakes_are_named_without_the_key() {
         ),
         (
             "client_auth = \"private_key_jwt\"\nprivate_key = \"-----BEGIN PRIVATE KEY-----\\nsecret-key-body\\n-----END PRIVATE KEY-----\"",
-            "profile `p`: field `private_key`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)",
+            "profile `p`: field `private_key`: the private key is not a PEM RS256 key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)",
         ),
         (
             "client_auth = \"private_key_jwt\"\nprivate_key_file = \"/nonexistent/key.pem\"",
@@ -762,7 +765,7 @@ fn client_assertion_mistakes_are_named_without_the_key() {
         ),
         (
             "client_secret = \"s\"\nprivate_key_file = \"k.pem\"",
-            "profile `p`: field `private_key_file`: only used with client_auth = \"private_key_jwt\" (or \"client_secret_jwt\" for signing_alg)",
+            "profile `p`: field `private_key_file`: only used with client_auth = \"private_key_jwt\" or a mutual-TLS method (or \"client_secret_jwt\" for signing_alg)",
         ),
     ];
     for (rest, expected) in cases {
@@ -843,7 +846,7 @@ async fn asymmetric_jwt_bearer_profiles_are_verified_with_the_public_key() {
     let err = config.manager(Some("wrong-key")).err().unwrap().to_string();
     assert_eq!(
         err,
-        "profile `wrong-key`: field `jwt.private_key_file`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)"
+        "profile `wrong-key`: field `jwt.private_key_file`: the private key is not a PEM RS256 key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)"
     );
 }
 
@@ -878,7 +881,7 @@ fn jwt_key_mistakes_are_named_without_the_key() {
     let cases = [
         (
             "jwt = { issuer = \"i\", private_key = \"-----BEGIN PRIVATE KEY-----\\nsecret-key-body\\n-----END PRIVATE KEY-----\" }",
-            "profile `p`: field `jwt.private_key`: the private key is not a PEM RS256 key (PKCS#8, or PKCS#1 for RSA)",
+            "profile `p`: field `jwt.private_key`: the private key is not a PEM RS256 key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)",
         ),
         (
             "jwt = { issuer = \"i\", private_key_file = \"/nonexistent/key.pem\", algorithm = \"ES256\" }",
@@ -894,7 +897,7 @@ fn jwt_key_mistakes_are_named_without_the_key() {
         ),
         (
             "jwt = { issuer = \"i\", secret = \"secret-key-body\", private_key_file = \"k.pem\" }",
-            "profile `p`: field `jwt.private_key_file`: give one of `secret`, `private_key` and `private_key_file`",
+            "profile `p`: field `jwt.private_key_file`: give one of `secret`, `secret_file`, `private_key` and `private_key_file`",
         ),
     ];
     for (rest, expected) in cases {

@@ -5,8 +5,10 @@
 //! The server's set-up lives in `interop/oidc-provider/` (see `docs/interop.md`):
 //! `prepare.sh` runs `npm ci` from the committed `package-lock.json` into
 //! `interop/oidc-provider/node_modules` (once; later runs reuse it), `serve.mjs` starts
-//! oidc-provider on a free port of 127.0.0.1 with one client per method. One server serves
-//! all the tests of this binary; it exits when this process does (it watches its stdin).
+//! oidc-provider on a free port of 127.0.0.1 with one client per method, and the same
+//! provider over HTTPS with client certificates on a second port for the mutual-TLS
+//! methods. One server serves all the tests of this binary; it exits when this process
+//! does (it watches its stdin).
 //!
 //! With `CI=true` (as `.ci/run` sets it) a missing `node` or `node_modules` fails every
 //! test with the reason; elsewhere the tests say loudly that they were skipped and what to
@@ -26,10 +28,12 @@ use std::time::{Duration, Instant};
 
 use grantkit_integration_tests::interop::{spawn_listening, tail};
 
+use grantkit::transport::{ClientCertificate, RootCertificates};
 use grantkit::{
     ClientAuth, ClientCredentials, ClientGrant, ClientOptions, Error, ErrorKind, TokenManager,
     grant::JwtSigningKey,
 };
+use grantkit_testkit::certs;
 
 /// The secret of the secret-based clients in `serve.mjs` (32+ bytes for HS256).
 const SECRET: &str = "grantkit-oidc-provider-interop-secret-0123456789";
@@ -58,6 +62,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The running oidc-provider of this test binary.
 struct Op {
     issuer: String,
+    /// The same provider over HTTPS, asking for client certificates.
+    mtls: String,
     child: Mutex<Child>,
     /// Held open for the server's lifetime: it exits when this end closes.
     _stdin: ChildStdin,
@@ -139,8 +145,15 @@ fn start() -> Result<Op, String> {
         server.url,
         started.elapsed()
     );
+    let (issuer, mtls) = server.url.split_once(' ').ok_or_else(|| {
+        format!(
+            "serve.mjs printed {:?}, not `<issuer> <mtls base URL>`",
+            server.url
+        )
+    })?;
     Ok(Op {
-        issuer: server.url,
+        issuer: issuer.to_owned(),
+        mtls: mtls.to_owned(),
         child: Mutex::new(server.child),
         _stdin: server.stdin,
         log: server.log,
@@ -161,6 +174,24 @@ impl Op {
     fn manager(&self, options: ClientOptions, auth: ClientAuth) -> TokenManager {
         let grant = ClientCredentials::new(self.token_url(), options).client_auth(auth);
         TokenManager::builder().grant(grant).build().unwrap()
+    }
+
+    /// A client_credentials grant of client `id` with a mutual-TLS method, to the HTTPS
+    /// token endpoint, presenting `cert` (certificate and key files) and trusting the test
+    /// CA.
+    fn mtls_manager(&self, id: &str, auth: ClientAuth, cert: Option<(&str, &str)>) -> TokenManager {
+        let grant = ClientCredentials::new(
+            format!("{}/token", self.mtls),
+            ClientOptions::new(id).client_auth(auth),
+        );
+        let mut builder = TokenManager::builder()
+            .grant(grant)
+            .root_certificates(RootCertificates::from_pem_file(certs::CA).unwrap());
+        if let Some((cert, key)) = cert {
+            builder =
+                builder.client_certificate(ClientCertificate::from_pem_files(cert, key).unwrap());
+        }
+        builder.build().unwrap()
     }
 
     /// Asserts that `manager` gets an oidc-provider access token.
@@ -312,4 +343,178 @@ async fn private_key_jwt_wrong_audience_is_invalid_client() {
         .assertion_audience("https://somewhere-else.example/token");
     let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
     op.assert_invalid_client(&manager, "aud elsewhere").await;
+}
+
+/// tls_client_auth (a certificate the test CA issued, matched by its subject DN) and
+/// self_signed_tls_client_auth (the certificate registered in the client's `jwks` `x5c`)
+/// get real tokens: the body carries only `client_id`, the certificate does the rest.
+#[tokio::test]
+async fn mutual_tls_client_auth_gets_a_token() {
+    let Some(op) = op() else { return };
+    let manager = op.mtls_manager(
+        "grantkit-tls",
+        ClientAuth::TlsClientAuth,
+        Some((certs::CLIENT, certs::CLIENT_KEY)),
+    );
+    op.assert_token(&manager, "tls_client_auth").await;
+    let manager = op.mtls_manager(
+        "grantkit-self-signed",
+        ClientAuth::SelfSignedTlsClientAuth,
+        Some((certs::SELF_SIGNED, certs::SELF_SIGNED_KEY)),
+    );
+    op.assert_token(&manager, "self_signed_tls_client_auth")
+        .await;
+}
+
+/// The wrong certificate, none, or no TLS at all is `invalid_client`, not retried.
+#[tokio::test]
+async fn mutual_tls_with_the_wrong_certificate_is_invalid_client() {
+    let Some(op) = op() else { return };
+    let cases = [
+        (
+            "tls_client_auth, another subject from the same CA",
+            "grantkit-tls",
+            ClientAuth::TlsClientAuth,
+            Some((certs::OTHER_CLIENT, certs::OTHER_CLIENT_KEY)),
+        ),
+        (
+            "tls_client_auth, a certificate the CA did not issue",
+            "grantkit-tls",
+            ClientAuth::TlsClientAuth,
+            Some((certs::SELF_SIGNED, certs::SELF_SIGNED_KEY)),
+        ),
+        (
+            "self_signed_tls_client_auth, an unregistered certificate",
+            "grantkit-self-signed",
+            ClientAuth::SelfSignedTlsClientAuth,
+            Some((certs::OTHER_SELF_SIGNED, certs::OTHER_SELF_SIGNED_KEY)),
+        ),
+        (
+            "self_signed_tls_client_auth, no certificate",
+            "grantkit-self-signed",
+            ClientAuth::SelfSignedTlsClientAuth,
+            None,
+        ),
+    ];
+    for (what, id, auth, cert) in cases {
+        let manager = op.mtls_manager(id, auth, cert);
+        op.assert_invalid_client(&manager, what).await;
+    }
+    // Over plain http no certificate can be presented.
+    let manager = op.manager(
+        ClientOptions::new("grantkit-tls"),
+        ClientAuth::TlsClientAuth,
+    );
+    op.assert_invalid_client(&manager, "tls_client_auth over plain http")
+        .await;
+}
+
+/// Keys told apart by `kid`: the client holds two RSA keys, the test key under its RFC 7638
+/// thumbprint (which serve.mjs computes with jose) and RFC 7517 A.2's under its own kid. A
+/// JWK key with `key_id_thumbprint()`, and the RFC key read from its JWK (whose `kid`
+/// grantkit sends), each get a token; the test key sent under the other key's kid is
+/// refused: the server picked the key by the kid grantkit sent.
+#[tokio::test]
+async fn private_key_jwt_keys_are_told_apart_by_kid() {
+    let Some(op) = op() else { return };
+    let id = "grantkit-pkjwt-kids";
+    let jwk = |file: &str| JwtSigningKey::from_jwk_file(None, keys_dir().join(file)).unwrap();
+    let options = ClientOptions::new(id)
+        .private_key(jwk("test-only-rsa.jwk.json"))
+        .key_id_thumbprint();
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "JWK key, kid = its thumbprint")
+        .await;
+    let options = ClientOptions::new(id).private_key(jwk("rfc7517-a2-rsa.jwk.json"));
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "RFC 7517 A.2 key, kid from its JWK")
+        .await;
+    let options = ClientOptions::new(id)
+        .private_key(pem_key("RS256", "test-only-rsa-pkcs8.pem"))
+        .key_id("2011-04-29");
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_invalid_client(&manager, "the test key under the other key's kid")
+        .await;
+}
+
+/// What the Microsoft Entra preset sends with a certificate — PS256, an `x5t#S256`
+/// header, and `client_id` in the body beside the assertion — is accepted as plain
+/// private_key_jwt (RFC 7521 §4.2: a `client_id` naming the assertion's client).
+#[tokio::test]
+async fn private_key_jwt_with_a_certificate_thumbprint_and_client_id() {
+    let Some(op) = op() else { return };
+    let certificate =
+        grantkit::grant::Certificate::from_pem_file(keys_dir().join("test-only-rsa-cert.pem"))
+            .unwrap();
+    let options = ClientOptions::new(pkjwt_client("PS256"))
+        .private_key(pem_key("PS256", "test-only-rsa-pkcs8.pem"))
+        .certificate(certificate)
+        .client_id_in_body(true);
+    let manager = op.manager(options, ClientAuth::PrivateKeyJwt);
+    op.assert_token(&manager, "PS256, x5t#S256, client_id")
+        .await;
+}
+
+/// A client assertion made elsewhere (a federated or projected token file) is read at each
+/// renewal: the server verifies whatever the file holds when the request is made. An
+/// assertion by a key the client does not hold is refused; after the file is rewritten with
+/// a valid one, the same manager's next renewal gets a token.
+#[tokio::test]
+async fn a_client_assertion_file_is_read_at_each_renewal() {
+    let Some(op) = op() else { return };
+    let id = pkjwt_client("RS256");
+    let sign = |file: &str, alg: jsonwebtoken::Algorithm| {
+        let pem = std::fs::read(keys_dir().join(file)).unwrap();
+        let key = match alg {
+            jsonwebtoken::Algorithm::ES256 => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
+            _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        }
+        .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({
+            "iss": id, "sub": id, "aud": op.token_url(),
+            "jti": format!("{now}-{file}-{alg:?}"), "iat": now, "exp": now + 60,
+        });
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("federated-token");
+    std::fs::write(
+        &path,
+        sign(
+            "test-only-ec-p256-pkcs8.pem",
+            jsonwebtoken::Algorithm::ES256,
+        ),
+    )
+    .unwrap();
+    // No failure cool-down: the call after the refusal is a request, made at once.
+    let grant = ClientCredentials::new(
+        op.token_url(),
+        ClientOptions::new(&id).client_assertion_file(&path),
+    )
+    .client_auth(ClientAuth::PrivateKeyJwt);
+    let manager = TokenManager::builder()
+        .grant(grant)
+        .failure_cooldown(Duration::ZERO)
+        .build()
+        .unwrap();
+    op.assert_invalid_client(&manager, "an assertion by a key the client does not hold")
+        .await;
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n",
+            sign("test-only-rsa-pkcs8.pem", jsonwebtoken::Algorithm::RS256)
+        ),
+    )
+    .unwrap();
+    let token = match manager.token().await {
+        Ok(token) => token,
+        Err(e) => panic!("after the file was rewritten: {}\n{}", e.report(), op.log()),
+    };
+    assert_eq!(token.token_type(), "Bearer");
+    assert_eq!(manager.stats().token_requests, 2);
 }

@@ -42,6 +42,10 @@ const JWT_SECRET: &str = "jwt-Kx4pM7nR2wZs9Gb3";
 const WRONG_JWT_SECRET: &str = "jwt-WRONG-Tq6hY1mB8zR";
 const REDIS_PASSWORD: &str = "redis-Pw5Jc9Lr2Xn7Qe";
 const REFRESH_TOKEN: &str = "rt-given-Fk3Wd8Hs1Mv6";
+/// Assertions made elsewhere (a projected service-account token), read from a file or a
+/// function.
+const EXTERNAL_ASSERTION: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJleHQifQ.ext-Sg7Lw2Qm5Xc9";
+const EXTERNAL_ASSERTION_FN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJmbiJ9.fn-Rb4Kt8Vn1Jd6";
 
 // ---------------------------------------------------------------------------------------
 // Capturing every log line of this process.
@@ -126,6 +130,8 @@ impl Audit {
             ("wrong signing key", WRONG_JWT_SECRET),
             ("redis password", REDIS_PASSWORD),
             ("configured refresh token", REFRESH_TOKEN),
+            ("external assertion", EXTERNAL_ASSERTION),
+            ("external assertion from a function", EXTERNAL_ASSERTION_FN),
         ] {
             audit.secret(name, value);
         }
@@ -488,6 +494,29 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     }
     let signing_key = grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
     audit.debug("private key", &signing_key);
+    // The same key as a JWK: its private members are secrets; a broken JWK's error shows
+    // none of them.
+    let jwk_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa.jwk.json"
+    ))
+    .unwrap();
+    let jwk: serde_json::Value = serde_json::from_str(&jwk_text).unwrap();
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        audit.secret("JWK private member", jwk[member].as_str().unwrap());
+    }
+    let jwk_key = grantkit::grant::JwtSigningKey::from_jwk(None, jwk_text.clone()).unwrap();
+    audit.debug("JWK private key", &jwk_key);
+    let broken = jwk_text.replace("\"qi\"", "\"qx\"");
+    match grantkit::grant::JwtSigningKey::from_jwk(None, broken) {
+        Ok(_) => panic!("a JWK without qi was read"),
+        Err(error) => audit.error("broken JWK", &error),
+    }
+    let certificate = grantkit::grant::Certificate::from_pem_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/grants/tests/keys/test-only-rsa-cert.pem"
+    ))
+    .unwrap();
     for (label, grant) in [
         (
             "cc client_secret_jwt",
@@ -502,6 +531,17 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
                     .client_auth(ClientAuth::PrivateKeyJwt)
                     .private_key(signing_key)
                     .key_id(KEY_ID),
+            ),
+        ),
+        (
+            "cc private_key_jwt with a JWK, a thumbprint kid and a certificate",
+            ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID)
+                    .client_auth(ClientAuth::PrivateKeyJwt)
+                    .private_key(jwk_key)
+                    .key_id_thumbprint()
+                    .certificate(certificate),
             ),
         ),
     ] {
@@ -521,7 +561,7 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
                 .map(str::to_owned)
         })
         .collect();
-    assert_eq!(client_assertions.len(), 2, "{client_assertions:?}");
+    assert_eq!(client_assertions.len(), 3, "{client_assertions:?}");
     for a in &client_assertions {
         audit.secret("client assertion sent", a);
     }
@@ -583,6 +623,86 @@ async fn a_full_run_of_every_grant_leaks_no_secret() {
     for a in &assertions {
         audit.secret("assertion sent", a);
     }
+
+    // The identity-provider presets, aimed at the test server: a secret in the body
+    // (Auth0, Entra), in Basic (Keycloak), a client_secret_jwt (Keycloak) and
+    // private_key_jwt (Okta, Auth0) assertion, a Salesforce assertion; the server refuses
+    // what it does not speak, and those errors are audited too.
+    let before = server.requests().len();
+    let idp_key = || grantkit::grant::JwtSigningKey::from_pem("RS256", pem.clone()).unwrap();
+    let idp: Vec<(
+        &str,
+        Box<dyn std::fmt::Debug>,
+        grantkit::Result<TokenManagerBuilder>,
+    )> = {
+        use grantkit::presets::{Auth0, Keycloak, MicrosoftEntra, Okta, SalesforceJwt};
+        let auth0 = Auth0::new("tenant.example", CLIENT_ID, "https://api.example")
+            .client_secret(CLIENT_SECRET)
+            .token_url(&url);
+        let auth0_key = Auth0::new("tenant.example", CLIENT_ID, "https://api.example")
+            .private_key(idp_key())
+            .token_url(&url);
+        let okta = Okta::new("org.example", CLIENT_ID, "api.read")
+            .private_key(idp_key())
+            .token_url(&url);
+        let keycloak = Keycloak::new("https://sso.example", "acme", CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .token_url(&url);
+        let keycloak_jwt = keycloak.clone().client_auth(ClientAuth::ClientSecretJwt);
+        let entra = MicrosoftEntra::new("tenant", CLIENT_ID)
+            .client_secret(CLIENT_SECRET)
+            .resource("https://graph.microsoft.com")
+            .token_url(&url);
+        let salesforce = SalesforceJwt::new("consumer-key", USERNAME, idp_key()).token_url(&url);
+        vec![
+            ("auth0", Box::new(auth0.clone()), auth0.builder()),
+            (
+                "auth0 key",
+                Box::new(auth0_key.clone()),
+                auth0_key.builder(),
+            ),
+            ("okta", Box::new(okta.clone()), okta.builder()),
+            ("keycloak", Box::new(keycloak.clone()), keycloak.builder()),
+            (
+                "keycloak jwt",
+                Box::new(keycloak_jwt.clone()),
+                keycloak_jwt.builder(),
+            ),
+            ("entra", Box::new(entra.clone()), entra.builder()),
+            (
+                "salesforce",
+                Box::new(salesforce.clone()),
+                salesforce.builder(),
+            ),
+        ]
+    };
+    for (label, preset, built) in idp {
+        audit.debug(label, &preset);
+        let manager = built.unwrap().clock(clock.clone()).build().unwrap();
+        audit.debug(label, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(label, &token),
+            Err(error) => audit.error(label, &error),
+        }
+    }
+    let idp_requests = server.requests().split_off(before);
+    assert_eq!(idp_requests.len(), 7);
+    let sent: Vec<String> = idp_requests
+        .iter()
+        .flat_map(|r| ["client_assertion", "assertion"].map(|k| r.params.get(k).cloned()))
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(sent.len(), 4, "assertions sent by the presets");
+    for a in &sent {
+        audit.secret("preset assertion sent", a);
+    }
+    // Mutual TLS (tls_client_auth, self_signed_tls_client_auth): the client certificates'
+    // private keys are secrets, in code and in a profile (`private_key_file`, inline
+    // `private_key`); success and failure paths against the HTTPS test server.
+    mutual_tls(&mut audit, &clock).await;
+
+    secrets_read_at_each_use(&mut audit, &server, &clock).await;
 
     // Presets, configuration profiles, stores and the middleware.
     let tso = presets::twenty_four_seven_office(CLIENT_ID, CLIENT_SECRET, "42");
@@ -707,6 +827,352 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
             logs.contains(expected),
             "no {expected:?} in the captured logs"
         );
+    }
+}
+
+/// The mutual-TLS part of [`a_full_run_of_every_grant_leaks_no_secret`].
+async fn mutual_tls(audit: &mut Audit, clock: &ManualClock) {
+    use grantkit::transport::{ClientCertificate, RootCertificates};
+    use grantkit_testkit::certs;
+    let tls_server = TestServer::start_tls(
+        grantkit_testkit::server::ServerConfig::default(),
+        Arc::new(clock.clone()),
+    )
+    .await;
+    let tls_url = tls_server.token_url();
+    for key in [
+        certs::CLIENT_KEY,
+        certs::SELF_SIGNED_KEY,
+        certs::OTHER_CLIENT_KEY,
+    ] {
+        let pem = std::fs::read_to_string(key).unwrap();
+        for line in pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        {
+            audit.secret("TLS client private key", line);
+        }
+    }
+    let roots = RootCertificates::from_pem_file(certs::CA).unwrap();
+    for (label, id, auth, cert, key) in [
+        (
+            "cc tls_client_auth",
+            TestServer::TLS_CLIENT_ID,
+            ClientAuth::TlsClientAuth,
+            certs::CLIENT,
+            certs::CLIENT_KEY,
+        ),
+        (
+            "cc self_signed_tls_client_auth",
+            TestServer::SELF_SIGNED_CLIENT_ID,
+            ClientAuth::SelfSignedTlsClientAuth,
+            certs::SELF_SIGNED,
+            certs::SELF_SIGNED_KEY,
+        ),
+    ] {
+        let certificate = ClientCertificate::from_pem_files(cert, key).unwrap();
+        audit.debug(label, &certificate);
+        let grant = ClientCredentials::new(&tls_url, ClientOptions::new(id).client_auth(auth));
+        let b = builder(grant, clock)
+            .client_certificate(certificate)
+            .root_certificates(roots.clone());
+        audit.debug(label, &b);
+        let manager = b.build().unwrap();
+        exercise(audit, label, &tls_server, &manager, false).await;
+    }
+    // The wrong certificate: invalid_client.
+    let wrong = builder(
+        ClientCredentials::new(
+            &tls_url,
+            ClientOptions::new(TestServer::TLS_CLIENT_ID).client_auth(ClientAuth::TlsClientAuth),
+        ),
+        clock,
+    )
+    .client_certificate(
+        ClientCertificate::from_pem_files(certs::OTHER_CLIENT, certs::OTHER_CLIENT_KEY).unwrap(),
+    )
+    .root_certificates(roots)
+    .build()
+    .unwrap();
+    let error = wrong.token().await.unwrap_err();
+    assert!(error.is_invalid_client(), "{}", error.report());
+    audit.error("tls_client_auth, wrong certificate", &error);
+    // A key that does not match its certificate.
+    let mismatch =
+        ClientCertificate::from_pem_files(certs::CLIENT, certs::OTHER_CLIENT_KEY).unwrap_err();
+    audit.error("mismatched client key", &mismatch);
+
+    // Profiles: the key from a file, inline, or in the certificate file.
+    let inline_key = std::fs::read_to_string(certs::SELF_SIGNED_KEY).unwrap();
+    let toml = format!(
+        r#"
+[profiles.mtls]
+grant = "client_credentials"
+token_url = "{tls_url}"
+client_id = "{tls}"
+client_auth = "tls_client_auth"
+certificate_file = "{cert}"
+private_key_file = "{key}"
+ca_file = "{ca}"
+[profiles.self-signed]
+grant = "client_credentials"
+token_url = "{tls_url}"
+client_id = "{self_signed}"
+client_auth = "self_signed_tls_client_auth"
+certificate_file = "{self_cert}"
+private_key = """{inline_key}"""
+ca_file = "{ca}"
+[profiles.combined]
+grant = "client_credentials"
+token_url = "{tls_url}"
+client_id = "{tls}"
+client_auth = "tls_client_auth"
+certificate_file = "{combined}"
+ca_file = "{ca}"
+"#,
+        tls = TestServer::TLS_CLIENT_ID,
+        self_signed = TestServer::SELF_SIGNED_CLIENT_ID,
+        cert = certs::CLIENT,
+        key = certs::CLIENT_KEY,
+        self_cert = certs::SELF_SIGNED,
+        combined = certs::CLIENT_COMBINED,
+        ca = certs::CA,
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    audit.debug("mTLS config", &config);
+    for name in ["mtls", "self-signed", "combined"] {
+        let (_, profile) = config.profile(Some(name)).unwrap();
+        audit.debug(name, profile);
+        audit.debug(name, &profile.summary());
+        let b = config.builder(Some(name)).unwrap();
+        audit.debug(name, &b);
+        let manager = b.build().unwrap();
+        audit.debug(name, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(name, &token),
+            Err(error) => panic!("{name}: {}", error.report()),
+        }
+    }
+    // Mistakes around an inline key: a key that is not the certificate's, a malformed one.
+    for (i, text) in [
+        toml.replace(
+            &format!("certificate_file = \"{}\"", certs::SELF_SIGNED),
+            &format!("certificate_file = \"{}\"", certs::CLIENT),
+        ),
+        toml.replace("-----END RSA PRIVATE KEY-----", ""),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let error = Config::from_toml(text)
+            .and_then(|c| c.builder(Some("self-signed")))
+            .unwrap_err();
+        audit.error(&format!("mTLS config mistake {i}"), &error);
+    }
+}
+
+/// Every secret read from a file or a function at each use, and the assertions made
+/// elsewhere: the same full runs, then a missing file, then configuration profiles with
+/// the `*_file` keys.
+async fn secrets_read_at_each_use(audit: &mut Audit, server: &TestServer, clock: &ManualClock) {
+    use grantkit::secret::SecretSource;
+
+    let url = server.token_url();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{contents}\n")).unwrap();
+        path
+    };
+    let cs = file("client-secret", CLIENT_SECRET);
+    let pw = file("password", PASSWORD);
+    let hs = file("jwt-secret", JWT_SECRET);
+    let assertion = file("sa-token", EXTERNAL_ASSERTION);
+
+    let grants: Vec<(&str, Arc<dyn grantkit::grant::Grant>, bool)> = vec![
+        (
+            "cc secret file basic",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_secret_file(&cs),
+            )),
+            false,
+        ),
+        (
+            "cc secret fn json",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::json(CLIENT_ID, "").client_secret_fn(|| Ok(CLIENT_SECRET)),
+            )),
+            false,
+        ),
+        (
+            "password file",
+            Arc::new(
+                PasswordGrant::new(
+                    &url,
+                    ClientOptions::form(CLIENT_ID, SecretSource::file(&cs)),
+                    USERNAME,
+                    SecretSource::file(&pw),
+                )
+                .with_refresh(),
+            ),
+            true,
+        ),
+        (
+            "jwt secret file",
+            Arc::new(JwtBearer::hs256(
+                &url,
+                KEY_ID,
+                ISSUER,
+                SecretSource::file(&hs),
+            )),
+            false,
+        ),
+    ];
+    for (label, grant, refreshes) in grants {
+        audit.debug(label, &grant);
+        audit.debug(label, &grant.identity());
+        let manager = builder(grant, clock).build().unwrap();
+        exercise(audit, label, server, &manager, refreshes).await;
+    }
+
+    // Assertions made elsewhere: the test server knows none and refuses them, which is
+    // all this needs; what matters is that they were sent and never shown.
+    let before = server.requests().len();
+    let external: Vec<(&str, Arc<dyn grantkit::grant::Grant>)> = vec![
+        (
+            "client assertion file",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_assertion_file(&assertion),
+            )),
+        ),
+        (
+            "client assertion fn",
+            Arc::new(ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_assertion_fn(|| Ok(EXTERNAL_ASSERTION_FN)),
+            )),
+        ),
+        (
+            "jwt bearer assertion file",
+            Arc::new(JwtBearer::assertion_file(&url, &assertion)),
+        ),
+        (
+            "entra federated token file",
+            Arc::new(
+                grantkit::presets::MicrosoftEntra::new("tenant", CLIENT_ID)
+                    .credential(grantkit::presets::EntraCredential::FederatedTokenFile(
+                        assertion.clone(),
+                    ))
+                    .resource("https://graph.microsoft.com")
+                    .token_url(&url)
+                    .grant()
+                    .unwrap(),
+            ),
+        ),
+    ];
+    for (label, grant) in external {
+        audit.debug(label, &grant);
+        audit.debug(label, &grant.identity());
+        let manager = builder(grant, clock).build().unwrap();
+        audit.debug(label, &manager);
+        let error = manager.token().await.unwrap_err();
+        audit.error(label, &error);
+    }
+    let sent: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert!(sent[0].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION}")));
+    assert!(sent[1].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION_FN}")));
+    assert!(sent[2].starts_with(&format!("assertion={EXTERNAL_ASSERTION}&")));
+    assert!(sent[3].ends_with(&format!("&client_assertion={EXTERNAL_ASSERTION}")));
+
+    // The files disappear: the errors name the paths, not what they held.
+    for path in [&cs, &pw, &hs, &assertion] {
+        std::fs::remove_file(path).unwrap();
+    }
+    for (label, grant) in [
+        (
+            "missing secret file",
+            ClientCredentials::new(&url, ClientOptions::new(CLIENT_ID).client_secret_file(&cs)),
+        ),
+        (
+            "missing assertion file",
+            ClientCredentials::new(
+                &url,
+                ClientOptions::new(CLIENT_ID).client_assertion_file(&assertion),
+            ),
+        ),
+    ] {
+        let error = builder(grant, clock)
+            .build()
+            .unwrap()
+            .token()
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{}", error.report());
+        audit.error(label, &error);
+    }
+
+    // Profiles with the `*_file` keys.
+    let cs = file("client-secret", CLIENT_SECRET);
+    let pw = file("password", PASSWORD);
+    let hs = file("jwt-secret", JWT_SECRET);
+    let assertion = file("sa-token", EXTERNAL_ASSERTION);
+    let toml = format!(
+        r#"
+[profiles.cc]
+grant = "client_credentials"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret_file = "{cs}"
+[profiles.pw]
+grant = "password"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret_file = "{cs}"
+username = "{USERNAME}"
+password_file = "{pw}"
+[profiles.jwt]
+grant = "jwt_bearer"
+token_url = "{url}"
+jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret_file = "{hs}" }}
+[profiles.federated]
+grant = "client_credentials"
+token_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_assertion_file = "{assertion}"
+[profiles.bearer]
+grant = "jwt_bearer"
+token_url = "{url}"
+jwt = {{ assertion_file = "{assertion}" }}
+"#,
+        cs = cs.display(),
+        pw = pw.display(),
+        hs = hs.display(),
+        assertion = assertion.display(),
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    audit.debug("file config", &config);
+    for name in ["cc", "pw", "jwt", "federated", "bearer"] {
+        let (_, profile) = config.profile(Some(name)).unwrap();
+        audit.debug(name, profile);
+        audit.debug(name, &profile.summary());
+        let manager = config
+            .builder(Some(name))
+            .unwrap()
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        audit.debug(name, &manager);
+        match manager.token().await {
+            Ok(token) => audit.token(name, &token),
+            Err(error) => audit.error(name, &error),
+        }
     }
 }
 

@@ -2,20 +2,28 @@
 //
 //     node interop/oidc-provider/serve.mjs [PORT]
 //
-// PORT defaults to 0 (a free port). Prints `grantkit-interop listening on <issuer>` on stdout
-// once it accepts requests; the token endpoint is <issuer>/token. Exits when its stdin
-// closes, so that it never outlives the test binary that spawned it.
+// PORT defaults to 0 (a free port). Prints `grantkit-interop listening on <issuer> <mtls>`
+// on stdout once it accepts requests: the token endpoint is <issuer>/token (plain http), and
+// <mtls>/token the same endpoint over HTTPS with client certificates (mutual TLS, RFC 8705),
+// on a second free port. Exits when its stdin closes, so that it never outlives the test
+// binary that spawned it.
 //
 // One static client per client authentication method, every one with the
 // client_credentials grant; the private_key_jwt clients hold the PUBLIC test keys of
-// crates/grants/tests/keys/ as their `jwks`.
+// crates/grants/tests/keys/ as their `jwks`. The HTTPS listener uses the test-only server
+// certificate of that directory (issued by its test CA) and asks every client for a
+// certificate: the tls_client_auth client is the CA-issued test-only-mtls-client.pem (by
+// subject DN), the self_signed_tls_client_auth client test-only-mtls-self-signed.pem (by the
+// certificate in its `jwks` `x5c`).
 
-import { createPublicKey } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { calculateJwkThumbprint } from 'jose';
 import Provider from 'oidc-provider';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -26,6 +34,21 @@ const SECRET = 'grantkit-oidc-provider-interop-secret-0123456789';
 
 function jwk(file) {
   return createPublicKey(readFileSync(join(KEYS, file))).export({ format: 'jwk' });
+}
+
+const pem = (file) => readFileSync(join(KEYS, file));
+
+// The self-signed client's registered key: its certificate's public key, with the
+// certificate itself in `x5c` (oidc-provider matches its SHA-256 thumbprint).
+function certificateJwk(file) {
+  const cert = new X509Certificate(pem(file));
+  return { ...cert.publicKey.export({ format: 'jwk' }), use: 'sig', x5c: [cert.raw.toString('base64')] };
+}
+
+// The subject of a certificate as RFC 4514 writes it (`CN=leaf,O=org`): Node gives the RDNs
+// first to last, one per line.
+function subjectDn(cert) {
+  return cert.subject.split('\n').reverse().join(',');
 }
 
 function client(id, method, extra = {}) {
@@ -52,6 +75,21 @@ const PRIVATE_KEY_JWT = [
   ['EdDSA', 'test-only-ed25519-public.pem'],
 ];
 
+// A public JWK of a private JWK file.
+function jwkFromJwkFile(file) {
+  const key = JSON.parse(readFileSync(join(KEYS, file), 'utf8'));
+  return createPublicKey({ key, format: 'jwk' }).export({ format: 'jwk' });
+}
+
+// Keys told apart by `kid`: one RS256 client holding two RSA keys, the test key under its
+// RFC 7638 thumbprint (computed here by jose, independently of grantkit) and RFC 7517 A.2's
+// under its own kid, `2011-04-29`.
+const testRsa = jwk('test-only-rsa-public.pem');
+const KID_CLIENT_KEYS = [
+  { ...testRsa, kid: await calculateJwkThumbprint(testRsa, 'sha256'), use: 'sig' },
+  { ...jwkFromJwkFile('rfc7517-a2-rsa.jwk.json'), kid: '2011-04-29', use: 'sig' },
+];
+
 const clients = [
   // oidc-provider lets a public client (`none`) use client_credentials.
   client('grantkit-none', 'none'),
@@ -67,6 +105,16 @@ const clients = [
       jwks: { keys: [{ ...jwk(file), use: 'sig' }] },
     }),
   ),
+  client('grantkit-pkjwt-kids', 'private_key_jwt', {
+    token_endpoint_auth_signing_alg: 'RS256',
+    jwks: { keys: KID_CLIENT_KEYS },
+  }),
+  client('grantkit-tls', 'tls_client_auth', {
+    tls_client_auth_subject_dn: 'CN=grantkit-test-client,O=grantkit tests',
+  }),
+  client('grantkit-self-signed', 'self_signed_tls_client_auth', {
+    jwks: { keys: [certificateJwk('test-only-mtls-self-signed.pem')] },
+  }),
 ];
 
 const port = Number(process.argv[2] ?? 0);
@@ -77,14 +125,54 @@ await new Promise((resolve, reject) => {
 });
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
+// The same provider over HTTPS, asking for client certificates; the handshake accepts any
+// (or none), and `socket.authorized` says whether the test CA issued it.
+const tls = createHttpsServer({
+  cert: pem('test-only-mtls-server.pem'),
+  key: pem('test-only-mtls-server-key.pem'),
+  ca: pem('test-only-mtls-ca.pem'),
+  requestCert: true,
+  rejectUnauthorized: false,
+});
+await new Promise((resolve, reject) => {
+  tls.once('error', reject);
+  tls.listen(0, '127.0.0.1', resolve);
+});
+const mtls = `https://127.0.0.1:${tls.address().port}`;
+
+// The client certificate of the request's TLS connection, if any.
+function peerCertificate(ctx) {
+  const peer = ctx.socket?.getPeerCertificate?.();
+  return peer?.raw ? new X509Certificate(peer.raw) : undefined;
+}
+
 const provider = new Provider(issuer, {
   clients,
-  clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
+  clientAuthMethods: [
+    'none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt',
+    'tls_client_auth', 'self_signed_tls_client_auth',
+  ],
   enabledJWA: {
     clientAuthSigningAlgValues: ['HS256', ...PRIVATE_KEY_JWT.map(([alg]) => alg)],
   },
   features: {
     devInteractions: { enabled: false },
+    mTLS: {
+      enabled: true,
+      tlsClientAuth: true,
+      selfSignedTlsClientAuth: true,
+      getCertificate: peerCertificate,
+      certificateAuthorized: (ctx) => ctx.socket?.authorized === true,
+      certificateSubjectMatches: (ctx, property, expected) => {
+        const cert = peerCertificate(ctx);
+        switch (property) {
+          case 'tls_client_auth_subject_dn':
+            return cert !== undefined && subjectDn(cert) === expected;
+          default:
+            throw new Error(`${property} is not used by these tests`);
+        }
+      },
+    },
     clientCredentials: { enabled: true },
     // client_credentials issues an access token for a resource server: one, the default.
     resourceIndicators: {
@@ -101,11 +189,12 @@ const provider = new Provider(issuer, {
 });
 // Log why a client was refused (stderr; the test shows it on failure).
 provider.on('grant.error', (ctx, err) => {
-  console.error(`grant.error: ${err.name} ${err.message} ${err.error_description ?? ''}`);
+  console.error(`grant.error: ${err.name} ${err.message} ${err.error_description ?? ''} ${err.error_detail ?? ''}`);
 });
 server.on('request', provider.callback());
+tls.on('request', provider.callback());
 
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('close', () => process.exit(0));
 process.stdin.resume();
-console.log(`grantkit-interop listening on ${issuer}`);
+console.log(`grantkit-interop listening on ${issuer} ${mtls}`);

@@ -184,6 +184,11 @@ pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
             Some(auth) => format!("{grant}, auth {auth}"),
             None => grant,
         };
+        // A jwt_bearer profile's assertion kid (a thumbprint is read from the key).
+        let grant = match &summary.jwt_key {
+            Some(kid) => format!("{grant}, {kid}"),
+            None => grant,
+        };
         let marker = if default.as_deref() == Some(name.as_str()) {
             "*"
         } else {

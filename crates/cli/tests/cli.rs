@@ -950,10 +950,33 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         private_key = "-----BEGIN PRIVATE KEY-----\nsigned-key-body-value\n-----END PRIVATE KEY-----"
         signing_alg = "ES256"
         key_id = "kid-7"
+
+        [profiles.entra]
+        grant = "client_credentials"
+        token_url = "{url}"
+        client_id = "entra-client"
+        client_auth = "private_key_jwt"
+        private_key_file = "{keys}/test-only-rsa.jwk.json"
+        key_id_thumbprint = true
+        certificate_file = "{keys}/test-only-rsa-cert.pem"
+
+        [profiles.sensors-jwk]
+        grant = "jwt_bearer"
+        token_url = "{url}"
+        jwt = {{ issuer = "svc@example.com", private_key_file = "{keys}/test-only-ec-p256.jwk.json" }}
         "#,
         url = f.token_url(),
-        store = f.store_dir().display()
+        store = f.store_dir().display(),
+        keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../grants/tests/keys"),
     ));
+    let jwk: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../grants/tests/keys/test-only-rsa.jwk.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let output = run(&config, &["profiles"]);
     let out = success(&output);
     for secret in [
@@ -965,12 +988,14 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         "dt-secret-value",
         "signed-key-body-value",
         "PRIVATE KEY",
+        jwk["d"].as_str().unwrap(),
+        jwk["p"].as_str().unwrap(),
     ] {
         assert!(!out.contains(secret), "{secret} leaked:\n{out}");
         assert!(!stderr(&output).contains(secret));
     }
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(lines.len(), 8, "{out}");
     assert!(
         lines[0].contains("NAME") && lines[0].contains("TOKEN URL"),
         "{out}"
@@ -1007,6 +1032,17 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         line("signed").contains("client_credentials, auth private_key_jwt (kid kid-7)"),
         "the method and the key's id, never the key:\n{out}"
     );
+    assert!(
+        line("entra").contains(
+            "client_credentials, auth private_key_jwt (kid 4Ip62dPIndsjuclkugfNwR6LRkS4kJeigyYmWjUcC2s (JWK thumbprint), x5t#S256 EOheaY3ZuHB19AmwiuiEwFa-prUDlFhFI-haV2pTwbw)"
+        ),
+        "the key's thumbprint and the certificate's x5t#S256, never the key:\n{out}"
+    );
+    assert!(
+        line("sensors-jwk").contains("jwt_bearer, kid test-only-ec-p256-jwk (from the JWK)"),
+        "a JWT-bearer profile's kid, read from its JWK:\n{out}"
+    );
+    assert!(!line("dt").contains("kid"), "{out}");
     assert!(!line("acme").contains(", auth "), "{out}");
     assert_eq!(f.server.token_requests(), 0);
 }

@@ -250,6 +250,12 @@ mod reqwest_client;
 #[cfg(feature = "default-http-client")]
 pub use reqwest_client::ReqwestHttpClient;
 
+#[cfg(feature = "default-http-client")]
+mod tls;
+
+#[cfg(feature = "default-http-client")]
+pub use tls::{ClientCertificate, RootCertificates};
+
 /// Header pairs of a response as `(&str, &str)`, skipping values that are not text.
 pub(crate) fn header_pairs(response: &HttpResponse) -> Vec<(&str, &str)> {
     response

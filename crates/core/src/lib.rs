@@ -44,7 +44,7 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `reqwest` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls) |
+//! | `default-http-client` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls), with [`ClientCertificate`] (mutual TLS) and [`RootCertificates`] (an internal CA) |
 //!
 //! # Security
 //! - Secrets ([`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`Password`],
@@ -78,12 +78,15 @@ pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SER
 pub use failure::{FAILURE_TEXT_CHARS, FailureRecord, MAX_FAILURE_RECORD_BYTES};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
 #[cfg(feature = "default-http-client")]
-pub use http::ReqwestHttpClient;
+pub use http::{ClientCertificate, ReqwestHttpClient, RootCertificates};
 pub use http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest};
 pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
-pub use secret::{AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey};
+pub use secret::{
+    AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
+    SigningKey,
+};
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
 };

@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+mod source;
+
+pub use source::{SecretSource, SecretValue};
+
 /// Compares two byte strings in time that depends only on their lengths.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

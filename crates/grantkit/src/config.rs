@@ -50,16 +50,22 @@ mod describe;
 mod env;
 mod load;
 mod permissions;
+mod preset;
 mod schema;
+mod signing;
+mod sources;
 mod text;
+mod tls;
 
+pub(crate) use build::missing;
 pub(crate) use build::need;
 #[cfg(feature = "grant-jwt-bearer")]
-pub(crate) use build::{missing, override_jwt};
+pub(crate) use build::override_jwt;
 pub use env::ConfigEnv;
+pub use preset::PresetName;
 pub use schema::{
-    Config, ConfigUrl, GrantKind, JwtConfig, PresetName, Profile, ProfileSummary, RefreshConfig,
-    StoreConfig, StoreKind,
+    Config, ConfigUrl, GrantKind, JwtConfig, Profile, ProfileSummary, RefreshConfig, StoreConfig,
+    StoreKind,
 };
 
 /// The environment variable naming the configuration file.

@@ -98,6 +98,8 @@ pub mod grant {
     pub use grantkit_core::{
         Grant, GrantContext, GrantFn, GrantIdentity, TokenRequest, async_trait, grant_fn,
     };
+    /// A client certificate chain and its `x5t#S256` (`private_key_jwt` header).
+    pub use grantkit_grants::Certificate;
     #[cfg(feature = "grant-jwt-bearer")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
     pub use grantkit_grants::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtSigningKey};
@@ -145,10 +147,12 @@ pub mod time {
 }
 
 /// Secret types: redacted in `Debug`, no `Display`, compared in constant time, zeroed on
-/// drop; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
+/// drop; [`SecretSource`](secret::SecretSource), a secret read from a file or a function at
+/// each use; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
 pub mod secret {
     pub use grantkit_core::{
-        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SigningKey, redact_url,
+        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
+        SigningKey, redact_url,
     };
 }
 

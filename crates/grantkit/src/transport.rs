@@ -9,7 +9,7 @@
 
 #[cfg(feature = "rustls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
-pub use grantkit_core::ReqwestHttpClient;
+pub use grantkit_core::{ClientCertificate, ReqwestHttpClient, RootCertificates};
 pub use grantkit_core::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse};
 /// The `http` crate, whose `Request` and `Response` are [`HttpRequest`] and
 /// [`HttpResponse`], for custom [`HttpClient`]s.

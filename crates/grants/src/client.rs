@@ -110,11 +110,23 @@ pub enum ClientAuth {
     /// ([`ClientOptions::private_key`](crate::ClientOptions::private_key)).
     #[cfg(feature = "jwt-bearer")]
     PrivateKeyJwt,
+    /// `tls_client_auth` (RFC 8705 §2.1): the client proves itself with a certificate,
+    /// issued by a CA the server trusts, in the TLS handshake; the body carries
+    /// `client_id`, never a secret, and there is no `Authorization` header. The server
+    /// matches the certificate's subject (or a SAN) to the client's registration.
+    ///
+    /// The certificate is set on the HTTP client, not here:
+    /// `TokenManagerBuilder::client_certificate`, or `certificate_file` in a profile.
+    TlsClientAuth,
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as
+    /// [`TlsClientAuth`](Self::TlsClientAuth), with a self-signed certificate that the
+    /// server matches exactly against the client's registered keys (`jwks` / `x5c`).
+    SelfSignedTlsClientAuth,
 }
 
 impl ClientAuth {
-    /// The name used in configuration files: `basic`, `body`, `none`, `client_secret_jwt`
-    /// or `private_key_jwt`.
+    /// The name used in configuration files: `basic`, `body`, `none`, `client_secret_jwt`,
+    /// `private_key_jwt`, `tls_client_auth` or `self_signed_tls_client_auth`.
     ///
     /// ```
     /// # use grantkit_grants::ClientAuth;
@@ -129,14 +141,36 @@ impl ClientAuth {
             ClientAuth::ClientSecretJwt => "client_secret_jwt",
             #[cfg(feature = "jwt-bearer")]
             ClientAuth::PrivateKeyJwt => "private_key_jwt",
+            ClientAuth::TlsClientAuth => "tls_client_auth",
+            ClientAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
+    }
+
+    /// Whether the client proves itself with a TLS client certificate (RFC 8705 §2):
+    /// [`TlsClientAuth`](Self::TlsClientAuth) or
+    /// [`SelfSignedTlsClientAuth`](Self::SelfSignedTlsClientAuth).
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientAuth;
+    /// assert!(ClientAuth::TlsClientAuth.uses_tls_certificate());
+    /// assert!(!ClientAuth::Basic.uses_tls_certificate());
+    /// ```
+    pub fn uses_tls_certificate(self) -> bool {
+        matches!(
+            self,
+            ClientAuth::TlsClientAuth | ClientAuth::SelfSignedTlsClientAuth
+        )
     }
 
     /// Whether this method authenticates with a signed client assertion.
     #[cfg(feature = "jwt-bearer")]
     pub(crate) fn uses_assertion(self) -> bool {
         match self {
-            ClientAuth::Basic | ClientAuth::Body | ClientAuth::None => false,
+            ClientAuth::Basic
+            | ClientAuth::Body
+            | ClientAuth::None
+            | ClientAuth::TlsClientAuth
+            | ClientAuth::SelfSignedTlsClientAuth => false,
             #[cfg(feature = "jwt-bearer")]
             ClientAuth::ClientSecretJwt | ClientAuth::PrivateKeyJwt => true,
         }
@@ -146,11 +180,15 @@ impl ClientAuth {
 impl ClientAuth {
     /// Whether this method carries the client id in the body. A public client (no
     /// secret) always sends its id there: Basic authentication without a secret means
-    /// nothing. The assertion methods identify the client by the assertion alone.
-    pub(crate) fn id_in_body(self, secret: Option<&ClientSecret>) -> bool {
+    /// nothing. The assertion methods identify the client by the assertion alone; the TLS
+    /// methods send the id the certificate is checked against (RFC 8705 §2).
+    pub(crate) fn id_in_body(self, has_secret: bool) -> bool {
         match self {
-            ClientAuth::Body | ClientAuth::None => true,
-            ClientAuth::Basic => secret.is_none(),
+            ClientAuth::Body
+            | ClientAuth::None
+            | ClientAuth::TlsClientAuth
+            | ClientAuth::SelfSignedTlsClientAuth => true,
+            ClientAuth::Basic => !has_secret,
             #[cfg(feature = "jwt-bearer")]
             ClientAuth::ClientSecretJwt | ClientAuth::PrivateKeyJwt => false,
         }
@@ -179,7 +217,8 @@ impl ClientAuth {
 impl FromStr for ClientAuth {
     type Err = grantkit_core::Error;
 
-    /// Parses `basic`, `body`, `none`, `client_secret_jwt` or `private_key_jwt` (any case).
+    /// Parses `basic`, `body`, `none`, `client_secret_jwt`, `private_key_jwt`,
+    /// `tls_client_auth` or `self_signed_tls_client_auth` (any case).
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "basic" => Ok(ClientAuth::Basic),
@@ -189,6 +228,8 @@ impl FromStr for ClientAuth {
             "client_secret_jwt" => Ok(ClientAuth::ClientSecretJwt),
             #[cfg(feature = "jwt-bearer")]
             "private_key_jwt" => Ok(ClientAuth::PrivateKeyJwt),
+            "tls_client_auth" => Ok(ClientAuth::TlsClientAuth),
+            "self_signed_tls_client_auth" => Ok(ClientAuth::SelfSignedTlsClientAuth),
             _ => Err(GrantError::UnknownClientAuth(s.to_owned()).into()),
         }
     }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use grantkit_core::{ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Result, Token};
+use grantkit_core::{
+    ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Result, SecretSource, Token,
+};
 
 use crate::client::validate_url;
 use crate::options::ClientOptions;
@@ -94,7 +96,7 @@ impl ClientCredentials {
     pub fn form(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
     ) -> Self {
         Self::new(token_url, ClientOptions::form(client_id, client_secret))
     }
@@ -113,7 +115,7 @@ impl ClientCredentials {
     pub fn json(
         token_url: impl Into<String>,
         client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
     ) -> Self {
         Self::new(token_url, ClientOptions::json(client_id, client_secret))
     }
@@ -137,11 +139,12 @@ impl ClientCredentials {
     }
 
     fn request(&self, now: SystemTime) -> Result<HttpRequest> {
-        let scope = self.options.requested_scope();
+        let options = self.options.resolved()?;
+        let scope = options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
-        self.options.push_body_credentials(&mut fields);
-        self.options.push_scope_and_params(&scope, &mut fields);
-        self.options.request(&self.token_url, &fields, now)
+        options.push_body_credentials(&mut fields);
+        options.push_scope_and_params(&scope, &mut fields);
+        options.request(&self.token_url, &fields, now)
     }
 }
 

@@ -21,7 +21,8 @@ pub(crate) enum GrantError {
     UnknownBodyFormat(String),
     #[error(
         "unknown client authentication {0:?}; expected \"basic\", \"body\", \"none\", \
-         \"client_secret_jwt\" or \"private_key_jwt\""
+         \"client_secret_jwt\", \"private_key_jwt\", \"tls_client_auth\" or \
+         \"self_signed_tls_client_auth\""
     )]
     UnknownClientAuth(String),
     #[error(
@@ -61,8 +62,31 @@ pub(crate) enum GrantError {
     #[error("client_secret_jwt signs with the client secret, and none is set")]
     NoSecretForAssertion,
     #[cfg(feature = "jwt-bearer")]
-    #[error("private_key_jwt needs a private key (ClientOptions::private_key)")]
+    #[error(
+        "private_key_jwt needs a private key (ClientOptions::private_key) or a client \
+         assertion made elsewhere (ClientOptions::client_assertion_file)"
+    )]
     NoPrivateKey,
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "a client assertion made elsewhere is sent with client authentication \
+         private_key_jwt, not {0}"
+    )]
+    ExternalAssertionMethod(&'static str),
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "give a private key to sign client assertions or a client assertion made \
+         elsewhere, not both"
+    )]
+    ExternalAssertionAndKey,
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "the assertion is made elsewhere and sent as read; {0} applies only to assertions \
+         grantkit signs"
+    )]
+    ExternalAssertionSetting(&'static str),
+    #[error("internal error: the grant did not read its client secret before the request")]
+    UnresolvedSecret,
     #[cfg(feature = "jwt-bearer")]
     #[error("private_key_jwt needs an asymmetric key (RS256, ES256, …), not an HS256 secret")]
     SymmetricPrivateKey,
@@ -73,7 +97,7 @@ pub(crate) enum GrantError {
     )]
     UnknownSigningAlg(String),
     #[cfg(feature = "jwt-bearer")]
-    #[error("the private key is not a PEM {alg} key (PKCS#8, or PKCS#1 for RSA)")]
+    #[error("the private key is not a PEM {alg} key (PKCS#8; PKCS#1 for RSA; SEC1 for EC)")]
     BadPrivateKey {
         alg: &'static str,
         #[source]
@@ -82,6 +106,35 @@ pub(crate) enum GrantError {
     #[cfg(feature = "jwt-bearer")]
     #[error("cannot read the private key file {path}")]
     KeyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[cfg(feature = "jwt-bearer")]
+    #[error("the private key is not a usable JWK (RFC 7517): {0}")]
+    BadJwk(&'static str),
+    #[cfg(feature = "jwt-bearer")]
+    #[error("the JWK says alg {jwk:?}, but {given} was asked for")]
+    JwkAlgMismatch { jwk: String, given: &'static str },
+    #[cfg(feature = "jwt-bearer")]
+    #[error("the JWK holds an {key} key, which cannot sign {alg}")]
+    JwkKeyMismatch {
+        key: &'static str,
+        alg: &'static str,
+    },
+    #[cfg(feature = "jwt-bearer")]
+    #[error(
+        "a certificate's x5t#S256 header goes with private_key_jwt; client_secret_jwt \
+         signs with the client secret"
+    )]
+    CertificateWithSecretJwt,
+    #[cfg(feature = "jwt-bearer")]
+    #[error("an HS256 secret has no JWK thumbprint to use as kid; give a key id instead")]
+    NoThumbprint,
+    #[error("the certificate is not PEM with a CERTIFICATE block")]
+    BadCertificate,
+    #[error("cannot read the certificate file {path}")]
+    CertificateFile {
         path: String,
         #[source]
         source: std::io::Error,
@@ -98,7 +151,12 @@ impl From<GrantError> for Error {
             | GrantError::ReservedParam(_)
             | GrantError::UnknownBodyFormat(_)
             | GrantError::UnknownClientAuth(_)
-            | GrantError::NoRefreshToken => Error::config(message),
+            | GrantError::NoRefreshToken
+            | GrantError::BadCertificate => Error::config(message),
+            GrantError::CertificateFile { source, .. } => {
+                Error::config(message).with_source(source)
+            }
+            GrantError::UnresolvedSecret => Error::new(grantkit_core::ErrorKind::Other, message),
             #[cfg(feature = "jwt-bearer")]
             GrantError::EmptyIssuer
             | GrantError::EmptySigningKey
@@ -108,8 +166,16 @@ impl From<GrantError> for Error {
             | GrantError::NoCryptoProvider
             | GrantError::NoSecretForAssertion
             | GrantError::NoPrivateKey
+            | GrantError::ExternalAssertionMethod(_)
+            | GrantError::ExternalAssertionAndKey
+            | GrantError::ExternalAssertionSetting(_)
             | GrantError::SymmetricPrivateKey
-            | GrantError::UnknownSigningAlg(_) => Error::config(message),
+            | GrantError::UnknownSigningAlg(_)
+            | GrantError::BadJwk(_)
+            | GrantError::JwkAlgMismatch { .. }
+            | GrantError::JwkKeyMismatch { .. }
+            | GrantError::NoThumbprint
+            | GrantError::CertificateWithSecretJwt => Error::config(message),
             #[cfg(feature = "jwt-bearer")]
             GrantError::BadPrivateKey { source, .. } => Error::config(message).with_source(source),
             #[cfg(feature = "jwt-bearer")]

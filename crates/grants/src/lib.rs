@@ -14,7 +14,7 @@
 //! |---|---|---|
 //! | client credentials | [`ClientCredentials`] | 6749 §4.4 |
 //! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
-//! | JWT bearer (HS256, or a PEM key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
+//! | JWT bearer (HS256, or a PEM or JWK key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
 //!
 //! # Quick start
@@ -53,12 +53,19 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `jwt-bearer` | yes | `JwtBearer`, `JwtSigningKey` (HS256, or RS/PS/ES/EdDSA from PEM), and the client assertion methods `ClientAuth::ClientSecretJwt` / `ClientAuth::PrivateKeyJwt` (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
+//! | `jwt-bearer` | yes | `JwtBearer`, `JwtSigningKey` (HS256, or RS/PS/ES/EdDSA from PEM or a JWK, `kid` by RFC 7638 thumbprint), the `x5t#S256` header of a `Certificate`, and the client assertion methods `ClientAuth::ClientSecretJwt` / `ClientAuth::PrivateKeyJwt` (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
 //!
 //! # Security
 //! - Client secrets, passwords, signing keys, assertions and refresh tokens are held in
 //!   `grantkit_core`'s secret types: every `Debug` here prints them as `[redacted]`, and
 //!   no error or log line contains them. The HTTP Basic header is marked sensitive.
+//! - A client secret, password, HS256 secret or assertion may come from a
+//!   [`SecretSource`](grantkit_core::SecretSource): a file read afresh at every token
+//!   request (trailing line endings removed) or a function, so a secret rotated in place
+//!   is used without a restart ([`ClientOptions::client_secret_file`],
+//!   `ClientOptions::client_assertion_file`, `JwtBearer::assertion_file`). A file that
+//!   cannot be read is a `Config` error naming the field and the path, never the
+//!   contents.
 //! - [`Grant::identity`](grantkit_core::Grant::identity) never contains a secret; a
 //!   configured refresh token appears only as a short SHA-256 fingerprint.
 //! - Token URLs must be `https`, or `http` to a loopback host, unless the manager allows
@@ -93,6 +100,7 @@ macro_rules! impl_client_grant {
     };
 }
 
+mod certificate;
 mod client;
 mod client_credentials;
 mod error;
@@ -102,6 +110,7 @@ mod options;
 mod password;
 mod refresh;
 
+pub use certificate::Certificate;
 pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;
 #[cfg(feature = "jwt-bearer")]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, TokenRequest};
+use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, SecretSource, TokenRequest};
 
 use crate::client::{BodyFormat, ClientAuth, Params, Scope};
 use crate::error::GrantError;
@@ -12,6 +12,9 @@ use crate::error::GrantError;
 #[cfg(feature = "jwt-bearer")]
 mod assertion;
 mod client_grant;
+#[cfg(feature = "jwt-bearer")]
+mod signing;
+mod sources;
 #[cfg(feature = "jwt-bearer")]
 pub use assertion::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 pub use client_grant::ClientGrant;
@@ -70,11 +73,25 @@ pub use client_grant::ClientGrant;
 /// assert!(!format!("{options:?}").contains("s3cret"));
 /// # }
 /// ```
+///
+/// # Mutual TLS
+/// With [`ClientAuth::TlsClientAuth`] or [`ClientAuth::SelfSignedTlsClientAuth`] (RFC 8705
+/// §2) the body carries `client_id` and nothing secret, and no `Authorization` header is
+/// sent: the client proves itself with the certificate the HTTP client presents
+/// (`TokenManagerBuilder::client_certificate`).
+///
+/// ```
+/// use grantkit_grants::{ClientAuth, ClientOptions};
+///
+/// let options = ClientOptions::new("my-service").client_auth(ClientAuth::TlsClientAuth);
+/// assert!(options.client_auth_method().uses_tls_certificate());
+/// ```
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     client_id: String,
-    client_secret: Option<ClientSecret>,
+    client_secret: Option<SecretSource<ClientSecret>>,
     client_auth: Option<ClientAuth>,
+    client_id_in_body: bool,
     body: BodyFormat,
     scope: Scope,
     params: Params,
@@ -107,7 +124,10 @@ impl ClientOptions {
     /// let options = ClientOptions::form("app", "s3cret");
     /// assert_eq!(options.client_auth_method(), ClientAuth::Basic);
     /// ```
-    pub fn form(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+    pub fn form(
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
+    ) -> Self {
         Self::new(client_id).client_secret(client_secret)
     }
 
@@ -121,12 +141,17 @@ impl ClientOptions {
     /// assert_eq!(options.body_format(), BodyFormat::Json);
     /// assert_eq!(options.client_auth_method(), ClientAuth::Body);
     /// ```
-    pub fn json(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+    pub fn json(
+        client_id: impl Into<String>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
+    ) -> Self {
         Self::form(client_id, client_secret).body(BodyFormat::Json)
     }
 
     /// The client secret (a confidential client). Without one, the client is public and
-    /// sends its id in the body.
+    /// sends its id in the body. A [`SecretSource`] reads it from a file or a function at
+    /// each token request instead ([`client_secret_file`](Self::client_secret_file),
+    /// [`client_secret_fn`](Self::client_secret_fn)).
     ///
     /// ```
     /// # use grantkit_grants::ClientOptions;
@@ -134,7 +159,7 @@ impl ClientOptions {
     /// assert!(options.has_client_secret());
     /// ```
     #[must_use]
-    pub fn client_secret(mut self, secret: impl Into<ClientSecret>) -> Self {
+    pub fn client_secret(mut self, secret: impl Into<SecretSource<ClientSecret>>) -> Self {
         self.client_secret = Some(secret.into());
         self
     }
@@ -151,6 +176,33 @@ impl ClientOptions {
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
         self.client_auth = Some(auth);
         self
+    }
+
+    /// Also sends `client_id` in the body when the authentication method would not: with
+    /// `client_secret_jwt` and `private_key_jwt` (RFC 7521 §4.2 allows it, when it names
+    /// the assertion's client; Microsoft Entra ID requires it) or with HTTP Basic. Default:
+    /// only where the method puts it.
+    ///
+    /// ```
+    /// # use grantkit_grants::ClientOptions;
+    /// let options = ClientOptions::form("app", "s3cret").client_id_in_body(true);
+    /// assert!(options.sends_client_id_in_body());
+    /// assert!(!ClientOptions::form("app", "s3cret").sends_client_id_in_body());
+    /// ```
+    #[must_use]
+    pub fn client_id_in_body(mut self, always: bool) -> Self {
+        self.client_id_in_body = always;
+        self
+    }
+
+    /// Whether `client_id` goes in the body: where the method puts it, or always when
+    /// [`client_id_in_body`](Self::client_id_in_body) asks.
+    pub fn sends_client_id_in_body(&self) -> bool {
+        self.client_id_in_body
+            || self.id_with_external_assertion()
+            || self
+                .client_auth_method()
+                .id_in_body(self.client_secret.is_some())
     }
 
     /// The private key that signs `private_key_jwt` client assertions (RS256, ES256, …;
@@ -174,7 +226,9 @@ impl ClientOptions {
         self
     }
 
-    /// The `kid` header of client assertions.
+    /// The `kid` header of client assertions. Without it, a private key read from a JWK
+    /// sends that JWK's `kid`; see also [`key_id_thumbprint`](Self::key_id_thumbprint)
+    /// (the last of the two called wins).
     ///
     /// ```
     /// # use grantkit_grants::ClientOptions;
@@ -184,7 +238,7 @@ impl ClientOptions {
     #[cfg(feature = "jwt-bearer")]
     #[must_use]
     pub fn key_id(mut self, kid: impl Into<String>) -> Self {
-        self.assertion.key_id = Some(kid.into());
+        self.assertion.key_id = crate::jwt_bearer::KeyId::Literal(kid.into());
         self
     }
 
@@ -293,6 +347,7 @@ impl ClientOptions {
     /// ```
     pub fn client_auth_method(&self) -> ClientAuth {
         self.client_auth
+            .or_else(|| self.external_assertion_auth())
             .unwrap_or_else(|| self.body.default_client_auth())
     }
 
@@ -339,15 +394,14 @@ impl ClientOptions {
 
     /// The `client_id` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_id(&self) -> Option<&str> {
-        self.client_auth_method()
-            .id_in_body(self.client_secret.as_ref())
+        self.sends_client_id_in_body()
             .then_some(self.client_id.as_str())
     }
 
     /// The `client_secret` to put in the body, if the authentication method puts it there.
     pub(crate) fn body_client_secret(&self) -> Option<&str> {
         if self.client_auth_method().secret_in_body() {
-            self.client_secret.as_ref().map(ClientSecret::secret)
+            self.secret().map(ClientSecret::secret)
         } else {
             None
         }
@@ -386,6 +440,7 @@ impl ClientOptions {
         fields: &[(&str, &str)],
         now: SystemTime,
     ) -> Result<HttpRequest> {
+        self.check_resolved()?;
         #[cfg(feature = "jwt-bearer")]
         let assertion = self.assertion.sign(
             self.client_auth_method(),
@@ -407,7 +462,7 @@ impl ClientOptions {
         };
         let mut request = self.client_auth_method().apply(
             &self.client_id,
-            self.client_secret.as_ref(),
+            self.secret(),
             TokenRequest::post(url),
         );
         request = match self.body {
@@ -462,13 +517,16 @@ impl fmt::Debug for ClientOptions {
         f.field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("client_auth", &self.client_auth_method())
+            .field("client_id_in_body", &self.sends_client_id_in_body())
             .field("body", &self.body)
             .field("scope", &self.scope)
             .field("params", &self.params);
         #[cfg(feature = "jwt-bearer")]
         f.field("private_key", &self.assertion.private_key)
             .field("key_id", &self.assertion.key_id)
-            .field("assertion_audience", &self.assertion.audience);
+            .field("certificate", &self.assertion.certificate)
+            .field("assertion_audience", &self.assertion.audience)
+            .field("client_assertion", &self.assertion.external);
         f.finish()
     }
 }

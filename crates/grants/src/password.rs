@@ -4,7 +4,9 @@ use std::fmt;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, Password, Result, Token};
+use grantkit_core::{
+    Grant, GrantContext, GrantIdentity, HttpRequest, Password, Result, SecretSource, Token,
+};
 
 use crate::client::{BodyFormat, validate_url};
 use crate::error::GrantError;
@@ -75,12 +77,13 @@ pub struct PasswordGrant {
     token_url: String,
     options: ClientOptions,
     username: String,
-    password: Password,
+    password: SecretSource<Password>,
 }
 
 impl PasswordGrant {
     /// A password grant at `token_url` for the client `options` describe, logging in as
-    /// `username` with `password`.
+    /// `username` with `password`: a value, or a [`SecretSource`] that reads it from a
+    /// file (`SecretSource::file(path)`) or a function at each login.
     ///
     /// ```
     /// use grantkit_grants::{ClientOptions, PasswordGrant};
@@ -97,7 +100,7 @@ impl PasswordGrant {
         token_url: impl Into<String>,
         options: ClientOptions,
         username: impl Into<String>,
-        password: impl Into<Password>,
+        password: impl Into<SecretSource<Password>>,
     ) -> Self {
         PasswordGrant {
             token_url: token_url.into(),
@@ -141,16 +144,15 @@ impl PasswordGrant {
     }
 
     fn request(&self, now: SystemTime) -> Result<HttpRequest> {
-        let scope = self.options.requested_scope();
+        let options = self.options.resolved()?;
+        let password = self.password.resolve()?;
+        let scope = options.requested_scope();
         let username = ("username", self.username.as_str());
-        let password = ("password", self.password.secret());
+        let password = ("password", password.secret());
         let grant_type = ("grant_type", "password");
-        let client_id = self.options.body_client_id().map(|id| ("client_id", id));
-        let client_secret = self
-            .options
-            .body_client_secret()
-            .map(|s| ("client_secret", s));
-        let mut fields: Vec<(&str, &str)> = match self.options.body_format() {
+        let client_id = options.body_client_id().map(|id| ("client_id", id));
+        let client_secret = options.body_client_secret().map(|s| ("client_secret", s));
+        let mut fields: Vec<(&str, &str)> = match options.body_format() {
             // The legacy JSON endpoints' order.
             BodyFormat::Json => [Some(username), Some(password), client_secret, client_id]
                 .into_iter()
@@ -164,8 +166,8 @@ impl PasswordGrant {
                 .chain(client_secret)
                 .collect(),
         };
-        self.options.push_scope_and_params(&scope, &mut fields);
-        self.options.request(&self.token_url, &fields, now)
+        options.push_scope_and_params(&scope, &mut fields);
+        options.request(&self.token_url, &fields, now)
     }
 }
 

@@ -144,14 +144,15 @@ impl RefreshTokenGrant {
     /// Form: `grant_type=refresh_token&refresh_token=…[&client_id=…&client_secret=…][&scope=…]`
     /// then the extra parameters; JSON: the same members in the same order.
     fn request(&self, refresh_token: &RefreshToken, now: SystemTime) -> Result<HttpRequest> {
-        let scope = self.options.requested_scope();
+        let options = self.options.resolved()?;
+        let scope = options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.secret()),
         ];
-        self.options.push_body_credentials(&mut fields);
-        self.options.push_scope_and_params(&scope, &mut fields);
-        self.options.request(&self.token_url, &fields, now)
+        options.push_body_credentials(&mut fields);
+        options.push_scope_and_params(&scope, &mut fields);
+        options.request(&self.token_url, &fields, now)
     }
 
     /// Redeems `refresh_token`. When the server does not rotate it (its answer has no

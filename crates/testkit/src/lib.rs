@@ -1,7 +1,8 @@
 //! Test support for grantkit (not API-stable, `publish = false`).
 //!
 //! - [`server`]: an in-process OAuth2 authorization server for tests, examples and
-//!   benchmarks.
+//!   benchmarks, over plain HTTP or HTTPS with client certificates (mutual TLS).
+//! - [`certs`]: the test-only CA and certificates of the HTTPS mode.
 //! - [`conformance`]: the suite every `TokenStore` must pass (from `grantkit-stores`).
 
 // Test support: when the environment cannot give a test what it needs (a port, a Redis),
@@ -12,5 +13,6 @@ pub use grantkit_core::ManualClock;
 
 /// The store conformance suite, now published as `grantkit_stores::conformance`.
 pub use grantkit_stores::conformance;
+pub mod certs;
 pub mod redis_server;
 pub mod server;

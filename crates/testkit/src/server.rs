@@ -6,6 +6,11 @@
 //! issues tokens with a configurable lifetime, injects faults on demand, and serves a
 //! protected API that accepts only its own unexpired tokens.
 //!
+//! [`TestServer::start_tls`] serves the same over HTTPS, asking every client for a
+//! certificate: the `tls_client_auth` and `self_signed_tls_client_auth` clients of
+//! [`ServerConfig::tls_clients`] (RFC 8705 §2) authenticate with theirs, and each recorded
+//! request carries the thumbprint of the certificate it came with.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
@@ -32,9 +37,11 @@ use grantkit_core::{Clock, SystemClock};
 
 mod config;
 mod endpoints;
+pub(crate) mod tls;
 
 pub use config::{ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
 use endpoints::{api_endpoint, token_endpoint};
+pub use tls::TlsClient;
 
 #[derive(Debug, Clone)]
 struct Issued {
@@ -96,6 +103,11 @@ impl TestServer {
     pub const ISSUER: &'static str = "svc@test.example";
     /// The JWT-bearer service account's HS256 secret.
     pub const JWT_SECRET: &'static str = "test-jwt-secret";
+    /// The `tls_client_auth` client: [`certs::CLIENT`](crate::certs::CLIENT)'s subject.
+    pub const TLS_CLIENT_ID: &'static str = "tls-client";
+    /// The `self_signed_tls_client_auth` client:
+    /// [`certs::SELF_SIGNED`](crate::certs::SELF_SIGNED) exactly.
+    pub const SELF_SIGNED_CLIENT_ID: &'static str = "self-signed-client";
 
     /// Starts a server with the default configuration on a free loopback port, on the
     /// current tokio runtime.
@@ -115,9 +127,42 @@ impl TestServer {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("test server: no local address: {e}"));
-        let (shared, app) = Self::app(config, clock, addr);
+        let (shared, app) = Self::app(config, clock, format!("http://{addr}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        TestServer {
+            shared,
+            addr,
+            shutdown: Some(tx),
+            thread: None,
+        }
+    }
+
+    /// Starts a server that speaks HTTPS only, with the test certificate of
+    /// [`certs::SERVER`](crate::certs::SERVER) (trust [`certs::CA`](crate::certs::CA)), on
+    /// `https://127.0.0.1:<port>`. It asks every client for a certificate (mutual TLS) and
+    /// records the thumbprint of the one it got with each request
+    /// ([`RecordedRequest::client_certificate`]); the clients of
+    /// [`ServerConfig::tls_clients`] authenticate with theirs.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound or the test certificates cannot be read.
+    pub async fn start_tls(config: ServerConfig, clock: Arc<dyn Clock>) -> TestServer {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("test server: cannot bind a loopback port: {e}"));
+        let listener = tls::TlsListener::new(tcp);
+        let addr = tls::local_addr(&listener);
+        let (shared, app) = Self::app(config, clock, format!("https://{addr}"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<tls::TlsPeer>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
@@ -154,7 +199,7 @@ impl TestServer {
                     let addr = listener
                         .local_addr()
                         .unwrap_or_else(|e| panic!("test server: no local address: {e}"));
-                    let (shared, app) = Self::app(config, clock, addr);
+                    let (shared, app) = Self::app(config, clock, format!("http://{addr}"));
                     let _ = ready_tx.send((shared, addr));
                     let _ = axum::serve(listener, app)
                         .with_graceful_shutdown(async move {
@@ -175,7 +220,7 @@ impl TestServer {
         }
     }
 
-    fn app(config: ServerConfig, clock: Arc<dyn Clock>, addr: SocketAddr) -> (Arc<Shared>, Router) {
+    fn app(config: ServerConfig, clock: Arc<dyn Clock>, base_url: String) -> (Arc<Shared>, Router) {
         let shared = Arc::new(Shared {
             config: Mutex::new(config),
             clock,
@@ -187,7 +232,7 @@ impl TestServer {
             tokens_issued: AtomicUsize::new(0),
             api_requests: AtomicUsize::new(0),
             serial: AtomicUsize::new(0),
-            base_url: format!("http://{addr}"),
+            base_url,
         });
         let app = Router::new()
             .route("/oauth/token", post(token_endpoint))
@@ -198,7 +243,7 @@ impl TestServer {
         (shared, app)
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://…` for [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> String {
         self.shared.base_url.clone()
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use url::Url;
 
+use super::tls::{ClientCertificate, RootCertificates};
 use super::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, is_loopback};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -54,14 +55,35 @@ struct Clients {
     direct: std::sync::OnceLock<Result<reqwest::Client>>,
 }
 
+#[derive(Clone)]
 enum Setup {
-    /// grantkit's settings; `proxy: None` means the environment's proxy variables.
-    Default {
-        timeout: std::time::Duration,
-        proxy: Option<Box<reqwest::Proxy>>,
-    },
-    /// The caller's client for remote `https`.
-    Given(reqwest::Client),
+    /// grantkit's settings.
+    Default(Defaults),
+    /// The caller's client for remote `https`; grantkit's settings for the direct one.
+    Given(reqwest::Client, Defaults),
+}
+
+/// The settings of the clients grantkit builds.
+#[derive(Clone)]
+struct Defaults {
+    timeout: std::time::Duration,
+    /// `None`: the environment's proxy variables.
+    proxy: Option<Box<reqwest::Proxy>>,
+    /// Presented to the token endpoint in the TLS handshake (mutual TLS).
+    identity: Option<ClientCertificate>,
+    /// Trusted instead of the platform's roots.
+    roots: Option<RootCertificates>,
+}
+
+impl Defaults {
+    fn new(proxy: Option<Box<reqwest::Proxy>>) -> Self {
+        Defaults {
+            timeout: DEFAULT_TIMEOUT,
+            proxy,
+            identity: None,
+            roots: None,
+        }
+    }
 }
 
 /// The timeout of one whole exchange in a default [`ReqwestHttpClient`].
@@ -77,10 +99,7 @@ impl ReqwestHttpClient {
     /// # Errors
     /// None today; a failure to initialise TLS is returned by the first request.
     pub fn new() -> Result<Self> {
-        Ok(Self::from_setup(Setup::Default {
-            timeout: DEFAULT_TIMEOUT,
-            proxy: None,
-        }))
+        Ok(Self::from_setup(Setup::Default(Defaults::new(None))))
     }
 
     /// The default client, sending `https` requests to non-loopback hosts through `proxy`
@@ -108,23 +127,66 @@ impl ReqwestHttpClient {
             return Err(invalid());
         }
         let proxy = reqwest::Proxy::all(proxy).map_err(|_| invalid())?;
-        Ok(Self::from_setup(Setup::Default {
-            timeout: DEFAULT_TIMEOUT,
-            proxy: Some(Box::new(proxy)),
-        }))
+        Ok(Self::from_setup(Setup::Default(Defaults::new(Some(
+            Box::new(proxy),
+        )))))
     }
 
     /// The same client with another timeout for one whole exchange (default 30 s); the
     /// connect timeout is 10 s or this, whichever is shorter. Has no effect on a client
     /// of your own.
     pub fn timeout(self, timeout: std::time::Duration) -> Self {
-        let setup = match &self.clients.setup {
-            Setup::Default { proxy, .. } => Setup::Default {
-                timeout,
-                proxy: proxy.clone(),
-            },
-            Setup::Given(client) => Setup::Given(client.clone()),
-        };
+        self.with_defaults(|d| d.timeout = timeout)
+    }
+
+    /// The same client, presenting `certificate` to the token endpoint in the TLS
+    /// handshake: mutual TLS, for `tls_client_auth` and `self_signed_tls_client_auth`
+    /// (RFC 8705 §2). Through a proxy, the certificate is presented inside the `CONNECT`
+    /// tunnel, to the token endpoint only; plain `http` requests cannot carry one.
+    ///
+    /// With a `reqwest` client of your own, configure its `identity` instead: this applies
+    /// only to grantkit's direct client (loopback and plain `http`).
+    ///
+    /// ```
+    /// use grantkit_core::{ClientCertificate, ReqwestHttpClient};
+    ///
+    /// # let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../grants/tests/keys");
+    /// let cert = ClientCertificate::from_pem_files(
+    ///     format!("{keys}/test-only-mtls-client.pem"),
+    ///     format!("{keys}/test-only-mtls-client-key.pem"),
+    /// )?;
+    /// let http = ReqwestHttpClient::new()?.client_certificate(cert);
+    /// # let _ = http;
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    pub fn client_certificate(self, certificate: ClientCertificate) -> Self {
+        self.with_defaults(|d| d.identity = Some(certificate))
+    }
+
+    /// The same client, trusting only `roots` for the token endpoint's certificate instead
+    /// of the platform's certificate authorities (an internal CA). As with
+    /// [`client_certificate`](Self::client_certificate), a client of your own keeps its
+    /// own trust.
+    ///
+    /// ```
+    /// use grantkit_core::{ReqwestHttpClient, RootCertificates};
+    ///
+    /// # let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../grants/tests/keys");
+    /// let roots = RootCertificates::from_pem_file(format!("{keys}/test-only-mtls-ca.pem"))?;
+    /// let http = ReqwestHttpClient::new()?.root_certificates(roots);
+    /// # let _ = http;
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    pub fn root_certificates(self, roots: RootCertificates) -> Self {
+        self.with_defaults(|d| d.roots = Some(roots))
+    }
+
+    /// A new client (its `reqwest` clients not built yet) with changed settings.
+    fn with_defaults(self, change: impl FnOnce(&mut Defaults)) -> Self {
+        let mut setup = self.clients.setup.clone();
+        match &mut setup {
+            Setup::Default(d) | Setup::Given(_, d) => change(d),
+        }
         ReqwestHttpClient {
             clients: Arc::new(Clients::new(setup)),
             max_response_bytes: self.max_response_bytes,
@@ -146,7 +208,7 @@ impl ReqwestHttpClient {
     /// none): use `grantkit::transport::from_reqwest_client`.
     #[doc(hidden)]
     pub fn with_client(client: reqwest::Client) -> Self {
-        Self::from_setup(Setup::Given(client))
+        Self::from_setup(Setup::Given(client, Defaults::new(None)))
     }
 
     fn from_setup(setup: Setup) -> Self {
@@ -204,22 +266,26 @@ impl Clients {
     }
 
     fn build(&self, remote: bool) -> Result<reqwest::Client> {
-        let timeout = match &self.setup {
-            Setup::Given(client) if remote => return Ok(client.clone()),
-            Setup::Given(_) => DEFAULT_TIMEOUT,
-            Setup::Default { timeout, .. } => *timeout,
+        let defaults = match &self.setup {
+            Setup::Given(client, _) if remote => return Ok(client.clone()),
+            Setup::Given(_, defaults) | Setup::Default(defaults) => defaults,
         };
-        let builder = reqwest::Client::builder()
+        let timeout = defaults.timeout;
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("grantkit/", env!("CARGO_PKG_VERSION")));
-        let builder = match &self.setup {
-            Setup::Default {
-                proxy: Some(proxy), ..
-            } if remote => builder.proxy(reqwest::Proxy::clone(proxy)),
+        if let Some(certificate) = &defaults.identity {
+            builder = builder.identity(certificate.identity()?);
+        }
+        if let Some(roots) = &defaults.roots {
+            builder = builder.tls_certs_only(roots.reqwest_certificates()?);
+        }
+        let builder = match &defaults.proxy {
+            Some(proxy) if remote => builder.proxy(reqwest::Proxy::clone(proxy)),
             // The environment's proxies (reqwest's default).
-            Setup::Default { proxy: None, .. } if remote => builder,
+            None if remote => builder,
             _ => builder.no_proxy(),
         };
         builder
@@ -279,8 +345,13 @@ impl HttpClient for ReqwestHttpClient {
 
 impl fmt::Debug for ReqwestHttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let defaults = match &self.clients.setup {
+            Setup::Default(d) | Setup::Given(_, d) => d,
+        };
         f.debug_struct("ReqwestHttpClient")
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("client_certificate", &defaults.identity)
+            .field("root_certificates", &defaults.roots)
             .finish_non_exhaustive()
     }
 }

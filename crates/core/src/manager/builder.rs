@@ -47,6 +47,10 @@ pub struct TokenManagerBuilder {
     settings: Settings,
     #[cfg(feature = "default-http-client")]
     proxy: Option<String>,
+    #[cfg(feature = "default-http-client")]
+    client_certificate: Option<crate::ClientCertificate>,
+    #[cfg(feature = "default-http-client")]
+    root_certificates: Option<crate::RootCertificates>,
     pending_error: Option<Error>,
 }
 
@@ -90,6 +94,10 @@ impl TokenManagerBuilder {
             settings: Settings::default(),
             #[cfg(feature = "default-http-client")]
             proxy: None,
+            #[cfg(feature = "default-http-client")]
+            client_certificate: None,
+            #[cfg(feature = "default-http-client")]
+            root_certificates: None,
             pending_error: None,
         }
     }
@@ -199,6 +207,38 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// Presents `certificate` to the token endpoint in the TLS handshake (mutual TLS): the
+    /// client authentication of `tls_client_auth` and `self_signed_tls_client_auth`
+    /// (RFC 8705 §2); see [`ReqwestHttpClient::client_certificate`](crate::ReqwestHttpClient::client_certificate).
+    /// Applies to the default HTTP client: [`build`](Self::build) fails when a client of
+    /// your own is set too.
+    ///
+    /// ```no_run
+    /// # fn run(grant: impl grantkit_core::Grant + 'static) -> grantkit_core::Result<()> {
+    /// use grantkit_core::{ClientCertificate, TokenManager};
+    ///
+    /// let manager = TokenManager::builder()
+    ///     .grant(grant)
+    ///     .client_certificate(ClientCertificate::from_pem_files("client.pem", "client-key.pem")?)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "default-http-client")]
+    pub fn client_certificate(mut self, certificate: crate::ClientCertificate) -> Self {
+        self.client_certificate = Some(certificate);
+        self
+    }
+
+    /// Trusts only `roots` for the token endpoint's certificate, instead of the platform's
+    /// certificate authorities (`ca_file` in a profile); see
+    /// [`ReqwestHttpClient::root_certificates`](crate::ReqwestHttpClient::root_certificates).
+    /// Applies to the default HTTP client, as [`client_certificate`](Self::client_certificate).
+    #[cfg(feature = "default-http-client")]
+    pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
+        self.root_certificates = Some(roots);
+        self
+    }
+
     /// How long a store's cross-process refresh lock lives (default 30 s); waiters take
     /// over after it.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
@@ -252,15 +292,34 @@ impl TokenManagerBuilder {
             check_token_url(identity.token_url(), self.settings.allow_http)?;
         }
         #[cfg(feature = "default-http-client")]
-        let http = match (self.http, &self.proxy) {
-            (Some(_), Some(_)) => {
-                return Err(Error::config(
-                    "a proxy was set for the default HTTP client, but a client of your own is \
-                     used: configure the proxy on that client",
-                ));
+        let http = match self.http {
+            Some(h) => {
+                let set = [
+                    (self.proxy.is_some(), "proxy"),
+                    (self.client_certificate.is_some(), "client certificate"),
+                    (self.root_certificates.is_some(), "root certificates"),
+                ];
+                if let Some((_, what)) = set.iter().find(|(set, _)| *set) {
+                    return Err(Error::config(format!(
+                        "the default HTTP client's {what} cannot apply to a client of your own: \
+                         configure it on that client"
+                    )));
+                }
+                h
             }
-            (Some(h), None) => h,
-            (None, proxy) => default_http(proxy.as_deref(), self.settings.attempt_timeout)?,
+            None => {
+                let mut client = match &self.proxy {
+                    Some(proxy) => crate::http::ReqwestHttpClient::with_proxy(proxy)?,
+                    None => crate::http::ReqwestHttpClient::new()?,
+                };
+                if let Some(certificate) = self.client_certificate {
+                    client = client.client_certificate(certificate);
+                }
+                if let Some(roots) = self.root_certificates {
+                    client = client.root_certificates(roots);
+                }
+                default_http(client, self.settings.attempt_timeout)
+            }
         };
         #[cfg(not(feature = "default-http-client"))]
         let http = match self.http {
@@ -300,14 +359,10 @@ impl TokenManagerBuilder {
 /// The default HTTP client: built on its first request (see [`crate::ReqwestHttpClient`]),
 /// so that a manager that finds its token in a store builds none.
 #[cfg(feature = "default-http-client")]
-fn default_http(proxy: Option<&str>, timeout: Duration) -> Result<Arc<dyn HttpClient>> {
-    let client = match proxy {
-        Some(proxy) => crate::http::ReqwestHttpClient::with_proxy(proxy)?,
-        None => crate::http::ReqwestHttpClient::new()?,
-    };
+fn default_http(client: crate::http::ReqwestHttpClient, timeout: Duration) -> Arc<dyn HttpClient> {
     // The manager cuts each attempt at `timeout` itself; the client's own timeout is a
     // backstop a little later, so that the manager's clearer error is the one seen.
-    Ok(Arc::new(client.timeout(timeout + Duration::from_secs(1))))
+    Arc::new(client.timeout(timeout + Duration::from_secs(1)))
 }
 
 #[cfg(not(feature = "default-http-client"))]

@@ -1,5 +1,5 @@
 //! From a [`Profile`] to a [`TokenManagerBuilder`]: the grant (a preset's, or one spelled
-//! out), the refresh window, the store, the timeouts and the proxy.
+//! out), the refresh window, the store, the timeouts, the proxy and the TLS settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ impl Profile {
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the profile and the
     /// missing or invalid field.
     pub fn builder(&self, name: &str) -> Result<TokenManagerBuilder> {
+        self.check_keys(name)?;
         let mut builder = match self.preset {
             Some(preset) => {
                 if let Some(grant) = self.grant.filter(|g| *g != preset.grant_kind()) {
@@ -38,9 +39,19 @@ impl Profile {
         if let Some(secs) = self.refresh.as_ref().and_then(|r| r.before_expiry_secs) {
             builder = builder.refresh_before(Duration::from_secs(secs));
         }
+        match self.default_lifetime_secs {
+            Some(0) => {
+                return Err(Error::config(format!(
+                    "profile `{name}`: field `default_lifetime_secs` must be at least 1"
+                )));
+            }
+            Some(secs) => builder = builder.default_lifetime(Duration::from_secs(secs)),
+            None => {}
+        }
         builder = builder.danger_allow_http(self.danger_allow_http);
         builder = apply_timeouts(builder, name, self)?;
         builder = apply_proxy(builder, name, self.proxy.as_deref())?;
+        builder = super::tls::apply_tls(builder, name, self)?;
         builder = attach_store(builder, name, self.store.as_ref())?;
         Ok(builder)
     }
@@ -79,10 +90,7 @@ impl Profile {
             Some(super::PresetName::TwentyFourSevenOffice) => {
                 crate::presets::twenty_four_seven_office::REJECTED_STATUSES.to_vec()
             }
-            Some(
-                super::PresetName::DisruptiveTechnologies | super::PresetName::GoogleServiceAccount,
-            )
-            | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
+            Some(_) | None => crate::middleware::DEFAULT_REJECTED_STATUSES.to_vec(),
         }
     }
 
@@ -91,8 +99,8 @@ impl Profile {
     pub(crate) fn client_options(&self, name: &str) -> Result<ClientOptions> {
         let mut options = ClientOptions::new(need(name, "client_id", &self.client_id)?)
             .body(self.body.unwrap_or(BodyFormat::Form));
-        if let Some(secret) = &self.client_secret {
-            options = options.client_secret(secret.clone());
+        if let Some(secret) = self.client_secret_source(name)? {
+            options = options.client_secret(secret);
         }
         self.assertion_options(name, self.override_options(options))
     }
@@ -122,8 +130,8 @@ impl Profile {
             .to_owned();
         let grant: Arc<dyn Grant> = match kind {
             GrantKind::ClientCredentials => {
-                if self.needs_client_secret() {
-                    need(name, "client_secret", &self.client_secret)?;
+                if self.needs_client_secret() && !self.has_client_secret() {
+                    return Err(missing(name, "client_secret"));
                 }
                 Arc::new(ClientCredentials::new(
                     token_url,
@@ -141,7 +149,8 @@ impl Profile {
                     token_url,
                     options,
                     need(name, "username", &self.username)?,
-                    need(name, "password", &self.password)?,
+                    self.password_source(name)?
+                        .ok_or_else(|| missing(name, "password"))?,
                 );
                 Arc::new(grant.with_refresh())
             }
@@ -155,16 +164,32 @@ impl Profile {
 #[cfg(feature = "grant-jwt-bearer")]
 fn jwt_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant>> {
     let jwt = p.jwt.clone().unwrap_or_default();
+    if let Some(assertion) = jwt.assertion(name)? {
+        let grant = grantkit_grants::JwtBearer::from_assertion(token_url, assertion);
+        return Ok(Arc::new(override_jwt(name, p, grant)?));
+    }
     let issuer = jwt
         .issuer
         .clone()
         .ok_or_else(|| missing(name, "jwt.issuer"))?;
     let key = jwt_key(name, &jwt)?;
     let mut grant = grantkit_grants::JwtBearer::new(token_url, issuer, key);
-    if let Some(kid) = &jwt.key_id {
-        grant = grant.key_id(kid);
+    match (&jwt.key_id, jwt.key_id_thumbprint) {
+        (Some(_), true) => {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `jwt.key_id_thumbprint`: give `key_id` or \
+                 `key_id_thumbprint`, not both"
+            )));
+        }
+        (Some(kid), false) => grant = grant.key_id(kid),
+        (None, true) => grant = grant.key_id_thumbprint(),
+        (None, false) => {}
     }
-    Ok(Arc::new(override_jwt(name, p, grant)?))
+    let grant = override_jwt(name, p, grant)?;
+    grant
+        .validate()
+        .map_err(|e| e.with_context(format!("profile `{name}`: table `jwt`")))?;
+    Ok(Arc::new(grant))
 }
 
 /// The signing key of a `jwt` table: `secret` (HS256), or `private_key_file` /
@@ -175,7 +200,11 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
     let field =
         |f: &str, why: &str| Error::config(format!("profile `{name}`: field `jwt.{f}`: {why}"));
     let context = |f: &str| format!("profile `{name}`: field `jwt.{f}`");
-    match (&jwt.secret, &jwt.private_key, &jwt.private_key_file) {
+    match (
+        jwt.secret_source(name)?,
+        &jwt.private_key,
+        &jwt.private_key_file,
+    ) {
         (Some(secret), None, None) => {
             if jwt
                 .algorithm
@@ -187,26 +216,31 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
                     "a `secret` signs HS256 only; an asymmetric algorithm needs `private_key_file` or `private_key`",
                 ));
             }
-            Ok(JwtSigningKey::hs256(secret.clone()))
+            Ok(JwtSigningKey::hs256(secret))
         }
-        (None, Some(pem), None) => {
-            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
-            JwtSigningKey::pem_algorithm_name(alg)
-                .map_err(|e| e.with_context(context("algorithm")))?;
-            JwtSigningKey::from_pem(alg, pem.clone())
+        // PEM or JWK; a PEM key signs RS256 unless told, a JWK names its own algorithm.
+        (None, Some(key), None) => {
+            let alg = jwt.algorithm.as_deref();
+            if let Some(alg) = alg {
+                JwtSigningKey::pem_algorithm_name(alg)
+                    .map_err(|e| e.with_context(context("algorithm")))?;
+            }
+            JwtSigningKey::from_private_key(alg, key.clone())
                 .map_err(|e| e.with_context(context("private_key")))
         }
         (None, None, Some(path)) => {
-            let alg = jwt.algorithm.as_deref().unwrap_or("RS256");
-            JwtSigningKey::pem_algorithm_name(alg)
-                .map_err(|e| e.with_context(context("algorithm")))?;
-            JwtSigningKey::from_pem_file(alg, path)
+            let alg = jwt.algorithm.as_deref();
+            if let Some(alg) = alg {
+                JwtSigningKey::pem_algorithm_name(alg)
+                    .map_err(|e| e.with_context(context("algorithm")))?;
+            }
+            JwtSigningKey::from_private_key_file(alg, path)
                 .map_err(|e| e.with_context(context("private_key_file")))
         }
         (None, None, None) => Err(missing(name, "jwt.secret` or `jwt.private_key_file")),
         _ => Err(field(
             "private_key_file",
-            "give one of `secret`, `private_key` and `private_key_file`",
+            "give one of `secret`, `secret_file`, `private_key` and `private_key_file`",
         )),
     }
 }
@@ -218,8 +252,8 @@ fn jwt_grant(name: &str, _: &Profile, _: String) -> Result<Arc<dyn Grant>> {
     )))
 }
 
-/// Applies a profile's `jwt.subject`, `jwt.audience`, `jwt.lifetime_secs`, `scope` and
-/// `params` to a JWT-bearer grant, and checks the result.
+/// Applies a profile's `jwt.subject`, `jwt.audience`, `jwt.jti`, `jwt.claims`,
+/// `jwt.lifetime_secs`, `scope` and `params` to a JWT-bearer grant, and checks the result.
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) fn override_jwt(
     name: &str,
@@ -232,6 +266,12 @@ pub(crate) fn override_jwt(
     }
     if let Some(aud) = jwt.audience {
         grant = grant.audience(aud);
+    }
+    if jwt.jti {
+        grant = grant.jti(true);
+    }
+    for (claim, value) in jwt.claims {
+        grant = grant.claim(claim, value);
     }
     if let Some(secs) = jwt.lifetime_secs {
         if secs == 0 {
@@ -275,7 +315,7 @@ fn attach_store(
         return Ok(builder.store(MemoryStore::new()));
     };
     #[cfg(any(feature = "store-file", feature = "store-redis"))]
-    let key = match &store.encryption_key {
+    let key = match &store.encryption_key_text(name)? {
         Some(k) => Some(
             grantkit_stores::EncryptionKey::from_base64(k.secret()).map_err(|e| {
                 e.with_context(format!("profile `{name}`: field `store.encryption_key`"))

@@ -26,7 +26,7 @@ const PROFILES_PREFIX: &str = "GRANTKIT_PROFILES__";
 ///
 /// Values are text, taken verbatim: `007` stays `007`, `"quoted"` keeps its quotes.
 /// Only keys that are not text are converted: `*_secs` keys (whole seconds), `danger_*`
-/// keys (`true` or `false`) and `rejected_statuses` (`401,403` or `[401, 403]`).
+/// keys, `key_id_thumbprint` and `jwt.jti` (`true` or `false`) and `rejected_statuses` (`401,403` or `[401, 403]`).
 ///
 /// A configuration variable whose name or value is not valid UTF-8 is an error naming
 /// the variable.
@@ -112,6 +112,9 @@ fn key_path(name: &OsStr) -> Result<Option<Vec<String>>, String> {
     Ok(Some(path))
 }
 
+/// Keys other than `danger_*` whose values are booleans.
+const BOOLEAN_KEYS: &[&str] = &["key_id_thumbprint", "jti"];
+
 /// The value of `key` from its text: text for text keys, a number, boolean or list for the
 /// few keys that are not text. Text that does not convert stays text, so that
 /// deserialization names the key and the type it expected.
@@ -119,14 +122,18 @@ fn typed(path: &[String], text: String) -> Value {
     let key = path.last().map_or("", String::as_str);
     // Extra body parameters are text whatever their names.
     let in_params = path.get(2).is_some_and(|k| k == "params") && path.len() > 3;
-    if in_params {
+    // So are extra JWT claims (`jwt.claims.<name>`).
+    let in_claims = path.get(2).is_some_and(|k| k == "jwt")
+        && path.get(3).is_some_and(|k| k == "claims")
+        && path.len() > 4;
+    if in_params || in_claims {
         return Value::from(text);
     }
     if key.ends_with("_secs") {
         if let Ok(n) = text.trim().parse::<u64>() {
             return Value::from(n);
         }
-    } else if key.starts_with("danger_") {
+    } else if key.starts_with("danger_") || BOOLEAN_KEYS.contains(&key) {
         match text.trim().to_ascii_lowercase().as_str() {
             "true" => return Value::from(true),
             "false" => return Value::from(false),
@@ -256,7 +263,27 @@ mod tests {
             ("GRANTKIT_PROFILES__A__REJECTED_STATUSES", "[401, 403]"),
             ("GRANTKIT_PROFILES__B__REJECTED_STATUSES", "401"),
             ("GRANTKIT_PROFILES__B__JWT__LIFETIME_SECS", "ten"),
+            ("GRANTKIT_PROFILES__C__KEY_ID_THUMBPRINT", "true"),
+            ("GRANTKIT_PROFILES__C__JWT__JTI", "False"),
+            ("GRANTKIT_PROFILES__C__JWT__CLAIMS__JTI", "true"),
+            ("GRANTKIT_PROFILES__C__JWT__CLAIMS__WAIT_SECS", "10"),
         ]);
+        assert_eq!(
+            at(&d, &["profiles", "c", "key_id_thumbprint"]).to_bool(),
+            Some(true)
+        );
+        assert_eq!(
+            at(&d, &["profiles", "c", "jwt", "jti"]).to_bool(),
+            Some(false)
+        );
+        for claim in ["jti", "wait_secs"] {
+            assert!(
+                at(&d, &["profiles", "c", "jwt", "claims", claim])
+                    .as_str()
+                    .is_some(),
+                "claims are text: {claim}"
+            );
+        }
         assert_eq!(
             at(&d, &["profiles", "a", "refresh", "before_expiry_secs"]).to_u128(),
             Some(60)

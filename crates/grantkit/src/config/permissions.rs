@@ -1,5 +1,6 @@
-//! A warning when a configuration file that holds a secret can be read by other users, as
-//! ssh warns about private keys.
+//! A warning when a configuration file that holds a secret, or a file a secret is read
+//! from (`client_secret_file`, …), can be read by other users, as ssh warns about private
+//! keys.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -23,9 +24,46 @@ const SECRET_KEYS: &[&str] = &[
 /// Emits one `WARN` event per file and process when `path` holds a secret and its mode lets
 /// group or others read it. Reading problems are left to the caller's own read.
 pub(super) fn warn_if_readable(path: &Path) {
-    let Some(warning) = readable_secret_warning(path) else {
-        return;
-    };
+    if let Some(warning) = readable_secret_warning(path) {
+        warn_once(path, &warning);
+    }
+}
+
+/// Emits one `WARN` event per file and process when the secret file `path` (the value of
+/// `field`, e.g. ``profile `acme`: field `client_secret_file` ``) lets group or others
+/// read it. A file that does not exist (yet) is not checked.
+pub(super) fn warn_if_secret_file_readable(path: &Path, field: &str) {
+    if let Some(warning) = readable_secret_file_warning(path, field) {
+        warn_once(path, &warning);
+    }
+}
+
+/// The warning for the secret file `path`, if group or others may read it.
+pub(crate) fn readable_secret_file_warning(path: &Path, field: &str) -> Option<String> {
+    let mode = shared_mode(path)?;
+    Some(format!(
+        "secret file {} ({field}) is readable by other users (mode {mode:03o}): run \
+         `chmod 600 {}`, or mount it with mode 0400 (Kubernetes `defaultMode: 0400`)",
+        path.display(),
+        path.display(),
+    ))
+}
+
+/// The permission bits of `path` when group or others may read it.
+#[cfg(unix)]
+fn shared_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then_some(mode & 0o777)
+}
+
+/// Not checked where file modes do not say who may read.
+#[cfg(not(unix))]
+fn shared_mode(_: &Path) -> Option<u32> {
+    None
+}
+
+fn warn_once(path: &Path, warning: &str) {
     static WARNED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
     let first = WARNED
         .get_or_init(Mutex::default)
@@ -38,13 +76,8 @@ pub(super) fn warn_if_readable(path: &Path) {
 }
 
 /// The warning for `path`, if it holds a secret and is readable by group or others.
-#[cfg(unix)]
 pub(crate) fn readable_secret_warning(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    if mode & 0o044 == 0 {
-        return None;
-    }
+    let mode = shared_mode(path)?;
     let keys = secret_keys(path);
     let first = keys.first()?;
     let more = match keys.len() {
@@ -56,15 +89,9 @@ pub(crate) fn readable_secret_warning(path: &Path) -> Option<String> {
          users (mode {:03o}): run `chmod 600 {}`, or move the secret to a \
          GRANTKIT_PROFILES__… environment variable",
         path.display(),
-        mode & 0o777,
+        mode,
         path.display(),
     ))
-}
-
-/// Not checked where file modes do not say who may read.
-#[cfg(not(unix))]
-pub(crate) fn readable_secret_warning(_: &Path) -> Option<String> {
-    None
 }
 
 /// The dotted keys of `path` that hold secrets: [`SECRET_KEYS`], and URLs with credentials.
@@ -161,6 +188,33 @@ mod tests {
             let w = readable_secret_warning(file(text, 0o640).path()).unwrap();
             assert!(w.contains(&format!("`{key}`")), "{w}");
         }
+    }
+
+    #[test]
+    fn a_readable_secret_file_is_named_with_its_field_never_its_contents() {
+        let f = file("cs-Mode-Secret\n", 0o644);
+        let w = readable_secret_file_warning(f.path(), "profile `a`: field `client_secret_file`")
+            .unwrap();
+        assert_eq!(
+            w,
+            format!(
+                "secret file {} (profile `a`: field `client_secret_file`) is readable by other \
+                 users (mode 644): run `chmod 600 {}`, or mount it with mode 0400 (Kubernetes \
+                 `defaultMode: 0400`)",
+                f.path().display(),
+                f.path().display()
+            )
+        );
+        for mode in [0o600, 0o400] {
+            let f = file("cs-Mode-Secret", mode);
+            assert_eq!(
+                readable_secret_file_warning(f.path(), "x"),
+                None,
+                "{mode:o}"
+            );
+        }
+        let missing = std::env::temp_dir().join("grantkit-no-such-secret-file");
+        assert_eq!(readable_secret_file_warning(&missing, "x"), None);
     }
 
     #[test]

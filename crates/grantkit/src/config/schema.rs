@@ -9,12 +9,12 @@ use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
 
-use grantkit_core::{ClientSecret, Password, Result, SigningKey, TokenManagerBuilder, redact_url};
+use grantkit_core::{ClientSecret, Password, SigningKey, redact_url};
 use grantkit_grants::{BodyFormat, ClientAuth};
 use serde::Deserialize;
 
+use super::PresetName;
 use super::text::{lenient, lenient_map, lenient_string};
-use crate::presets;
 
 /// A URL from the configuration (a token endpoint, a proxy, a Redis server). It may carry
 /// credentials, so its `Debug` shows it through [`redact_url`]; [`as_str`](Self::as_str)
@@ -93,65 +93,6 @@ impl GrantKind {
     }
 }
 
-/// A vendor preset a profile may start from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub enum PresetName {
-    /// [`presets::twenty_four_seven_office()`].
-    #[serde(rename = "24sevenoffice")]
-    TwentyFourSevenOffice,
-    /// [`presets::disruptive_technologies()`].
-    #[serde(rename = "disruptive-technologies")]
-    DisruptiveTechnologies,
-    /// [`presets::google_service_account()`].
-    #[serde(rename = "google-service-account")]
-    GoogleServiceAccount,
-}
-
-impl PresetName {
-    /// The name used in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PresetName::TwentyFourSevenOffice => "24sevenoffice",
-            PresetName::DisruptiveTechnologies => "disruptive-technologies",
-            PresetName::GoogleServiceAccount => "google-service-account",
-        }
-    }
-
-    /// The grant the preset uses.
-    pub fn grant_kind(self) -> GrantKind {
-        match self {
-            PresetName::TwentyFourSevenOffice => GrantKind::ClientCredentials,
-            PresetName::DisruptiveTechnologies | PresetName::GoogleServiceAccount => {
-                GrantKind::JwtBearer
-            }
-        }
-    }
-
-    /// The preset's token endpoint (a profile's `token_url` overrides it).
-    pub fn token_url(self) -> &'static str {
-        match self {
-            PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::TOKEN_URL,
-            PresetName::DisruptiveTechnologies => presets::disruptive_technologies::TOKEN_URL,
-            PresetName::GoogleServiceAccount => presets::google::TOKEN_URL,
-        }
-    }
-
-    /// The preset's builder for profile `name`: the vendor module turns the profile's
-    /// fields into the preset's input type and builds it.
-    pub(super) fn builder(self, name: &str, profile: &Profile) -> Result<TokenManagerBuilder> {
-        match self {
-            PresetName::TwentyFourSevenOffice => {
-                presets::twenty_four_seven_office::from_profile(name, profile)
-            }
-            PresetName::DisruptiveTechnologies => {
-                presets::disruptive_technologies::from_profile(name, profile)
-            }
-            PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
-        }
-    }
-}
-
 /// Where a profile's tokens are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -187,6 +128,10 @@ pub struct StoreConfig {
     /// as a [`SigningKey`] so that it is never shown.
     #[serde(default, deserialize_with = "lenient")]
     pub encryption_key: Option<SigningKey>,
+    /// The file holding `encryption_key` (base64, trailing line endings removed), read
+    /// when the profile is built.
+    #[serde(default)]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// The `jwt` table of a `jwt_bearer` profile.
@@ -203,15 +148,26 @@ pub struct JwtConfig {
     /// The HS256 secret (or give a private key below).
     #[serde(default, deserialize_with = "lenient")]
     pub secret: Option<SigningKey>,
-    /// The file holding the PEM private key of an asymmetric assertion (read when the
-    /// profile is built).
+    /// The file holding the private key of an asymmetric assertion, PEM or JWK (read when
+    /// the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
     /// The PEM private key itself (inline, or from
-    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`).
+    /// `GRANTKIT_PROFILES__<PROFILE>__JWT__PRIVATE_KEY`); a JWK is read too.
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
-    /// The private key's algorithm: `RS256` (the default with a private key), `RS384`,
+    /// The `kid` header is the private key's RFC 7638 JWK thumbprint (instead of
+    /// `key_id`).
+    #[serde(default)]
+    pub key_id_thumbprint: bool,
+    /// Each assertion gets a random `jti` claim (servers that refuse replays).
+    #[serde(default)]
+    pub jti: bool,
+    /// Extra claims (e.g. `scope` as a claim, as Google wants), in key order.
+    #[serde(default)]
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// The private key's algorithm: `RS256` (the default with a PEM key; a JWK's own
+    /// `alg`, else its key's natural algorithm), `RS384`,
     /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384` or `EdDSA`; `HS256` with
     /// `secret`.
     #[serde(default, deserialize_with = "lenient_string")]
@@ -225,6 +181,13 @@ pub struct JwtConfig {
     /// The `sub` claim.
     #[serde(default, deserialize_with = "lenient_string")]
     pub subject: Option<String>,
+    /// The file holding the HS256 secret, read at each signing (a twin of `secret`).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// The file holding an assertion made elsewhere (a Kubernetes projected
+    /// service-account token), sent as read at each request instead of a signed one.
+    #[serde(default)]
+    pub assertion_file: Option<PathBuf>,
 }
 
 /// The `refresh` table of a profile.
@@ -258,23 +221,42 @@ pub struct Profile {
     /// The client secret.
     #[serde(default, deserialize_with = "lenient")]
     pub client_secret: Option<ClientSecret>,
-    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt` or
-    /// `private_key_jwt` (the last two with feature `grant-jwt-bearer`).
+    /// How the client authenticates: `basic`, `body`, `none`, `client_secret_jwt`,
+    /// `private_key_jwt` (these two with feature `grant-jwt-bearer`), `tls_client_auth` or
+    /// `self_signed_tls_client_auth`.
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
-    /// `private_key_jwt`: the file holding the PEM private key (read when the profile is
-    /// built).
+    /// `private_key_jwt`: the file holding the private key, PEM (PKCS#8, PKCS#1, SEC1) or
+    /// a JWK; `tls_client_auth` and `self_signed_tls_client_auth`: the PEM key of
+    /// `certificate_file` (read when the profile is built).
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
-    /// `private_key_jwt`: the PEM private key itself (inline, or from
-    /// `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
+    /// `tls_client_auth` and `self_signed_tls_client_auth`: the PEM client certificate
+    /// (then its intermediates), presented in the TLS handshake (mutual TLS, RFC 8705);
+    /// its key is in `private_key_file` or `private_key`, or in this file after the
+    /// certificates. `private_key_jwt` (and the Microsoft Entra preset): the private key's
+    /// certificate, whose `x5t#S256` header every assertion carries (Entra ID certificate
+    /// credentials).
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for the token endpoint instead of the platform's (an
+    /// internal CA). The Redis store's TLS has its own, `store.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// `private_key_jwt`, or the mutual-TLS methods: the PEM private key itself (inline,
+    /// or from `GRANTKIT_PROFILES__<PROFILE>__PRIVATE_KEY`).
     #[serde(default, deserialize_with = "lenient")]
     pub private_key: Option<SigningKey>,
     /// The client assertion's algorithm: for `private_key_jwt` one of `RS256` (the
-    /// default), `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`;
-    /// for `client_secret_jwt` only `HS256`.
+    /// default for a PEM key; a JWK's own `alg`, else its key's natural algorithm),
+    /// `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`; for
+    /// `client_secret_jwt` only `HS256`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub signing_alg: Option<String>,
+    /// `private_key_jwt`: the `kid` header is the private key's RFC 7638 JWK thumbprint
+    /// (instead of `key_id`).
+    #[serde(default)]
+    pub key_id_thumbprint: bool,
     /// `form` or `json`.
     #[serde(default)]
     pub body: Option<BodyFormat>,
@@ -334,6 +316,60 @@ pub struct Profile {
     /// `GOOGLE_APPLICATION_CREDENTIALS` names).
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Auth0, Okta presets: the tenant's or org's domain (`dev-abc.us.auth0.com`,
+    /// `dev-123456.okta.com`, a custom domain).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub domain: Option<String>,
+    /// Auth0 preset: the API to issue the token for (its identifier).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub audience: Option<String>,
+    /// Auth0 preset: the organization to issue the token for.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub organization: Option<String>,
+    /// Okta preset: a custom authorization server's id (default `default`), or `org` for
+    /// the org authorization server.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub authorization_server: Option<String>,
+    /// Microsoft Entra preset: the tenant's id or domain.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub tenant: Option<String>,
+    /// Microsoft Entra preset: a federated credential's token file
+    /// (`AZURE_FEDERATED_TOKEN_FILE`), read at each renewal and sent as the client assertion.
+    #[serde(default)]
+    pub federated_token_file: Option<PathBuf>,
+    /// Keycloak preset: the server's root URL (with `/auth` for servers that have it).
+    #[serde(default, deserialize_with = "lenient")]
+    pub base_url: Option<ConfigUrl>,
+    /// Keycloak preset: the realm's name.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub realm: Option<String>,
+    /// Salesforce JWT preset: the connected app's consumer key (the assertion's `iss`).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub consumer_key: Option<String>,
+    /// Salesforce JWT preset: the login URL, the assertion's `aud` (default
+    /// `https://login.salesforce.com`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub login_url: Option<ConfigUrl>,
+    /// The lifetime, in seconds, of a token whose response gives no `expires_in` (nor a
+    /// JWT `exp`): default 3600; the Salesforce preset's 7200 (its session timeout).
+    #[serde(default)]
+    pub default_lifetime_secs: Option<u64>,
+    /// The file holding the client secret, read at each token request (a twin of
+    /// `client_secret`).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The file holding the password, read at each login (a twin of `password`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Disruptive Technologies preset: the file holding the secret, read at each signing
+    /// (a twin of `secret`).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// A client assertion made elsewhere (a Kubernetes projected service-account token,
+    /// `AZURE_FEDERATED_TOKEN_FILE`), read at each token request and sent with
+    /// `private_key_jwt`.
+    #[serde(default)]
+    pub client_assertion_file: Option<PathBuf>,
 }
 
 /// What a profile resolves to, without secrets; for listings.
@@ -351,8 +387,14 @@ pub struct ProfileSummary {
     /// The store's kind.
     pub store_kind: StoreKind,
     /// The client authentication the profile sets (`private_key_jwt`, …), with the
-    /// assertion's `kid` when it signs one: `private_key_jwt (kid kid-1)`. Never a key.
+    /// assertion's `kid` when it signs one and the certificate's `x5t#S256`:
+    /// `private_key_jwt (kid kid-1)`, `private_key_jwt (kid 4Ip6… (JWK thumbprint),
+    /// x5t#S256 EOhe…)`; or the certificate file of mutual TLS:
+    /// `tls_client_auth (certificate client.pem)`. Never a key.
     pub client_auth: Option<String>,
+    /// A spelled-out `jwt_bearer` profile's assertion `kid`: `kid rsa-kid`, `kid 4Ip6…
+    /// (JWK thumbprint)`, `kid … (from the JWK)`. Never a key.
+    pub jwt_key: Option<String>,
 }
 
 impl Profile {
@@ -374,25 +416,23 @@ impl Profile {
                 ),
             },
         };
-        let token_url = self
-            .token_url
-            .as_deref()
-            .or(self.preset.map(PresetName::token_url));
+        let token_url = match self.preset {
+            Some(preset) => preset.profile_token_url(self),
+            None => self.token_url.as_deref().map(str::to_owned),
+        };
         ProfileSummary {
             preset: self.preset.map(PresetName::as_str),
             grant: self
                 .grant
                 .or(self.preset.map(PresetName::grant_kind))
                 .map(GrantKind::as_str),
-            token_url: token_url.map(redact_url),
+            token_url: token_url.as_deref().map(redact_url),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
-            client_auth: self.client_auth.map(|auth| match &self.key_id {
-                Some(kid) if self.preset.is_none() && is_assertion(auth) => {
-                    format!("{auth} (kid {kid})")
-                }
-                _ => auth.as_str().to_owned(),
-            }),
+            client_auth: self
+                .client_assertion_summary()
+                .or_else(|| self.summary_client_auth()),
+            jwt_key: self.jwt_key_description(),
         }
     }
 }

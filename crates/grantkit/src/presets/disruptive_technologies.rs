@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 #[cfg(feature = "grant-jwt-bearer")]
-use grantkit_core::{Result, SigningKey, TokenManager, TokenManagerBuilder};
+use grantkit_core::{Result, SecretSource, SigningKey, TokenManager, TokenManagerBuilder};
 #[cfg(feature = "grant-jwt-bearer")]
 use grantkit_grants::JwtBearer;
 
@@ -47,7 +47,7 @@ pub const ENV_VARS: [&str; 3] = [
 pub fn disruptive_technologies(
     key_id: impl Into<String>,
     email: impl Into<String>,
-    secret: impl Into<SigningKey>,
+    secret: impl Into<SecretSource<SigningKey>>,
 ) -> TokenManagerBuilder {
     // The defaults pass `validate`; the grant enforces the vendor's limit itself anyway.
     DisruptiveTechnologies::new(key_id, email, secret).prefilled()
@@ -81,7 +81,7 @@ pub fn disruptive_technologies_from_env() -> Result<TokenManagerBuilder> {
 pub struct DisruptiveTechnologies {
     key_id: String,
     email: String,
-    secret: SigningKey,
+    secret: SecretSource<SigningKey>,
     lifetime: Duration,
     token_url: Option<String>,
 }
@@ -92,7 +92,7 @@ impl DisruptiveTechnologies {
     pub fn new(
         key_id: impl Into<String>,
         email: impl Into<String>,
-        secret: impl Into<SigningKey>,
+        secret: impl Into<SecretSource<SigningKey>>,
     ) -> Self {
         DisruptiveTechnologies {
             key_id: key_id.into(),
@@ -172,6 +172,25 @@ fn builder_for(grant: JwtBearer) -> TokenManagerBuilder {
         .refresh_before(REFRESH_BEFORE)
 }
 
+/// The profile keys a `preset = "disruptive-technologies"` profile reads, besides the
+/// common ones.
+#[cfg(feature = "config")]
+pub(crate) const PROFILE_KEYS: &[&str] = &[
+    "key_id",
+    "email",
+    "secret",
+    "secret_file",
+    "jwt.key_id",
+    "jwt.issuer",
+    "jwt.secret",
+    "jwt.secret_file",
+    "jwt.lifetime_secs",
+    "jwt.audience",
+    "jwt.subject",
+    "scope",
+    "params",
+];
+
 /// A `preset = "disruptive-technologies"` profile: `key_id`, `email` and `secret` (or
 /// their `jwt.key_id`, `jwt.issuer`, `jwt.secret` spellings) make the preset;
 /// `token_url` is its option; `jwt.lifetime_secs`, `jwt.audience`, `jwt.subject`,
@@ -197,7 +216,17 @@ pub(crate) fn from_profile(
     }
     let key_id = pick(name, jwt.map(|j| &j.key_id), &profile.key_id, "key_id")?;
     let email = pick(name, jwt.map(|j| &j.issuer), &profile.email, "email")?;
-    let secret = pick(name, jwt.map(|j| &j.secret), &profile.secret, "secret")?;
+    // `jwt.secret(_file)` before `secret(_file)`; each pair is one or the other.
+    let nested = match jwt {
+        Some(jwt) => jwt.secret_source(name)?,
+        None => None,
+    };
+    let secret = match nested {
+        Some(secret) => secret,
+        None => profile
+            .secret_source(name)?
+            .ok_or_else(|| missing(name, "secret"))?,
+    };
     let mut preset = DisruptiveTechnologies::new(key_id, email, secret);
     if let Some(url) = &profile.token_url {
         preset = preset.token_url(url.as_str());

@@ -253,6 +253,11 @@ fn builder_for(grant: JwtBearer) -> TokenManagerBuilder {
         .refresh_before(REFRESH_BEFORE)
 }
 
+/// The profile keys a `preset = "google-service-account"` profile reads, besides the
+/// common ones.
+#[cfg(feature = "config")]
+pub(crate) const PROFILE_KEYS: &[&str] = &["key_file", "scope", "jwt.subject", "jwt.lifetime_secs"];
+
 /// A `preset = "google-service-account"` profile: `key_file` (or
 /// `GOOGLE_APPLICATION_CREDENTIALS`), `scope`, and `token_url`, `jwt.subject`,
 /// `jwt.lifetime_secs` as options.

@@ -24,7 +24,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use grantkit_core::{ClientSecret, TokenManager, TokenManagerBuilder};
+use grantkit_core::{ClientSecret, SecretSource, TokenManager, TokenManagerBuilder};
 use grantkit_grants::{BodyFormat, ClientAuth, ClientCredentials, ClientOptions};
 
 /// 24SevenOffice's token endpoint.
@@ -56,7 +56,7 @@ pub const REFRESH_BEFORE: Duration = Duration::from_secs(60);
 /// ```
 pub fn twenty_four_seven_office(
     client_id: impl Into<String>,
-    client_secret: impl Into<ClientSecret>,
+    client_secret: impl Into<SecretSource<ClientSecret>>,
     login_organization: impl Into<String>,
 ) -> TokenManagerBuilder {
     TwentyFourSevenOffice::new(client_id, client_secret, login_organization).builder()
@@ -79,7 +79,7 @@ pub fn twenty_four_seven_office(
 #[derive(Clone)]
 pub struct TwentyFourSevenOffice {
     client_id: String,
-    client_secret: ClientSecret,
+    client_secret: SecretSource<ClientSecret>,
     login_organization: String,
     body: BodyFormat,
     token_url: Option<String>,
@@ -89,7 +89,7 @@ impl TwentyFourSevenOffice {
     /// The preset for this client and organization.
     pub fn new(
         client_id: impl Into<String>,
-        client_secret: impl Into<ClientSecret>,
+        client_secret: impl Into<SecretSource<ClientSecret>>,
         login_organization: impl Into<String>,
     ) -> Self {
         TwentyFourSevenOffice {
@@ -139,6 +139,19 @@ fn builder_for(grant: ClientCredentials) -> TokenManagerBuilder {
         .refresh_before(REFRESH_BEFORE)
 }
 
+/// The profile keys a `preset = "24sevenoffice"` profile reads, besides the common ones.
+#[cfg(feature = "config")]
+pub(crate) const PROFILE_KEYS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "login_organization",
+    "body",
+    "client_auth",
+    "scope",
+    "params",
+];
+
 /// A `preset = "24sevenoffice"` profile: `client_id`, `client_secret` and
 /// `login_organization` make the preset; `body` and `token_url` are its options;
 /// `client_auth`, `scope` and `params` then override what it set.
@@ -149,11 +162,13 @@ pub(crate) fn from_profile(
 ) -> grantkit_core::Result<TokenManagerBuilder> {
     use grantkit_grants::ClientGrant;
 
-    use crate::config::need;
+    use crate::config::{missing, need};
 
     let mut preset = TwentyFourSevenOffice::new(
         need(name, "client_id", &profile.client_id)?,
-        need(name, "client_secret", &profile.client_secret)?,
+        profile
+            .client_secret_source(name)?
+            .ok_or_else(|| missing(name, "client_secret"))?,
         need(name, "login_organization", &profile.login_organization)?,
     );
     if let Some(body) = profile.body {

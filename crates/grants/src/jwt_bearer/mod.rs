@@ -5,7 +5,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use grantkit_core::{Assertion, Grant, GrantContext, GrantIdentity, Result, SigningKey, Token};
+use grantkit_core::{
+    Assertion, Grant, GrantContext, GrantIdentity, Result, SecretSource, SigningKey, Token,
+};
 use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
@@ -13,9 +15,14 @@ use crate::client::validate_url;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 
+mod external;
+mod jwk;
 mod key;
+mod kid;
+mod pkcs8;
 
 pub use key::{JwtSigningKey, PemKey};
+pub(crate) use kid::KeyId;
 
 /// The `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -44,9 +51,10 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 ///
 /// # The assertion
 /// - header: `{"typ":"JWT","alg":"HS256","kid":key_id}` (`typ` is what `jsonwebtoken`
-///   writes, and what the vendors' PyJWT examples send too; `kid` only when a key id is
-///   set; `alg` is the key's: HS256, or that of a PEM key from
-///   [`JwtSigningKey::from_pem`]);
+///   writes, and what the vendors' PyJWT examples send too; `kid` only when there is one:
+///   the [key id](Self::key_id) set, the key's [thumbprint](Self::key_id_thumbprint), or
+///   the `kid` of the JWK the key came from; `alg` is the key's: HS256, or that of a key
+///   from [`JwtSigningKey::from_pem`] or [`JwtSigningKey::from_jwk`]);
 /// - claims, in this order: `iss` (the issuer), `sub` (when set), `aud` (the token URL
 ///   unless [`audience`](Self::audience) says otherwise), `iat` (the injected clock's
 ///   now, in whole seconds), `exp` (`iat` + [`lifetime`](Self::lifetime), default
@@ -89,7 +97,7 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 pub struct JwtBearer {
     token_url: String,
     key: JwtSigningKey,
-    key_id: Option<String>,
+    key_id: KeyId,
     issuer: String,
     subject: Option<String>,
     audience: Option<String>,
@@ -98,6 +106,8 @@ pub struct JwtBearer {
     jti: bool,
     claims: Map<String, Value>,
     options: ClientOptions,
+    /// An assertion made elsewhere, sent instead of a signed one.
+    external: Option<SecretSource<Assertion>>,
 }
 
 impl JwtBearer {
@@ -123,7 +133,7 @@ impl JwtBearer {
         JwtBearer {
             token_url: token_url.into(),
             key,
-            key_id: None,
+            key_id: KeyId::FromKey,
             issuer: issuer.into(),
             subject: None,
             audience: None,
@@ -132,6 +142,7 @@ impl JwtBearer {
             jti: false,
             claims: Map::new(),
             options: ClientOptions::default(),
+            external: None,
         }
     }
 
@@ -153,12 +164,14 @@ impl JwtBearer {
         token_url: impl Into<String>,
         key_id: impl Into<String>,
         issuer: impl Into<String>,
-        secret: impl Into<SigningKey>,
+        secret: impl Into<SecretSource<SigningKey>>,
     ) -> Self {
         Self::new(token_url, issuer, JwtSigningKey::hs256(secret)).key_id(key_id)
     }
 
-    /// The `kid` header: which of the issuer's keys signed the assertion.
+    /// The `kid` header: which of the issuer's keys signed the assertion. Without it, a
+    /// key read from a JWK sends that JWK's `kid`; see also
+    /// [`key_id_thumbprint`](Self::key_id_thumbprint). The last of the two called wins.
     ///
     /// ```
     /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
@@ -167,7 +180,25 @@ impl JwtBearer {
     /// assert_eq!(grant.get_key_id(), Some("key-1"));
     /// ```
     pub fn key_id(mut self, key_id: impl Into<String>) -> Self {
-        self.key_id = Some(key_id.into());
+        self.key_id = KeyId::Literal(key_id.into());
+        self
+    }
+
+    /// The `kid` header is the RFC 7638 JWK thumbprint (SHA-256) of the signing key's
+    /// public key, for servers that look keys up by thumbprint. An HS256 secret has none:
+    /// [`validate`](Self::validate) refuses it.
+    ///
+    /// ```
+    /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
+    /// let jwk = std::fs::read_to_string("tests/keys/test-only-ed25519.jwk.json").unwrap();
+    /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::from_jwk(None, jwk)?)
+    ///     .key_id_thumbprint();
+    /// assert_eq!(grant.get_key_id(), Some("eAwjFg0zI4OZOHps9lM-D2t_NpouEa4xE0kjARrZTmc"));
+    /// # Ok::<(), grantkit_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn key_id_thumbprint(mut self) -> Self {
+        self.key_id = KeyId::Thumbprint;
         self
     }
 
@@ -276,7 +307,8 @@ impl JwtBearer {
         &self.issuer
     }
 
-    /// The key id (`kid`), if set.
+    /// The `kid` the assertions carry, if any: the one set, the key's thumbprint when
+    /// [asked](Self::key_id_thumbprint), else the key's own (a JWK's `kid`).
     ///
     /// ```
     /// # use grantkit_grants::{JwtBearer, JwtSigningKey};
@@ -284,7 +316,7 @@ impl JwtBearer {
     /// assert_eq!(grant.get_key_id(), None);
     /// ```
     pub fn get_key_id(&self) -> Option<&str> {
-        self.key_id.as_deref()
+        self.key_id.resolve(Some(&self.key))
     }
 
     /// The `aud` claim the assertions carry: the audience set, else the token URL.
@@ -313,12 +345,17 @@ impl JwtBearer {
     /// ```
     pub fn validate(&self) -> Result<()> {
         validate_url(&self.token_url)?;
+        if self.external.is_some() {
+            self.validate_external()?;
+            return self.validate_options();
+        }
         if self.issuer.is_empty() {
             return Err(GrantError::EmptyIssuer.into());
         }
         if self.key.is_empty() {
             return Err(GrantError::EmptySigningKey.into());
         }
+        self.key_id.validate(Some(&self.key))?;
         if self.lifetime.as_secs() == 0 {
             return Err(GrantError::ShortLifetime.into());
         }
@@ -336,6 +373,11 @@ impl JwtBearer {
         {
             return Err(GrantError::ReservedClaim(name.clone()).into());
         }
+        self.validate_options()
+    }
+
+    /// Checks the client options: the client's names, or the grant's alone.
+    fn validate_options(&self) -> Result<()> {
         if self.authenticates_client() {
             self.options.validate(RESERVED_WITH_CLIENT)
         } else {
@@ -373,6 +415,9 @@ impl JwtBearer {
     /// ```
     pub fn assertion(&self, now: SystemTime) -> Result<Assertion> {
         self.validate()?;
+        if let Some(external) = &self.external {
+            return external.resolve();
+        }
         let iat = now
             .duration_since(UNIX_EPOCH)
             .map_err(|_| GrantError::ClockBeforeEpoch)?
@@ -393,7 +438,7 @@ impl JwtBearer {
         claims.extend(self.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
 
         let mut header = Header::new(self.key.algorithm());
-        header.kid.clone_from(&self.key_id);
+        header.kid = self.get_key_id().map(str::to_owned);
         let key = self.key.encoding_key()?;
         // jsonwebtoken panics when it cannot pick a crypto backend (both of its backend
         // features enabled by different crates and none installed); make that an error.
@@ -421,11 +466,12 @@ impl Grant for JwtBearer {
             ("assertion", assertion.secret()),
             ("grant_type", JWT_BEARER_GRANT_TYPE),
         ];
+        let options = self.options.resolved()?;
         if self.authenticates_client() {
-            self.options.push_body_credentials(&mut fields);
+            options.push_body_credentials(&mut fields);
         }
-        self.options.push_scope_and_params(&scope, &mut fields);
-        let request = self.options.request(&self.token_url, &fields, cx.now())?;
+        options.push_scope_and_params(&scope, &mut fields);
+        let request = options.request(&self.token_url, &fields, cx.now())?;
         cx.exchange(request).await
     }
 
@@ -433,19 +479,14 @@ impl Grant for JwtBearer {
     /// as the client's identifier; it also makes cache keys readable), the `aud` claim as
     /// the audience, and the parameters `kid`, `sub`, `claim.<name>` for each extra claim
     /// (its JSON text), the scope, and the extra body parameters.
+    /// An assertion made elsewhere ([`from_assertion`](JwtBearer::from_assertion)) has
+    /// neither issuer nor claims here: kind, token URL and `assertion_file`, then the
+    /// scope, client and extra parameters.
     fn identity(&self) -> GrantIdentity {
-        let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
-            .with_client_id(&self.issuer)
-            .with_audience(self.audience_claim());
-        if let Some(kid) = &self.key_id {
-            identity = identity.with_param("kid", kid);
-        }
-        if let Some(sub) = &self.subject {
-            identity = identity.with_param("sub", sub);
-        }
-        for (name, value) in &self.claims {
-            identity = identity.with_param(format!("claim.{name}"), value.to_string());
-        }
+        let mut identity = match &self.external {
+            Some(external) => self.external_identity(external),
+            None => self.signed_identity(),
+        };
         if let Some(scope) = self.options.requested_scope() {
             identity = identity.with_scope(scope);
         }
@@ -459,23 +500,45 @@ impl Grant for JwtBearer {
     }
 }
 
+impl JwtBearer {
+    /// The identity's part that the signed assertion's settings make.
+    fn signed_identity(&self) -> GrantIdentity {
+        let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
+            .with_client_id(&self.issuer)
+            .with_audience(self.audience_claim());
+        if let Some(kid) = self.get_key_id() {
+            identity = identity.with_param("kid", kid);
+        }
+        if let Some(sub) = &self.subject {
+            identity = identity.with_param("sub", sub);
+        }
+        for (name, value) in &self.claims {
+            identity = identity.with_param(format!("claim.{name}"), value.to_string());
+        }
+        identity
+    }
+}
+
 impl_client_grant!(JwtBearer);
 
 impl fmt::Debug for JwtBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtBearer")
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
-            .field("key", &self.key)
-            .field("key_id", &self.key_id)
-            .field("issuer", &self.issuer)
-            .field("subject", &self.subject)
-            .field("audience", &self.audience_claim())
-            .field("lifetime", &self.lifetime)
-            .field("max_lifetime", &self.max_lifetime)
-            .field("jti", &self.jti)
-            .field("claims", &self.claims.keys().collect::<Vec<_>>())
-            .field("options", &self.options)
-            .finish_non_exhaustive()
+        let mut f = f.debug_struct("JwtBearer");
+        f.field("token_url", &grantkit_core::redact_url(&self.token_url));
+        match &self.external {
+            Some(assertion) => f.field("assertion", assertion),
+            None => f.field("key", &self.key),
+        }
+        .field("key_id", &self.get_key_id())
+        .field("issuer", &self.issuer)
+        .field("subject", &self.subject)
+        .field("audience", &self.audience_claim())
+        .field("lifetime", &self.lifetime)
+        .field("max_lifetime", &self.max_lifetime)
+        .field("jti", &self.jti)
+        .field("claims", &self.claims.keys().collect::<Vec<_>>())
+        .field("options", &self.options)
+        .finish_non_exhaustive()
     }
 }
 

@@ -4,13 +4,14 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use grantkit_core::{Assertion, ClientSecret, Result};
+use grantkit_core::{Assertion, ClientSecret, Result, SecretSource};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
+use crate::certificate::Certificate;
 use crate::client::ClientAuth;
 use crate::error::GrantError;
-use crate::jwt_bearer::{JwtSigningKey, new_jti};
+use crate::jwt_bearer::{JwtSigningKey, KeyId, new_jti};
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -19,22 +20,43 @@ pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-
 pub const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// What a client assertion is signed with besides the client secret: the private key,
-/// its `kid`, and the `aud` when it is not the token endpoint.
+/// its `kid`, the certificate whose `x5t#S256` goes in the header, and the `aud` when it
+/// is not the token endpoint; or the assertion made elsewhere that is sent instead
+/// (`external`).
 #[derive(Clone, Default, Debug)]
 pub(crate) struct AssertionOptions {
     pub(crate) private_key: Option<JwtSigningKey>,
-    pub(crate) key_id: Option<String>,
+    pub(crate) key_id: KeyId,
+    pub(crate) certificate: Option<Certificate>,
     pub(crate) audience: Option<String>,
+    pub(crate) external: Option<SecretSource<Assertion>>,
 }
 
 impl AssertionOptions {
     /// Fails when `auth` signs an assertion and what it signs with is missing.
-    pub(crate) fn validate(&self, auth: ClientAuth, secret: Option<&ClientSecret>) -> Result<()> {
+    pub(crate) fn validate(
+        &self,
+        auth: ClientAuth,
+        secret: Option<&SecretSource<ClientSecret>>,
+    ) -> Result<()> {
+        self.validate_external(auth)?;
+        match auth {
+            ClientAuth::PrivateKeyJwt => self.key_id.validate(self.private_key.as_ref())?,
+            ClientAuth::ClientSecretJwt => {
+                self.key_id.validate(None)?;
+                if self.certificate.is_some() {
+                    return Err(GrantError::CertificateWithSecretJwt.into());
+                }
+            }
+            _ => {}
+        }
         match (auth, &self.private_key) {
-            (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(|s| s.secret().is_empty()) => {
+            (ClientAuth::ClientSecretJwt, _) if secret.is_none_or(SecretSource::is_empty_value) => {
                 Err(GrantError::NoSecretForAssertion.into())
             }
-            (ClientAuth::PrivateKeyJwt, None) => Err(GrantError::NoPrivateKey.into()),
+            (ClientAuth::PrivateKeyJwt, None) if self.external.is_none() => {
+                Err(GrantError::NoPrivateKey.into())
+            }
             (ClientAuth::PrivateKeyJwt, Some(key)) if key.is_symmetric() => {
                 Err(GrantError::SymmetricPrivateKey.into())
             }
@@ -49,7 +71,7 @@ impl AssertionOptions {
         &self,
         auth: ClientAuth,
         client_id: &str,
-        secret: Option<&ClientSecret>,
+        secret: Option<&SecretSource<ClientSecret>>,
         token_url: &str,
         now: SystemTime,
     ) -> Result<Option<Assertion>> {
@@ -57,6 +79,10 @@ impl AssertionOptions {
             return Ok(None);
         }
         self.validate(auth, secret)?;
+        if let Some(external) = &self.external {
+            return external.resolve().map(Some);
+        }
+        let secret = secret.and_then(SecretSource::inline);
         let (algorithm, key): (Algorithm, EncodingKey) = match (auth, &self.private_key, secret) {
             (ClientAuth::PrivateKeyJwt, Some(key), _) => (key.algorithm(), key.encoding_key()?),
             (_, _, Some(secret)) => (
@@ -85,7 +111,15 @@ impl AssertionOptions {
                 .into(),
         );
         let mut header = Header::new(algorithm);
-        header.kid.clone_from(&self.key_id);
+        if auth == ClientAuth::PrivateKeyJwt {
+            header.kid = self
+                .key_id
+                .resolve(self.private_key.as_ref())
+                .map(str::to_owned);
+            header.x5t_s256 = self.certificate.as_ref().map(|c| c.x5t_s256().to_owned());
+        } else {
+            header.kid = self.key_id.resolve(None).map(str::to_owned);
+        }
         // jsonwebtoken panics when it has no crypto backend; make that an error.
         let signed = catch_unwind(AssertUnwindSafe(|| {
             jsonwebtoken::encode(&header, &claims, &key)
@@ -93,5 +127,26 @@ impl AssertionOptions {
         .map_err(|_| GrantError::NoCryptoProvider)?
         .map_err(GrantError::Sign)?;
         Ok(Some(Assertion::new(signed)))
+    }
+
+    /// Fails when an external assertion is set with a method that does not send it, or
+    /// beside a private key.
+    fn validate_external(&self, auth: ClientAuth) -> Result<()> {
+        if self.external.is_none() {
+            return Ok(());
+        }
+        if auth != ClientAuth::PrivateKeyJwt {
+            return Err(GrantError::ExternalAssertionMethod(auth.as_str()).into());
+        }
+        if self.private_key.is_some() {
+            return Err(GrantError::ExternalAssertionAndKey.into());
+        }
+        if self.certificate.is_some() {
+            return Err(GrantError::ExternalAssertionSetting("a certificate (x5t#S256)").into());
+        }
+        if self.key_id != KeyId::FromKey {
+            return Err(GrantError::ExternalAssertionSetting("a key id (kid)").into());
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! [`ClientGrant`]: the client setters every grant gets from its [`ClientOptions`].
 
-use grantkit_core::ClientSecret;
+use grantkit_core::{ClientSecret, SecretSource};
 
 use super::ClientOptions;
 use crate::client::{BodyFormat, ClientAuth};
@@ -51,7 +51,7 @@ pub trait ClientGrant: Sized {
 
     /// [`ClientOptions::client_secret`].
     #[must_use]
-    fn client_secret(self, secret: impl Into<ClientSecret>) -> Self {
+    fn client_secret(self, secret: impl Into<SecretSource<ClientSecret>>) -> Self {
         self.map_client_options(|o| o.client_secret(secret))
     }
 

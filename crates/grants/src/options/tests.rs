@@ -43,6 +43,27 @@ fn a_public_client_sends_its_id_in_the_body_whatever_the_method() {
 }
 
 #[test]
+fn the_tls_methods_send_the_id_and_never_a_secret() {
+    for method in [
+        ClientAuth::TlsClientAuth,
+        ClientAuth::SelfSignedTlsClientAuth,
+    ] {
+        // A secret configured by mistake is not sent, neither in the body nor in a header.
+        let form = ClientOptions::form("app", "s3cret").client_auth(method);
+        assert_eq!(
+            body(&form),
+            ("grant_type=x&client_id=app".to_owned(), false)
+        );
+        let json = form.body(BodyFormat::Json);
+        assert_eq!(
+            body(&json),
+            (r#"{"grant_type":"x","client_id":"app"}"#.to_owned(), false)
+        );
+        assert!(method.uses_tls_certificate());
+    }
+}
+
+#[test]
 fn client_only_keeps_the_client_and_drops_scope_and_params() {
     let options = ClientOptions::json("app", "s")
         .client_auth(ClientAuth::Basic)
@@ -74,6 +95,8 @@ fn every_client_auth_name_parses_back_to_itself() {
         ClientAuth::ClientSecretJwt,
         #[cfg(feature = "jwt-bearer")]
         ClientAuth::PrivateKeyJwt,
+        ClientAuth::TlsClientAuth,
+        ClientAuth::SelfSignedTlsClientAuth,
     ];
     for method in methods {
         assert_eq!(method.as_str().parse::<ClientAuth>().unwrap(), method);

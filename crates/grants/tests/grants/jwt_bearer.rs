@@ -242,3 +242,26 @@ async fn the_assertion_and_key_never_show() {
     );
     assert_no_secret(&shown, &["hs-key-material", assertion.secret()]);
 }
+
+#[tokio::test]
+async fn an_over_long_lifetime_is_refused_before_any_request() {
+    // Issue 13, item 1: the lifetime is capped by the grant's rule, up front.
+    let mut server = mockito::Server::new_async().await;
+    let mock = server.mock("POST", "/token").expect(0).create_async().await;
+    let url = format!("{}/token", server.url());
+    let grant = JwtBearer::hs256(&url, "kid", "svc", "lifetime-secret")
+        .max_lifetime(Duration::from_secs(3600))
+        .lifetime(Duration::from_secs(3601));
+    let err = grant.fetch_token(&cx(&clock())).await.unwrap_err();
+    assert_eq!(err.kind(), grantkit_core::ErrorKind::Config);
+    assert_eq!(
+        err.to_string(),
+        "the JWT lifetime is 3601 s; the server accepts at most 3600 s"
+    );
+    mock.assert_async().await;
+    // At the cap, it signs.
+    let at_cap = grant.lifetime(Duration::from_secs(3600));
+    let jwt = at_cap.assertion(t0()).unwrap();
+    let (_, claims) = parts(jwt.secret());
+    assert_eq!(claims["exp"], T0 + 3600);
+}

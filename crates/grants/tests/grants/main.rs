@@ -1,6 +1,7 @@
 //! Request-level tests of every grant against a mockito token endpoint: the exact method,
 //! path, headers and body of each wire format, the tokens the answers become, the
-//! errors, refresh-token handling, and grants driven by a `TokenManager`.
+//! errors, refresh-token handling, and grants driven by a `TokenManager`; the mutual-TLS
+//! methods against the test server's HTTPS mode.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,7 +12,14 @@ mod client_assertion;
 mod client_credentials;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
+mod external_assertions;
+#[cfg(feature = "jwt-bearer")]
 mod jwt_bearer;
+#[cfg(feature = "jwt-bearer")]
+mod keys;
 mod manager;
 mod password;
 mod refresh;
+#[cfg(feature = "jwt-bearer")]
+mod sources;
+mod tls_client_auth;

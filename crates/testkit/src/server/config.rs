@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::TestServer;
+use super::{TestServer, TlsClient};
 
 /// The JWT-bearer grant type URI.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -65,6 +65,13 @@ pub struct ServerConfig {
     /// public key). Assertions whose `kid` is here are verified with the public key, for
     /// the RS, PS, ES and EdDSA algorithms. Empty by default.
     pub service_account_keys: HashMap<String, (String, String)>,
+    /// Clients that authenticate with a TLS client certificate (RFC 8705 §2): client id →
+    /// what its certificate must be. They send `client_id` and no secret, to a server
+    /// started with [`TestServer::start_tls`]. By default
+    /// [`TestServer::TLS_CLIENT_ID`] (`tls_client_auth`, the subject of
+    /// [`certs::CLIENT`](crate::certs::CLIENT)) and [`TestServer::SELF_SIGNED_CLIENT_ID`]
+    /// (`self_signed_tls_client_auth`, [`certs::SELF_SIGNED`](crate::certs::SELF_SIGNED)).
+    pub tls_clients: HashMap<String, TlsClient>,
     /// The lifetime of issued tokens.
     pub lifetime: Duration,
     /// How the lifetime appears in responses.
@@ -106,6 +113,16 @@ impl Default for ServerConfig {
                 (TestServer::ISSUER.into(), TestServer::JWT_SECRET.into()),
             )]),
             service_account_keys: HashMap::new(),
+            tls_clients: HashMap::from([
+                (
+                    TestServer::TLS_CLIENT_ID.into(),
+                    TlsClient::SubjectDn(crate::certs::CLIENT_SUBJECT_DN.into()),
+                ),
+                (
+                    TestServer::SELF_SIGNED_CLIENT_ID.into(),
+                    TlsClient::SelfSigned(crate::certs::thumbprint(crate::certs::SELF_SIGNED)),
+                ),
+            ]),
             lifetime: Duration::from_secs(3600),
             expires_in: ExpiresIn::Number,
             rotate_refresh_tokens: true,
@@ -137,4 +154,7 @@ pub struct RecordedRequest {
     pub params: Map<String, Value>,
     /// The `grant_type` parameter.
     pub grant_type: Option<String>,
+    /// The base64url SHA-256 thumbprint (`x5t#S256`) of the TLS client certificate the
+    /// request came with, on a server started with [`TestServer::start_tls`].
+    pub client_certificate: Option<String>,
 }

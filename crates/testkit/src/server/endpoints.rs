@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -13,6 +14,7 @@ use grantkit_core::Clock;
 use serde_json::{Map, Value, json};
 
 use super::config::{ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
+use super::tls::TlsPeer;
 use super::{Issued, RefreshGrant, Shared, locked};
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -86,6 +88,7 @@ fn client_credentials(
 
 pub(super) async fn token_endpoint(
     State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<ConnectInfo<TlsPeer>>>,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -97,6 +100,7 @@ pub(super) async fn token_endpoint(
         .get("grant_type")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let peer = peer.and_then(|Extension(ConnectInfo(peer))| peer.certificate);
     locked(&shared.requests).push(RecordedRequest {
         path: uri.path().to_owned(),
         content_type,
@@ -105,6 +109,7 @@ pub(super) async fn token_endpoint(
         body: String::from_utf8_lossy(&body).into_owned(),
         params: params.clone(),
         grant_type: grant_type.clone(),
+        client_certificate: peer.as_ref().map(|p| p.thumbprint.clone()),
     });
 
     let delay = locked(&shared.config).token_delay;
@@ -177,6 +182,25 @@ pub(super) async fn token_endpoint(
     let scope = text("scope");
     #[allow(clippy::result_large_err)]
     let authenticate = || -> Result<String, Response> {
+        // A client registered for mutual TLS proves itself with its certificate alone
+        // (RFC 8705 §2): its id in the body, no secret, no Authorization header.
+        let body_id = text("client_id");
+        if let Some((id, tls)) = body_id
+            .as_ref()
+            .and_then(|id| config.tls_clients.get(id).map(|tls| (id, tls)))
+        {
+            let only_the_id = !headers.contains_key(header::AUTHORIZATION)
+                && !params.contains_key("client_secret");
+            return if only_the_id && tls.accepts(peer.as_ref()) {
+                Ok(id.clone())
+            } else {
+                Err(oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "Client certificate authentication failed",
+                ))
+            };
+        }
         match client_credentials(&headers, &params) {
             Some((id, secret)) if config.clients.get(&id) == Some(&secret) => Ok(id),
             _ => Err(oauth_error(

@@ -28,6 +28,51 @@ fn a_proxy_with_a_client_of_ones_own_is_a_config_error() {
     );
 }
 
+#[cfg(feature = "default-http-client")]
+#[test]
+fn tls_settings_with_a_client_of_ones_own_are_a_config_error() {
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../grants/tests/keys");
+    let cert = crate::ClientCertificate::from_pem_files(
+        format!("{keys}/test-only-mtls-client.pem"),
+        format!("{keys}/test-only-mtls-client-key.pem"),
+    )
+    .unwrap();
+    let roots =
+        crate::RootCertificates::from_pem_file(format!("{keys}/test-only-mtls-ca.pem")).unwrap();
+    let e = TokenManager::builder()
+        .grant(form_grant())
+        .http_client(ScriptedHttp::default())
+        .client_certificate(cert.clone())
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(
+        e.to_string(),
+        "the default HTTP client's client certificate cannot apply to a client of your own: \
+         configure it on that client"
+    );
+    let e = TokenManager::builder()
+        .grant(form_grant())
+        .http_client(ScriptedHttp::default())
+        .root_certificates(roots.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("the default HTTP client's root certificates"),
+        "{e}"
+    );
+    assert!(
+        TokenManager::builder()
+            .grant(form_grant())
+            .proxy("http://proxy.internal:3128")
+            .client_certificate(cert)
+            .root_certificates(roots)
+            .build()
+            .is_ok()
+    );
+}
+
 #[test]
 fn build_checks_the_configuration() {
     let e = TokenManager::builder().build().unwrap_err();
