@@ -122,7 +122,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer or authorization_code) or `preset`"
             ))
         })?;
         let token_url = need(name, "token_url", &self.token_url)?
