@@ -33,6 +33,9 @@ const NOT_FOUND_PAGE: &[u8] =
 /// How long one browser connection may take to send its request and read the page.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The pause after a failed `accept` (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Where the first final outcome goes; `None` once the login has one.
 type Outcome = Arc<Mutex<Option<oneshot::Sender<Result<AuthorizationCode>>>>>;
 
@@ -87,7 +90,11 @@ impl Listener {
                     Ok((stream, _)) => {
                         serve(stream, Arc::clone(&target), Arc::clone(&outcome));
                     }
-                    Err(e) => tracing::debug!(error = %e, "accepting a loopback connection failed"),
+                    Err(e) => {
+                        // Out of file descriptors, say: pause rather than spin.
+                        tracing::debug!(error = %e, "accepting a loopback connection failed");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
                 },
             }
         }
