@@ -199,15 +199,26 @@ impl PresetName {
             PresetName::TwentyFourSevenOffice => {
                 presets::twenty_four_seven_office::from_profile(name, profile)
             }
+            #[cfg(feature = "grant-jwt-bearer")]
             PresetName::DisruptiveTechnologies => {
                 presets::disruptive_technologies::from_profile(name, profile)
             }
+            #[cfg(feature = "grant-jwt-bearer")]
             PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
             PresetName::MicrosoftEntra => presets::microsoft_entra::from_profile(name, profile),
             PresetName::Auth0 => presets::auth0::from_profile(name, profile),
             PresetName::Okta => presets::okta::from_profile(name, profile),
             PresetName::Keycloak => presets::keycloak::from_profile(name, profile),
+            #[cfg(feature = "grant-jwt-bearer")]
             PresetName::SalesforceJwt => presets::salesforce::from_profile(name, profile),
+            // The presets that sign an assertion with a key.
+            #[cfg(not(feature = "grant-jwt-bearer"))]
+            PresetName::DisruptiveTechnologies
+            | PresetName::GoogleServiceAccount
+            | PresetName::SalesforceJwt => Err(Error::config(format!(
+                "profile `{name}`: preset `{}` needs grantkit's `grant-jwt-bearer` feature",
+                self.as_str()
+            ))),
         }
     }
 }
