@@ -111,6 +111,16 @@ secret_type!(
     /// A signed assertion sent to the token endpoint (RFC 7521), e.g. a JWT.
     Assertion
 );
+secret_type!(
+    /// The `device_code` of a device authorization (RFC 8628 §3.2): whoever holds it
+    /// receives the user's tokens once the user approves.
+    ///
+    /// ```
+    /// use grantkit_core::DeviceCode;
+    /// assert_eq!(format!("{:?}", DeviceCode::new("dc")), "DeviceCode([redacted])");
+    /// ```
+    DeviceCode
+);
 
 #[cfg(test)]
 mod tests {

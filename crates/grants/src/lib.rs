@@ -16,6 +16,7 @@
 //! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
 //! | JWT bearer (HS256, or a PEM or JWK key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
+//! | device authorization (a user's login) | [`DeviceCodeGrant`], renewed with [`ClientGrant::with_refresh`] | 8628 |
 //!
 //! # Quick start
 //! ```no_run
@@ -103,6 +104,7 @@ macro_rules! impl_client_grant {
 mod certificate;
 mod client;
 mod client_credentials;
+mod device;
 mod error;
 #[cfg(feature = "jwt-bearer")]
 mod jwt_bearer;
@@ -113,6 +115,10 @@ mod refresh;
 pub use certificate::Certificate;
 pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;
+pub use device::{
+    DEFAULT_INTERVAL, DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, DeviceCodeGrant, DevicePrompt,
+    DevicePromptFn, SLOW_DOWN_STEP, device_prompt_fn, user_identity,
+};
 #[cfg(feature = "jwt-bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt-bearer")))]
 pub use jwt_bearer::{

@@ -10,6 +10,7 @@ mod support;
 #[cfg(feature = "jwt-bearer")]
 mod client_assertion;
 mod client_credentials;
+mod device;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
