@@ -22,6 +22,7 @@ mod failure;
 mod human;
 mod inspect;
 mod logging;
+mod login;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,21 @@ enum Command {
     Profiles(ConfigArgs),
     /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
     Invalidate(ProfileArgs),
+    /// Log a user in for a profile with grant = "device_code" (RFC 8628 device flow).
+    ///
+    /// Shows a URL and a code on stderr; open the URL on any device, enter the code and
+    /// approve. The user's tokens go to the profile's store (file or Redis), where every
+    /// later `grantkit token -p NAME`, in any process, finds them and renews them through
+    /// the refresh token.
+    Login(LoginArgs),
+    /// Log the user out of a profile: remove the user's tokens from its store.
+    Logout(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    profile: ProfileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +183,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Profiles(args) => commands::profiles(args.config.as_deref()),
         Command::Invalidate(args) => {
             commands::invalidate(args.config.config.as_deref(), args.profile.as_deref())
+        }
+        Command::Login(args) => login::login(
+            args.profile.config.config.as_deref(),
+            args.profile.profile.as_deref(),
+        ),
+        Command::Logout(args) => {
+            login::logout(args.config.config.as_deref(), args.profile.as_deref())
         }
     }
 }

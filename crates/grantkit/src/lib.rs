@@ -85,8 +85,8 @@ pub use grantkit_core::{
 #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
 pub use grantkit_grants::JwtBearer;
 pub use grantkit_grants::{
-    BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,
-    RefreshTokenGrant, WithRefresh,
+    BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, DeviceCodeGrant,
+    PasswordGrant, RefreshTokenGrant, WithRefresh,
 };
 
 /// Writing a grant of your own: the [`Grant`](grant::Grant) trait, the context it runs in,
@@ -103,6 +103,12 @@ pub mod grant {
     #[cfg(feature = "grant-jwt-bearer")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
     pub use grantkit_grants::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtSigningKey};
+    /// The device authorization grant's parts (RFC 8628): what the server answered, how
+    /// it is shown, and the identity user logins share.
+    pub use grantkit_grants::{
+        DEFAULT_INTERVAL, DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, DevicePrompt,
+        DevicePromptFn, SLOW_DOWN_STEP, device_prompt_fn, user_identity,
+    };
 }
 
 /// Where tokens are kept: the [`TokenStore`](store::TokenStore) trait with its lock and
@@ -140,10 +146,10 @@ pub mod transport;
 /// Time, injected: the [`Clock`](time::Clock) trait, the system clock, and (with the
 /// `test-util` feature) a manual clock for tests.
 pub mod time {
+    pub use grantkit_core::{Clock, Sleeper, SystemClock, TokioSleeper};
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-    pub use grantkit_core::ManualClock;
-    pub use grantkit_core::{Clock, SystemClock};
+    pub use grantkit_core::{ManualClock, ManualSleeper};
 }
 
 /// Secret types: redacted in `Debug`, no `Display`, compared in constant time, zeroed on
@@ -151,8 +157,8 @@ pub mod time {
 /// each use; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
 pub mod secret {
     pub use grantkit_core::{
-        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
-        SigningKey, redact_url,
+        AccessToken, Assertion, ClientSecret, DeviceCode, Password, RefreshToken, SecretSource,
+        SecretValue, SigningKey, redact_url,
     };
 }
 
@@ -161,6 +167,7 @@ pub mod secret {
 pub mod error {
     pub use grantkit_core::{
         EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
+        sanitize_server_text,
     };
 }
 

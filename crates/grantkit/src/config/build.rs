@@ -52,7 +52,7 @@ impl Profile {
         builder = apply_timeouts(builder, name, self)?;
         builder = apply_proxy(builder, name, self.proxy.as_deref())?;
         builder = super::tls::apply_tls(builder, name, self)?;
-        builder = attach_store(builder, name, self.store.as_ref())?;
+        builder = attach_store(builder, name, self.store.as_ref(), self.is_user_login())?;
         Ok(builder)
     }
 
@@ -122,7 +122,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer or device_code) or `preset`"
             ))
         })?;
         let token_url = need(name, "token_url", &self.token_url)?
@@ -155,6 +155,9 @@ impl Profile {
                 Arc::new(grant.with_refresh())
             }
             GrantKind::JwtBearer => jwt_grant(name, self, token_url)?,
+            // A user's tokens: renewed through the refresh token; a login is
+            // `grantkit login` (or `Profile::device_grant` and `TokenManager::set_token`).
+            GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
         };
         Ok(TokenManager::builder().grant_arc(grant))
     }
@@ -310,7 +313,10 @@ fn attach_store(
     builder: TokenManagerBuilder,
     name: &str,
     store: Option<&StoreConfig>,
+    user_login: bool,
 ) -> Result<TokenManagerBuilder> {
+    #[cfg(not(feature = "store-redis"))]
+    let _ = user_login;
     let Some(store) = store else {
         return Ok(builder.store(MemoryStore::new()));
     };
@@ -356,6 +362,10 @@ fn attach_store(
             }
             if let Some(key) = key {
                 redis = redis.encryption(key);
+            }
+            if user_login {
+                // A user's refresh token outlives the access token it came with.
+                redis = redis.extra_ttl(super::login::USER_TOKEN_EXTRA_TTL);
             }
             Ok(builder.store(redis))
         }

@@ -271,6 +271,7 @@ impl Profile {
             preset,
             grant,
             token_url,
+            device_authorization_url,
             client_id,
             client_secret,
             client_auth,
@@ -318,6 +319,10 @@ impl Profile {
             ("preset", preset.is_some()),
             ("grant", grant.is_some()),
             ("token_url", token_url.is_some()),
+            (
+                "device_authorization_url",
+                device_authorization_url.is_some(),
+            ),
             ("client_id", client_id.is_some()),
             ("client_secret", client_secret.is_some()),
             ("client_auth", client_auth.is_some()),

@@ -80,6 +80,9 @@ pub enum GrantKind {
     Password,
     /// RFC 7523 §2.1, HS256.
     JwtBearer,
+    /// RFC 8628: a user's login with `grantkit login` (or
+    /// [`Profile::device_grant`]), renewed through the refresh token.
+    DeviceCode,
 }
 
 impl GrantKind {
@@ -89,6 +92,7 @@ impl GrantKind {
             GrantKind::ClientCredentials => "client_credentials",
             GrantKind::Password => "password",
             GrantKind::JwtBearer => "jwt_bearer",
+            GrantKind::DeviceCode => "device_code",
         }
     }
 }
@@ -215,6 +219,10 @@ pub struct Profile {
     /// The token endpoint.
     #[serde(default, deserialize_with = "lenient")]
     pub token_url: Option<ConfigUrl>,
+    /// The device authorization endpoint of a `device_code` profile (RFC 8628 §3.1);
+    /// until discovery (`issuer`) exists, given with `token_url`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub device_authorization_url: Option<ConfigUrl>,
     /// The client id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub client_id: Option<String>,
