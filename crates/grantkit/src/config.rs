@@ -6,7 +6,7 @@
 //! default_profile = "acme"
 //!
 //! [profiles.acme]
-//! grant = "client_credentials"          # client_credentials | password | jwt_bearer
+//! grant = "client_credentials"          # client_credentials | password | jwt_bearer | device_code
 //! token_url = "https://auth.example.com/oauth/token"
 //! client_id = "my-client"
 //! client_secret = "s3cret"              # or GRANTKIT_PROFILES__ACME__CLIENT_SECRET

@@ -51,7 +51,7 @@
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
 //! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
 //! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
-//! | `test-util` | no | `time::ManualClock`, a clock tests move by hand |
+//! | `test-util` | no | `time::ManualClock`, a clock tests move by hand, and `time::ManualSleeper`, which advances it instead of waiting |
 //! | `conformance` | no | `store::conformance`: the test suite every [`store::TokenStore`] passes (not API-stable) |
 //!
 //! # Security
@@ -143,7 +143,7 @@ pub mod policy {
 
 pub mod transport;
 
-/// Time, injected: the [`Clock`](time::Clock) trait, the system clock, and (with the
+/// Time, injected: the [`Clock`](time::Clock) trait, the system clock, the [`Sleeper`](time::Sleeper) that waits, and (with the
 /// `test-util` feature) a manual clock for tests.
 pub mod time {
     pub use grantkit_core::{Clock, Sleeper, SystemClock, TokioSleeper};

@@ -67,3 +67,55 @@ impl Profile {
         Ok(grant)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const PROFILE: &str = r#"
+        [profiles.me]
+        grant = "device_code"
+        device_authorization_url = "https://auth.example.com/device"
+        token_url = "https://auth.example.com/token"
+        client_id = "cli"
+        scope = "openid offline_access"
+    "#;
+
+    #[test]
+    fn the_login_grant_and_the_managers_grant_share_the_user_slot() {
+        let config = Config::from_toml(PROFILE).unwrap();
+        let (name, profile) = config.profile(Some("me")).unwrap();
+        let grant = profile.device_grant(name).unwrap();
+        let manager = config.manager(Some("me")).unwrap();
+        let identity = grantkit_core::Grant::identity(&grant);
+        assert_eq!(manager.identity(), &identity);
+        assert_eq!(identity.kind(), "user_login");
+        assert_eq!(identity.params()["account"], "me");
+    }
+
+    #[test]
+    fn missing_endpoints_are_named() {
+        let config = Config::from_toml(
+            "[profiles.me]\ngrant = \"device_code\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"cli\"\n",
+        )
+        .unwrap();
+        let e = config.manager(Some("me")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "profile `me`: missing field `device_authorization_url`"
+        );
+    }
+
+    #[cfg(feature = "store-redis")]
+    #[test]
+    fn redis_keeps_a_users_token_past_its_access_token() {
+        let with_redis =
+            format!("{PROFILE}store = {{ kind = \"redis\", url = \"redis://127.0.0.1:1\" }}\n");
+        let manager = Config::from_toml(&with_redis)
+            .unwrap()
+            .manager(Some("me"))
+            .unwrap();
+        let shown = format!("{:?}", manager.store());
+        assert!(shown.contains("extra_ttl: 7776000s"), "{shown}");
+    }
+}
