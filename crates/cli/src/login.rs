@@ -5,14 +5,16 @@
 //! `TokenManager::set_token`, which saves it in the profile's store under the key every
 //! later `grantkit token` reads, renewing it through the refresh token.
 //!
-//! Adding a login method (the authorization code flow behind `--browser`) is one more
-//! `LoginDriver` and one more arm in [`driver`]; storing, messages and `logout` stay as
-//! they are.
+//! Two drivers: [`DeviceLogin`] (RFC 8628, `grant = "device_code"`) and [`BrowserLogin`]
+//! (the authorization code grant with PKCE, `grant = "authorization_code"`, `--browser`).
+//! Another login method is one more `LoginDriver` and one more arm in [`driver`]; storing,
+//! messages and `logout` stay as they are.
 
 use std::io::Write as _;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
-use grantkit::config::{Config, Profile, StoreKind};
+use grantkit::config::{Config, GrantKind, Profile, StoreKind};
 use grantkit::grant::{DeviceAuthorization, DevicePrompt, GrantContext, async_trait};
 use grantkit::time::{Clock as _, SystemClock};
 use grantkit::{DeviceCodeGrant, Error, Token};
@@ -42,21 +44,54 @@ impl LoginDriver for DeviceLogin {
     }
 }
 
-/// The login `profile` uses. `--browser` (authorization code with PKCE) adds its arm here.
-fn driver(name: &str, profile: &Profile) -> Result<Box<dyn LoginDriver>, Failure> {
-    if !profile.is_user_login() {
-        let grant = profile.summary().grant.unwrap_or("(none)");
-        return Err(Failure::usage(format_args!(
-            "profile `{name}` has no user login (its grant is `{grant}`): `grantkit token -p \
-             {name}` works without one; a login needs grant = \"device_code\""
-        )));
+/// The authorization code grant with PKCE (RFC 7636) and a loopback redirect (RFC 8252):
+/// the URL opened in a browser on this machine (or printed, `--no-open`).
+struct BrowserLogin {
+    login: grantkit::login::AuthorizationCodeLogin,
+    open: bool,
+}
+
+#[async_trait]
+impl LoginDriver for BrowserLogin {
+    async fn login(&self, cx: &GrantContext) -> Result<Token, Error> {
+        let open = self.open;
+        self.login.run(cx, |url| show(url, open)).await
     }
-    Ok(Box::new(DeviceLogin {
-        grant: profile.device_grant(name)?,
-        prompt: TerminalPrompt {
-            profile: name.to_owned(),
-        },
-    }))
+}
+
+/// How `grantkit login` was asked to log in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Method {
+    /// `--browser`: the authorization code grant.
+    pub(crate) browser: bool,
+    /// Open the browser (not `--no-open`).
+    pub(crate) open: bool,
+}
+
+/// The login `profile` uses: its grant decides (`device_code`: the device flow,
+/// `authorization_code`: the browser); `--browser` insists on the browser.
+fn driver(name: &str, profile: &Profile, method: Method) -> Result<Box<dyn LoginDriver>, Failure> {
+    if method.browser || profile.grant == Some(GrantKind::AuthorizationCode) {
+        // Refuses any other profile, naming the grant it needs.
+        return Ok(Box::new(BrowserLogin {
+            login: profile.authorization_code(name)?,
+            open: method.open,
+        }));
+    }
+    if profile.grant == Some(GrantKind::DeviceCode) && profile.preset.is_none() {
+        return Ok(Box::new(DeviceLogin {
+            grant: profile.device_grant(name)?,
+            prompt: TerminalPrompt {
+                profile: name.to_owned(),
+            },
+        }));
+    }
+    let grant = profile.summary().grant.unwrap_or("(none)");
+    Err(Failure::usage(format_args!(
+        "profile `{name}` has no user login (its grant is `{grant}`): `grantkit token -p \
+         {name}` works without one; a login needs grant = \"device_code\" or \
+         \"authorization_code\""
+    )))
 }
 
 /// Shows the verification URI and user code on stderr (stdout stays for data). The text
@@ -107,10 +142,14 @@ fn store_words(config: &Config, name: &str) -> (StoreKind, String) {
 }
 
 /// `grantkit login`.
-pub(crate) fn login(config: Option<&Path>, profile: Option<&str>) -> Result<(), Failure> {
+pub(crate) fn login(
+    config: Option<&Path>,
+    profile: Option<&str>,
+    method: Method,
+) -> Result<(), Failure> {
     let (_, config) = load_config(config)?;
     let (name, p) = config.profile(profile)?;
-    let driver = driver(name, p)?;
+    let driver = driver(name, p, method)?;
     let (kind, words) = store_words(&config, name);
     if kind == StoreKind::Memory {
         return Err(Failure::usage(format_args!(
@@ -165,8 +204,17 @@ fn login_failure(name: &str, e: &Error) -> Failure {
 pub(crate) fn logout(config: Option<&Path>, profile: Option<&str>) -> Result<(), Failure> {
     let (_, config) = load_config(config)?;
     let (name, p) = config.profile(profile)?;
-    // Refuses profiles without a user login, like `login`.
-    driver(name, p)?;
+    if !p.is_user_login() {
+        // Refuses profiles without a user login, like `login`.
+        driver(
+            name,
+            p,
+            Method {
+                browser: false,
+                open: false,
+            },
+        )?;
+    }
     let (_, words) = store_words(&config, name);
     let name = name.to_owned();
     block_on(async {
@@ -199,4 +247,37 @@ pub(crate) fn login_required(name: &str) -> Failure {
         "profile `{name}`: not logged in (or the login expired or was revoked): run `grantkit \
          login -p {name}`"
     ))
+}
+
+/// Prints the URL on stderr and, unless `--no-open`, opens the browser at it.
+fn show(url: &str, open: bool) {
+    eprintln!("To log in, open this URL in a browser on this machine:\n\n  {url}\n");
+    if open && let Err(e) = open_browser(url) {
+        tracing::debug!(error = %e, "could not open a browser");
+    }
+    eprintln!("Waiting for the browser to come back to 127.0.0.1…");
+}
+
+/// Starts the platform's opener (`$BROWSER` when set) with the URL as its one argument: no
+/// shell reads the URL. Does not wait for it.
+fn open_browser(url: &str) -> std::io::Result<()> {
+    let mut command = match std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
+        Some(browser) => Command::new(browser),
+        None if cfg!(target_os = "macos") => Command::new("open"),
+        // rundll32 hands the URL to the default browser without cmd.exe, which would read
+        // the `&` of the query as a command separator.
+        None if cfg!(windows) => {
+            let mut command = Command::new("rundll32");
+            command.arg("url.dll,FileProtocolHandler");
+            command
+        }
+        None => Command::new("xdg-open"),
+    };
+    command
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(drop)
 }

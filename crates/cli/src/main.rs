@@ -79,12 +79,14 @@ enum Command {
     Profiles(ConfigArgs),
     /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
     Invalidate(ProfileArgs),
-    /// Log a user in for a profile with grant = "device_code" (RFC 8628 device flow).
+    /// Log a user in and keep the user's tokens, so that `grantkit token` serves them.
     ///
-    /// Shows a URL and a code on stderr; open the URL on any device, enter the code and
-    /// approve. The user's tokens go to the profile's store (file or Redis), where every
-    /// later `grantkit token -p NAME`, in any process, finds them and renews them through
-    /// the refresh token.
+    /// A profile with grant = "device_code" logs in with the device flow (RFC 8628): a URL
+    /// and a code on stderr; open the URL on any device, enter the code and approve. A
+    /// profile with grant = "authorization_code" logs in in a browser (`--browser`: the
+    /// authorization code grant with PKCE, the redirect caught on 127.0.0.1). The tokens go
+    /// to the profile's store (file or Redis), where every later `grantkit token -p NAME`,
+    /// in any process, finds them and renews them through the refresh token.
     Login(LoginArgs),
     /// Log the user out of a profile: remove the user's tokens from its store.
     Logout(ProfileArgs),
@@ -94,6 +96,15 @@ enum Command {
 struct LoginArgs {
     #[command(flatten)]
     profile: ProfileArgs,
+
+    /// Log in in a browser: the authorization code grant with PKCE and a one-shot listener
+    /// on 127.0.0.1.
+    #[arg(long)]
+    browser: bool,
+
+    /// Print the URL without opening a browser.
+    #[arg(long, requires = "browser")]
+    no_open: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +198,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Login(args) => login::login(
             args.profile.config.config.as_deref(),
             args.profile.profile.as_deref(),
+            login::Method {
+                browser: args.browser,
+                open: !args.no_open,
+            },
         ),
         Command::Logout(args) => {
             login::logout(args.config.config.as_deref(), args.profile.as_deref())

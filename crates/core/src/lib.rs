@@ -88,8 +88,8 @@ pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
 pub use secret::{
-    AccessToken, Assertion, ClientSecret, DeviceCode, Password, RefreshToken, SecretSource,
-    SecretValue, SigningKey,
+    AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, Password,
+    RefreshToken, SecretSource, SecretValue, SigningKey,
 };
 #[cfg(any(test, feature = "test-util"))]
 pub use sleep::ManualSleeper;

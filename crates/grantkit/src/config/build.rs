@@ -122,7 +122,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer or device_code) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer, device_code or authorization_code) or `preset`"
             ))
         })?;
         let token_url = need(name, "token_url", &self.token_url)?
@@ -158,9 +158,52 @@ impl Profile {
             // A user's tokens: renewed through the refresh token; a login is
             // `grantkit login` (or `Profile::device_grant` and `TokenManager::set_token`).
             GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
+            // Renewed through the stored login's refresh token; without one, "log in first".
+            GrantKind::AuthorizationCode => authorization_code_grant(name, self)?,
         };
         Ok(TokenManager::builder().grant_arc(grant))
     }
+}
+
+impl Profile {
+    /// An `authorization_code` profile's login (not interactive: `grantkit login` sets the
+    /// opener). `authorization_url` and `token_url` are required; the client is public
+    /// unless a secret is given.
+    ///
+    /// # Errors
+    /// A config error naming the profile and the missing or wrong field.
+    #[cfg(feature = "grant-authorization-code")]
+    pub fn authorization_code(
+        &self,
+        name: &str,
+    ) -> Result<grantkit_grants::AuthorizationCodeLogin> {
+        if self.grant != Some(GrantKind::AuthorizationCode) || self.preset.is_some() {
+            return Err(Error::config(format!(
+                "profile `{name}`: a browser login needs `grant = \"authorization_code\"`"
+            )));
+        }
+        // The profile's name is the login slot, as for `device_code` profiles.
+        Ok(grantkit_grants::AuthorizationCodeLogin::new(
+            need(name, "authorization_url", &self.authorization_url)?.as_str(),
+            need(name, "token_url", &self.token_url)?.as_str(),
+            self.client_options(name)?,
+        )
+        .account(name))
+    }
+}
+
+/// An `authorization_code` profile's grant for the manager: the login, renewed through its
+/// refresh token.
+#[cfg(feature = "grant-authorization-code")]
+fn authorization_code_grant(name: &str, p: &Profile) -> Result<Arc<dyn Grant>> {
+    Ok(Arc::new(p.authorization_code(name)?.with_refresh()))
+}
+
+#[cfg(not(feature = "grant-authorization-code"))]
+fn authorization_code_grant(name: &str, _: &Profile) -> Result<Arc<dyn Grant>> {
+    Err(Error::config(format!(
+        "profile `{name}`: grant `authorization_code` needs grantkit's `grant-authorization-code` feature"
+    )))
 }
 
 /// A spelled-out `jwt_bearer` profile's grant.

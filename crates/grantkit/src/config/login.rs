@@ -16,7 +16,7 @@ pub const USER_TOKEN_EXTRA_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
 impl Profile {
     /// Whether this profile holds a user's tokens, obtained by an interactive login
-    /// (`grant = "device_code"`) rather than by the client alone.
+    /// (`grant = "device_code"` or `"authorization_code"`) rather than by the client alone.
     ///
     /// ```
     /// use grantkit::config::Config;
@@ -32,7 +32,10 @@ impl Profile {
     /// # Ok::<(), grantkit::Error>(())
     /// ```
     pub fn is_user_login(&self) -> bool {
-        self.grant == Some(GrantKind::DeviceCode)
+        matches!(
+            self.grant,
+            Some(GrantKind::DeviceCode | GrantKind::AuthorizationCode)
+        )
     }
 
     /// The device authorization grant of a `device_code` profile, for logging in: its

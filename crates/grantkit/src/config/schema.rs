@@ -83,6 +83,10 @@ pub enum GrantKind {
     /// RFC 8628: a user's login with `grantkit login` (or
     /// [`Profile::device_grant`]), renewed through the refresh token.
     DeviceCode,
+    /// A user's login in a browser: the authorization code grant with PKCE (RFC 6749
+    /// §4.1, RFC 7636, RFC 8252), started by `grantkit login -p NAME --browser`; the token
+    /// is then renewed through its refresh token.
+    AuthorizationCode,
 }
 
 impl GrantKind {
@@ -93,6 +97,7 @@ impl GrantKind {
             GrantKind::Password => "password",
             GrantKind::JwtBearer => "jwt_bearer",
             GrantKind::DeviceCode => "device_code",
+            GrantKind::AuthorizationCode => "authorization_code",
         }
     }
 }
@@ -223,6 +228,9 @@ pub struct Profile {
     /// until discovery (`issuer`) exists, given with `token_url`.
     #[serde(default, deserialize_with = "lenient")]
     pub device_authorization_url: Option<ConfigUrl>,
+    /// `authorization_code`: the authorization endpoint, the page the browser opens.
+    #[serde(default, deserialize_with = "lenient")]
+    pub authorization_url: Option<ConfigUrl>,
     /// The client id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub client_id: Option<String>,
