@@ -291,6 +291,7 @@ impl Profile {
             preset,
             grant,
             token_url,
+            device_authorization_url,
             authorization_url,
             client_id,
             client_secret,
@@ -339,6 +340,10 @@ impl Profile {
             ("preset", preset.is_some()),
             ("grant", grant.is_some()),
             ("token_url", token_url.is_some()),
+            (
+                "device_authorization_url",
+                device_authorization_url.is_some(),
+            ),
             ("authorization_url", authorization_url.is_some()),
             ("client_id", client_id.is_some()),
             ("client_secret", client_secret.is_some()),

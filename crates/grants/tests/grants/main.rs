@@ -12,6 +12,7 @@ mod authorization_code;
 #[cfg(feature = "jwt-bearer")]
 mod client_assertion;
 mod client_credentials;
+mod device;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
