@@ -1,5 +1,6 @@
 //! The OAuth2 grants of grantkit: client credentials (form or JSON body, Basic or body
-//! client authentication), password, JWT bearer (HS256) and refresh token.
+//! client authentication), password, JWT bearer (HS256), refresh token and token exchange
+//! (RFC 8693), and token revocation (RFC 7009).
 //!
 //! Each grant implements [`grantkit_core::Grant`]: hand it to a
 //! [`TokenManager`](grantkit_core::TokenManager) and get caching, single flight,
@@ -16,6 +17,8 @@
 //! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
 //! | JWT bearer (HS256, or a PEM or JWK key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
+//! | revocation of a manager's tokens (not a grant: a `Revoker`) | [`Revocation`] | 7009 |
+//! | token exchange (subject from a value, a file, a function or another manager) | [`TokenExchange`] with a [`SubjectToken`] | 8693 |
 //!
 //! # Quick start
 //! ```no_run
@@ -109,6 +112,8 @@ mod jwt_bearer;
 mod options;
 mod password;
 mod refresh;
+mod revocation;
+mod token_exchange;
 
 pub use certificate::Certificate;
 pub use client::{BodyFormat, ClientAuth};
@@ -123,3 +128,7 @@ pub use options::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 pub use options::{ClientGrant, ClientOptions};
 pub use password::PasswordGrant;
 pub use refresh::{RefreshTokenGrant, WithRefresh};
+pub use revocation::Revocation;
+pub use token_exchange::{
+    NOT_APPLICABLE_TOKEN_TYPE, SubjectToken, TOKEN_EXCHANGE_GRANT_TYPE, TokenExchange, token_types,
+};

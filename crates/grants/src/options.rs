@@ -12,6 +12,7 @@ use crate::error::GrantError;
 #[cfg(feature = "jwt-bearer")]
 mod assertion;
 mod client_grant;
+mod request;
 #[cfg(feature = "jwt-bearer")]
 mod signing;
 mod sources;
@@ -410,7 +411,7 @@ impl ClientOptions {
     /// `client_id` and `client_secret`, each when the authentication method puts it in the
     /// body, in that order.
     pub(crate) fn push_body_credentials<'a>(&'a self, fields: &mut Vec<(&'a str, &'a str)>) {
-        if let Some(id) = self.body_client_id() {
+        if let Some(id) = self.body_client_id().filter(|id| !id.is_empty()) {
             fields.push(("client_id", id));
         }
         if let Some(secret) = self.body_client_secret() {
@@ -469,8 +470,21 @@ impl ClientOptions {
             BodyFormat::Form => request.form(fields.iter().copied()),
             BodyFormat::Json => {
                 let mut object = serde_json::Map::with_capacity(fields.len());
-                for (name, value) in fields {
-                    object.insert((*name).to_owned(), (*value).into());
+                for &(name, value) in fields.iter() {
+                    // A name given twice (RFC 8693's audience, resource) becomes an array.
+                    match object.get_mut(name) {
+                        Some(serde_json::Value::Array(values)) => values.push(value.into()),
+                        Some(first) => {
+                            let first = first.take();
+                            object.insert(
+                                name.to_owned(),
+                                serde_json::Value::Array(vec![first, value.into()]),
+                            );
+                        }
+                        None => {
+                            object.insert(name.to_owned(), value.into());
+                        }
+                    }
                 }
                 request.json(&serde_json::Value::Object(object))
             }
@@ -478,29 +492,60 @@ impl ClientOptions {
         request.build()
     }
 
-    /// Fails on an empty client id, or an extra parameter that is empty or in `reserved`.
-    pub(crate) fn validate(&self, reserved: &[&str]) -> Result<()> {
+    /// Checks the options for a grant that sets the body parameters `reserved` itself
+    /// (besides `grant_type`, `client_id`, `client_secret`, `scope` and the client
+    /// assertion's, which are always reserved): a grant calls it before
+    /// [`token_request`](Self::token_request).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for an empty client id, an
+    /// extra parameter that is empty or named like one in `reserved`, or a client
+    /// assertion method without what it signs with.
+    ///
+    /// ```
+    /// use grantkit_grants::ClientOptions;
+    ///
+    /// let options = ClientOptions::form("app", "s3cret").param("magic_word", "x");
+    /// assert!(options.validate(&["magic_word"]).is_err());
+    /// assert!(ClientOptions::new("").validate(&[]).is_err());
+    /// ```
+    pub fn validate(&self, reserved: &[&str]) -> Result<()> {
         if self.client_id.is_empty() {
             return Err(GrantError::EmptyClientId.into());
         }
         self.validate_params(reserved)
     }
 
-    /// Fails on an extra parameter that is empty or in `reserved` (for grants where the
-    /// client id is optional).
-    /// Also fails when the client assertion method lacks what it signs with.
-    pub(crate) fn validate_params(&self, reserved: &[&str]) -> Result<()> {
+    /// As [`validate`](Self::validate), for grants where the client id is optional (a
+    /// security token service that authenticates no client): an empty client id is
+    /// accepted, and then no `client_id` is sent.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate), an empty client id aside.
+    ///
+    /// ```
+    /// use grantkit_grants::ClientOptions;
+    ///
+    /// assert!(ClientOptions::default().validate_params(&[]).is_ok());
+    /// ```
+    pub fn validate_params(&self, reserved: &[&str]) -> Result<()> {
         #[cfg(feature = "jwt-bearer")]
         self.assertion
             .validate(self.client_auth_method(), self.client_secret.as_ref())?;
         self.params.validate(reserved)?;
-        self.params
-            .validate(&["client_assertion", "client_assertion_type"])
+        self.params.validate(&[
+            "grant_type",
+            "client_id",
+            "client_secret",
+            "scope",
+            "client_assertion",
+            "client_assertion_type",
+        ])
     }
 
     /// Adds the client id, the scope and the extra parameters (`audience` as the
-    /// audience) to `identity`.
-    pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
+    /// audience) to `identity`; public as [`identify`](Self::identify).
+    pub(crate) fn identify_client(&self, mut identity: GrantIdentity) -> GrantIdentity {
         if !self.client_id.is_empty() {
             identity = identity.with_client_id(&self.client_id);
         }
