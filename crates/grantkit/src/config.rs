@@ -48,6 +48,7 @@ mod build;
 mod client_auth;
 mod describe;
 mod env;
+mod exchange;
 mod load;
 mod permissions;
 mod preset;
@@ -59,6 +60,7 @@ mod tls;
 
 pub(crate) use build::missing;
 pub(crate) use build::need;
+pub(crate) use exchange::single_audience;
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) use build::override_jwt;
 pub use env::ConfigEnv;

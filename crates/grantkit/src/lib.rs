@@ -86,7 +86,7 @@ pub use grantkit_core::{
 pub use grantkit_grants::JwtBearer;
 pub use grantkit_grants::{
     BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,
-    RefreshTokenGrant, WithRefresh,
+    RefreshTokenGrant, SubjectToken, TokenExchange, WithRefresh,
 };
 
 /// Writing a grant of your own: the [`Grant`](grant::Grant) trait, the context it runs in,
@@ -103,6 +103,17 @@ pub mod grant {
     #[cfg(feature = "grant-jwt-bearer")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
     pub use grantkit_grants::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtSigningKey};
+    /// RFC 8693's token type URIs and grant type.
+    pub use grantkit_grants::{NOT_APPLICABLE_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT_TYPE, token_types};
+}
+
+/// Revoking tokens (RFC 7009): [`Revocation`](revocation::Revocation) for a revocation
+/// endpoint, the [`Revoker`](revocation::Revoker) trait to implement another, and the
+/// [`RevocableToken`](revocation::RevocableToken) it receives. Give one to
+/// [`TokenManagerBuilder::revoker`] and call [`TokenManager::revoke`].
+pub mod revocation {
+    pub use grantkit_core::{RevocableToken, Revoker};
+    pub use grantkit_grants::Revocation;
 }
 
 /// Where tokens are kept: the [`TokenStore`](store::TokenStore) trait with its lock and

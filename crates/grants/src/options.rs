@@ -493,9 +493,9 @@ impl ClientOptions {
     }
 
     /// Checks the options for a grant that sets the body parameters `reserved` itself
-    /// (besides `grant_type`, `client_id`, `client_secret`, `scope` and the client
-    /// assertion's, which are always reserved): a grant calls it before
-    /// [`token_request`](Self::token_request).
+    /// (list `grant_type`, `client_id`, `client_secret` and `scope` there too, unless the
+    /// grant lets an extra parameter carry one of them; the client assertion's are always
+    /// reserved): a grant calls it before [`token_request`](Self::token_request).
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for an empty client id, an
@@ -506,7 +506,7 @@ impl ClientOptions {
     /// use grantkit_grants::ClientOptions;
     ///
     /// let options = ClientOptions::form("app", "s3cret").param("magic_word", "x");
-    /// assert!(options.validate(&["magic_word"]).is_err());
+    /// assert!(options.validate(&["grant_type", "scope", "magic_word"]).is_err());
     /// assert!(ClientOptions::new("").validate(&[]).is_err());
     /// ```
     pub fn validate(&self, reserved: &[&str]) -> Result<()> {
@@ -533,14 +533,8 @@ impl ClientOptions {
         self.assertion
             .validate(self.client_auth_method(), self.client_secret.as_ref())?;
         self.params.validate(reserved)?;
-        self.params.validate(&[
-            "grant_type",
-            "client_id",
-            "client_secret",
-            "scope",
-            "client_assertion",
-            "client_assertion_type",
-        ])
+        self.params
+            .validate(&["client_assertion", "client_assertion_type"])
     }
 
     /// Adds the client id, the scope and the extra parameters (`audience` as the

@@ -122,7 +122,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer or token_exchange) or `preset`"
             ))
         })?;
         let token_url = need(name, "token_url", &self.token_url)?
@@ -155,8 +155,9 @@ impl Profile {
                 Arc::new(grant.with_refresh())
             }
             GrantKind::JwtBearer => jwt_grant(name, self, token_url)?,
+            GrantKind::TokenExchange => super::exchange::exchange_grant(name, self, token_url)?,
         };
-        Ok(TokenManager::builder().grant_arc(grant))
+        super::exchange::attach_revocation(TokenManager::builder().grant_arc(grant), name, self)
     }
 }
 

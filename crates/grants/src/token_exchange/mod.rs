@@ -38,6 +38,10 @@ pub const NOT_APPLICABLE_TOKEN_TYPE: &str = "N_A";
 
 /// Body parameters the grant sets itself.
 const RESERVED: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
     "subject_token",
     "subject_token_type",
     "actor_token",
@@ -389,5 +393,3 @@ impl fmt::Debug for TokenExchange {
     }
 }
 
-#[cfg(test)]
-mod tests;
