@@ -112,3 +112,32 @@ async fn an_unknown_token_is_revoked_and_a_wrong_secret_is_invalid_client() {
         "{e}"
     );
 }
+
+/// tls_client_auth: the revocation request goes to the HTTPS listener with the client
+/// certificate, the body naming the client alone.
+#[tokio::test]
+async fn revoke_with_mutual_tls_client_auth() {
+    use grantkit::transport::{ClientCertificate, RootCertificates};
+    use grantkit_testkit::certs;
+
+    let Some(op) = op() else { return };
+    let grant = ClientCredentials::new(
+        format!("{}/token", op.mtls),
+        ClientOptions::new("grantkit-tls").client_auth(ClientAuth::TlsClientAuth),
+    );
+    let revocation = grant.revocation(format!("{}/token/revocation", op.mtls));
+    let manager = TokenManager::builder()
+        .grant(grant)
+        .revoker(revocation)
+        .root_certificates(RootCertificates::from_pem_file(certs::CA).unwrap())
+        .client_certificate(ClientCertificate::from_pem_files(certs::CLIENT, certs::CLIENT_KEY).unwrap())
+        .build()
+        .unwrap();
+    let token = manager.token().await.unwrap();
+    let secret = token.access_token().secret().to_owned();
+    assert!(op.active(&secret).await);
+    if let Err(e) = manager.revoke().await {
+        panic!("{}\n{}", e.report(), op.log());
+    }
+    assert!(!op.active(&secret).await);
+}
