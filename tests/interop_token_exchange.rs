@@ -60,7 +60,10 @@ fn server() -> Option<&'static Server> {
                (needs Node.js 20+ and npm)";
     match SERVER.get_or_init(|| {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        let installed = interop_dir().join("node_modules").join("@jmondi").join("oauth2-server");
+        let installed = interop_dir()
+            .join("node_modules")
+            .join("@jmondi")
+            .join("oauth2-server");
         if !installed.is_dir() {
             let reason = format!("{} is missing", installed.display());
             return if ci { Err(reason) } else { Ok(None) };
@@ -68,7 +71,11 @@ fn server() -> Option<&'static Server> {
         let node = std::env::var("GRANTKIT_INTEROP_NODE").unwrap_or_else(|_| "node".into());
         let mut command = Command::new(&node);
         command.arg(interop_dir().join("serve.mjs")).arg("0");
-        let spawned = spawn_listening(command, "ts-oauth2-server serve.mjs", Duration::from_secs(30))?;
+        let spawned = spawn_listening(
+            command,
+            "ts-oauth2-server serve.mjs",
+            Duration::from_secs(30),
+        )?;
         Ok(Some(Server {
             base: spawned.url,
             child: Mutex::new(spawned.child),
@@ -85,7 +92,9 @@ fn server() -> Option<&'static Server> {
             );
             None
         }
-        Err(reason) => panic!("\n\n*** The token-exchange interop server did not run. ***\n{reason}\n{how}.\n"),
+        Err(reason) => {
+            panic!("\n\n*** The token-exchange interop server did not run. ***\n{reason}\n{how}.\n")
+        }
     }
 }
 
@@ -99,7 +108,8 @@ impl Server {
     }
 
     fn upstream(&self) -> TokenManager {
-        let grant = ClientCredentials::form(self.token_url(), UPSTREAM.0, UPSTREAM.1).scope("api:read");
+        let grant =
+            ClientCredentials::form(self.token_url(), UPSTREAM.0, UPSTREAM.1).scope("api:read");
         TokenManager::builder().grant(grant).build().unwrap()
     }
 
@@ -124,8 +134,12 @@ impl Server {
 /// verifies them).
 fn claims(jwt: &str) -> serde_json::Value {
     let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap())
-        .unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -176,10 +190,17 @@ async fn a_subject_file_and_an_actor_are_sent() {
         .actor(SubjectToken::new("actor.jwt.value", token_types::JWT));
     let manager = TokenManager::builder().grant(grant).build().unwrap();
     let token = manager.token().await.unwrap();
-    let sub = claims(token.access_token().secret())["sub"].as_str().unwrap().to_owned();
+    let sub = claims(token.access_token().secret())["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         sub,
-        format!("subject={} audience= resource= actor={} requested=", UPSTREAM.0, token_types::JWT)
+        format!(
+            "subject={} audience= resource= actor={} requested=",
+            UPSTREAM.0,
+            token_types::JWT
+        )
     );
 }
 

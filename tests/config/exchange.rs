@@ -12,7 +12,10 @@ const ACCESS: &str = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
 
 fn basic(credentials: &str) -> String {
     use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
 }
 
 #[tokio::test]
@@ -76,7 +79,10 @@ async fn a_token_exchange_profile_sends_every_key_and_revokes_through_revocation
     assert_eq!(profile.grant, Some(GrantKind::TokenExchange));
     assert_eq!(profile.summary().grant, Some("token_exchange"));
     let manager = config.manager(Some("exchange")).unwrap();
-    assert_eq!(manager.token().await.unwrap().authorization_header(), "Bearer down-1");
+    assert_eq!(
+        manager.token().await.unwrap().authorization_header(),
+        "Bearer down-1"
+    );
     manager.revoke().await.unwrap();
     assert!(manager.cached().is_none());
     exchange.assert_async().await;
@@ -87,7 +93,8 @@ async fn a_token_exchange_profile_sends_every_key_and_revokes_through_revocation
 #[tokio::test]
 async fn a_token_exchange_profile_without_a_client_sends_no_client_authentication() {
     let mut server = mockito::Server::new_async().await;
-    let body = format!("{EXCHANGE}&subject_token=inline-subject&subject_token_type={ACCESS}&audience=one");
+    let body =
+        format!("{EXCHANGE}&subject_token=inline-subject&subject_token_type={ACCESS}&audience=one");
     let exchange = server
         .mock("POST", "/token")
         .match_header("authorization", mockito::Matcher::Missing)
@@ -107,7 +114,10 @@ async fn a_token_exchange_profile_without_a_client_sends_no_client_authenticatio
         "#,
         server.url()
     );
-    let manager = Config::from_toml(&toml).unwrap().manager(Some("sts")).unwrap();
+    let manager = Config::from_toml(&toml)
+        .unwrap()
+        .manager(Some("sts"))
+        .unwrap();
     manager.token().await.unwrap();
     assert!(!format!("{manager:?}").contains("inline-subject"));
     exchange.assert_async().await;
@@ -147,7 +157,10 @@ fn token_exchange_mistakes_are_named() {
         ),
     ];
     for (extra, message) in cases {
-        assert_eq!(config_error(&format!("{base}{extra}\n"), Some("x")), *message);
+        assert_eq!(
+            config_error(&format!("{base}{extra}\n"), Some("x")),
+            *message
+        );
     }
     assert_eq!(
         config_error(

@@ -3,9 +3,9 @@
 //! token afterwards, its token endpoint the refresh token), and the next `token()` logs
 //! in anew.
 
-use grantkit::{ClientGrant, ErrorKind, RefreshTokenGrant, TokenManager};
 use grantkit::grant::Grant as _;
 use grantkit::time::ManualClock;
+use grantkit::{ClientGrant, ErrorKind, RefreshTokenGrant, TokenManager};
 
 use super::{PW_ID, PW_SECRET, dot, password_grant, refresh_secret};
 
@@ -48,5 +48,8 @@ async fn revoke_ends_the_refresh_and_the_access_token_at_the_server() {
     assert!(e.is_invalid_grant(), "{}", e.report());
 
     let second = manager.token().await.unwrap();
-    assert_eq!(dot.accepted(&second).await["issued_by_refresh_token"], false);
+    assert_eq!(
+        dot.accepted(&second).await["issued_by_refresh_token"],
+        false
+    );
 }

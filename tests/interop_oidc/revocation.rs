@@ -6,7 +6,9 @@
 
 use grantkit::revocation::{RevocableToken, Revocation, Revoker};
 use grantkit::secret::AccessToken;
-use grantkit::{ClientAuth, ClientCredentials, ClientGrant, ClientOptions, ErrorKind, TokenManager};
+use grantkit::{
+    ClientAuth, ClientCredentials, ClientGrant, ClientOptions, ErrorKind, TokenManager,
+};
 
 use super::{Op, SECRET, op, pem_key};
 
@@ -39,7 +41,8 @@ impl Op {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{}", self.log());
-        let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
         body["active"].as_bool().unwrap()
     }
 }
@@ -48,14 +51,18 @@ impl Op {
 async fn revoke_ends_the_token_at_the_server_with_every_secret_and_assertion_method() {
     let Some(op) = op() else { return };
     let clients = [
-        ("client_secret_basic", ClientOptions::form("grantkit-basic", SECRET)),
+        (
+            "client_secret_basic",
+            ClientOptions::form("grantkit-basic", SECRET),
+        ),
         (
             "client_secret_post",
             ClientOptions::form("grantkit-post", SECRET).client_auth(ClientAuth::Body),
         ),
         (
             "client_secret_jwt",
-            ClientOptions::form("grantkit-secret-jwt", SECRET).client_auth(ClientAuth::ClientSecretJwt),
+            ClientOptions::form("grantkit-secret-jwt", SECRET)
+                .client_auth(ClientAuth::ClientSecretJwt),
         ),
         (
             "private_key_jwt",
@@ -79,12 +86,18 @@ async fn revoke_ends_the_token_at_the_server_with_every_secret_and_assertion_met
         if let Err(e) = manager.revoke().await {
             panic!("{what}: {}\n{}", e.report(), op.log());
         }
-        assert!(!op.active(&secret).await, "{what}: still active after revoke");
+        assert!(
+            !op.active(&secret).await,
+            "{what}: still active after revoke"
+        );
         assert!(manager.cached().is_none(), "{what}");
         // The next token() obtains a new, active token.
         let next = manager.token().await.unwrap();
         assert_ne!(next.access_token().secret(), secret);
-        assert!(op.active(next.access_token().secret()).await, "{what}: new token");
+        assert!(
+            op.active(next.access_token().secret()).await,
+            "{what}: new token"
+        );
     }
 }
 
@@ -96,19 +109,26 @@ async fn an_unknown_token_is_revoked_and_a_wrong_secret_is_invalid_client() {
         std::sync::Arc::new(grantkit::time::SystemClock::new()),
     );
     let unknown = RevocableToken::Access(AccessToken::new("not-a-token-this-server-issued"));
-    Revocation::new(op.revocation_url(), ClientOptions::form("grantkit-basic", SECRET))
-        .revoke(&cx, &unknown)
-        .await
-        .unwrap();
-    let e = Revocation::new(op.revocation_url(), ClientOptions::form("grantkit-basic", "wrong"))
-        .revoke(&cx, &unknown)
-        .await
-        .unwrap_err();
+    Revocation::new(
+        op.revocation_url(),
+        ClientOptions::form("grantkit-basic", SECRET),
+    )
+    .revoke(&cx, &unknown)
+    .await
+    .unwrap();
+    let e = Revocation::new(
+        op.revocation_url(),
+        ClientOptions::form("grantkit-basic", "wrong"),
+    )
+    .revoke(&cx, &unknown)
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OAuth, "{}", e.report());
     assert!(e.is_invalid_client(), "{}", e.report());
     assert_eq!(e.status(), Some(401));
     assert!(
-        e.to_string().starts_with("revocation endpoint refused the request (HTTP 401): invalid_client"),
+        e.to_string()
+            .starts_with("revocation endpoint refused the request (HTTP 401): invalid_client"),
         "{e}"
     );
 }
@@ -130,7 +150,9 @@ async fn revoke_with_mutual_tls_client_auth() {
         .grant(grant)
         .revoker(revocation)
         .root_certificates(RootCertificates::from_pem_file(certs::CA).unwrap())
-        .client_certificate(ClientCertificate::from_pem_files(certs::CLIENT, certs::CLIENT_KEY).unwrap())
+        .client_certificate(
+            ClientCertificate::from_pem_files(certs::CLIENT, certs::CLIENT_KEY).unwrap(),
+        )
         .build()
         .unwrap();
     let token = manager.token().await.unwrap();

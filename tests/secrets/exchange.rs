@@ -25,12 +25,23 @@ use grantkit::{
 /// Answers each path from its queue of `(status, body)`; the last answer of a queue is
 /// repeated. Counts requests by path.
 #[derive(Debug, Default, Clone)]
-struct Endpoint(Arc<Mutex<(HashMap<String, VecDeque<(u16, String)>>, HashMap<String, usize>)>>);
+struct Endpoint(
+    Arc<
+        Mutex<(
+            HashMap<String, VecDeque<(u16, String)>>,
+            HashMap<String, usize>,
+        )>,
+    >,
+);
 
 impl Endpoint {
     fn answer(&self, path: &str, status: u16, body: impl Into<String>) {
         let mut state = self.0.lock().unwrap();
-        state.0.entry(path.to_owned()).or_default().push_back((status, body.into()));
+        state
+            .0
+            .entry(path.to_owned())
+            .or_default()
+            .push_back((status, body.into()));
     }
 
     fn requests(&self, path: &str) -> usize {
@@ -46,7 +57,11 @@ impl HttpClient for Endpoint {
             let mut state = self.0.lock().unwrap();
             *state.1.entry(path.clone()).or_default() += 1;
             let queue = state.0.get_mut(&path).expect("an answer for every path");
-            if queue.len() > 1 { queue.pop_front().unwrap() } else { queue[0].clone() }
+            if queue.len() > 1 {
+                queue.pop_front().unwrap()
+            } else {
+                queue[0].clone()
+            }
         };
         Ok(http::Response::builder()
             .status(status)
@@ -133,15 +148,25 @@ async fn token_exchange_and_revocation_leak_no_secret() {
             .unwrap()
     };
     let upstream = TokenManager::builder()
-        .grant(ClientCredentials::form(format!("{url}/upstream"), CLIENT_ID, CLIENT_SECRET))
+        .grant(ClientCredentials::form(
+            format!("{url}/upstream"),
+            CLIENT_ID,
+            CLIENT_SECRET,
+        ))
         .http_client(endpoint.clone())
         .clock(clock.clone())
         .build()
         .unwrap();
     let subjects = [
-        ("value", SubjectToken::new(SUBJECT, token_types::ACCESS_TOKEN)),
+        (
+            "value",
+            SubjectToken::new(SUBJECT, token_types::ACCESS_TOKEN),
+        ),
         ("file", SubjectToken::file(&path, token_types::JWT)),
-        ("fn", SubjectToken::from_fn(|| Ok(SUBJECT_FN.to_owned()), token_types::ID_TOKEN)),
+        (
+            "fn",
+            SubjectToken::from_fn(|| Ok(SUBJECT_FN.to_owned()), token_types::ID_TOKEN),
+        ),
         ("manager", SubjectToken::manager(upstream.clone())),
     ];
     let options = ClientOptions::form(CLIENT_ID, CLIENT_SECRET);
@@ -183,10 +208,22 @@ async fn token_exchange_and_revocation_leak_no_secret() {
         options.clone(),
         SubjectToken::new(SUBJECT, token_types::ACCESS_TOKEN),
     );
-    audit.error("N_A refused", &build(grant.clone()).token().await.unwrap_err());
-    audit.token("N_A accepted", &build(grant.accept_na_token_type(true)).token().await.unwrap());
+    audit.error(
+        "N_A refused",
+        &build(grant.clone()).token().await.unwrap_err(),
+    );
+    audit.token(
+        "N_A accepted",
+        &build(grant.accept_na_token_type(true))
+            .token()
+            .await
+            .unwrap(),
+    );
     assert_eq!(endpoint.requests("/na"), 2);
 
-    audit.debug("revocation", &Revocation::new(format!("{url}/revoke"), options));
+    audit.debug(
+        "revocation",
+        &Revocation::new(format!("{url}/revoke"), options),
+    );
     audit.check();
 }

@@ -60,10 +60,10 @@ mod tls;
 
 pub(crate) use build::missing;
 pub(crate) use build::need;
-pub(crate) use exchange::single_audience;
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) use build::override_jwt;
 pub use env::ConfigEnv;
+pub(crate) use exchange::single_audience;
 pub use preset::PresetName;
 pub use schema::{
     Config, ConfigUrl, GrantKind, JwtConfig, Profile, ProfileSummary, RefreshConfig, StoreConfig,

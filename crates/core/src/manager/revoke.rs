@@ -66,7 +66,9 @@ impl TokenManager {
                         format!("the revocation request took longer than {timeout:?}"),
                     )),
                 }
-                .map_err(|e| e.with_context(format_args!("revoking the {}", what.replace('_', " "))))
+                .map_err(|e| {
+                    e.with_context(format_args!("revoking the {}", what.replace('_', " ")))
+                })
             }
         };
         let refresh_revoked = match token.refresh_token() {
@@ -115,7 +117,11 @@ impl TokenManager {
             Ok(None) => {}
             Err(e) => inner.store_error("load", &e),
         }
-        inner.current.load().as_ref().map(|entry| entry.token().clone())
+        inner
+            .current
+            .load()
+            .as_ref()
+            .map(|entry| entry.token().clone())
     }
 }
 

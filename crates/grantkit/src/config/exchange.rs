@@ -25,8 +25,13 @@ pub(super) const EXCHANGE_KEYS: &[&str] = &[
 /// A `token_exchange` profile's grant. `client_id` is optional: without it (and without a
 /// secret) no client authentication is sent.
 pub(super) fn exchange_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant>> {
-    let subject = token(name, "subject_token", &p.subject_token, &p.subject_token_file)?
-        .ok_or_else(|| missing(name, "subject_token_file` or `subject_token"))?;
+    let subject = token(
+        name,
+        "subject_token",
+        &p.subject_token,
+        &p.subject_token_file,
+    )?
+    .ok_or_else(|| missing(name, "subject_token_file` or `subject_token"))?;
     let subject_type = p
         .subject_token_type
         .clone()
@@ -38,12 +43,15 @@ pub(super) fn exchange_grant(name: &str, p: &Profile, token_url: String) -> Resu
     } else {
         p.assertion_options(name, p.override_options(ClientOptions::default()))?
     };
-    let mut grant = TokenExchange::new(token_url, options, SubjectToken::new(subject, subject_type));
+    let mut grant =
+        TokenExchange::new(token_url, options, SubjectToken::new(subject, subject_type));
     match (
         token(name, "actor_token", &p.actor_token, &p.actor_token_file)?,
         &p.actor_token_type,
     ) {
-        (Some(actor), Some(actor_type)) => grant = grant.actor(SubjectToken::new(actor, actor_type)),
+        (Some(actor), Some(actor_type)) => {
+            grant = grant.actor(SubjectToken::new(actor, actor_type))
+        }
         (Some(_), None) => return Err(missing(name, "actor_token_type")),
         (None, Some(_)) => return Err(missing(name, "actor_token_file` or `actor_token")),
         (None, None) => {}

@@ -254,7 +254,10 @@ impl Profile {
                 .iter()
                 .find(|key| PRESET_ONLY_KEYS.contains(key) && **key != "audience"),
             None => {
-                if let Some(key) = set.iter().find(|key| super::exchange::EXCHANGE_KEYS.contains(key)) {
+                if let Some(key) = set
+                    .iter()
+                    .find(|key| super::exchange::EXCHANGE_KEYS.contains(key))
+                {
                     return Err(Error::config(format!(
                         "profile `{name}`: field `{key}` is only used by grant `token_exchange`"
                     )));

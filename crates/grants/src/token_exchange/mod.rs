@@ -135,7 +135,11 @@ impl TokenExchange {
     /// );
     /// assert!(grant.validate().is_ok());
     /// ```
-    pub fn new(token_url: impl Into<String>, options: ClientOptions, subject: SubjectToken) -> Self {
+    pub fn new(
+        token_url: impl Into<String>,
+        options: ClientOptions,
+        subject: SubjectToken,
+    ) -> Self {
         TokenExchange {
             token_url: token_url.into(),
             options,
@@ -250,7 +254,8 @@ impl TokenExchange {
         } else {
             self.options.validate(RESERVED)?;
         }
-        let tokens = std::iter::once(("subject", &self.subject)).chain(self.actor.iter().map(|a| ("actor", a)));
+        let tokens = std::iter::once(("subject", &self.subject))
+            .chain(self.actor.iter().map(|a| ("actor", a)));
         for (role, token) in tokens {
             if token.token_type().trim().is_empty() {
                 return Err(GrantError::EmptyExchangeField(format!("{role}_token_type")).into());
@@ -268,7 +273,11 @@ impl TokenExchange {
         };
         empty(&self.audiences, "audience")?;
         empty(&self.resources, "resource")?;
-        if self.requested_token_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if self
+            .requested_token_type
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             return Err(GrantError::EmptyExchangeField("requested_token_type".to_owned()).into());
         }
         Ok(())
@@ -276,14 +285,21 @@ impl TokenExchange {
 
     /// Checks `issued_token_type` and `token_type` against what was asked for.
     fn check_response(&self, token: &Token) -> Result<()> {
-        if token.token_type().eq_ignore_ascii_case(NOT_APPLICABLE_TOKEN_TYPE) && !self.accept_na {
+        if token
+            .token_type()
+            .eq_ignore_ascii_case(NOT_APPLICABLE_TOKEN_TYPE)
+            && !self.accept_na
+        {
             return Err(Error::invalid_response(
                 "the token exchange issued a token with token_type N_A, which is not an access \
                  token (RFC 8693 §2.2.1) and cannot be sent as a bearer token; accept it with \
                  TokenExchange::accept_na_token_type(true) and read token.access_token()",
             ));
         }
-        match (token.extra().get("issued_token_type"), &self.requested_token_type) {
+        match (
+            token.extra().get("issued_token_type"),
+            &self.requested_token_type,
+        ) {
             (None, _) => Ok(()),
             (Some(issued), requested) => match (issued.as_str(), requested) {
                 (None, _) => Err(Error::invalid_response(
@@ -325,9 +341,12 @@ impl Grant for TokenExchange {
         }
         fields.extend(self.audiences.iter().map(|a| ("audience", a.as_str())));
         fields.extend(self.resources.iter().map(|r| ("resource", r.as_str())));
-        let request =
-            self.options
-                .token_request(&self.token_url, TOKEN_EXCHANGE_GRANT_TYPE, &fields, cx.now())?;
+        let request = self.options.token_request(
+            &self.token_url,
+            TOKEN_EXCHANGE_GRANT_TYPE,
+            &fields,
+            cx.now(),
+        )?;
         let result = cx
             .clone()
             .accept_token_type(NOT_APPLICABLE_TOKEN_TYPE)
@@ -392,4 +411,3 @@ impl fmt::Debug for TokenExchange {
             .finish_non_exhaustive()
     }
 }
-

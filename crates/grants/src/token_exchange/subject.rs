@@ -59,7 +59,10 @@ impl SubjectToken {
     /// let subject = SubjectToken::new("eyJhbGciOi…", token_types::ACCESS_TOKEN);
     /// assert!(!format!("{subject:?}").contains("eyJ"));
     /// ```
-    pub fn new(source: impl Into<SecretSource<AccessToken>>, token_type: impl Into<String>) -> Self {
+    pub fn new(
+        source: impl Into<SecretSource<AccessToken>>,
+        token_type: impl Into<String>,
+    ) -> Self {
         SubjectToken {
             source: Source::Secret(source.into()),
             token_type: token_type.into(),

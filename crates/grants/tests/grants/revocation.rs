@@ -12,7 +12,9 @@ use mockito::Matcher;
 use crate::support::*;
 
 fn login_mock_body(n: u32) -> String {
-    format!(r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-{n}"}}"#)
+    format!(
+        r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-{n}"}}"#
+    )
 }
 
 async fn login_mock(server: &mut mockito::Server, hits: usize) -> mockito::Mock {
@@ -52,7 +54,12 @@ fn password(url: &str, options: ClientOptions) -> PasswordGrant {
     PasswordGrant::new(format!("{url}/token"), options, "me", "pw-s3cret")
 }
 
-fn manager(grant: PasswordGrant, store: MemoryStore, clock: &ManualClock, url: &str) -> TokenManager {
+fn manager(
+    grant: PasswordGrant,
+    store: MemoryStore,
+    clock: &ManualClock,
+    url: &str,
+) -> TokenManager {
     let revocation = grant.revocation(format!("{url}/revoke"));
     TokenManager::builder()
         .grant(grant)
@@ -68,8 +75,22 @@ async fn revoke_sends_the_refresh_then_the_access_token_and_forgets_them() {
     let mut server = mockito::Server::new_async().await;
     let login = login_mock(&mut server, 2).await;
     let auth = || Matcher::Exact(basic("app:app-s3cret"));
-    let refresh = revoke_mock(&mut server, auth(), "token=rt-1&token_type_hint=refresh_token", 200, "").await;
-    let access = revoke_mock(&mut server, auth(), "token=at-1&token_type_hint=access_token", 200, "{}").await;
+    let refresh = revoke_mock(
+        &mut server,
+        auth(),
+        "token=rt-1&token_type_hint=refresh_token",
+        200,
+        "",
+    )
+    .await;
+    let access = revoke_mock(
+        &mut server,
+        auth(),
+        "token=at-1&token_type_hint=access_token",
+        200,
+        "{}",
+    )
+    .await;
     let clock = clock();
     let store = MemoryStore::new();
     let manager = manager(
@@ -87,7 +108,10 @@ async fn revoke_sends_the_refresh_then_the_access_token_and_forgets_them() {
     assert!(manager.cached().is_none());
     assert!(store.load(manager.cache_key()).await.unwrap().is_none());
     // The next token() logs in anew.
-    assert_eq!(manager.token().await.unwrap().access_token().secret(), "at-1");
+    assert_eq!(
+        manager.token().await.unwrap().access_token().secret(),
+        "at-1"
+    );
     login.assert_async().await;
 }
 
@@ -115,7 +139,9 @@ async fn client_credentials_in_the_body_and_no_token_means_nothing_to_revoke() {
     let manager = manager(
         password(
             &server.url(),
-            ClientOptions::form("app", "app-s3cret").client_auth(ClientAuth::Body).scope("x"),
+            ClientOptions::form("app", "app-s3cret")
+                .client_auth(ClientAuth::Body)
+                .scope("x"),
         ),
         MemoryStore::new(),
         &clock,
@@ -168,8 +194,22 @@ async fn unsupported_token_type_for_the_access_token_is_tolerated_after_the_refr
     let mut server = mockito::Server::new_async().await;
     let _login = login_mock(&mut server, 1).await;
     let unsupported = r#"{"error":"unsupported_token_type"}"#;
-    let refresh = revoke_mock(&mut server, Matcher::Any, "token=rt-1&token_type_hint=refresh_token", 200, "").await;
-    let access = revoke_mock(&mut server, Matcher::Any, "token=at-1&token_type_hint=access_token", 400, unsupported).await;
+    let refresh = revoke_mock(
+        &mut server,
+        Matcher::Any,
+        "token=rt-1&token_type_hint=refresh_token",
+        200,
+        "",
+    )
+    .await;
+    let access = revoke_mock(
+        &mut server,
+        Matcher::Any,
+        "token=at-1&token_type_hint=access_token",
+        400,
+        unsupported,
+    )
+    .await;
     let clock = clock();
     let manager = manager(
         password(&server.url(), ClientOptions::form("app", "app-s3cret")),
@@ -224,7 +264,12 @@ async fn without_a_refresh_token_unsupported_token_type_is_an_error_and_503_is_r
     assert_eq!(e.kind(), ErrorKind::Status);
     assert!(e.is_retryable());
     assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
-    assert!(e.to_string().starts_with("revoking the access token: revocation endpoint answered an error (HTTP 503)"), "{e}");
+    assert!(
+        e.to_string().starts_with(
+            "revoking the access token: revocation endpoint answered an error (HTTP 503)"
+        ),
+        "{e}"
+    );
     busy.assert_async().await;
 }
 
@@ -232,7 +277,14 @@ async fn without_a_refresh_token_unsupported_token_type_is_an_error_and_503_is_r
 async fn an_expired_access_token_is_not_sent_and_no_revoker_is_a_config_error() {
     let mut server = mockito::Server::new_async().await;
     let _login = login_mock(&mut server, 1).await;
-    let refresh = revoke_mock(&mut server, Matcher::Any, "token=rt-1&token_type_hint=refresh_token", 200, "").await;
+    let refresh = revoke_mock(
+        &mut server,
+        Matcher::Any,
+        "token=rt-1&token_type_hint=refresh_token",
+        200,
+        "",
+    )
+    .await;
     let clock = clock();
     let manager = manager(
         password(&server.url(), ClientOptions::form("app", "app-s3cret")),
@@ -291,7 +343,11 @@ async fn a_client_assertion_for_revocation_is_addressed_to_the_revocation_endpoi
     // The assertion the request carries, built at a known time and verified claim by claim.
     let request = revocation
         .client_options()
-        .client_request(&url, &[("token", "rt-9"), ("token_type_hint", "refresh_token")], t0())
+        .client_request(
+            &url,
+            &[("token", "rt-9"), ("token_type_hint", "refresh_token")],
+            t0(),
+        )
         .unwrap();
     let text = std::str::from_utf8(request.body()).unwrap();
     let claims = verify(
@@ -310,7 +366,9 @@ async fn a_client_assertion_for_revocation_is_addressed_to_the_revocation_endpoi
 fn revocation_validation_and_grant_revocation_drop_scope_and_params() {
     let grant = PasswordGrant::new(
         "https://a.example/token",
-        ClientOptions::form("app", "s").scope("read").param("audience", "x"),
+        ClientOptions::form("app", "s")
+            .scope("read")
+            .param("audience", "x"),
         "me",
         "pw",
     );

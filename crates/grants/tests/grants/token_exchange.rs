@@ -13,7 +13,8 @@ use crate::support::*;
 
 pub(crate) const EXCHANGE: &str =
     "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
-pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
+pub(crate) const ACCESS_TOKEN_TYPE: &str =
+    "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
 pub(crate) const JWT_TYPE: &str = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt";
 
 /// A mock of `/token` answering `response` to exactly `body`, once.
@@ -89,7 +90,13 @@ async fn client_secret_in_the_body_follows_grant_type() {
         "{EXCHANGE}&client_id=gateway&client_secret=gw-s3cret\
          &subject_token=user-at&subject_token_type={ACCESS_TOKEN_TYPE}&audience=orders"
     );
-    let mock = exchange_mock(&mut server, Matcher::Missing, &body, &token_body("down", "")).await;
+    let mock = exchange_mock(
+        &mut server,
+        Matcher::Missing,
+        &body,
+        &token_body("down", ""),
+    )
+    .await;
     let grant = TokenExchange::new(
         format!("{}/token", server.url()),
         ClientOptions::form("gateway", "gw-s3cret").client_auth(ClientAuth::Body),
@@ -192,7 +199,10 @@ async fn a_json_body_sends_repeated_names_as_arrays() {
     .await
     .unwrap();
     mock.assert_async().await;
-    assert_eq!(ClientOptions::json("a", "s").body_format(), BodyFormat::Json);
+    assert_eq!(
+        ClientOptions::json("a", "s").body_format(),
+        BodyFormat::Json
+    );
 }
 
 #[tokio::test]
@@ -232,7 +242,10 @@ async fn na_token_type_is_refused_unless_accepted() {
         .unwrap();
     assert_eq!(token.access_token().secret(), "eyJ.id.token");
     assert_eq!(token.token_type(), "N_A");
-    assert_eq!(TokenExchange::issued_token_type(&token), Some(token_types::ID_TOKEN));
+    assert_eq!(
+        TokenExchange::issued_token_type(&token),
+        Some(token_types::ID_TOKEN)
+    );
     mock.assert_async().await;
 }
 
@@ -308,8 +321,14 @@ fn validation_names_what_is_empty_or_reserved() {
         )
     };
     let cases = [
-        (base().audience(" "), "the token exchange's audience is empty"),
-        (base().resource(""), "the token exchange's resource is empty"),
+        (
+            base().audience(" "),
+            "the token exchange's audience is empty",
+        ),
+        (
+            base().resource(""),
+            "the token exchange's resource is empty",
+        ),
         (
             base().requested_token_type(""),
             "the token exchange's requested_token_type is empty",
@@ -356,13 +375,20 @@ fn debug_and_identity_show_no_token() {
     )
     .actor(SubjectToken::new("actor-s3cret", token_types::JWT))
     .audience("a");
-    let text = format!("{grant:?}\n{:?}\n{}", grant.identity(), grant.identity().cache_key());
+    let text = format!(
+        "{grant:?}\n{:?}\n{}",
+        grant.identity(),
+        grant.identity().cache_key()
+    );
     assert_no_secret(&text, &["client-s3cret", "subject-s3cret", "actor-s3cret"]);
     assert!(text.contains("AccessToken([redacted])"), "{text}");
     let identity = grant.identity();
     assert_eq!(identity.kind(), "token_exchange");
     assert_eq!(identity.audience(), Some("a"));
-    assert_eq!(identity.params()["subject_token_type"], token_types::ACCESS_TOKEN);
+    assert_eq!(
+        identity.params()["subject_token_type"],
+        token_types::ACCESS_TOKEN
+    );
     assert_eq!(identity.params()["actor_token_type"], token_types::JWT);
     assert_eq!(identity.params()["subject_token_sha256"].len(), 16);
 }

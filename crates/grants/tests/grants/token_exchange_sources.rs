@@ -22,8 +22,12 @@ fn manager(grant: impl Grant + 'static, clock: &ManualClock) -> TokenManager {
 }
 
 fn exchange(url: &str, subject: SubjectToken) -> TokenExchange {
-    TokenExchange::new(format!("{url}/token"), ClientOptions::form("gw", "gw-s3cret"), subject)
-        .audience("orders")
+    TokenExchange::new(
+        format!("{url}/token"),
+        ClientOptions::form("gw", "gw-s3cret"),
+        subject,
+    )
+    .audience("orders")
 }
 
 fn body(subject: &str, subject_type: &str) -> String {
@@ -34,19 +38,43 @@ fn body(subject: &str, subject_type: &str) -> String {
 async fn a_subject_token_file_is_read_again_at_each_renewal() {
     let mut server = mockito::Server::new_async().await;
     let auth = || Matcher::Exact(basic("gw:gw-s3cret"));
-    let first = exchange_mock(&mut server, auth(), &body("sa.one", JWT_TYPE), &token_body("d1", "")).await;
-    let second = exchange_mock(&mut server, auth(), &body("sa.two", JWT_TYPE), &token_body("d2", "")).await;
+    let first = exchange_mock(
+        &mut server,
+        auth(),
+        &body("sa.one", JWT_TYPE),
+        &token_body("d1", ""),
+    )
+    .await;
+    let second = exchange_mock(
+        &mut server,
+        auth(),
+        &body("sa.two", JWT_TYPE),
+        &token_body("d2", ""),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token");
     std::fs::write(&path, "sa.one\n").unwrap();
     let clock = clock();
-    let manager = manager(exchange(&server.url(), SubjectToken::file(&path, token_types::JWT)), &clock);
+    let manager = manager(
+        exchange(&server.url(), SubjectToken::file(&path, token_types::JWT)),
+        &clock,
+    );
 
-    assert_eq!(manager.token().await.unwrap().authorization_header(), "Bearer d1");
+    assert_eq!(
+        manager.token().await.unwrap().authorization_header(),
+        "Bearer d1"
+    );
     std::fs::write(&path, "sa.two\n").unwrap(); // the kubelet rotates it
-    assert_eq!(manager.token().await.unwrap().authorization_header(), "Bearer d1");
+    assert_eq!(
+        manager.token().await.unwrap().authorization_header(),
+        "Bearer d1"
+    );
     clock.advance(Duration::from_secs(3600));
-    assert_eq!(manager.token().await.unwrap().authorization_header(), "Bearer d2");
+    assert_eq!(
+        manager.token().await.unwrap().authorization_header(),
+        "Bearer d2"
+    );
     first.assert_async().await;
     second.assert_async().await;
 
@@ -64,8 +92,20 @@ async fn a_subject_token_file_is_read_again_at_each_renewal() {
 async fn a_subject_function_is_called_at_each_request_and_its_error_named() {
     let mut server = mockito::Server::new_async().await;
     let auth = || Matcher::Exact(basic("gw:gw-s3cret"));
-    let first = exchange_mock(&mut server, auth(), &body("fn-1", ACCESS_TOKEN_TYPE), &token_body("d1", "")).await;
-    let second = exchange_mock(&mut server, auth(), &body("fn-2", ACCESS_TOKEN_TYPE), &token_body("d2", "")).await;
+    let first = exchange_mock(
+        &mut server,
+        auth(),
+        &body("fn-1", ACCESS_TOKEN_TYPE),
+        &token_body("d1", ""),
+    )
+    .await;
+    let second = exchange_mock(
+        &mut server,
+        auth(),
+        &body("fn-2", ACCESS_TOKEN_TYPE),
+        &token_body("d2", ""),
+    )
+    .await;
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     let grant = exchange(
@@ -80,8 +120,24 @@ async fn a_subject_function_is_called_at_each_request_and_its_error_named() {
         ),
     );
     let cx = cx(&clock());
-    assert_eq!(grant.fetch_token(&cx).await.unwrap().access_token().secret(), "d1");
-    assert_eq!(grant.fetch_token(&cx).await.unwrap().access_token().secret(), "d2");
+    assert_eq!(
+        grant
+            .fetch_token(&cx)
+            .await
+            .unwrap()
+            .access_token()
+            .secret(),
+        "d1"
+    );
+    assert_eq!(
+        grant
+            .fetch_token(&cx)
+            .await
+            .unwrap()
+            .access_token()
+            .secret(),
+        "d2"
+    );
     let e = grant.fetch_token(&cx).await.unwrap_err();
     assert!(e.is_retryable());
     assert_eq!(e.to_string(), "reading the subject token: vault is sealed");
@@ -114,20 +170,41 @@ async fn another_managers_token_is_exchanged_and_renewed_by_that_manager() {
     let mut server = mockito::Server::new_async().await;
     let upstream_calls = upstream_mock(&mut server, 600, 2).await;
     let auth = || Matcher::Exact(basic("gw:gw-s3cret"));
-    let first = exchange_mock(&mut server, auth(), &body("up-1", ACCESS_TOKEN_TYPE), &token_body("d1", "")).await;
-    let second = exchange_mock(&mut server, auth(), &body("up-2", ACCESS_TOKEN_TYPE), &token_body("d2", "")).await;
+    let first = exchange_mock(
+        &mut server,
+        auth(),
+        &body("up-1", ACCESS_TOKEN_TYPE),
+        &token_body("d1", ""),
+    )
+    .await;
+    let second = exchange_mock(
+        &mut server,
+        auth(),
+        &body("up-2", ACCESS_TOKEN_TYPE),
+        &token_body("d2", ""),
+    )
+    .await;
     let clock = clock();
     let upstream = manager(
         ClientCredentials::form(format!("{}/upstream", server.url()), "up", "up-s3cret"),
         &clock,
     );
-    let downstream = manager(exchange(&server.url(), SubjectToken::manager(upstream.clone())), &clock);
+    let downstream = manager(
+        exchange(&server.url(), SubjectToken::manager(upstream.clone())),
+        &clock,
+    );
 
-    assert_eq!(downstream.token().await.unwrap().authorization_header(), "Bearer d1");
+    assert_eq!(
+        downstream.token().await.unwrap().authorization_header(),
+        "Bearer d1"
+    );
     // The downstream token (1 h) outlives the upstream one (10 min): when it is renewed,
     // the upstream manager has renewed its own first.
     clock.advance(Duration::from_secs(3600));
-    assert_eq!(downstream.token().await.unwrap().authorization_header(), "Bearer d2");
+    assert_eq!(
+        downstream.token().await.unwrap().authorization_header(),
+        "Bearer d2"
+    );
     assert_eq!(upstream.cached().unwrap().access_token().secret(), "up-2");
     upstream_calls.assert_async().await;
     first.assert_async().await;
@@ -165,8 +242,19 @@ async fn a_subject_refused_with_invalid_grant_is_invalidated_in_its_manager() {
     let e = grant.fetch_token(&cx).await.unwrap_err();
     assert!(e.is_invalid_grant());
     assert_no_secret(&error_texts(&e), &["up-1", "gw-s3cret"]);
-    assert!(upstream.cached().is_none(), "the refused subject token was dropped");
-    assert_eq!(grant.fetch_token(&cx).await.unwrap().access_token().secret(), "d2");
+    assert!(
+        upstream.cached().is_none(),
+        "the refused subject token was dropped"
+    );
+    assert_eq!(
+        grant
+            .fetch_token(&cx)
+            .await
+            .unwrap()
+            .access_token()
+            .secret(),
+        "d2"
+    );
     upstream_calls.assert_async().await;
     refused.assert_async().await;
     accepted.assert_async().await;
@@ -192,7 +280,9 @@ async fn a_subject_manager_that_fails_names_the_subject_token() {
         .unwrap_err();
     assert!(e.is_invalid_client());
     assert!(
-        e.to_string().starts_with("obtaining the subject token: token endpoint refused the request (HTTP 401)"),
+        e.to_string().starts_with(
+            "obtaining the subject token: token endpoint refused the request (HTTP 401)"
+        ),
         "{e}"
     );
     upstream.assert_async().await;
@@ -208,19 +298,35 @@ fn the_identity_tells_subject_sources_apart() {
     let grants = [
         exchange("https://sts", SubjectToken::new("a", token_types::JWT)),
         exchange("https://sts", SubjectToken::new("b", token_types::JWT)),
-        exchange("https://sts", SubjectToken::new("a", token_types::ACCESS_TOKEN)),
-        exchange("https://sts", SubjectToken::file("/run/a", token_types::JWT)),
-        exchange("https://sts", SubjectToken::file("/run/b", token_types::JWT)),
-        exchange("https://sts", SubjectToken::from_fn(|| Ok("x".to_owned()), token_types::JWT)),
+        exchange(
+            "https://sts",
+            SubjectToken::new("a", token_types::ACCESS_TOKEN),
+        ),
+        exchange(
+            "https://sts",
+            SubjectToken::file("/run/a", token_types::JWT),
+        ),
+        exchange(
+            "https://sts",
+            SubjectToken::file("/run/b", token_types::JWT),
+        ),
+        exchange(
+            "https://sts",
+            SubjectToken::from_fn(|| Ok("x".to_owned()), token_types::JWT),
+        ),
         exchange("https://sts", SubjectToken::manager(upstream.clone())),
         exchange("https://sts", SubjectToken::new("a", token_types::JWT)).audience("more"),
         exchange("https://sts", SubjectToken::new("a", token_types::JWT)).resource("https://r"),
     ];
-    let keys: std::collections::HashSet<_> = grants.iter().map(|g| g.identity().cache_key()).collect();
+    let keys: std::collections::HashSet<_> =
+        grants.iter().map(|g| g.identity().cache_key()).collect();
     assert_eq!(keys.len(), grants.len());
     assert_eq!(
         grants[6].identity().params()["subject_token_manager"],
         upstream.cache_key()
     );
-    assert_eq!(grants[3].identity().params()["subject_token_file"], "/run/a");
+    assert_eq!(
+        grants[3].identity().params()["subject_token_file"],
+        "/run/a"
+    );
 }
