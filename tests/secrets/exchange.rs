@@ -25,27 +25,33 @@ use grantkit::{
 /// Answers each path from its queue of `(status, body)`; the last answer of a queue is
 /// repeated. Counts requests by path.
 #[derive(Debug, Default, Clone)]
-struct Endpoint(
-    Arc<
-        Mutex<(
-            HashMap<String, VecDeque<(u16, String)>>,
-            HashMap<String, usize>,
-        )>,
-    >,
-);
+struct Endpoint(Arc<Mutex<EndpointState>>);
+
+/// The answers queued by path, and the requests counted by path.
+#[derive(Debug, Default)]
+struct EndpointState {
+    answers: HashMap<String, VecDeque<(u16, String)>>,
+    requests: HashMap<String, usize>,
+}
 
 impl Endpoint {
     fn answer(&self, path: &str, status: u16, body: impl Into<String>) {
         let mut state = self.0.lock().unwrap();
         state
-            .0
+            .answers
             .entry(path.to_owned())
             .or_default()
             .push_back((status, body.into()));
     }
 
     fn requests(&self, path: &str) -> usize {
-        self.0.lock().unwrap().1.get(path).copied().unwrap_or(0)
+        self.0
+            .lock()
+            .unwrap()
+            .requests
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -55,8 +61,11 @@ impl HttpClient for Endpoint {
         let path = request.uri().path().to_owned();
         let (status, body) = {
             let mut state = self.0.lock().unwrap();
-            *state.1.entry(path.clone()).or_default() += 1;
-            let queue = state.0.get_mut(&path).expect("an answer for every path");
+            *state.requests.entry(path.clone()).or_default() += 1;
+            let queue = state
+                .answers
+                .get_mut(&path)
+                .expect("an answer for every path");
             if queue.len() > 1 {
                 queue.pop_front().unwrap()
             } else {
