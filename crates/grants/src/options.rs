@@ -4,10 +4,9 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, SecretSource, TokenRequest};
+use grantkit_core::{ClientSecret, HttpRequest, Result, SecretSource, TokenRequest};
 
 use crate::client::{BodyFormat, ClientAuth, Params, Scope};
-use crate::error::GrantError;
 
 #[cfg(feature = "jwt-bearer")]
 mod assertion;
@@ -490,63 +489,6 @@ impl ClientOptions {
             }
         };
         request.build()
-    }
-
-    /// Checks the options for a grant that sets the body parameters `reserved` itself
-    /// (list `grant_type`, `client_id`, `client_secret` and `scope` there too, unless the
-    /// grant lets an extra parameter carry one of them; the client assertion's are always
-    /// reserved): a grant calls it before [`token_request`](Self::token_request).
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for an empty client id, an
-    /// extra parameter that is empty or named like one in `reserved`, or a client
-    /// assertion method without what it signs with.
-    ///
-    /// ```
-    /// use grantkit_grants::ClientOptions;
-    ///
-    /// let options = ClientOptions::form("app", "s3cret").param("magic_word", "x");
-    /// assert!(options.validate(&["grant_type", "scope", "magic_word"]).is_err());
-    /// assert!(ClientOptions::new("").validate(&[]).is_err());
-    /// ```
-    pub fn validate(&self, reserved: &[&str]) -> Result<()> {
-        if self.client_id.is_empty() {
-            return Err(GrantError::EmptyClientId.into());
-        }
-        self.validate_params(reserved)
-    }
-
-    /// As [`validate`](Self::validate), for grants where the client id is optional (a
-    /// security token service that authenticates no client): an empty client id is
-    /// accepted, and then no `client_id` is sent.
-    ///
-    /// # Errors
-    /// As [`validate`](Self::validate), an empty client id aside.
-    ///
-    /// ```
-    /// use grantkit_grants::ClientOptions;
-    ///
-    /// assert!(ClientOptions::default().validate_params(&[]).is_ok());
-    /// ```
-    pub fn validate_params(&self, reserved: &[&str]) -> Result<()> {
-        #[cfg(feature = "jwt-bearer")]
-        self.assertion
-            .validate(self.client_auth_method(), self.client_secret.as_ref())?;
-        self.params.validate(reserved)?;
-        self.params
-            .validate(&["client_assertion", "client_assertion_type"])
-    }
-
-    /// Adds the client id, the scope and the extra parameters (`audience` as the
-    /// audience) to `identity`; public as [`identify`](Self::identify).
-    pub(crate) fn identify_client(&self, mut identity: GrantIdentity) -> GrantIdentity {
-        if !self.client_id.is_empty() {
-            identity = identity.with_client_id(&self.client_id);
-        }
-        if let Some(scope) = self.scope.joined() {
-            identity = identity.with_scope(scope);
-        }
-        self.params.identify(identity)
     }
 }
 
