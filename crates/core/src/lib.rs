@@ -86,8 +86,8 @@ pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
 pub use revoke::{RevocableToken, Revoker};
 pub use secret::{
-    AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
-    SigningKey,
+    AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, Password, RefreshToken,
+    SecretSource, SecretValue, SigningKey,
 };
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
