@@ -7,6 +7,8 @@ use grantkit::ErrorKind;
 use grantkit::config::{Config, GrantKind, PresetName, StoreKind};
 use grantkit_testkit::server::{JWT_BEARER, TestServer};
 
+#[path = "config/exchange.rs"]
+mod exchange;
 #[path = "config/sources.rs"]
 mod sources;
 
@@ -116,7 +118,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.acme]\ngrant = \"implicit\"",
             None,
-            "unknown variant: expected one of `client_credentials`, `password`, `jwt_bearer`, `device_code`, `authorization_code` (at `profiles.acme.grant`)",
+            "unknown variant: expected one of `client_credentials`, `password`, `jwt_bearer`, `device_code`, `authorization_code`, `token_exchange` (at `profiles.acme.grant`)",
         ),
         (
             "[profiles.acme]\ntoken_url = \"https://a/t\"",

@@ -35,6 +35,9 @@ use grantkit::{
 use serde_json::Value;
 
 // The fixed test credentials that `seed_interop` creates.
+#[path = "interop/revocation.rs"]
+mod revocation;
+
 const CC_ID: &str = "grantkit-cc";
 const CC_SECRET: &str = "grantkit-cc-secret";
 const SPECIAL_ID: &str = "grantkit cc:special";

@@ -35,6 +35,9 @@ use grantkit::{
 };
 use grantkit_testkit::certs;
 
+#[path = "interop_oidc/revocation.rs"]
+mod revocation;
+
 /// The secret of the secret-based clients in `serve.mjs` (32+ bytes for HS256).
 const SECRET: &str = "grantkit-oidc-provider-interop-secret-0123456789";
 /// `accessTokenTTL` of the resource server in `serve.mjs`.

@@ -29,6 +29,9 @@ use grantkit::{
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
 
+#[path = "secrets/exchange.rs"]
+mod exchange;
+
 // Distinctive values: any of them (or an encoding of them) in an output is a leak.
 const CLIENT_ID: &str = "hygiene-client";
 const CLIENT_SECRET: &str = "cs-Zq7vK2mW9xLp4Rt8";

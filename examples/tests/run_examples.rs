@@ -45,8 +45,8 @@ const ENV_VARS: &[&str] = &[
     "OAUTH_CLIENT_AUTH",
     "OAUTH_USERNAME",
     "OAUTH_PASSWORD",
-    "OAUTH_SUBJECT_TOKEN",
-    "OAUTH_AUDIENCE",
+    "IBM_CLOUD_API_KEY",
+    "IBM_IAM_TOKEN_URL",
 ];
 
 /// Values that must never appear in an example's output.
@@ -54,9 +54,9 @@ const SECRETS: &[&str] = &[
     TestServer::CLIENT_SECRET,
     TestServer::PASSWORD,
     TestServer::JWT_SECRET,
-    "gateway-secret",
-    "subject-token-of-the-incoming-request",
-    "exchanged-",
+    "ibm-api-key-of-the-service-id",
+    "revoked-api-key",
+    "iam-token-",
     "at-1-",
     "rt-1-",
 ];
@@ -221,16 +221,17 @@ fn client_credentials_env_shows_both_client_authentications() {
 }
 
 #[test]
-fn custom_grant_exchanges_once_and_reports_invalid_grant() {
+fn custom_grant_trades_the_api_key_once_and_reports_ibms_error() {
     run_local(
         "custom_grant",
         &[
-            "grant_type=urn:ietf:params:oauth:grant-type:token-exchange",
-            "subject_token=[redacted, sha256 ",
-            "issued_token_type urn:ietf:params:oauth:token-type:access_token",
-            "exchanges at the stand-in: 1, cache hits: 100",
-            "invalid_grant = true",
-            "exchanges at the stand-in: 2",
+            "[stand-in server]   grant_type=urn:ibm:params:oauth:grant-type:apikey",
+            "[stand-in server]   apikey=[redacted, sha256 ",
+            "got: Bearer token, ",
+            " s lifetime, scope \"ibm openid\", refresh token kept: true",
+            "requests at the stand-in: 1, cache hits: 100",
+            "refused: kind Status, status Some(400), retryable false; token endpoint answered an error (HTTP 400): \"{\\\"errorCode\\\":\\\"BXNIM0415E\\\",\\\"errorMessage\\\":\\\"Provided API key could not be found.\\\"}\"",
+            "requests at the stand-in: 2",
         ],
     );
 }
@@ -269,15 +270,7 @@ fn without_credentials_every_example_names_the_missing_variables() {
             "client_credentials_env",
             &["OAUTH_TOKEN_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"],
         ),
-        (
-            "custom_grant",
-            &[
-                "OAUTH_TOKEN_URL",
-                "OAUTH_CLIENT_ID",
-                "OAUTH_CLIENT_SECRET",
-                "OAUTH_SUBJECT_TOKEN",
-            ],
-        ),
+        ("custom_grant", &["IBM_CLOUD_API_KEY"]),
     ];
     for (name, vars) in cases {
         let (output, stdout, stderr) = run(name, &[], &[]);
@@ -337,9 +330,11 @@ fn real_mode_of_the_generic_examples_against_a_test_server() {
     );
     assert_eq!(server.requests_for("password"), 1);
 
-    // The test server does not speak token exchange: a refusal, exit status 1.
-    let mut env = common.to_vec();
-    env.push(("OAUTH_SUBJECT_TOKEN", "some-token".into()));
+    // The test server does not speak IBM's API-key grant: a refusal, exit status 1.
+    let env = [
+        ("IBM_IAM_TOKEN_URL", server.token_url()),
+        ("IBM_CLOUD_API_KEY", "some-key".to_owned()),
+    ];
     let (output, stdout, stderr) = run("custom_grant", &[], &env);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("unsupported_grant_type"), "{stderr}");

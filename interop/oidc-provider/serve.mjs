@@ -216,6 +216,10 @@ const provider = new Provider(issuer, {
     },
     clientCredentials: { enabled: true },
     ...DEVICE_FEATURES,
+    // RFC 7009, for TokenManager::revoke; introspection (RFC 7662) tells the tests whether
+    // a token is still active.
+    revocation: { enabled: true },
+    introspection: { enabled: true },
     // client_credentials issues an access token for a resource server: one, the default.
     resourceIndicators: {
       enabled: true,

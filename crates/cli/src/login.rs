@@ -216,6 +216,7 @@ pub(crate) fn logout(config: Option<&Path>, profile: Option<&str>) -> Result<(),
         )?;
     }
     let (_, words) = store_words(&config, name);
+    let revocation_url = p.revocation_url.is_some();
     let name = name.to_owned();
     block_on(async {
         let (name, manager) = manager(&config, Some(&name), None)?;
@@ -224,17 +225,29 @@ pub(crate) fn logout(config: Option<&Path>, profile: Option<&str>) -> Result<(),
             .load(manager.cache_key())
             .await
             .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
-        // Seam for revocation (RFC 7009): once a profile can name a revocation endpoint,
-        // revoke `stored`'s refresh token (then access token) here, before forgetting.
-        manager
-            .forget()
-            .await
-            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
-        let note = match stored {
-            Some(_) => {
+        // With a revocation endpoint (RFC 7009), the server ends the refresh token (then the
+        // access token) first; `revoke` forgets them after. A refusal keeps them, so that
+        // `logout` can be run again.
+        let revoked = stored.is_some() && revocation_url;
+        if revoked {
+            manager
+                .revoke()
+                .await
+                .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
+        } else {
+            manager
+                .forget()
+                .await
+                .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
+        }
+        let note = match (stored, revoked) {
+            (Some(_), true) => format!(
+                "logged out; the server revoked the user's tokens of profile `{name}`, removed from {words}"
+            ),
+            (Some(_), false) => {
                 format!("logged out; removed the user's tokens of profile `{name}` from {words}")
             }
-            None => format!("profile `{name}` was not logged in; nothing to remove"),
+            (None, _) => format!("profile `{name}` was not logged in; nothing to remove"),
         };
         let _ = writeln!(std::io::stderr().lock(), "grantkit: {note}");
         Ok(())

@@ -276,3 +276,47 @@ fn login_refuses_profiles_it_cannot_serve() {
     assert!(err.contains("keeps its tokens in memory"), "{err}");
     assert_eq!(f.server.requests().len(), 0);
 }
+
+/// With `revocation_url`, `logout` has the server revoke the refresh token, then the
+/// access token (RFC 7009, the client's own authentication: a public client sends its
+/// `client_id`), before removing them; a refusal keeps them, so `logout` can run again.
+#[test]
+fn logout_revokes_at_the_server_when_the_profile_names_a_revocation_url() {
+    let f = Fixture::new(ServerConfig::default());
+    let mut revocation = mockito::Server::new();
+    let refused = revocation
+        .mock("POST", "/revoke")
+        .with_status(503)
+        .expect(1)
+        .create();
+    let url = format!("{}/revoke", revocation.url());
+    let config = f.config(&format!("revocation_url = \"{url}\"\n"));
+    let err = login_expired(&f, &config);
+    assert!(err.contains("logged in"), "{err}");
+    let (_, err) = exit(&run(&config, &["logout", "-p", "me"]), 1);
+    assert!(err.contains("revocation endpoint"), "{err}");
+    refused.assert();
+    assert_eq!(stored_files(&f.store_dir()).len(), 1, "kept after a refusal");
+
+    let form = "application/x-www-form-urlencoded";
+    let refresh = revocation
+        .mock("POST", "/revoke")
+        .match_header("content-type", form)
+        .match_body(mockito::Matcher::Regex(format!(
+            "^token=[^&]+&token_type_hint=refresh_token&client_id={}$",
+            TestServer::PUBLIC_CLIENT_ID
+        )))
+        .with_status(200)
+        .expect(1)
+        .create();
+    let (_, err) = exit(&run(&config, &["logout", "-p", "me"]), 0);
+    assert_eq!(
+        err,
+        format!(
+            "grantkit: logged out; the server revoked the user's tokens of profile `me`, removed from file ({})\n",
+            f.store_dir().display()
+        )
+    );
+    refresh.assert();
+    assert_eq!(stored_files(&f.store_dir()), vec![]);
+}

@@ -35,7 +35,8 @@ use crate::token::{DEFAULT_LIFETIME, Token};
 /// use async_trait::async_trait;
 /// use grantkit_core::{ClientSecret, Grant, GrantContext, GrantIdentity, Result, Token, TokenRequest};
 ///
-/// /// RFC 8693 token exchange of a fixed subject token.
+/// /// RFC 8693 token exchange of a fixed subject token, by hand to show the trait
+/// /// (`grantkit_grants::TokenExchange` is the complete grant).
 /// #[derive(Debug)]
 /// struct TokenExchange {
 ///     token_url: String,

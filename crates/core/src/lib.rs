@@ -67,6 +67,7 @@ mod http;
 mod manager;
 mod policy;
 mod redact;
+mod revoke;
 mod secret;
 mod sleep;
 mod store;
@@ -87,6 +88,7 @@ pub use http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse
 pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
+pub use revoke::{RevocableToken, Revoker};
 pub use secret::{
     AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, Password,
     RefreshToken, SecretSource, SecretValue, SigningKey,

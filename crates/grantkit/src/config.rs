@@ -48,6 +48,7 @@ mod build;
 mod client_auth;
 mod describe;
 mod env;
+mod exchange;
 mod load;
 mod login;
 mod permissions;
@@ -63,6 +64,7 @@ pub(crate) use build::need;
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) use build::override_jwt;
 pub use env::ConfigEnv;
+pub(crate) use exchange::single_audience;
 pub use login::USER_TOKEN_EXTRA_TTL;
 pub use preset::PresetName;
 pub use schema::{

@@ -87,7 +87,7 @@ pub use grantkit_core::{
 pub use grantkit_grants::JwtBearer;
 pub use grantkit_grants::{
     BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, DeviceCodeGrant,
-    PasswordGrant, RefreshTokenGrant, WithRefresh,
+    PasswordGrant, RefreshTokenGrant, SubjectToken, TokenExchange, WithRefresh,
 };
 
 /// Writing a grant of your own: the [`Grant`](grant::Grant) trait, the context it runs in,
@@ -110,6 +110,17 @@ pub mod grant {
         DEFAULT_INTERVAL, DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, DevicePrompt,
         DevicePromptFn, SLOW_DOWN_STEP, device_prompt_fn, user_identity,
     };
+    /// RFC 8693's token type URIs and grant type.
+    pub use grantkit_grants::{NOT_APPLICABLE_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT_TYPE, token_types};
+}
+
+/// Revoking tokens (RFC 7009): [`Revocation`](revocation::Revocation) for a revocation
+/// endpoint, the [`Revoker`](revocation::Revoker) trait to implement another, and the
+/// [`RevocableToken`](revocation::RevocableToken) it receives. Give one to
+/// [`TokenManagerBuilder::revoker`] and call [`TokenManager::revoke`].
+pub mod revocation {
+    pub use grantkit_core::{RevocableToken, Revoker};
+    pub use grantkit_grants::Revocation;
 }
 
 /// Where tokens are kept: the [`TokenStore`](store::TokenStore) trait with its lock and

@@ -131,6 +131,8 @@ pub(crate) enum GrantError {
     #[cfg(feature = "jwt-bearer")]
     #[error("an HS256 secret has no JWK thumbprint to use as kid; give a key id instead")]
     NoThumbprint,
+    #[error("the token exchange's {0} is empty")]
+    EmptyExchangeField(String),
     #[error("the certificate is not PEM with a CERTIFICATE block")]
     BadCertificate,
     #[cfg(feature = "authorization-code")]
@@ -188,6 +190,7 @@ impl From<GrantError> for Error {
             | GrantError::UnknownBodyFormat(_)
             | GrantError::UnknownClientAuth(_)
             | GrantError::NoRefreshToken
+            | GrantError::EmptyExchangeField(_)
             | GrantError::BadCertificate => Error::config(message),
             GrantError::CertificateFile { source, .. } => {
                 Error::config(message).with_source(source)

@@ -1,5 +1,6 @@
 //! The OAuth2 grants of grantkit: client credentials (form or JSON body, Basic or body
-//! client authentication), password, JWT bearer (HS256) and refresh token.
+//! client authentication), password, JWT bearer (HS256), refresh token and token exchange
+//! (RFC 8693), and token revocation (RFC 7009).
 //!
 //! Each grant implements [`grantkit_core::Grant`]: hand it to a
 //! [`TokenManager`](grantkit_core::TokenManager) and get caching, single flight,
@@ -18,6 +19,8 @@
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
 //! | device authorization (a user's login) | [`DeviceCodeGrant`], renewed with [`ClientGrant::with_refresh`] | 8628 |
 //! | authorization code with PKCE, loopback redirect (a user's login in a browser) | `AuthorizationCodeLogin` (feature `authorization-code`) | 6749 §4.1, 7636, 8252 |
+//! | revocation of a manager's tokens (not a grant: a `Revoker`) | [`Revocation`] | 7009 |
+//! | token exchange (subject from a value, a file, a function or another manager) | [`TokenExchange`] with a [`SubjectToken`] | 8693 |
 //!
 //! # Quick start
 //! ```no_run
@@ -115,6 +118,8 @@ mod jwt_bearer;
 mod options;
 mod password;
 mod refresh;
+mod revocation;
+mod token_exchange;
 
 #[cfg(feature = "authorization-code")]
 #[cfg_attr(docsrs, doc(cfg(feature = "authorization-code")))]
@@ -138,3 +143,7 @@ pub use options::{CLIENT_ASSERTION_LIFETIME, CLIENT_ASSERTION_TYPE};
 pub use options::{ClientGrant, ClientOptions};
 pub use password::PasswordGrant;
 pub use refresh::{RefreshTokenGrant, WithRefresh};
+pub use revocation::Revocation;
+pub use token_exchange::{
+    NOT_APPLICABLE_TOKEN_TYPE, SubjectToken, TOKEN_EXCHANGE_GRANT_TYPE, TokenExchange, token_types,
+};

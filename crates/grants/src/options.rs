@@ -4,14 +4,14 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use grantkit_core::{ClientSecret, GrantIdentity, HttpRequest, Result, SecretSource, TokenRequest};
+use grantkit_core::{ClientSecret, HttpRequest, Result, SecretSource, TokenRequest};
 
 use crate::client::{BodyFormat, ClientAuth, Params, Scope};
-use crate::error::GrantError;
 
 #[cfg(feature = "jwt-bearer")]
 mod assertion;
 mod client_grant;
+mod request;
 #[cfg(feature = "jwt-bearer")]
 mod signing;
 mod sources;
@@ -410,7 +410,7 @@ impl ClientOptions {
     /// `client_id` and `client_secret`, each when the authentication method puts it in the
     /// body, in that order.
     pub(crate) fn push_body_credentials<'a>(&'a self, fields: &mut Vec<(&'a str, &'a str)>) {
-        if let Some(id) = self.body_client_id() {
+        if let Some(id) = self.body_client_id().filter(|id| !id.is_empty()) {
             fields.push(("client_id", id));
         }
         if let Some(secret) = self.body_client_secret() {
@@ -469,45 +469,26 @@ impl ClientOptions {
             BodyFormat::Form => request.form(fields.iter().copied()),
             BodyFormat::Json => {
                 let mut object = serde_json::Map::with_capacity(fields.len());
-                for (name, value) in fields {
-                    object.insert((*name).to_owned(), (*value).into());
+                for &(name, value) in fields.iter() {
+                    // A name given twice (RFC 8693's audience, resource) becomes an array.
+                    match object.get_mut(name) {
+                        Some(serde_json::Value::Array(values)) => values.push(value.into()),
+                        Some(first) => {
+                            let first = first.take();
+                            object.insert(
+                                name.to_owned(),
+                                serde_json::Value::Array(vec![first, value.into()]),
+                            );
+                        }
+                        None => {
+                            object.insert(name.to_owned(), value.into());
+                        }
+                    }
                 }
                 request.json(&serde_json::Value::Object(object))
             }
         };
         request.build()
-    }
-
-    /// Fails on an empty client id, or an extra parameter that is empty or in `reserved`.
-    pub(crate) fn validate(&self, reserved: &[&str]) -> Result<()> {
-        if self.client_id.is_empty() {
-            return Err(GrantError::EmptyClientId.into());
-        }
-        self.validate_params(reserved)
-    }
-
-    /// Fails on an extra parameter that is empty or in `reserved` (for grants where the
-    /// client id is optional).
-    /// Also fails when the client assertion method lacks what it signs with.
-    pub(crate) fn validate_params(&self, reserved: &[&str]) -> Result<()> {
-        #[cfg(feature = "jwt-bearer")]
-        self.assertion
-            .validate(self.client_auth_method(), self.client_secret.as_ref())?;
-        self.params.validate(reserved)?;
-        self.params
-            .validate(&["client_assertion", "client_assertion_type"])
-    }
-
-    /// Adds the client id, the scope and the extra parameters (`audience` as the
-    /// audience) to `identity`.
-    pub(crate) fn identify(&self, mut identity: GrantIdentity) -> GrantIdentity {
-        if !self.client_id.is_empty() {
-            identity = identity.with_client_id(&self.client_id);
-        }
-        if let Some(scope) = self.scope.joined() {
-            identity = identity.with_scope(scope);
-        }
-        self.params.identify(identity)
     }
 }
 

@@ -71,6 +71,7 @@ impl Default for Settings {
             lock_ttl: Duration::from_secs(30),
             failure_cooldown: Duration::from_secs(1),
             on_token: None,
+            revoker: None,
         }
     }
 }
@@ -273,6 +274,22 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// What revokes the manager's tokens at the authorization server when
+    /// [`TokenManager::revoke`] is called (RFC 7009); `grantkit_grants::Revocation` for a
+    /// revocation endpoint (`ClientGrant::revocation` builds one with the grant's client).
+    ///
+    /// ```no_run
+    /// # fn run(grant: impl grantkit_core::Grant + 'static, revoker: impl grantkit_core::Revoker + 'static) -> grantkit_core::Result<()> {
+    /// use grantkit_core::TokenManager;
+    ///
+    /// let manager = TokenManager::builder().grant(grant).revoker(revoker).build()?;
+    /// # let _ = manager; Ok(()) }
+    /// ```
+    pub fn revoker(mut self, revoker: impl crate::revoke::Revoker + 'static) -> Self {
+        self.settings.revoker = Some(Arc::new(revoker));
+        self
+    }
+
     /// The manager.
     ///
     /// # Errors
@@ -380,6 +397,7 @@ impl fmt::Debug for TokenManagerBuilder {
             .field("policy", &self.policy)
             .field("retry", &self.settings.retry)
             .field("allow_http", &self.settings.allow_http)
+            .field("revoker", &self.settings.revoker)
             .finish_non_exhaustive()
     }
 }

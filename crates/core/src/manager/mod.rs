@@ -28,6 +28,7 @@ mod cache;
 mod fetch;
 mod flight;
 mod renew;
+mod revoke;
 mod stats;
 
 pub use builder::TokenManagerBuilder;
@@ -84,6 +85,8 @@ struct Settings {
     /// How long a failed renewal's error is repeated without a new request.
     failure_cooldown: Duration,
     on_token: Option<OnToken>,
+    /// What [`TokenManager::revoke`] calls.
+    revoker: Option<Arc<dyn crate::revoke::Revoker>>,
 }
 
 struct Inner {

@@ -122,7 +122,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer, device_code or authorization_code) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer, device_code, authorization_code or token_exchange) or `preset`"
             ))
         })?;
         let token_url = need(name, "token_url", &self.token_url)?
@@ -160,8 +160,9 @@ impl Profile {
             GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
             // Renewed through the stored login's refresh token; without one, "log in first".
             GrantKind::AuthorizationCode => authorization_code_grant(name, self)?,
+            GrantKind::TokenExchange => super::exchange::exchange_grant(name, self, token_url)?,
         };
-        Ok(TokenManager::builder().grant_arc(grant))
+        super::exchange::attach_revocation(TokenManager::builder().grant_arc(grant), name, self)
     }
 }
 

@@ -270,7 +270,20 @@ impl Profile {
                     **key != "jwt" || !preset.keys().iter().any(|k| k.starts_with("jwt."))
                 }
             }),
-            None => set.iter().find(|key| PRESET_ONLY_KEYS.contains(key)),
+            None if self.grant == Some(GrantKind::TokenExchange) => set
+                .iter()
+                .find(|key| PRESET_ONLY_KEYS.contains(key) && **key != "audience"),
+            None => {
+                if let Some(key) = set
+                    .iter()
+                    .find(|key| super::exchange::EXCHANGE_KEYS.contains(key))
+                {
+                    return Err(Error::config(format!(
+                        "profile `{name}`: field `{key}` is only used by grant `token_exchange`"
+                    )));
+                }
+                set.iter().find(|key| PRESET_ONLY_KEYS.contains(key))
+            }
         };
         match (unused, self.preset) {
             (None, _) => Ok(()),
@@ -335,6 +348,16 @@ impl Profile {
             password_file,
             secret_file,
             client_assertion_file,
+            subject_token,
+            subject_token_file,
+            subject_token_type,
+            actor_token,
+            actor_token_file,
+            actor_token_type,
+            requested_token_type,
+            resource,
+            accept_na_token_type,
+            revocation_url,
         } = self;
         let mut keys: Vec<&'static str> = [
             ("preset", preset.is_some()),
@@ -387,6 +410,16 @@ impl Profile {
             ("password_file", password_file.is_some()),
             ("secret_file", secret_file.is_some()),
             ("client_assertion_file", client_assertion_file.is_some()),
+            ("subject_token", subject_token.is_some()),
+            ("subject_token_file", subject_token_file.is_some()),
+            ("subject_token_type", subject_token_type.is_some()),
+            ("actor_token", actor_token.is_some()),
+            ("actor_token_file", actor_token_file.is_some()),
+            ("actor_token_type", actor_token_type.is_some()),
+            ("requested_token_type", requested_token_type.is_some()),
+            ("resource", resource.is_some()),
+            ("accept_na_token_type", *accept_na_token_type),
+            ("revocation_url", revocation_url.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))

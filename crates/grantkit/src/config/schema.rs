@@ -9,12 +9,12 @@ use std::fmt;
 use std::ops::Deref;
 use std::path::PathBuf;
 
-use grantkit_core::{ClientSecret, Password, SigningKey, redact_url};
+use grantkit_core::{AccessToken, ClientSecret, Password, SigningKey, redact_url};
 use grantkit_grants::{BodyFormat, ClientAuth};
 use serde::Deserialize;
 
 use super::PresetName;
-use super::text::{lenient, lenient_map, lenient_string};
+use super::text::{lenient, lenient_list, lenient_map, lenient_string};
 
 /// A URL from the configuration (a token endpoint, a proxy, a Redis server). It may carry
 /// credentials, so its `Debug` shows it through [`redact_url`]; [`as_str`](Self::as_str)
@@ -87,6 +87,10 @@ pub enum GrantKind {
     /// §4.1, RFC 7636, RFC 8252), started by `grantkit login -p NAME --browser`; the token
     /// is then renewed through its refresh token.
     AuthorizationCode,
+    /// RFC 8693: `subject_token_file` (or `subject_token`) and `subject_token_type`, with
+    /// `actor_token_file`, `actor_token_type`, `requested_token_type`, `audience`,
+    /// `resource`.
+    TokenExchange,
 }
 
 impl GrantKind {
@@ -98,6 +102,7 @@ impl GrantKind {
             GrantKind::JwtBearer => "jwt_bearer",
             GrantKind::DeviceCode => "device_code",
             GrantKind::AuthorizationCode => "authorization_code",
+            GrantKind::TokenExchange => "token_exchange",
         }
     }
 }
@@ -336,9 +341,11 @@ pub struct Profile {
     /// `dev-123456.okta.com`, a custom domain).
     #[serde(default, deserialize_with = "lenient_string")]
     pub domain: Option<String>,
-    /// Auth0 preset: the API to issue the token for (its identifier).
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub audience: Option<String>,
+    /// Auth0 preset: the API to issue the token for (its identifier); `token_exchange`:
+    /// the target services' names (a string or a list, each sent as an `audience`
+    /// parameter).
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub audience: Option<Vec<String>>,
     /// Auth0 preset: the organization to issue the token for.
     #[serde(default, deserialize_with = "lenient_string")]
     pub organization: Option<String>,
@@ -386,6 +393,42 @@ pub struct Profile {
     /// `private_key_jwt`.
     #[serde(default)]
     pub client_assertion_file: Option<PathBuf>,
+    /// `token_exchange`: the subject token, inline (or from the environment); usually
+    /// `subject_token_file` instead.
+    #[serde(default, deserialize_with = "lenient")]
+    pub subject_token: Option<AccessToken>,
+    /// `token_exchange`: the file holding the subject token, read at each renewal (a
+    /// Kubernetes projected service-account token).
+    #[serde(default)]
+    pub subject_token_file: Option<PathBuf>,
+    /// `token_exchange`: the subject token's type URI
+    /// (`urn:ietf:params:oauth:token-type:jwt`, `…:access_token`, …). Required.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub subject_token_type: Option<String>,
+    /// `token_exchange`: the actor token, inline.
+    #[serde(default, deserialize_with = "lenient")]
+    pub actor_token: Option<AccessToken>,
+    /// `token_exchange`: the file holding the actor token, read at each renewal.
+    #[serde(default)]
+    pub actor_token_file: Option<PathBuf>,
+    /// `token_exchange`: the actor token's type URI (required with an actor token).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub actor_token_type: Option<String>,
+    /// `token_exchange`: the type of token wanted.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub requested_token_type: Option<String>,
+    /// `token_exchange`: the target resources' URIs (a string or a list, each sent as a
+    /// `resource` parameter).
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub resource: Option<Vec<String>>,
+    /// `token_exchange`: accept a response whose `token_type` is `N_A` (not an access
+    /// token, RFC 8693 §2.2.1).
+    #[serde(default)]
+    pub accept_na_token_type: bool,
+    /// The revocation endpoint (RFC 7009) used by `TokenManager::revoke` (`grantkit
+    /// logout`); spelled-out grants only.
+    #[serde(default, deserialize_with = "lenient")]
+    pub revocation_url: Option<ConfigUrl>,
 }
 
 /// What a profile resolves to, without secrets; for listings.

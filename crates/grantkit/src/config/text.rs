@@ -36,6 +36,26 @@ pub(super) fn lenient_map<'de, D: Deserializer<'de>>(
         .collect())
 }
 
+/// One text value or a list of them (`audience = "a"` or `audience = ["a", "b"]`), each
+/// as [`lenient_string`] reads it.
+pub(super) fn lenient_list<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "lenient_string")] Option<String>);
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<Wrap>),
+        One(Wrap),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(Wrap(v))) => v.map(|v| vec![v]),
+        Some(OneOrMany::Many(values)) => Some(values.into_iter().filter_map(|Wrap(v)| v).collect()),
+    })
+}
+
 struct OptionalText;
 
 impl<'de> Visitor<'de> for OptionalText {

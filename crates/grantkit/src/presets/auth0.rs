@@ -228,7 +228,7 @@ pub(crate) fn from_profile(
     let mut preset = Auth0::new(
         need(name, "domain", &profile.domain)?,
         need(name, "client_id", &profile.client_id)?,
-        need(name, "audience", &profile.audience)?,
+        crate::config::single_audience(name, profile)?,
     );
     preset.credential = Credential::from_profile(name, profile)?;
     if let Some(org) = &profile.organization {

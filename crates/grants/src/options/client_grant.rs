@@ -5,6 +5,7 @@ use grantkit_core::{ClientSecret, SecretSource};
 use super::ClientOptions;
 use crate::client::{BodyFormat, ClientAuth};
 use crate::refresh::{RefreshTokenGrant, WithRefresh};
+use crate::revocation::Revocation;
 
 /// A grant made by an OAuth client with [`ClientOptions`]: the client setters, written
 /// once, for every grant of this crate.
@@ -103,5 +104,20 @@ pub trait ClientGrant: Sized {
     {
         let refresh = RefreshTokenGrant::new(self.token_url(), self.client_options().client_only());
         WithRefresh::new(self, refresh)
+    }
+
+    /// A [`Revocation`] of this grant's tokens at `revocation_url` (RFC 7009), with the
+    /// same client id, secret, authentication and body format; hand it to
+    /// [`TokenManagerBuilder::revoker`](grantkit_core::TokenManagerBuilder::revoker).
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientCredentials, ClientGrant};
+    ///
+    /// let grant = ClientCredentials::form("https://a.example/token", "app", "s3cret");
+    /// let revocation = grant.revocation("https://a.example/revoke");
+    /// assert_eq!(revocation.url(), "https://a.example/revoke");
+    /// ```
+    fn revocation(&self, revocation_url: impl Into<String>) -> Revocation {
+        Revocation::new(revocation_url, self.client_options().client_only())
     }
 }

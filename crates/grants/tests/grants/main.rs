@@ -23,6 +23,9 @@ mod keys;
 mod manager;
 mod password;
 mod refresh;
+mod revocation;
 #[cfg(feature = "jwt-bearer")]
 mod sources;
 mod tls_client_auth;
+mod token_exchange;
+mod token_exchange_sources;
