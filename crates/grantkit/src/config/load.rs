@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Provider, Source};
 use grantkit_core::{Error, Result, TokenManager, TokenManagerBuilder};
 
 use super::{CONFIG_ENV, CONFIG_FILE_NAME, Config, ConfigEnv, Profile, describe, permissions};
@@ -11,23 +12,92 @@ use super::{CONFIG_ENV, CONFIG_FILE_NAME, Config, ConfigEnv, Profile, describe, 
 impl Config {
     /// The file at `path` with the environment's overrides.
     ///
+    /// `path` may be a regular file or anything else that can be read once: a named pipe
+    /// (FIFO), the `/dev/fd/N` of a shell's process substitution (`-c <(vault read …)`), a
+    /// character device. Such a source is read once, to its end.
+    ///
     /// A file that holds a secret (a client secret, a password, a JWT secret, an encryption
     /// key, a URL with credentials) and that group or others may read is reported once
     /// per process with a `WARN` event (as ssh does for private keys); it is still read.
+    /// The check is the same for a named pipe (another user who may open it may read what
+    /// is written into it); an anonymous pipe (`<(…)`) is private to its processes (mode
+    /// 0600), so it never warns.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the file is missing or
-    /// invalid; the message names the file, the key and what was wrong.
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the file is missing,
+    /// a directory, unreadable or invalid; the message names the file, the key and what
+    /// was wrong.
     pub fn load(path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
-        if !path.is_file() {
+        let metadata = std::fs::metadata(path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "does not exist".to_owned()
+            } else {
+                format!("cannot be read: {e}")
+            };
+            Error::config(format!("configuration file {} {what}", path.display()))
+        })?;
+        if metadata.is_dir() {
             return Err(Error::config(format!(
-                "configuration file {} does not exist",
+                "configuration file {} is a directory",
                 path.display()
             )));
         }
-        permissions::warn_if_readable(path);
-        Self::from_figment(Self::figment(path))
+        if metadata.is_file() {
+            permissions::warn_if_readable(path);
+            return Self::from_figment(Self::figment(path));
+        }
+        // A pipe or a device: read it once; its text is both checked and parsed.
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "configuration file {} cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        permissions::warn_if_text_readable(path, &text);
+        Self::load_text(&text, &path.display().to_string())
+    }
+
+    /// TOML `text` read from elsewhere than a file (standard input for `grantkit -c -`),
+    /// with the environment's overrides. `origin` names where it came from in error
+    /// messages (`in TOML from standard input`). No permission check applies: only the
+    /// caller knows who else could read the text.
+    ///
+    /// ```
+    /// # fn main() -> grantkit::Result<()> {
+    /// use grantkit::config::Config;
+    ///
+    /// let text = "[profiles.acme]\ngrant = \"client_credentials\"\n";
+    /// let config = Config::load_text(text, "standard input")?;
+    /// assert_eq!(config.profile_names().collect::<Vec<_>>(), ["acme"]);
+    ///
+    /// let error = Config::load_text("[profiles.acme]\ngrnat = 1\n", "standard input").unwrap_err();
+    /// assert!(error.to_string().ends_with("(at `profiles.acme.grnat`) in TOML from standard input"), "{error}");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`Config::load`].
+    pub fn load_text(text: &str, origin: &str) -> Result<Config> {
+        Self::from_figment(
+            Figment::new()
+                .merge(NamedToml {
+                    data: Toml::string(text),
+                    origin: origin.to_owned(),
+                })
+                .merge(ConfigEnv::new()),
+        )
+    }
+
+    /// The configuration of the environment alone, no file read: the
+    /// `GRANTKIT_DEFAULT_PROFILE` and `GRANTKIT_PROFILES__<PROFILE>__<KEY>` variables (see
+    /// [`ConfigEnv`]). What `grantkit --no-config` uses.
+    ///
+    /// # Errors
+    /// As for [`Config::from_figment`]: a variable that is not valid UTF-8, a key that
+    /// does not exist.
+    pub fn from_env() -> Result<Config> {
+        Self::from_figment(Figment::from(ConfigEnv::new()))
     }
 
     /// The configuration file to use: `$GRANTKIT_CONFIG`, else `./grantkit.toml`, else
@@ -148,5 +218,22 @@ impl Config {
             .builder(name)?
             .build()
             .map_err(|e| e.with_context(format!("profile `{name}`")))
+    }
+}
+
+/// TOML text whose errors name where it came from: figment names text given as a string
+/// "TOML source string", with no origin.
+struct NamedToml {
+    data: figment::providers::Data<Toml>,
+    origin: String,
+}
+
+impl Provider for NamedToml {
+    fn metadata(&self) -> Metadata {
+        Metadata::from("TOML from", Source::Custom(self.origin.clone()))
+    }
+
+    fn data(&self) -> std::result::Result<Map<figment::Profile, Dict>, figment::Error> {
+        self.data.data()
     }
 }
