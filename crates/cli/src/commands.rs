@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::io::Write as _;
 use std::io::Read as _;
+use std::io::Write as _;
 use std::time::Duration;
 
 use grantkit::config::{Config, StoreConfig, StoreKind};

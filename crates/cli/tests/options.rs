@@ -95,13 +95,19 @@ fn config_goes_before_or_after_the_command() {
         &["-q", "--config", config, "token", "-f", "header"],
     ] {
         let out = success(&grantkit(dir.path()).args(args).output().unwrap());
-        assert!(out.starts_with("at-") || out.starts_with("Bearer at-"), "{args:?}: {out}");
+        assert!(
+            out.starts_with("at-") || out.starts_with("Bearer at-"),
+            "{args:?}: {out}"
+        );
     }
     for args in [&["-c", config, "profiles"][..], &["profiles", "-c", config]] {
         let out = success(&grantkit(dir.path()).args(args).output().unwrap());
         assert!(out.contains("acme"), "{args:?}: {out}");
     }
-    for args in [&["-c", config, "invalidate"][..], &["invalidate", "-c", config]] {
+    for args in [
+        &["-c", config, "invalidate"][..],
+        &["invalidate", "-c", config],
+    ] {
         success(&grantkit(dir.path()).args(args).output().unwrap());
     }
     assert_eq!(server.token_requests(), 4);
@@ -263,17 +269,30 @@ fn no_config_takes_the_profiles_from_the_environment_alone() {
     let broken = write(dir.path(), "grantkit.toml", "not toml [", 0o600);
     let env = [
         ("GRANTKIT_CONFIG", broken.to_str().unwrap().to_owned()),
-        ("GRANTKIT_PROFILES__CI__GRANT", "client_credentials".to_owned()),
+        (
+            "GRANTKIT_PROFILES__CI__GRANT",
+            "client_credentials".to_owned(),
+        ),
         ("GRANTKIT_PROFILES__CI__TOKEN_URL", server.token_url()),
-        ("GRANTKIT_PROFILES__CI__CLIENT_ID", TestServer::CLIENT_ID.to_owned()),
+        (
+            "GRANTKIT_PROFILES__CI__CLIENT_ID",
+            TestServer::CLIENT_ID.to_owned(),
+        ),
         (
             "GRANTKIT_PROFILES__CI__CLIENT_SECRET",
             TestServer::CLIENT_SECRET.to_owned(),
         ),
         ("GRANTKIT_PROFILES__CI__STORE__KIND", "memory".to_owned()),
     ];
-    for args in [&["--no-config", "token"][..], &["token", "--no-config", "-p", "ci"]] {
-        let output = grantkit(dir.path()).envs(env.clone()).args(args).output().unwrap();
+    for args in [
+        &["--no-config", "token"][..],
+        &["token", "--no-config", "-p", "ci"],
+    ] {
+        let output = grantkit(dir.path())
+            .envs(env.clone())
+            .args(args)
+            .output()
+            .unwrap();
         assert!(success(&output).starts_with("at-"), "{args:?}");
         assert_eq!(stderr(&output), "");
     }
@@ -288,7 +307,11 @@ fn no_config_takes_the_profiles_from_the_environment_alone() {
     assert_eq!(server.token_requests(), 2);
 
     // Without --no-config, the broken file is read.
-    let output = grantkit(dir.path()).envs(env).arg("token").output().unwrap();
+    let output = grantkit(dir.path())
+        .envs(env)
+        .arg("token")
+        .output()
+        .unwrap();
     assert!(failure(&output, 2).contains("grantkit.toml"));
 }
 
@@ -410,11 +433,23 @@ fn completions_load_in_bash() {
 fn every_failure_has_one_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&[&str], &str); 5] = [
-        (&["frobnicate"], "grantkit: error: unrecognized subcommand 'frobnicate'\n"),
-        (&["token", "--fromat", "json"], "grantkit: error: unexpected argument '--fromat' found\n"),
-        (&["token", "-f", "xml"], "grantkit: error: invalid value 'xml' for '--format <FORMAT>'\n"),
+        (
+            &["frobnicate"],
+            "grantkit: error: unrecognized subcommand 'frobnicate'\n",
+        ),
+        (
+            &["token", "--fromat", "json"],
+            "grantkit: error: unexpected argument '--fromat' found\n",
+        ),
+        (
+            &["token", "-f", "xml"],
+            "grantkit: error: invalid value 'xml' for '--format <FORMAT>'\n",
+        ),
         (&[], "grantkit: error: a command is required\n"),
-        (&["token", "-c", "absent.toml"], "grantkit: error: configuration file absent.toml does not exist\n"),
+        (
+            &["token", "-c", "absent.toml"],
+            "grantkit: error: configuration file absent.toml does not exist\n",
+        ),
     ];
     for (args, first_line) in cases {
         let err = failure(&grantkit(dir.path()).args(args).output().unwrap(), 2);

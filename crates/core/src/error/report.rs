@@ -95,19 +95,24 @@ mod tests {
                 "could not connect: Connection refused",
             ),
             (
-                &["client error (Connect)", "tcp connect error", "tcp connect error", "Connection refused (os error 111)"][..],
+                &[
+                    "client error (Connect)",
+                    "tcp connect error",
+                    "tcp connect error",
+                    "Connection refused (os error 111)",
+                ][..],
                 "could not connect: client error (Connect): tcp connect error: Connection refused (os error 111)",
             ),
             // A cause that printed its own source already.
             (
-                &["tcp connect error: Connection refused", "Connection refused"][..],
+                &[
+                    "tcp connect error: Connection refused",
+                    "Connection refused",
+                ][..],
                 "could not connect: tcp connect error: Connection refused",
             ),
             // Only consecutive repeats: the same text later in the chain is news again.
-            (
-                &["a", "b", "a"][..],
-                "could not connect: a: b: a",
-            ),
+            (&["a", "b", "a"][..], "could not connect: a: b: a"),
             // A cause that merely ends like the previous one is kept.
             (
                 &["connection refused", "refused"][..],

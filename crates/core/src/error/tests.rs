@@ -208,7 +208,10 @@ fn excerpts_drop_whole_escape_sequences() {
 
 #[test]
 fn the_attempt_count_is_shown_when_retrying_was_possible_or_happened() {
-    let connect = Error::new(ErrorKind::Connect, "could not connect to the token endpoint");
+    let connect = Error::new(
+        ErrorKind::Connect,
+        "could not connect to the token endpoint",
+    );
     assert_eq!(connect.attempts(), None);
     assert_eq!(
         connect.clone().with_attempts(4).to_string(),

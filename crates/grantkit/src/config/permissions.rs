@@ -237,6 +237,26 @@ mod tests {
         assert_eq!(readable_secret_file_warning(&missing, "x"), None);
     }
 
+    /// A pipe is read once: the keys come from the text read, the mode from the path.
+    #[test]
+    fn a_source_read_once_is_judged_by_its_text_and_its_mode() {
+        let secret = "[profiles.acme]\nclient_secret = \"s3cret\"\n";
+        // The path's own contents are not read again (a pipe would be empty by now).
+        let shared = file("", 0o644);
+        let w = readable_secret_text_warning(shared.path(), secret).unwrap();
+        assert!(w.contains("`profiles.acme.client_secret`"), "{w}");
+        assert!(w.contains("mode 644"), "{w}");
+        assert!(!w.contains("s3cret"), "{w}");
+        assert_eq!(
+            readable_secret_text_warning(shared.path(), "[profiles.acme]\n"),
+            None
+        );
+        assert_eq!(
+            readable_secret_text_warning(file("", 0o600).path(), secret),
+            None
+        );
+    }
+
     #[test]
     fn no_warning_for_a_private_file_or_one_without_secrets() {
         let secret = "[profiles.acme]\nclient_secret = \"s3cret\"\n";
