@@ -180,7 +180,7 @@ async fn http_429_without_retry_after_backs_off_then_a_status_error() {
             kind: ErrorKind::Status,
             status: Some(429),
             retried: true,
-            says: "(HTTP 429)",
+            says: "(HTTP 429, after 3 attempts)",
         },
     )
     .await;

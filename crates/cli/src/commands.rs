@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::io::Read as _;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -29,17 +28,8 @@ fn read_config(source: &ConfigSource) -> Result<(String, Config), Failure> {
             (path.display().to_string(), Config::load(&path)?)
         }
         ConfigSource::Stdin => {
-            let mut text = String::new();
-            std::io::stdin()
-                .lock()
-                .read_to_string(&mut text)
-                .map_err(|e| {
-                    Failure::usage(format_args!(
-                        "cannot read the configuration from standard input: {e}"
-                    ))
-                })?;
             let origin = "standard input".to_owned();
-            let config = Config::load_text(&text, &origin)?;
+            let config = Config::load_reader(std::io::stdin().lock(), &origin)?;
             (origin, config)
         }
         ConfigSource::Environment => {

@@ -547,3 +547,34 @@ fn a_503_says_how_many_attempts_were_made() {
     );
     assert_eq!(requests.join().unwrap(), 4);
 }
+
+#[test]
+fn endless_or_binary_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = grantkit(dir.path())
+        .args(["token", "-c", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        failure(&output, 2),
+        "grantkit: error: configuration file /dev/zero cannot be read: more than 1048576 bytes\n"
+    );
+    let output = grantkit(dir.path())
+        .args(["token", "-c", "-"])
+        .write_stdin(vec![b'a'; 2 << 20])
+        .output()
+        .unwrap();
+    assert_eq!(
+        failure(&output, 2),
+        "grantkit: error: cannot read the configuration from standard input: more than 1048576 bytes\n"
+    );
+    let output = grantkit(dir.path())
+        .args(["token", "-c", "-"])
+        .write_stdin(vec![0xff, 0xfe])
+        .output()
+        .unwrap();
+    assert_eq!(
+        failure(&output, 2),
+        "grantkit: error: cannot read the configuration from standard input: stream did not contain valid UTF-8\n"
+    );
+}

@@ -1,5 +1,6 @@
 //! Reading a configuration: the file, the environment, the profile asked for.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Format, Toml};
@@ -7,7 +8,10 @@ use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Provider, Source};
 use grantkit_core::{Error, Result, TokenManager, TokenManagerBuilder};
 
-use super::{CONFIG_ENV, CONFIG_FILE_NAME, Config, ConfigEnv, Profile, describe, permissions};
+use super::{
+    CONFIG_ENV, CONFIG_FILE_NAME, Config, ConfigEnv, MAX_CONFIG_TEXT_BYTES, Profile, describe,
+    permissions,
+};
 
 impl Config {
     /// The file at `path` with the environment's overrides.
@@ -48,7 +52,7 @@ impl Config {
             return Self::from_figment(Self::figment(path));
         }
         // A pipe or a device: read it once; its text is both checked and parsed.
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = std::fs::File::open(path).and_then(read_text).map_err(|e| {
             Error::config(format!(
                 "configuration file {} cannot be read: {e}",
                 path.display()
@@ -87,6 +91,20 @@ impl Config {
                 })
                 .merge(ConfigEnv::new()),
         )
+    }
+
+    /// [`Config::load_text`] of what `reader` holds, read to its end (standard input for
+    /// `grantkit -c -`); at most [`MAX_CONFIG_TEXT_BYTES`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the text cannot be read,
+    /// is not UTF-8, is too long, or is not a valid configuration; the message names
+    /// `origin`.
+    pub fn load_reader(reader: impl std::io::Read, origin: &str) -> Result<Config> {
+        let text = read_text(reader).map_err(|e| {
+            Error::config(format!("cannot read the configuration from {origin}: {e}"))
+        })?;
+        Self::load_text(&text, origin)
     }
 
     /// The configuration of the environment alone, no file read: the
@@ -219,6 +237,22 @@ impl Config {
             .build()
             .map_err(|e| e.with_context(format!("profile `{name}`")))
     }
+}
+
+/// Reads `source` to its end as UTF-8 text of at most [`MAX_CONFIG_TEXT_BYTES`]; the
+/// read's error, or `InvalidData` for text that is not UTF-8 or is too long.
+fn read_text(source: impl std::io::Read) -> std::io::Result<String> {
+    let mut text = String::new();
+    source
+        .take(MAX_CONFIG_TEXT_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_TEXT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than {MAX_CONFIG_TEXT_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
 }
 
 /// TOML text whose errors name where it came from: figment names text given as a string
