@@ -470,7 +470,8 @@ async fn a_client_assertion_file_is_read_at_each_renewal() {
             _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
         }
         .unwrap();
-        let now = std::time::SystemTime::now()
+        // The server checks `iat` and `exp` against its real clock.
+        let now = grantkit::time::Clock::now(&grantkit::time::SystemClock::new())
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
