@@ -519,3 +519,7 @@ async fn a_client_assertion_file_is_read_at_each_renewal() {
     assert_eq!(token.token_type(), "Bearer");
     assert_eq!(manager.stats().token_requests, 2);
 }
+
+/// The authorization code grant with PKCE, its login and consent pages driven over HTTP.
+#[path = "interop_oidc_login.rs"]
+mod login;

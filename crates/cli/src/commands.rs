@@ -50,7 +50,7 @@ fn read_config(source: &ConfigSource) -> Result<(String, Config), Failure> {
 }
 
 /// [`read_config`] with the CLI's default store (see [`default_stores`]).
-fn load_config(source: &ConfigSource) -> Result<Config, Failure> {
+pub(crate) fn load_config(source: &ConfigSource) -> Result<Config, Failure> {
     let (_, mut config) = read_config(source)?;
     default_stores(&mut config);
     Ok(config)
@@ -88,7 +88,7 @@ fn default_stores(config: &mut Config) -> BTreeSet<String> {
 }
 
 /// Runs `work` on a single-threaded runtime: one command, one token, no need for more.
-fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+pub(crate) fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -98,7 +98,7 @@ fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Fail
 
 /// The manager of the named (or default) profile, and that profile's name; `deadline`
 /// overrides the profile's `deadline_secs`.
-fn manager(
+pub(crate) fn manager(
     config: &Config,
     profile: Option<&str>,
     deadline: Option<Duration>,

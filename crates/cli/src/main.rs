@@ -24,6 +24,7 @@ mod failure;
 mod human;
 mod inspect;
 mod logging;
+mod login;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,12 +93,34 @@ enum Command {
     Profiles,
     /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
     Invalidate(ProfileArgs),
+    /// Log in as a user and keep the token, so that `grantkit token` serves it.
+    ///
+    /// For a profile with `grant = "authorization_code"`: `--browser` opens the profile's
+    /// `authorization_url` in a browser (or prints it) and waits for the redirect on
+    /// 127.0.0.1; the token goes to the profile's store and is renewed through its refresh
+    /// token from then on.
+    Login(LoginArgs),
     /// Print a shell completion script.
     ///
     /// bash: `source <(grantkit completions bash)`, or save it in
     /// ~/.local/share/bash-completion/completions/grantkit. zsh: save it as `_grantkit` in a
     /// directory of $fpath. fish: save it in ~/.config/fish/completions/grantkit.fish.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    profile: ProfileArgs,
+
+    /// Log in in a browser: the authorization code grant with PKCE and a one-shot listener
+    /// on 127.0.0.1.
+    #[arg(long)]
+    browser: bool,
+
+    /// Print the URL without opening a browser.
+    #[arg(long, requires = "browser")]
+    no_open: bool,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +209,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(args) => inspect::run(args.token.as_deref(), args.format),
         Command::Profiles => commands::profiles(&source),
         Command::Invalidate(args) => commands::invalidate(&source, args.profile.as_deref()),
+        Command::Login(args) if args.browser => {
+            login::browser(&source, args.profile.profile.as_deref(), !args.no_open)
+        }
+        Command::Login(_) => Err(Failure::usage(
+            "this build logs in with --browser only (the authorization code grant)",
+        )),
         Command::Completions(args) => completions(args.shell),
     }
 }

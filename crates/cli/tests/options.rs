@@ -388,6 +388,7 @@ fn completions_name_every_command_and_option() {
             "inspect",
             "profiles",
             "invalidate",
+            "login",
             "completions",
             "config",
             "no-config",
