@@ -90,6 +90,12 @@ async fn persistent_then_recovers(fault: impl Fn() -> Fault, expect: Expect) {
         expect.says
     );
     assert_eq!(server.token_requests(), attempts, "one request per attempt");
+    assert_eq!(
+        error.attempts(),
+        Some(attempts as u32),
+        "{}",
+        error.report()
+    );
     assert_eq!(manager.stats().renewal_failures, 1);
     assert!(manager.cached().is_none());
 
@@ -132,7 +138,7 @@ async fn http_500_is_retried_then_a_status_error() {
             kind: ErrorKind::Status,
             status: Some(500),
             retried: true,
-            says: "token endpoint answered an error (HTTP 500): empty body",
+            says: "token endpoint answered an error (HTTP 500, after 3 attempts): empty body",
         },
     )
     .await;
@@ -146,7 +152,7 @@ async fn http_502_is_retried_then_a_status_error() {
             kind: ErrorKind::Status,
             status: Some(502),
             retried: true,
-            says: "(HTTP 502)",
+            says: "(HTTP 502, after 3 attempts)",
         },
     )
     .await;
@@ -160,7 +166,7 @@ async fn http_503_is_retried_then_a_status_error() {
             kind: ErrorKind::Status,
             status: Some(503),
             retried: true,
-            says: "(HTTP 503)",
+            says: "(HTTP 503, after 3 attempts)",
         },
     )
     .await;
@@ -174,7 +180,7 @@ async fn http_429_without_retry_after_backs_off_then_a_status_error() {
             kind: ErrorKind::Status,
             status: Some(429),
             retried: true,
-            says: "(HTTP 429)",
+            says: "(HTTP 429, after 3 attempts)",
         },
     )
     .await;

@@ -763,6 +763,14 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
         toml.replace("[profiles.jwt]", "[profiles.jwt]\nbody = \"yaml\""),
         toml.replace(&format!("username = \"{USERNAME}\"\n"), ""),
     ];
+    // The same text as the CLI's `-c -` reads it, and its mistakes, name no secret.
+    let from_stdin = Config::load_text(&toml, "standard input").unwrap();
+    audit.debug("config from text", &from_stdin);
+    for (i, text) in mistakes.iter().enumerate() {
+        if let Err(e) = Config::load_text(text, "standard input") {
+            audit.error(&format!("config text mistake {i}"), &e);
+        }
+    }
     for (i, text) in mistakes.iter().enumerate() {
         let built = Config::from_toml(text).and_then(|c| {
             c.profile_names()

@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use grantkit::config::{Config, StoreConfig, StoreKind};
@@ -13,21 +12,48 @@ use grantkit::{
     time::{Clock as _, SystemClock},
 };
 
-use crate::TokenFormat;
 use crate::failure::Failure;
-use crate::human;
+use crate::{ConfigSource, TokenFormat, human};
 
-/// The configuration file named by `-c`, or the one [`Config::discover`] finds, with the
-/// environment's overrides and the CLI's default store (see [`default_stores`]).
-pub(crate) fn load_config(path: Option<&Path>) -> Result<(PathBuf, Config), Failure> {
-    let path = match path {
-        Some(path) => path.to_owned(),
-        None => Config::discover()?,
+/// The configuration `source` names, with the environment's overrides, and words naming
+/// where it came from (a file's path, "standard input", "the environment").
+///
+/// `-c -` reads stdin to its end; `--no-config` reads the environment alone and is an
+/// error when that defines no profile.
+fn read_config(source: &ConfigSource) -> Result<(String, Config), Failure> {
+    let (origin, config) = match source {
+        ConfigSource::File(path) => (path.display().to_string(), Config::load(path)?),
+        ConfigSource::Discover => {
+            let path = Config::discover()?;
+            (path.display().to_string(), Config::load(&path)?)
+        }
+        ConfigSource::Stdin => {
+            let origin = "standard input".to_owned();
+            let config = Config::load_reader(std::io::stdin().lock(), &origin)?;
+            (origin, config)
+        }
+        ConfigSource::Environment => {
+            let config = Config::from_env()?;
+            if config.profiles.is_empty() {
+                return Err(Failure::usage(
+                    "--no-config: the environment defines no profile; set \
+                     GRANTKIT_PROFILES__<PROFILE>__GRANT and the profile's other keys \
+                     (GRANTKIT_PROFILES__<PROFILE>__TOKEN_URL, …__CLIENT_ID, …), or drop \
+                     --no-config to read a configuration file",
+                ));
+            }
+            ("the environment (--no-config)".to_owned(), config)
+        }
     };
-    let mut config = Config::load(&path)?;
-    tracing::debug!(config = %path.display(), "configuration loaded");
+    tracing::debug!(config = %origin, "configuration loaded");
+    Ok((origin, config))
+}
+
+/// [`read_config`] with the CLI's default store (see [`default_stores`]).
+pub(crate) fn load_config(source: &ConfigSource) -> Result<Config, Failure> {
+    let (_, mut config) = read_config(source)?;
     default_stores(&mut config);
-    Ok((path, config))
+    Ok(config)
 }
 
 /// Gives every profile without a `store` the file store in the user's cache directory, and
@@ -92,12 +118,12 @@ pub(crate) fn manager(
 
 /// `grantkit token`.
 pub(crate) fn token(
-    config: Option<&Path>,
+    source: &ConfigSource,
     profile: Option<&str>,
     format: TokenFormat,
     deadline: Option<Duration>,
 ) -> Result<(), Failure> {
-    let (_, config) = load_config(config)?;
+    let config = load_config(source)?;
     let (token, requested_scope) = block_on(async {
         let (name, manager) = manager(&config, profile, deadline)?;
         let token = manager.token().await.map_err(|e| {
@@ -141,20 +167,15 @@ fn render_token(token: &Token, requested_scope: Option<&str>, format: TokenForma
 /// `grantkit profiles`: a table of name, grant (and preset, and the client authentication
 /// a profile sets), token URL and store, with
 /// `*` before the default profile. Built from `Profile::summary`, which holds no secret.
-pub(crate) fn profiles(config: Option<&Path>) -> Result<(), Failure> {
-    let path = match config {
-        Some(path) => path.to_owned(),
-        None => Config::discover()?,
-    };
-    let mut config = Config::load(&path)?;
+pub(crate) fn profiles(source: &ConfigSource) -> Result<(), Failure> {
+    let (origin, mut config) = read_config(source)?;
     let defaulted = default_stores(&mut config);
     let cache_dir = FileStore::in_cache_dir()
         .map(|store| store.dir().display().to_string())
         .unwrap_or_else(|_| "user cache directory".to_owned());
     if config.profiles.is_empty() {
         return Err(Failure::usage(format_args!(
-            "{} defines no profiles: add a [profiles.<name>] table",
-            path.display()
+            "{origin} defines no profiles: add a [profiles.<name>] table"
         )));
     }
     let default = match config.profile(None) {
@@ -245,8 +266,8 @@ fn write_table<const N: usize>(
 }
 
 /// `grantkit invalidate`: removes the profile's token from its store.
-pub(crate) fn invalidate(config: Option<&Path>, profile: Option<&str>) -> Result<(), Failure> {
-    let (_, config) = load_config(config)?;
+pub(crate) fn invalidate(source: &ConfigSource, profile: Option<&str>) -> Result<(), Failure> {
+    let config = load_config(source)?;
     let (name, kind) = block_on(async {
         let (name, manager) = manager(&config, profile, None)?;
         manager

@@ -58,16 +58,50 @@ impl Failure {
         if self.code == EXIT_QUIET {
             return ExitCode::SUCCESS;
         }
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "grantkit: error: {}",
-            self.message
-        );
+        let _ = writeln!(std::io::stderr().lock(), "{PREFIX}{}", self.message);
         ExitCode::from(self.code)
     }
 }
 
+/// What every error message on stderr starts with, clap's included.
+pub(crate) const PREFIX: &str = "grantkit: error: ";
+
+/// Reports a command line clap refused, with the CLI's one error prefix (clap's own is
+/// `error: `), and returns exit 2; `--help` and `--version` print on stdout and exit 0.
+pub(crate) fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as Clap;
+    match error.kind() {
+        Clap::DisplayHelp | Clap::DisplayVersion => {
+            // Printing fails only when stdout is gone: nothing left to say.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let _ = write!(std::io::stderr().lock(), "{}", usage_message(error));
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The text of a refused command line: `grantkit: error: …`, then clap's tips and usage.
+fn usage_message(error: &clap::Error) -> String {
+    use clap::CommandFactory as _;
+    use clap::error::ErrorKind as Clap;
+    if error.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap prints the whole help, as if it had been asked for; say what is wrong.
+        let mut command = crate::Cli::command();
+        return format!(
+            "{PREFIX}a command is required\n\n{}\n\nFor more information, try '--help'.\n",
+            command.render_usage()
+        );
+    }
+    let text = error.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{PREFIX}{text}")
+}
+
 impl From<grantkit::Error> for Failure {
+    /// The error's [report](grantkit::Error::report): its message and causes, each said
+    /// once, and for a renewal that was retried, how many attempts were made.
     fn from(error: grantkit::Error) -> Self {
         let message = error.report().to_string();
         match error.kind() {

@@ -11,7 +11,6 @@
 //! messages and `logout` stay as they are.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use grantkit::config::{Config, GrantKind, Profile, StoreKind};
@@ -19,6 +18,7 @@ use grantkit::grant::{DeviceAuthorization, DevicePrompt, GrantContext, async_tra
 use grantkit::time::{Clock as _, SystemClock};
 use grantkit::{DeviceCodeGrant, Error, Token};
 
+use crate::ConfigSource;
 use crate::commands::{block_on, load_config, manager};
 use crate::failure::Failure;
 use crate::human;
@@ -143,11 +143,11 @@ fn store_words(config: &Config, name: &str) -> (StoreKind, String) {
 
 /// `grantkit login`.
 pub(crate) fn login(
-    config: Option<&Path>,
+    source: &ConfigSource,
     profile: Option<&str>,
     method: Method,
 ) -> Result<(), Failure> {
-    let (_, config) = load_config(config)?;
+    let config = load_config(source)?;
     let (name, p) = config.profile(profile)?;
     let driver = driver(name, p, method)?;
     let (kind, words) = store_words(&config, name);
@@ -201,8 +201,8 @@ fn login_failure(name: &str, e: &Error) -> Failure {
 }
 
 /// `grantkit logout`: forgets the user's tokens (store and memory).
-pub(crate) fn logout(config: Option<&Path>, profile: Option<&str>) -> Result<(), Failure> {
-    let (_, config) = load_config(config)?;
+pub(crate) fn logout(source: &ConfigSource, profile: Option<&str>) -> Result<(), Failure> {
+    let config = load_config(source)?;
     let (name, p) = config.profile(profile)?;
     if !p.is_user_login() {
         // Refuses profiles without a user login, like `login`.

@@ -6,14 +6,16 @@
 //! ```
 //!
 //! Every command reads the profiles of a TOML configuration file (see `docs/cli.md` and
-//! `docs/configuration.md`): `-c FILE`, else `$GRANTKIT_CONFIG`, else `./grantkit.toml`,
-//! else `grantkit/grantkit.toml` in the user's configuration directory. Environment
-//! variables `GRANTKIT_PROFILES__<PROFILE>__<KEY>` override the file.
+//! `docs/configuration.md`): `-c FILE` (`-` for stdin; a pipe is fine), else
+//! `$GRANTKIT_CONFIG`, else `./grantkit.toml`, else `grantkit/grantkit.toml` in the user's
+//! configuration directory; `--no-config` reads none. Environment variables
+//! `GRANTKIT_PROFILES__<PROFILE>__<KEY>` override the file.
 //!
 //! Exit codes: 0 success; 1 the token endpoint or the network refused (the message carries
 //! the OAuth `error` and `error_description`); 2 bad usage or configuration (the message
-//! names the field). Data goes to stdout, errors and logs to stderr, and no secret is
-//! printed anywhere except the token itself, on stdout, by `grantkit token`.
+//! names the field). Data goes to stdout; every error is one `grantkit: error: …` message
+//! on stderr, warnings and logs go there too; no secret is printed anywhere except the
+//! token itself, on stdout, by `grantkit token`.
 
 #![forbid(unsafe_code)]
 
@@ -40,9 +42,10 @@ use crate::failure::Failure;
     long_about = "Cached, refreshed OAuth2 access tokens for the shell.\n\n\
         Prints a valid token for a profile of a TOML configuration file, reusing the token \
         the profile's store (file or Redis) holds until it nears expiry.",
-    after_help = "Configuration file: -c FILE, else $GRANTKIT_CONFIG, else ./grantkit.toml, \
-        else grantkit/grantkit.toml in the user's configuration directory. \
-        GRANTKIT_PROFILES__<PROFILE>__<KEY> environment variables override the file.\n\n\
+    after_help = "Configuration file: -c FILE (- for stdin), else $GRANTKIT_CONFIG, else \
+        ./grantkit.toml, else grantkit/grantkit.toml in the user's configuration directory; \
+        none with --no-config. GRANTKIT_PROFILES__<PROFILE>__<KEY> environment variables \
+        override the file.\n\n\
         Exit codes: 0 success; 1 the token endpoint or the network refused; \
         2 bad usage or configuration."
 )]
@@ -55,6 +58,17 @@ struct Cli {
     /// Show no warnings on stderr (a failed command still prints its error).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+
+    /// The configuration file, or `-` to read it from stdin; a pipe such as `<(…)` works
+    /// [default: $GRANTKIT_CONFIG, ./grantkit.toml, then the user's configuration
+    /// directory].
+    #[arg(short, long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+
+    /// Read no configuration file: the profiles come from GRANTKIT_PROFILES__<PROFILE>__<KEY>
+    /// environment variables alone.
+    #[arg(long, global = true)]
+    no_config: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -76,7 +90,7 @@ enum Command {
     /// input is not a JWT.
     Inspect(InspectArgs),
     /// List the profiles: grant, token URL and store (never secrets).
-    Profiles(ConfigArgs),
+    Profiles,
     /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
     Invalidate(ProfileArgs),
     /// Log a user in and keep the user's tokens, so that `grantkit token` serves them.
@@ -90,6 +104,12 @@ enum Command {
     Login(LoginArgs),
     /// Log the user out of a profile: remove the user's tokens from its store.
     Logout(ProfileArgs),
+    /// Print a shell completion script.
+    ///
+    /// bash: `source <(grantkit completions bash)`, or save it in
+    /// ~/.local/share/bash-completion/completions/grantkit. zsh: save it as `_grantkit` in a
+    /// directory of $fpath. fish: save it in ~/.config/fish/completions/grantkit.fish.
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,18 +128,7 @@ struct LoginArgs {
 }
 
 #[derive(Debug, Args)]
-struct ConfigArgs {
-    /// The configuration file [default: $GRANTKIT_CONFIG, ./grantkit.toml, then the user's
-    /// configuration directory].
-    #[arg(short, long, value_name = "FILE")]
-    config: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
 struct ProfileArgs {
-    #[command(flatten)]
-    config: ConfigArgs,
-
     /// The profile [default: the file's `default_profile`, or its only profile].
     #[arg(short, long, value_name = "NAME")]
     profile: Option<String>,
@@ -163,6 +172,13 @@ struct InspectArgs {
     format: InspectFormat,
 }
 
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
 /// The output of `grantkit inspect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum InspectFormat {
@@ -174,7 +190,10 @@ enum InspectFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return failure::usage_error(&error),
+    };
     logging::init(cli.verbose, cli.quiet);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,28 +202,70 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    let source = ConfigSource::new(cli.config, cli.no_config)?;
     match cli.command {
         Command::Token(args) => commands::token(
-            args.profile.config.config.as_deref(),
+            &source,
             args.profile.profile.as_deref(),
             args.format,
             args.timeout.map(std::time::Duration::from_secs),
         ),
         Command::Inspect(args) => inspect::run(args.token.as_deref(), args.format),
-        Command::Profiles(args) => commands::profiles(args.config.as_deref()),
-        Command::Invalidate(args) => {
-            commands::invalidate(args.config.config.as_deref(), args.profile.as_deref())
-        }
+        Command::Profiles => commands::profiles(&source),
+        Command::Invalidate(args) => commands::invalidate(&source, args.profile.as_deref()),
         Command::Login(args) => login::login(
-            args.profile.config.config.as_deref(),
+            &source,
             args.profile.profile.as_deref(),
             login::Method {
                 browser: args.browser,
                 open: !args.no_open,
             },
         ),
-        Command::Logout(args) => {
-            login::logout(args.config.config.as_deref(), args.profile.as_deref())
-        }
+        Command::Logout(args) => login::logout(&source, args.profile.as_deref()),
+        Command::Completions(args) => completions(args.shell),
     }
+}
+
+/// Where the profiles come from: `-c`, `--no-config`, or the usual places.
+#[derive(Debug)]
+pub(crate) enum ConfigSource {
+    /// `-c FILE`: a regular file, a pipe, a device.
+    File(PathBuf),
+    /// `-c -`.
+    Stdin,
+    /// `--no-config`: the environment alone.
+    Environment,
+    /// `$GRANTKIT_CONFIG`, `./grantkit.toml`, the user's configuration directory.
+    Discover,
+}
+
+impl ConfigSource {
+    /// The source `-c` and `--no-config` name. (clap's `conflicts_with` misses a conflict
+    /// between global options given on both sides of the command, so it is checked here.)
+    fn new(config: Option<PathBuf>, no_config: bool) -> Result<Self, Failure> {
+        Ok(match config {
+            Some(_) if no_config => {
+                return Err(Failure::usage(
+                    "--no-config and -c/--config exclude each other: drop one",
+                ));
+            }
+            None if no_config => ConfigSource::Environment,
+            Some(path) if path.as_os_str() == "-" => ConfigSource::Stdin,
+            Some(path) => ConfigSource::File(path),
+            None => ConfigSource::Discover,
+        })
+    }
+}
+
+/// `grantkit completions SHELL`: the script, written in one piece.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    use clap::CommandFactory as _;
+    use std::io::Write as _;
+    // Generated into memory: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "grantkit", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::output(&e))
 }

@@ -296,7 +296,11 @@ fn logout_revokes_at_the_server_when_the_profile_names_a_revocation_url() {
     let (_, err) = exit(&run(&config, &["logout", "-p", "me"]), 1);
     assert!(err.contains("revocation endpoint"), "{err}");
     refused.assert();
-    assert_eq!(stored_files(&f.store_dir()).len(), 1, "kept after a refusal");
+    assert_eq!(
+        stored_files(&f.store_dir()).len(),
+        1,
+        "kept after a refusal"
+    );
 
     let form = "application/x-www-form-urlencoded";
     let refresh = revocation

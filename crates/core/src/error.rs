@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod report;
 mod text;
 
+pub use report::Report;
 pub use text::SERVER_TEXT_CHARS;
 use text::sanitize;
 
@@ -191,6 +193,7 @@ struct Inner {
     excerpt: Option<String>,
     retry_after: Option<Duration>,
     retryable: Option<bool>,
+    attempts: Option<u32>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
@@ -208,6 +211,7 @@ impl Error {
             excerpt: None,
             retry_after: None,
             retryable: None,
+            attempts: None,
             source: None,
         }
     }
@@ -313,6 +317,15 @@ impl Error {
         self.map_inner(|i| i.retryable = Some(retryable))
     }
 
+    /// The same error, noting that it ended `attempts` tries (the first one included).
+    ///
+    /// The [`TokenManager`](crate::TokenManager) sets it on the error of every renewal it
+    /// gives up on; `Display` then says how many attempts were made (`(HTTP 503, after 4
+    /// attempts)`) whenever retrying was possible or happened.
+    pub fn with_attempts(self, attempts: u32) -> Self {
+        self.map_inner(|i| i.attempts = Some(attempts))
+    }
+
     /// The same error with a different message; for adding context such as the name of a
     /// profile or a field.
     pub fn with_message(self, message: impl Into<Cow<'static, str>>) -> Self {
@@ -336,6 +349,7 @@ impl Error {
                 excerpt: shared.excerpt.clone(),
                 retry_after: shared.retry_after,
                 retryable: shared.retryable,
+                attempts: shared.attempts,
                 source: shared.source.clone(),
             },
         };
@@ -367,6 +381,22 @@ impl Error {
     /// characters and `…`. The body itself is not kept.
     pub fn body_excerpt(&self) -> Option<&str> {
         self.inner.excerpt.as_deref()
+    }
+
+    /// How many attempts were made before this error was returned, the first included, when
+    /// known: the [`TokenManager`](crate::TokenManager) records it on the errors of its
+    /// renewals (see [`RetryPolicy`](crate::RetryPolicy)); an error made by hand or by a
+    /// grant has none.
+    ///
+    /// ```
+    /// use grantkit_core::Error;
+    ///
+    /// let e = Error::from_response(503, &[], b"").with_attempts(4);
+    /// assert_eq!(e.attempts(), Some(4));
+    /// assert_eq!(e.to_string(), "token endpoint answered an error (HTTP 503, after 4 attempts): empty body");
+    /// ```
+    pub fn attempts(&self) -> Option<u32> {
+        self.inner.attempts
     }
 
     /// How long the server asked the client to wait (`Retry-After`), if it did.
@@ -437,26 +467,10 @@ impl Error {
         &self.inner.message
     }
 
-    /// Displays this error followed by every cause in its source chain, separated by `: `;
-    /// for logs.
+    /// Displays this error followed by every cause in its source chain, separated by `: `,
+    /// a cause that says the same as the one before it shown once; for logs.
     pub fn report(&self) -> Report<'_> {
-        Report(self)
-    }
-}
-
-/// Displays an error with its whole source chain; see [`Error::report`].
-#[derive(Debug)]
-pub struct Report<'a>(&'a Error);
-
-impl fmt::Display for Report<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = StdError::source(self.0);
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
+        Report::new(self)
     }
 }
 
@@ -474,8 +488,17 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
         f.write_str(&i.message)?;
-        if let Some(status) = i.status {
-            write!(f, " (HTTP {status})")?;
+        // The count is news when retrying was possible or happened; a refusal that retrying
+        // cannot fix is one attempt, as expected.
+        let attempts = i
+            .attempts
+            .filter(|&n| n > 1 || self.is_retryable())
+            .map(|n| format!("after {n} attempt{}", if n == 1 { "" } else { "s" }));
+        match (i.status, attempts) {
+            (Some(status), Some(attempts)) => write!(f, " (HTTP {status}, {attempts})")?,
+            (Some(status), None) => write!(f, " (HTTP {status})")?,
+            (None, Some(attempts)) => write!(f, " ({attempts})")?,
+            (None, None) => {}
         }
         if let Some(oauth) = &i.oauth {
             write!(f, ": {oauth}")?;
@@ -505,6 +528,9 @@ impl fmt::Debug for Error {
         }
         if let Some(r) = i.retry_after {
             d.field("retry_after", &r);
+        }
+        if let Some(n) = i.attempts {
+            d.field("attempts", &n);
         }
         if let Some(s) = &i.source {
             d.field("source", s);

@@ -25,7 +25,8 @@ pub const MAX_FAILURE_RECORD_BYTES: usize = 16 * 1024;
 /// It keeps what a caller needs to act on the error and nothing that could be secret or
 /// raw: the [`ErrorKind`], the error's own message, the HTTP status, the OAuth `error`,
 /// `error_description` and `error_uri` (control characters removed, each cut at
-/// [`FAILURE_TEXT_CHARS`]), whether it is retryable, and until when it holds. An error's
+/// [`FAILURE_TEXT_CHARS`]), whether it is retryable, how many attempts the renewal made,
+/// and until when it holds. An error's
 /// source chain and body excerpt are dropped.
 ///
 /// ```
@@ -49,6 +50,7 @@ pub struct FailureRecord {
     status: Option<u16>,
     oauth: Option<OAuthError>,
     retryable: bool,
+    attempts: Option<u32>,
     until: SystemTime,
 }
 
@@ -67,6 +69,8 @@ struct Wire<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error_uri: Option<Cow<'a, str>>,
     retryable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attempts: Option<u32>,
     until_ms: u64,
 }
 
@@ -85,12 +89,13 @@ impl FailureRecord {
             status: error.status(),
             oauth,
             retryable: error.is_retryable(),
+            attempts: error.attempts(),
             until: to_millis_precision(until),
         }
     }
 
-    /// The error again: same kind, message, status, OAuth fields and retryability (no
-    /// source, no body excerpt).
+    /// The error again: same kind, message, status, OAuth fields, retryability and
+    /// attempts (no source, no body excerpt).
     pub fn to_error(&self) -> Error {
         let mut error = Error::new(self.kind, self.message.clone());
         if let Some(status) = self.status {
@@ -99,7 +104,16 @@ impl FailureRecord {
         if let Some(oauth) = &self.oauth {
             error = error.with_oauth_error(oauth.clone());
         }
+        if let Some(attempts) = self.attempts {
+            error = error.with_attempts(attempts);
+        }
         error.with_retryable(self.retryable)
+    }
+
+    /// How many attempts the failed renewal made, the first included, if known (see
+    /// [`Error::attempts`]).
+    pub fn attempts(&self) -> Option<u32> {
+        self.attempts
     }
 
     /// The kind of the error.
@@ -149,6 +163,7 @@ impl FailureRecord {
                 .as_ref()
                 .and_then(|o| o.error_uri.as_deref().map(Cow::Borrowed)),
             retryable: self.retryable,
+            attempts: self.attempts,
             until_ms: u64::try_from(
                 self.until
                     .duration_since(UNIX_EPOCH)
@@ -190,6 +205,7 @@ impl FailureRecord {
             status: wire.status,
             oauth,
             retryable: wire.retryable,
+            attempts: wire.attempts,
             until: UNIX_EPOCH + Duration::from_millis(wire.until_ms),
         })
     }
@@ -279,6 +295,28 @@ mod tests {
             assert_eq!(again.is_retryable(), error.is_retryable(), "{error}");
             assert_eq!(again.to_string(), error.to_string());
         }
+    }
+
+    #[test]
+    fn the_attempts_survive_and_records_without_them_still_read() {
+        let error = Error::from_response(503, &[], b"").with_attempts(4);
+        let record = FailureRecord::from_error(&error, at(1));
+        let text = String::from_utf8(record.encode()).unwrap();
+        assert!(text.contains(r#""retryable":true,"attempts":4,"#), "{text}");
+        let back = FailureRecord::decode(text.as_bytes()).unwrap();
+        assert_eq!(back.attempts(), Some(4));
+        assert_eq!(
+            back.to_error().to_string(),
+            "token endpoint answered an error (HTTP 503, after 4 attempts): empty body"
+        );
+        let old = br#"{"v":1,"kind":"status","message":"token endpoint answered an error","status":503,"retryable":true,"until_ms":1}"#;
+        let back = FailureRecord::decode(old).unwrap();
+        assert_eq!(back.attempts(), None);
+        assert!(
+            !String::from_utf8(back.encode())
+                .unwrap()
+                .contains("attempts")
+        );
     }
 
     #[test]

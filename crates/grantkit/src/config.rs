@@ -74,5 +74,9 @@ pub use schema::{
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "GRANTKIT_CONFIG";
+/// The most configuration text read from a pipe, a device or stdin, in bytes (1 MiB): a
+/// source that never ends (`-c /dev/zero`) is an error, not a process that fills memory.
+/// Regular files are not limited.
+pub const MAX_CONFIG_TEXT_BYTES: u64 = 1 << 20;
 /// The file name looked for in the working directory and the user's config directory.
 pub const CONFIG_FILE_NAME: &str = "grantkit.toml";

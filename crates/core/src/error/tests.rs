@@ -205,3 +205,39 @@ fn excerpts_drop_whole_escape_sequences() {
     let e = Error::from_response(502, &[], b"\x1b[1;31mBad\x1b[0m \x1b]0;t\x07Gateway");
     assert_eq!(e.body_excerpt(), Some("Bad Gateway"));
 }
+
+#[test]
+fn the_attempt_count_is_shown_when_retrying_was_possible_or_happened() {
+    let connect = Error::new(
+        ErrorKind::Connect,
+        "could not connect to the token endpoint",
+    );
+    assert_eq!(connect.attempts(), None);
+    assert_eq!(
+        connect.clone().with_attempts(4).to_string(),
+        "could not connect to the token endpoint (after 4 attempts)"
+    );
+    assert_eq!(
+        connect.with_attempts(1).to_string(),
+        "could not connect to the token endpoint (after 1 attempt)"
+    );
+    let refused = Error::from_response(401, &[], br#"{"error":"invalid_client"}"#);
+    assert_eq!(
+        refused.clone().with_attempts(1).to_string(),
+        "token endpoint refused the request (HTTP 401): invalid_client"
+    );
+    assert_eq!(
+        refused.with_attempts(3).to_string(),
+        "token endpoint refused the request (HTTP 401, after 3 attempts): invalid_client"
+    );
+    // Context keeps the count; Debug shows it.
+    let e = Error::from_response(503, &[], b"")
+        .with_attempts(4)
+        .with_context("profile `acme`");
+    assert_eq!(e.attempts(), Some(4));
+    assert_eq!(
+        e.to_string(),
+        "profile `acme`: token endpoint answered an error (HTTP 503, after 4 attempts): empty body"
+    );
+    assert!(format!("{e:?}").contains("attempts: 4"), "{e:?}");
+}

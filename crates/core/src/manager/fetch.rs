@@ -93,9 +93,9 @@ impl Inner {
                 }
                 Some(delay) => {
                     tracing::info!(attempt, delay_ms = delay.as_millis() as u64, error = %error.report(), "token request failed; the next attempt would end past the deadline");
-                    return Err(error);
+                    return Err(error.with_attempts(attempt));
                 }
-                None => return Err(error),
+                None => return Err(error.with_attempts(attempt)),
             }
         }
     }

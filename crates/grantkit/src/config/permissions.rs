@@ -29,6 +29,14 @@ pub(super) fn warn_if_readable(path: &Path) {
     }
 }
 
+/// [`warn_if_readable`] for a source read once (a named pipe, a device): its `text` is
+/// what was read, since reading `path` again would find nothing.
+pub(super) fn warn_if_text_readable(path: &Path, text: &str) {
+    if let Some(warning) = readable_secret_text_warning(path, text) {
+        warn_once(path, &warning);
+    }
+}
+
 /// Emits one `WARN` event per file and process when the secret file `path` (the value of
 /// `field`, e.g. ``profile `acme`: field `client_secret_file` ``) lets group or others
 /// read it. A file that does not exist (yet) is not checked.
@@ -78,7 +86,19 @@ fn warn_once(path: &Path, warning: &str) {
 /// The warning for `path`, if it holds a secret and is readable by group or others.
 pub(crate) fn readable_secret_warning(path: &Path) -> Option<String> {
     let mode = shared_mode(path)?;
-    let keys = secret_keys(path);
+    let keys = secret_keys(Toml::file_exact(path));
+    secret_warning(path, mode, &keys)
+}
+
+/// The warning for `path`, read once as `text`, if `text` holds a secret and `path` is
+/// readable by group or others.
+pub(crate) fn readable_secret_text_warning(path: &Path, text: &str) -> Option<String> {
+    let mode = shared_mode(path)?;
+    let keys = secret_keys(Toml::string(text));
+    secret_warning(path, mode, &keys)
+}
+
+fn secret_warning(path: &Path, mode: u32, keys: &[String]) -> Option<String> {
     let first = keys.first()?;
     let more = match keys.len() {
         1 => String::new(),
@@ -94,9 +114,9 @@ pub(crate) fn readable_secret_warning(path: &Path) -> Option<String> {
     ))
 }
 
-/// The dotted keys of `path` that hold secrets: [`SECRET_KEYS`], and URLs with credentials.
-fn secret_keys(path: &Path) -> Vec<String> {
-    let Ok(data) = Toml::file_exact(path).data() else {
+/// The dotted keys of `toml` that hold secrets: [`SECRET_KEYS`], and URLs with credentials.
+fn secret_keys(toml: figment::providers::Data<Toml>) -> Vec<String> {
+    let Ok(data) = toml.data() else {
         return Vec::new();
     };
     let mut found = Vec::new();
@@ -215,6 +235,26 @@ mod tests {
         }
         let missing = std::env::temp_dir().join("grantkit-no-such-secret-file");
         assert_eq!(readable_secret_file_warning(&missing, "x"), None);
+    }
+
+    /// A pipe is read once: the keys come from the text read, the mode from the path.
+    #[test]
+    fn a_source_read_once_is_judged_by_its_text_and_its_mode() {
+        let secret = "[profiles.acme]\nclient_secret = \"s3cret\"\n";
+        // The path's own contents are not read again (a pipe would be empty by now).
+        let shared = file("", 0o644);
+        let w = readable_secret_text_warning(shared.path(), secret).unwrap();
+        assert!(w.contains("`profiles.acme.client_secret`"), "{w}");
+        assert!(w.contains("mode 644"), "{w}");
+        assert!(!w.contains("s3cret"), "{w}");
+        assert_eq!(
+            readable_secret_text_warning(shared.path(), "[profiles.acme]\n"),
+            None
+        );
+        assert_eq!(
+            readable_secret_text_warning(file("", 0o600).path(), secret),
+            None
+        );
     }
 
     #[test]

@@ -86,8 +86,9 @@ async fn a_silent_endpoint_fails_the_renewal_at_its_deadline() {
     assert_eq!(error.kind(), ErrorKind::Timeout);
     assert_eq!(
         error.to_string(),
-        "no token within the renewal deadline of 10s"
+        "no token within the renewal deadline of 10s (after 3 attempts)"
     );
+    assert_eq!(error.attempts(), Some(3));
     assert_eq!(took, Duration::from_secs(10), "{took:?}");
     // 4 s + backoff, 4 s + backoff, then what is left of the 10 s.
     assert_eq!(http.requests().len(), 3);
@@ -138,6 +139,12 @@ async fn a_retry_after_past_the_deadline_ends_the_renewal_at_once() {
     assert_eq!(error.status(), Some(503));
     assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
     assert_eq!(http.requests().len(), 1);
+    // Retryable, yet tried once: the count says so.
+    assert_eq!(error.attempts(), Some(1));
+    assert_eq!(
+        error.to_string(),
+        "token endpoint answered an error (HTTP 503, after 1 attempt): empty body"
+    );
 
     // A shorter wait fits, and is honoured.
     let http = ScriptedHttp::new(vec![
@@ -185,6 +192,12 @@ async fn invalid_client_is_not_retried_and_is_typed() {
         Some("Client authentication failed")
     );
     assert_eq!(http.requests().len(), 1);
+    // One attempt, as for every refusal retrying cannot fix: not worth saying.
+    assert_eq!(e.attempts(), Some(1));
+    assert_eq!(
+        e.to_string(),
+        "token endpoint refused the request (HTTP 401): invalid_client: Client authentication failed"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -205,6 +218,33 @@ async fn retries_are_bounded() {
     let e = manager.token().await.unwrap_err();
     assert_eq!(e.status(), Some(503));
     assert_eq!(http.requests().len(), 3);
+    assert_eq!(e.attempts(), Some(3));
+    assert_eq!(
+        e.to_string(),
+        "token endpoint answered an error (HTTP 503, after 3 attempts): empty body"
+    );
+    assert_eq!(manager.stats().grant_calls, 3);
+}
+
+/// Retryable failures, then one that is not: the count covers them all.
+#[tokio::test(start_paused = true)]
+async fn the_attempts_before_a_permanent_refusal_are_counted() {
+    let http = ScriptedHttp::new(vec![
+        Scripted::Respond(503, vec![], ""),
+        Scripted::Respond(400, vec![], r#"{"error":"invalid_scope"}"#),
+    ]);
+    let manager = TokenManager::builder()
+        .clock(ManualClock::at_fixed_epoch())
+        .http_client(http.clone())
+        .grant(form_grant())
+        .build()
+        .unwrap();
+    let e = manager.token().await.unwrap_err();
+    assert_eq!(e.attempts(), Some(2));
+    assert_eq!(
+        e.to_string(),
+        "token endpoint refused the request (HTTP 400, after 2 attempts): invalid_scope"
+    );
 }
 
 #[tokio::test]

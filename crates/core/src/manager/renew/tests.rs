@@ -45,7 +45,12 @@ async fn endpoint_down_serves_the_valid_token_then_fails_clearly_after_expiry() 
     clock.advance(Duration::from_secs(51)); // past expiry
     let e = manager.token().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connect);
-    assert_eq!(e.to_string(), "could not connect to the token endpoint");
+    // Retries are off: one attempt, and the error says so.
+    assert_eq!(e.attempts(), Some(1));
+    assert_eq!(
+        e.to_string(),
+        "could not connect to the token endpoint (after 1 attempt)"
+    );
 }
 
 #[tokio::test]
