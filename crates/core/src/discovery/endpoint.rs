@@ -191,7 +191,8 @@ impl AsRef<str> for TokenEndpoint {
 impl fmt::Debug for TokenEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TokenEndpoint::Url(url) => f.debug_tuple("Url").field(&redact_url(url)).finish(),
+            // As the plain URL string grants showed before issuers existed.
+            TokenEndpoint::Url(url) => fmt::Debug::fmt(&redact_url(url), f),
             TokenEndpoint::Issuer(d) => f.debug_tuple("Issuer").field(d).finish(),
         }
     }
