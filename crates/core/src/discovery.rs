@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use url::Url;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::grant::GrantContext;
 use crate::http::HttpResponse;
 use crate::redact_url;
@@ -263,16 +263,27 @@ impl Discovery {
             return parse(&response, &self.inner.issuer, cx.allows_http())
                 .map_err(|e| e.with_context(&context));
         }
-        Err(Error::new(
-            ErrorKind::Status,
-            format!(
-                "no authorization server metadata for issuer {}: {}",
-                redact_url(&self.inner.issuer),
-                refused.join(", ")
-            ),
-        )
-        .with_retryable(false))
+        Err(Error::config(format!(
+            "no authorization server metadata for issuer {}: {}; check the issuer",
+            shown_issuer(&self.inner.issuer),
+            refused.join(", ")
+        )))
     }
+}
+
+/// An issuer for an error message, quoted and verbatim (a trailing `/` is often what
+/// differs), unless it holds what looks like a credential (then redacted); control
+/// characters dropped, cut at 200 characters.
+pub(crate) fn shown_issuer(issuer: &str) -> String {
+    if issuer.contains(['@', '?', '#']) {
+        return format!("{:?}", redact_url(issuer));
+    }
+    let kept: String = issuer
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    format!("{kept:?}")
 }
 
 fn error_status(response: &HttpResponse) -> Error {

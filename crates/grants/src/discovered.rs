@@ -3,7 +3,7 @@
 //! use, send, and let the endpoint see the outcome.
 
 use grantkit_core::{
-    Error, GrantContext, HttpRequest, Result, ServerMetadata, Token, TokenEndpoint, redact_url,
+    Error, GrantContext, HttpRequest, Result, ServerMetadata, Token, TokenEndpoint,
 };
 
 use crate::client::ClientAuth;
@@ -55,7 +55,8 @@ pub(crate) fn check_server(
     options: &ClientOptions,
     grant_type: Option<&str>,
 ) -> Result<()> {
-    let issuer = redact_url(metadata.issuer());
+    // Equal to the configured issuer, which has no credentials, query or fragment.
+    let issuer = metadata.issuer();
     if let Some(grant_type) = grant_type
         && !metadata.supports_grant_type(grant_type)
     {

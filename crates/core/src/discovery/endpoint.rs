@@ -125,7 +125,7 @@ impl TokenEndpoint {
                         Error::invalid_response(format!(
                             "the authorization server metadata of issuer {} has no \
                              token_endpoint",
-                            redact_url(discovery.issuer())
+                            super::shown_issuer(discovery.issuer())
                         ))
                     })?
                     .to_owned();

@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 use crate::http::check_token_url;
 use crate::redact_url;
 
+use super::shown_issuer;
+
 /// The largest metadata document accepted, in bytes (256 KiB). Real documents are a few
 /// kilobytes (Keycloak's, one of the largest, about 6 KiB); anything this large is not one.
 pub const MAX_METADATA_BYTES: usize = 256 * 1024;
@@ -132,8 +134,8 @@ impl ServerMetadata {
             return Err(Error::invalid_response(format!(
                 "the metadata names the issuer {}, not the configured {} (RFC 8414 §3.3 \
                  requires them to be identical)",
-                redact_url(&metadata.issuer),
-                redact_url(expected_issuer)
+                shown_issuer(&metadata.issuer),
+                shown_issuer(expected_issuer)
             )));
         }
         for (name, url) in metadata.endpoints() {

@@ -64,8 +64,9 @@ fn metadata_checks_issuer_exactly_and_endpoints_by_the_token_url_rule() {
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidResponse);
     assert!(
-        e.to_string()
-            .contains("names the issuer https://a.example/, not the configured https://a.example"),
+        e.to_string().contains(
+            "names the issuer \"https://a.example/\", not the configured \"https://a.example\""
+        ),
         "{e}"
     );
 

@@ -10,6 +10,8 @@ mod support;
 #[cfg(feature = "jwt-bearer")]
 mod client_assertion;
 mod client_credentials;
+#[cfg(feature = "jwt-bearer")]
+mod discovery;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
