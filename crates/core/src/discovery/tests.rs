@@ -2,6 +2,7 @@
 //! `crates/grants/tests/grants/discovery.rs`.
 
 use super::*;
+use crate::ErrorKind;
 
 #[test]
 fn well_known_urls_follow_spring_then_rfc_8414_path_insertion() {

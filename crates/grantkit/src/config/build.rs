@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use grantkit_core::{Error, Grant, MemoryStore, Result, TokenManager, TokenManagerBuilder};
+use grantkit_core::{
+    Error, Grant, MemoryStore, Result, TokenEndpoint, TokenManager, TokenManagerBuilder,
+};
 use grantkit_grants::{BodyFormat, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant};
 
 use super::{GrantKind, Profile, StoreConfig, StoreKind};
@@ -119,15 +121,35 @@ impl Profile {
         options
     }
 
+    /// The spelled-out profile's `token_url`, or its `issuer` to discover it from; one of
+    /// the two, never both.
+    fn token_endpoint(&self, name: &str) -> Result<TokenEndpoint> {
+        match (&self.token_url, &self.issuer) {
+            (Some(_), Some(_)) => Err(Error::config(format!(
+                "profile `{name}`: fields `token_url` and `issuer` exclude each other: give \
+                 `token_url` (the token endpoint) or `issuer` (to discover it), not both"
+            ))),
+            (Some(url), None) => Ok(TokenEndpoint::from(url.as_str())),
+            (None, Some(issuer)) => {
+                let endpoint = TokenEndpoint::issuer(issuer.as_str());
+                endpoint
+                    .validate()
+                    .map_err(|e| e.with_context(format!("profile `{name}`: field `issuer`")))?;
+                Ok(endpoint)
+            }
+            (None, None) => Err(Error::config(format!(
+                "profile `{name}`: missing field `token_url` (or `issuer`)"
+            ))),
+        }
+    }
+
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
                 "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
             ))
         })?;
-        let token_url = need(name, "token_url", &self.token_url)?
-            .as_str()
-            .to_owned();
+        let token_url = self.token_endpoint(name)?;
         let grant: Arc<dyn Grant> = match kind {
             GrantKind::ClientCredentials => {
                 if self.needs_client_secret() && !self.has_client_secret() {
@@ -162,7 +184,7 @@ impl Profile {
 
 /// A spelled-out `jwt_bearer` profile's grant.
 #[cfg(feature = "grant-jwt-bearer")]
-fn jwt_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant>> {
+fn jwt_grant(name: &str, p: &Profile, token_url: TokenEndpoint) -> Result<Arc<dyn Grant>> {
     let jwt = p.jwt.clone().unwrap_or_default();
     if let Some(assertion) = jwt.assertion(name)? {
         let grant = grantkit_grants::JwtBearer::from_assertion(token_url, assertion);
@@ -246,7 +268,7 @@ fn jwt_key(name: &str, jwt: &super::JwtConfig) -> Result<grantkit_grants::JwtSig
 }
 
 #[cfg(not(feature = "grant-jwt-bearer"))]
-fn jwt_grant(name: &str, _: &Profile, _: String) -> Result<Arc<dyn Grant>> {
+fn jwt_grant(name: &str, _: &Profile, _: TokenEndpoint) -> Result<Arc<dyn Grant>> {
     Err(Error::config(format!(
         "profile `{name}`: grant `jwt_bearer` needs grantkit's `grant-jwt-bearer` feature"
     )))
