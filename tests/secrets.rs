@@ -29,6 +29,9 @@ use grantkit::{
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
 
+#[path = "secrets/discovery.rs"]
+mod discovery;
+
 // Distinctive values: any of them (or an encoding of them) in an output is a leak.
 const CLIENT_ID: &str = "hygiene-client";
 const CLIENT_SECRET: &str = "cs-Zq7vK2mW9xLp4Rt8";
@@ -812,6 +815,7 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     }
     let middleware = AuthMiddleware::new(manager.clone(), ["api.example.com"]);
     audit.debug("middleware", &middleware);
+    discovery::run(&mut audit, &server, &clock).await;
 
     audit.check();
     // The capture worked: the run's events are there.

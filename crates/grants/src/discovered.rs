@@ -3,7 +3,8 @@
 //! use, send, and let the endpoint see the outcome.
 
 use grantkit_core::{
-    Error, GrantContext, HttpRequest, Result, ServerMetadata, Token, TokenEndpoint,
+    Error, GrantContext, HttpRequest, ResolvedEndpoint, Result, ServerMetadata, Token,
+    TokenEndpoint,
 };
 
 use crate::client::ClientAuth;
@@ -23,12 +24,33 @@ pub(crate) async fn exchange(
     if let Some(metadata) = resolved.metadata() {
         check_server(metadata, options, grant_type)?;
     }
-    let result = match build(resolved.url()) {
-        Ok(request) => cx.exchange(request).await,
-        Err(e) => return Err(e),
+    let request = build(resolved.url())?;
+    // Dropped before the answer when the manager's attempt timeout cancels this future:
+    // a timeout like any other, so the next attempt discovers afresh.
+    let mut pending = Pending {
+        endpoint,
+        resolved: &resolved,
+        armed: true,
     };
+    let result = cx.exchange(request).await;
+    pending.armed = false;
     endpoint.observe(&resolved, &result);
     result
+}
+
+/// Forgets the metadata when dropped while `armed`.
+struct Pending<'a> {
+    endpoint: &'a TokenEndpoint,
+    resolved: &'a ResolvedEndpoint,
+    armed: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.endpoint.forget(self.resolved);
+        }
+    }
 }
 
 /// The name RFC 8414 / OIDC Core §9 give the client authentication `options` use.

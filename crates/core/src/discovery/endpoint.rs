@@ -150,6 +150,15 @@ impl TokenEndpoint {
             discovery.forget(metadata);
         }
     }
+
+    /// Forgets the metadata `resolved` came from, so the next attempt discovers afresh;
+    /// for a request that ended without an outcome to [`observe`](Self::observe) — the
+    /// manager's attempt timeout drops a grant's future mid-request.
+    pub fn forget(&self, resolved: &ResolvedEndpoint) {
+        if let (TokenEndpoint::Issuer(discovery), Some(metadata)) = (self, &resolved.metadata) {
+            discovery.forget(metadata);
+        }
+    }
 }
 
 impl From<String> for TokenEndpoint {
