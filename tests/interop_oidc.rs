@@ -473,6 +473,8 @@ async fn a_client_assertion_file_is_read_at_each_renewal() {
             _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
         }
         .unwrap();
+        // The real server checks `iat`/`exp` against its own clock: the system time is right.
+        #[allow(clippy::disallowed_methods)]
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
