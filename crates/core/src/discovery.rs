@@ -195,7 +195,7 @@ impl Discovery {
     /// # Errors
     /// The first failure among the [URLs](Discovery::metadata_urls): the HTTP client's
     /// error (retryable), an error status, or a document that fails a check; or, when
-    /// every URL answered 4xx, an [`ErrorKind::Status`] error listing them.
+    /// every URL answered 4xx, a [`Config`](crate::ErrorKind::Config) error listing them.
     pub async fn metadata(&self, cx: &GrantContext) -> Result<Arc<ServerMetadata>> {
         if let Some(cached) = self.cached() {
             return Ok(cached);
