@@ -20,11 +20,11 @@
 #![allow(clippy::panic, clippy::expect_used)] // the harness must fail loudly, never skip
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use grantkit_integration_tests::interop::{LOG_TAIL, spawn_listening, tail};
+use grantkit_integration_tests::interop::{python_venv, spawn_listening, tail, workspace};
 
 use grantkit::middleware::AuthMiddleware;
 use grantkit::{
@@ -74,7 +74,7 @@ impl Drop for Dot {
 /// The server, started on first use. A set-up failure fails every test with its reason.
 fn dot() -> &'static Dot {
     static SERVER: OnceLock<Result<Dot, String>> = OnceLock::new();
-    match SERVER.get_or_init(|| prepare().and_then(|python| start(&python))) {
+    match SERVER.get_or_init(|| python_venv().and_then(|python| start(&python))) {
         Ok(dot) => dot,
         Err(reason) => panic!(
             "\n\n*** The interop tests need django-oauth-toolkit and could not get it. ***\n\
@@ -87,57 +87,8 @@ fn dot() -> &'static Dot {
     }
 }
 
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests package is inside the workspace")
-}
-
 fn interop_dir() -> PathBuf {
     workspace().join("interop").join("django-oauth-toolkit")
-}
-
-/// Runs `prepare.py` (create or reuse the venv, serialised by a lock file); returns the
-/// venv's python.
-fn prepare() -> Result<PathBuf, String> {
-    let python = std::env::var("GRANTKIT_INTEROP_PYTHON").unwrap_or_else(|_| "python3".into());
-    let venv = std::env::var_os("GRANTKIT_INTEROP_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target").join("interop").join("venv"));
-    let started = Instant::now();
-    let output = Command::new(&python)
-        .arg(interop_dir().join("prepare.py"))
-        .arg("--venv")
-        .arg(&venv)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "`{python}` was not found (set GRANTKIT_INTEROP_PYTHON to use another interpreter)"
-            ),
-            _ => format!("cannot run `{python}`: {e}"),
-        })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        return Err(format!(
-            "preparing the virtualenv {} failed ({}):\n{}",
-            venv.display(),
-            output.status,
-            tail(&stderr, LOG_TAIL)
-        ));
-    }
-    let venv_python = stdout
-        .lines()
-        .last()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| format!("prepare.py printed no interpreter path; its log:\n{stderr}"))?;
-    eprintln!(
-        "interop: virtualenv ready in {:.1?} ({venv_python})",
-        started.elapsed()
-    );
-    Ok(PathBuf::from(venv_python))
 }
 
 /// Spawns `serve.py` and waits for the address it prints.

@@ -234,9 +234,6 @@ fn pkjwt_client(alg: &str) -> String {
 // The tests
 // ---------------------------------------------------------------------------------------
 
-#[path = "interop_oidc/discovery.rs"]
-mod discovery;
-
 /// client_secret_basic and client_secret_post: the secret in the Authorization header or
 /// in the body; a wrong one is `invalid_client`.
 #[tokio::test]
@@ -473,9 +470,8 @@ async fn a_client_assertion_file_is_read_at_each_renewal() {
             _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
         }
         .unwrap();
-        // The real server checks `iat`/`exp` against its own clock: the system time is right.
-        #[allow(clippy::disallowed_methods)]
-        let now = std::time::SystemTime::now()
+        // The server checks `iat` and `exp` against its real clock.
+        let now = grantkit::time::Clock::now(&grantkit::time::SystemClock::new())
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
@@ -523,3 +519,7 @@ async fn a_client_assertion_file_is_read_at_each_renewal() {
     assert_eq!(token.token_type(), "Bearer");
     assert_eq!(manager.stats().token_requests, 2);
 }
+
+/// The authorization code grant with PKCE, its login and consent pages driven over HTTP.
+#[path = "interop_oidc_login.rs"]
+mod login;

@@ -77,6 +77,11 @@ impl log::Log for LogBridge {
     }
 
     fn log(&self, record: &log::Record<'_>) {
+        // mockito is the test's token endpoint, not grantkit: it logs the requests it
+        // receives (secrets included), as a server would.
+        if record.target().starts_with("mockito") {
+            return;
+        }
         let line = format!(
             "log {} {}: {}\n",
             record.level(),
@@ -1416,4 +1421,116 @@ async fn token_files_are_private_and_encrypted_files_hold_no_token() {
         );
         assert!(!text.contains(CLIENT_SECRET));
     }
+}
+
+/// A browser login (authorization code with PKCE): the code, the PKCE verifier, the
+/// client secret and the tokens appear in no log line (TRACE), no `Debug` of the login, no
+/// error (a wrong `state`, an `error=` redirect, a refused code) and not in the
+/// authorization URL the user is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_login_leaks_no_code_verifier_or_token() {
+    use grantkit::login::AuthorizationCodeLogin;
+
+    const CODE: &str = "code-Lq8Xv3Nd6Wt1Hs";
+    capture_logs();
+    let mut audit = Audit::new();
+    audit.secret("authorization code", CODE);
+    let mut endpoint = mockito::Server::new_async().await;
+    let verifiers = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&verifiers);
+    let body = move |request: &mockito::Request| {
+        let body = request.utf8_lossy_body().unwrap().into_owned();
+        let verifier = body
+            .split('&')
+            .find_map(|p| p.strip_prefix("code_verifier="));
+        seen.lock().unwrap().push(verifier.unwrap().to_owned());
+    };
+    let refused_body = body.clone();
+    let _ok = endpoint
+        .mock("POST", "/token")
+        .match_body(mockito::Matcher::Regex("code=code-Lq8Xv3Nd6Wt1Hs&".into()))
+        .with_body_from_request(move |request| {
+            body(request);
+            br#"{"access_token":"at-login-Pz4Rk9Mc2Vb7","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-login-Gy6Tn1Qw8Ls3"}"#.to_vec()
+        })
+        .create_async()
+        .await;
+    let _refused = endpoint
+        .mock("POST", "/token")
+        .match_body(mockito::Matcher::Regex(
+            "code=code-REFUSED-Jm2Wp7Kx4&".into(),
+        ))
+        .with_status(400)
+        .with_body_from_request(move |request| {
+            refused_body(request);
+            br#"{"error":"invalid_grant","error_description":"code used"}"#.to_vec()
+        })
+        .create_async()
+        .await;
+    audit.secret("refused authorization code", "code-REFUSED-Jm2Wp7Kx4");
+    let cx = GrantContext::new(
+        Arc::new(grantkit::transport::ReqwestHttpClient::new().unwrap()),
+        Arc::new(ManualClock::at_fixed_epoch()),
+    );
+    let login = AuthorizationCodeLogin::new(
+        "https://auth.example.com/authorize",
+        format!("{}/token", endpoint.url()),
+        ClientOptions::form(CLIENT_ID, CLIENT_SECRET).scope("openid offline_access"),
+    );
+    audit.debug("login", &login);
+    let browser = reqwest::Client::builder().no_proxy().build().unwrap();
+    for (label, code, wrong_state) in [
+        ("login", CODE, false),
+        ("wrong state", CODE, true),
+        ("refused code", "code-REFUSED-Jm2Wp7Kx4", false),
+        ("error redirect", "", false),
+    ] {
+        let pending = login.start(&cx).await.unwrap();
+        audit.debug(label, &pending);
+        audit.show(label, pending.authorization_url().to_owned());
+        let url = url::Url::parse(pending.authorization_url()).unwrap();
+        let state = url
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .unwrap()
+            .1
+            .into_owned();
+        let state = if wrong_state {
+            format!("{state}x")
+        } else {
+            state
+        };
+        let query = if code.is_empty() {
+            format!("error=access_denied&error_description=no%20thanks&state={state}")
+        } else {
+            format!("code={code}&state={state}")
+        };
+        let redirect = format!("{}?{query}", pending.redirect_uri());
+        let (result, page) = tokio::join!(pending.finish(&cx), async {
+            browser
+                .get(&redirect)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
+        audit.show(&format!("{label}: page"), page);
+        match result {
+            Ok(token) => audit.token(label, &token),
+            Err(e) => audit.error(label, &e),
+        }
+    }
+    let verifiers = verifiers.lock().unwrap().clone();
+    assert_eq!(
+        verifiers.len(),
+        2,
+        "the login and the refused code were redeemed"
+    );
+    for verifier in &verifiers {
+        audit.secret("PKCE code verifier", verifier);
+    }
+    audit.check();
+    assert!(logs().contains("redeeming the authorization code"));
 }

@@ -56,9 +56,10 @@ pub mod docs {
 /// when its stdin closes.
 pub mod interop {
     use std::io::{BufRead as _, BufReader, Read as _};
+    use std::path::{Path, PathBuf};
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::{Arc, Mutex, mpsc};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     /// How much of a server's log is kept for failure messages.
     pub const LOG_TAIL: usize = 16 * 1024;
@@ -150,6 +151,67 @@ pub mod interop {
                 format!("{name} did not listen within {timeout:?}"),
             )),
         }
+    }
+
+    /// The workspace's root directory.
+    pub fn workspace() -> &'static Path {
+        let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+        tests.parent().unwrap_or(tests)
+    }
+
+    /// The virtualenv of the Python interop servers (django-oauth-toolkit, Authlib):
+    /// runs `interop/django-oauth-toolkit/prepare.py`, which creates it or reuses it
+    /// (serialised by a lock file, so parallel test binaries wait for one another), and
+    /// returns the venv's python. `GRANTKIT_INTEROP_PYTHON` picks the interpreter that
+    /// runs `prepare.py`, `GRANTKIT_INTEROP_VENV` the directory (default
+    /// `target/interop/venv`).
+    ///
+    /// # Errors
+    /// Why the venv could not be had, with the tail of `prepare.py`'s log.
+    pub fn python_venv() -> Result<PathBuf, String> {
+        let python = std::env::var("GRANTKIT_INTEROP_PYTHON").unwrap_or_else(|_| "python3".into());
+        let venv = std::env::var_os("GRANTKIT_INTEROP_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target").join("interop").join("venv"));
+        let started = Instant::now();
+        let output = Command::new(&python)
+            .arg(
+                workspace()
+                    .join("interop")
+                    .join("django-oauth-toolkit")
+                    .join("prepare.py"),
+            )
+            .arg("--venv")
+            .arg(&venv)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "`{python}` was not found (set GRANTKIT_INTEROP_PYTHON to use another interpreter)"
+                ),
+                _ => format!("cannot run `{python}`: {e}"),
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(format!(
+                "preparing the virtualenv {} failed ({}):\n{}",
+                venv.display(),
+                output.status,
+                tail(&stderr, LOG_TAIL)
+            ));
+        }
+        let venv_python = stdout
+            .lines()
+            .last()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| format!("prepare.py printed no interpreter path; its log:\n{stderr}"))?;
+        eprintln!(
+            "interop: virtualenv ready in {:.1?} ({venv_python})",
+            started.elapsed()
+        );
+        Ok(PathBuf::from(venv_python))
     }
 
     /// The last `max` bytes of `text`, cut at a character boundary.

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Creates (or reuses) the virtualenv holding django-oauth-toolkit for the interop tests.
+"""Creates (or reuses) the virtualenv of the Python interop servers: django-oauth-toolkit
+(tests/interop.rs) and Authlib's JWT-bearer grant (interop/authlib, tests/interop_jwt_bearer.rs).
 
     python3 interop/django-oauth-toolkit/prepare.py [--venv DIR]
 
 The default DIR is <workspace>/target/interop/venv. The venv is reused while its stamp
-(a hash of requirements.txt and of the Python that built it) matches; otherwise it is
-rebuilt from scratch with `python3 -m venv` and `pip install -r requirements.txt`.
+(a hash of both servers' requirements.txt and of the Python that built it) matches;
+otherwise it is rebuilt from scratch with `python3 -m venv` and one `pip install` of both
+requirement files (they pin their shared packages to the same versions).
 Concurrent callers (parallel test binaries, CI) serialise on DIR.lock.
 
 On success, prints the venv's python interpreter as the last line of stdout. On failure,
@@ -23,7 +25,10 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKSPACE = os.path.dirname(os.path.dirname(HERE))
-REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+REQUIREMENTS = [
+    os.path.join(HERE, "requirements.txt"),
+    os.path.join(WORKSPACE, "interop", "authlib", "requirements.txt"),
+]
 STAMP = ".grantkit-interop-stamp"
 MIN_PYTHON = (3, 10)  # Django 5.2
 
@@ -41,8 +46,9 @@ def venv_python(venv):
 
 def stamp_of():
     digest = hashlib.sha256()
-    with open(REQUIREMENTS, "rb") as f:
-        digest.update(f.read())
+    for path in REQUIREMENTS:
+        with open(path, "rb") as f:
+            digest.update(f.read())
     digest.update(sys.version.encode())
     digest.update(os.path.realpath(sys.executable).encode())
     return digest.hexdigest()
@@ -77,13 +83,17 @@ def build(venv, stamp):
         [
             python, "-m", "pip", "install",
             "--disable-pip-version-check", "--no-input", "--quiet",
-            "-r", REQUIREMENTS,
+            *(arg for path in REQUIREMENTS for arg in ("-r", path)),
         ],
-        "installing django-oauth-toolkit from PyPI",
+        "installing django-oauth-toolkit and Authlib from PyPI",
         "The interop tests need network access to PyPI (or a configured pip index/mirror).",
     )
     run(
-        [python, "-c", "import django, oauth2_provider; print(django.get_version())"],
+        [
+            python, "-c",
+            "import django, oauth2_provider, authlib.oauth2.rfc7523, flask, joserfc; "
+            "print(django.get_version())",
+        ],
         "checking the installation",
         "The virtualenv is broken; delete it and run again.",
     )

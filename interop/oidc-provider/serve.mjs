@@ -117,6 +117,25 @@ const clients = [
   }),
 ];
 
+// --- Authorization code with PKCE (grantkit's AuthorizationCodeLogin, `login --browser`) ---
+// A native public client with a loopback redirect: for `application_type: 'native'`
+// oidc-provider accepts http://127.0.0.1/callback at any port (RFC 8252 §7.3); PKCE is
+// required of every client without authentication (pkce.required's default); refresh
+// tokens come with `offline_access`, which needs `prompt=consent`. The tests drive the
+// development login and consent pages (devInteractions) over HTTP.
+clients.push({
+  client_id: 'grantkit-native',
+  application_type: 'native',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  redirect_uris: ['http://127.0.0.1/callback'],
+});
+const DEV_INTERACTIONS = true;
+// `offline_access` must be a provider scope, or no client may have refresh_token.
+const LOGIN_SCOPES = ['openid', 'offline_access'];
+// --- end of authorization code ---
+
 const port = Number(process.argv[2] ?? 0);
 const server = createServer();
 await new Promise((resolve, reject) => {
@@ -156,7 +175,7 @@ const provider = new Provider(issuer, {
     clientAuthSigningAlgValues: ['HS256', ...PRIVATE_KEY_JWT.map(([alg]) => alg)],
   },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: DEV_INTERACTIONS },
     mTLS: {
       enabled: true,
       tlsClientAuth: true,
@@ -185,7 +204,7 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  scopes: ['api:read'],
+  scopes: ['api:read', ...LOGIN_SCOPES],
 });
 // Log why a client was refused (stderr; the test shows it on failure).
 provider.on('grant.error', (ctx, err) => {

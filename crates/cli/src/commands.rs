@@ -19,7 +19,7 @@ use crate::human;
 
 /// The configuration file named by `-c`, or the one [`Config::discover`] finds, with the
 /// environment's overrides and the CLI's default store (see [`default_stores`]).
-fn load_config(path: Option<&Path>) -> Result<(PathBuf, Config), Failure> {
+pub(crate) fn load_config(path: Option<&Path>) -> Result<(PathBuf, Config), Failure> {
     let path = match path {
         Some(path) => path.to_owned(),
         None => Config::discover()?,
@@ -62,7 +62,7 @@ fn default_stores(config: &mut Config) -> BTreeSet<String> {
 }
 
 /// Runs `work` on a single-threaded runtime: one command, one token, no need for more.
-fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+pub(crate) fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -72,7 +72,7 @@ fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Fail
 
 /// The manager of the named (or default) profile, and that profile's name; `deadline`
 /// overrides the profile's `deadline_secs`.
-fn manager(
+pub(crate) fn manager(
     config: &Config,
     profile: Option<&str>,
     deadline: Option<Duration>,

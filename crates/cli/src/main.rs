@@ -22,6 +22,7 @@ mod failure;
 mod human;
 mod inspect;
 mod logging;
+mod login;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,28 @@ enum Command {
     Profiles(ConfigArgs),
     /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
     Invalidate(ProfileArgs),
+    /// Log in as a user and keep the token, so that `grantkit token` serves it.
+    ///
+    /// For a profile with `grant = "authorization_code"`: `--browser` opens the profile's
+    /// `authorization_url` in a browser (or prints it) and waits for the redirect on
+    /// 127.0.0.1; the token goes to the profile's store and is renewed through its refresh
+    /// token from then on.
+    Login(LoginArgs),
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    profile: ProfileArgs,
+
+    /// Log in in a browser: the authorization code grant with PKCE and a one-shot listener
+    /// on 127.0.0.1.
+    #[arg(long)]
+    browser: bool,
+
+    /// Print the URL without opening a browser.
+    #[arg(long, requires = "browser")]
+    no_open: bool,
 }
 
 #[derive(Debug, Args)]
@@ -168,5 +191,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Invalidate(args) => {
             commands::invalidate(args.config.config.as_deref(), args.profile.as_deref())
         }
+        Command::Login(args) if args.browser => login::browser(
+            args.profile.config.config.as_deref(),
+            args.profile.profile.as_deref(),
+            !args.no_open,
+        ),
+        Command::Login(_) => Err(Failure::usage(
+            "this build logs in with --browser only (the authorization code grant)",
+        )),
     }
 }

@@ -88,8 +88,8 @@ pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
 pub use secret::{
-    AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
-    SigningKey,
+    AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, Password, RefreshToken,
+    SecretSource, SecretValue, SigningKey,
 };
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,

@@ -111,6 +111,16 @@ secret_type!(
     /// A signed assertion sent to the token endpoint (RFC 7521), e.g. a JWT.
     Assertion
 );
+secret_type!(
+    /// An authorization code (RFC 6749 §4.1.2): one redirect's proof of a user's consent,
+    /// redeemed once at the token endpoint.
+    AuthorizationCode
+);
+secret_type!(
+    /// A PKCE code verifier (RFC 7636 §4.1): the secret whose SHA-256 the authorization
+    /// request carries, sent only with the code to the token endpoint.
+    CodeVerifier
+);
 
 #[cfg(test)]
 mod tests {
@@ -141,6 +151,14 @@ mod tests {
         assert_eq!(
             format!("{:#?}", Assertion::new("as-1")),
             "Assertion([redacted])"
+        );
+        assert_eq!(
+            format!("{:?}", AuthorizationCode::new("code-1")),
+            "AuthorizationCode([redacted])"
+        );
+        assert_eq!(
+            format!("{:?}", CodeVerifier::new("cv-1")),
+            "CodeVerifier([redacted])"
         );
     }
 

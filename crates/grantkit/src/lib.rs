@@ -48,6 +48,7 @@
 //! | `store-file` | yes | `store::FileStore`: atomic writes, `0600`, a cross-process lock |
 //! | `store-redis` | no | `store::RedisStore`: fleet-wide single flight (the `redis` crate) |
 //! | `store-redis-cluster` | no | Redis Cluster through the same `store::RedisStore` |
+//! | `grant-authorization-code` | no | `login`: a user's login in a browser, the authorization code grant with PKCE and a loopback listener (hyper's server half) |
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
 //! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
 //! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
@@ -160,6 +161,16 @@ pub mod policy {
 
 pub mod transport;
 
+/// A user's login: the authorization code grant with PKCE and its one-shot loopback
+/// listener ([`AuthorizationCodeLogin`](login::AuthorizationCodeLogin); docs/grants.md,
+/// "Authorization code with PKCE"). The token a login returns is renewed through its
+/// refresh token with [`AuthorizationCodeLogin::refresh_grant`](login::AuthorizationCodeLogin::refresh_grant).
+#[cfg(feature = "grant-authorization-code")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grant-authorization-code")))]
+pub mod login {
+    pub use grantkit_grants::{AuthorizationCodeLogin, DEFAULT_LOGIN_TIMEOUT, PendingLogin, Pkce};
+}
+
 /// Time, injected: the [`Clock`](time::Clock) trait, the system clock, and (with the
 /// `test-util` feature) a manual clock for tests.
 pub mod time {
@@ -174,8 +185,8 @@ pub mod time {
 /// each use; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
 pub mod secret {
     pub use grantkit_core::{
-        AccessToken, Assertion, ClientSecret, Password, RefreshToken, SecretSource, SecretValue,
-        SigningKey, redact_url,
+        AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, Password,
+        RefreshToken, SecretSource, SecretValue, SigningKey, redact_url,
     };
 }
 

@@ -133,6 +133,42 @@ pub(crate) enum GrantError {
     NoThumbprint,
     #[error("the certificate is not PEM with a CERTIFICATE block")]
     BadCertificate,
+    #[cfg(feature = "authorization-code")]
+    #[error(
+        "a PKCE code verifier is 43 to 128 characters of A-Z a-z 0-9 - . _ ~ \
+         (RFC 7636 4.1); this one has {0} characters or others"
+    )]
+    BadCodeVerifier(usize),
+    #[cfg(feature = "authorization-code")]
+    #[error("the operating system's random generator failed")]
+    Random,
+    #[cfg(feature = "authorization-code")]
+    #[error("the authorization URL must be an absolute http(s) URL without a fragment")]
+    AuthorizationUrlFragment,
+    #[cfg(feature = "authorization-code")]
+    #[error("the redirect path must start with '/' and have no query or fragment")]
+    BadRedirectPath,
+    #[cfg(feature = "authorization-code")]
+    #[error("cannot listen on 127.0.0.1 for the browser's redirect")]
+    Listen(#[source] std::io::Error),
+    #[cfg(feature = "authorization-code")]
+    #[error("the loopback listener stopped before the browser's redirect arrived")]
+    ListenerGone,
+    #[cfg(feature = "authorization-code")]
+    #[error("no redirect from the browser within {0} s; the login was not completed")]
+    LoginTimeout(u64),
+    #[cfg(feature = "authorization-code")]
+    #[error(
+        "the redirect's state does not match this login's: a stale browser tab of an \
+         earlier login, or a forged request; start the login again"
+    )]
+    StateMismatch,
+    #[cfg(feature = "authorization-code")]
+    #[error("the authorization server redirected without a code (and without an error)")]
+    CallbackWithoutCode,
+    #[cfg(feature = "authorization-code")]
+    #[error("the redirect repeats the parameter {0:?} (RFC 6749 3.1)")]
+    RepeatedCallbackParam(String),
     #[error("cannot read the certificate file {path}")]
     CertificateFile {
         path: String,
@@ -157,6 +193,24 @@ impl From<GrantError> for Error {
                 Error::config(message).with_source(source)
             }
             GrantError::UnresolvedSecret => Error::new(grantkit_core::ErrorKind::Other, message),
+            #[cfg(feature = "authorization-code")]
+            GrantError::BadCodeVerifier(_)
+            | GrantError::AuthorizationUrlFragment
+            | GrantError::BadRedirectPath => Error::config(message),
+            #[cfg(feature = "authorization-code")]
+            GrantError::Random | GrantError::ListenerGone | GrantError::StateMismatch => {
+                Error::permanent(message)
+            }
+            #[cfg(feature = "authorization-code")]
+            GrantError::Listen(source) => Error::permanent(message).with_source(source),
+            #[cfg(feature = "authorization-code")]
+            GrantError::LoginTimeout(_) => {
+                Error::new(grantkit_core::ErrorKind::Timeout, message).with_retryable(false)
+            }
+            #[cfg(feature = "authorization-code")]
+            GrantError::CallbackWithoutCode | GrantError::RepeatedCallbackParam(_) => {
+                Error::invalid_response(message).with_retryable(false)
+            }
             #[cfg(feature = "jwt-bearer")]
             GrantError::EmptyIssuer
             | GrantError::EmptySigningKey

@@ -16,6 +16,7 @@
 //! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
 //! | JWT bearer (HS256, or a PEM or JWK key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
+//! | authorization code with PKCE, loopback redirect (a user's login in a browser) | `AuthorizationCodeLogin` (feature `authorization-code`) | 6749 §4.1, 7636, 8252 |
 //!
 //! # Quick start
 //! ```no_run
@@ -53,6 +54,7 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `authorization-code` | yes | `AuthorizationCodeLogin`, `PendingLogin`, `Pkce`: a user's login in a browser with a one-shot listener on `127.0.0.1` (hyper, already built by reqwest; the OS random generator through `aws-lc-rs`) |
 //! | `jwt-bearer` | yes | `JwtBearer`, `JwtSigningKey` (HS256, or RS/PS/ES/EdDSA from PEM or a JWK, `kid` by RFC 7638 thumbprint), the `x5t#S256` header of a `Certificate`, and the client assertion methods `ClientAuth::ClientSecretJwt` / `ClientAuth::PrivateKeyJwt` (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
 //!
 //! # Security
@@ -105,6 +107,8 @@ macro_rules! impl_client_grant {
     };
 }
 
+#[cfg(feature = "authorization-code")]
+mod authorization_code;
 mod certificate;
 mod client;
 mod client_credentials;
@@ -116,6 +120,11 @@ mod options;
 mod password;
 mod refresh;
 
+#[cfg(feature = "authorization-code")]
+#[cfg_attr(docsrs, doc(cfg(feature = "authorization-code")))]
+pub use authorization_code::{
+    AuthorizationCodeLogin, DEFAULT_LOGIN_TIMEOUT, PendingLogin, pkce::Pkce,
+};
 pub use certificate::Certificate;
 pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;

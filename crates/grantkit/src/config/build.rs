@@ -146,7 +146,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password or jwt_bearer) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer or authorization_code) or `preset`"
             ))
         })?;
         let token_url = self.token_endpoint(name)?;
@@ -177,9 +177,57 @@ impl Profile {
                 Arc::new(grant.with_refresh())
             }
             GrantKind::JwtBearer => jwt_grant(name, self, token_url)?,
+            // Renewed through the stored login's refresh token; without one, "log in first".
+            GrantKind::AuthorizationCode => authorization_code_grant(name, self)?,
         };
         Ok(TokenManager::builder().grant_arc(grant))
     }
+}
+
+impl Profile {
+    /// An `authorization_code` profile's login (not interactive: `grantkit login` sets the
+    /// opener). `authorization_url` and `token_url` are required; the client is public
+    /// unless a secret is given.
+    ///
+    /// # Errors
+    /// A config error naming the profile and the missing or wrong field.
+    #[cfg(feature = "grant-authorization-code")]
+    pub fn authorization_code(
+        &self,
+        name: &str,
+    ) -> Result<grantkit_grants::AuthorizationCodeLogin> {
+        if self.grant != Some(GrantKind::AuthorizationCode) || self.preset.is_some() {
+            return Err(Error::config(format!(
+                "profile `{name}`: a browser login needs `grant = \"authorization_code\"`"
+            )));
+        }
+        if self.issuer.is_some() {
+            // Discovery of the authorization endpoint is not wired into the login yet.
+            return Err(Error::config(format!(
+                "profile `{name}`: field `issuer` is not supported with grant \
+                 `authorization_code` yet; give `authorization_url` and `token_url`"
+            )));
+        }
+        Ok(grantkit_grants::AuthorizationCodeLogin::new(
+            need(name, "authorization_url", &self.authorization_url)?.as_str(),
+            need(name, "token_url", &self.token_url)?.as_str(),
+            self.client_options(name)?,
+        ))
+    }
+}
+
+/// An `authorization_code` profile's grant for the manager: the login, renewed through its
+/// refresh token.
+#[cfg(feature = "grant-authorization-code")]
+fn authorization_code_grant(name: &str, p: &Profile) -> Result<Arc<dyn Grant>> {
+    Ok(Arc::new(p.authorization_code(name)?.with_refresh()))
+}
+
+#[cfg(not(feature = "grant-authorization-code"))]
+fn authorization_code_grant(name: &str, _: &Profile) -> Result<Arc<dyn Grant>> {
+    Err(Error::config(format!(
+        "profile `{name}`: grant `authorization_code` needs grantkit's `grant-authorization-code` feature"
+    )))
 }
 
 /// A spelled-out `jwt_bearer` profile's grant.

@@ -80,6 +80,10 @@ pub enum GrantKind {
     Password,
     /// RFC 7523 §2.1, HS256.
     JwtBearer,
+    /// A user's login in a browser: the authorization code grant with PKCE (RFC 6749
+    /// §4.1, RFC 7636, RFC 8252), started by `grantkit login -p NAME --browser`; the token
+    /// is then renewed through its refresh token.
+    AuthorizationCode,
 }
 
 impl GrantKind {
@@ -89,6 +93,7 @@ impl GrantKind {
             GrantKind::ClientCredentials => "client_credentials",
             GrantKind::Password => "password",
             GrantKind::JwtBearer => "jwt_bearer",
+            GrantKind::AuthorizationCode => "authorization_code",
         }
     }
 }
@@ -220,6 +225,9 @@ pub struct Profile {
     /// two). Spelled-out profiles only.
     #[serde(default, deserialize_with = "lenient")]
     pub issuer: Option<ConfigUrl>,
+    /// `authorization_code`: the authorization endpoint, the page the browser opens.
+    #[serde(default, deserialize_with = "lenient")]
+    pub authorization_url: Option<ConfigUrl>,
     /// The client id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub client_id: Option<String>,

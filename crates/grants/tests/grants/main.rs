@@ -7,6 +7,8 @@
 
 mod support;
 
+#[cfg(feature = "authorization-code")]
+mod authorization_code;
 #[cfg(feature = "jwt-bearer")]
 mod client_assertion;
 mod client_credentials;
