@@ -170,6 +170,15 @@ impl PresetName {
     }
 
     /// The keys this preset reads besides [`COMMON_KEYS`].
+    /// Whether a profile of this preset reads `key` (besides [`COMMON_KEYS`]).
+    fn reads(self, key: &str) -> bool {
+        let shared = match self {
+            PresetName::Auth0 | PresetName::Okta | PresetName::Keycloak => presets::CREDENTIAL_KEYS,
+            _ => &[],
+        };
+        self.keys().contains(&key) || shared.contains(&key)
+    }
+
     fn keys(self) -> &'static [&'static str] {
         match self {
             PresetName::TwentyFourSevenOffice => presets::twenty_four_seven_office::PROFILE_KEYS,
@@ -245,7 +254,7 @@ impl Profile {
         let set = self.keys_set();
         let unused = match self.preset {
             Some(preset) => set.iter().find(|key| {
-                !COMMON_KEYS.contains(key) && !preset.keys().contains(key) && {
+                !COMMON_KEYS.contains(key) && !preset.reads(key) && {
                     // `jwt` itself is allowed when the preset reads one of its keys.
                     **key != "jwt" || !preset.keys().iter().any(|k| k.starts_with("jwt."))
                 }

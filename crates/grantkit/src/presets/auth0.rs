@@ -210,22 +210,10 @@ impl Auth0 {
     }
 }
 
-/// The profile keys a `preset = "auth0"` profile reads, besides the common ones.
+/// The profile keys a `preset = "auth0"` profile reads, besides the common ones and
+/// [`CREDENTIAL_KEYS`](super::CREDENTIAL_KEYS).
 #[cfg(feature = "config")]
-pub(crate) const PROFILE_KEYS: &[&str] = &[
-    "domain",
-    "client_id",
-    "client_secret",
-    "client_secret_file",
-    "private_key_file",
-    "private_key",
-    "signing_alg",
-    "key_id",
-    "client_auth",
-    "audience",
-    "organization",
-    "body",
-];
+pub(crate) const PROFILE_KEYS: &[&str] = &["domain", "audience", "organization", "body"];
 
 /// A `preset = "auth0"` profile: `domain`, `client_id`, `audience` and `client_secret`
 /// (or `private_key_file`/`private_key`) make the preset; `organization`, `body`,

@@ -181,21 +181,10 @@ impl Keycloak {
     }
 }
 
-/// The profile keys a `preset = "keycloak"` profile reads, besides the common ones.
+/// The profile keys a `preset = "keycloak"` profile reads, besides the common ones and
+/// [`CREDENTIAL_KEYS`](super::CREDENTIAL_KEYS).
 #[cfg(feature = "config")]
-pub(crate) const PROFILE_KEYS: &[&str] = &[
-    "base_url",
-    "realm",
-    "client_id",
-    "client_secret",
-    "client_secret_file",
-    "private_key_file",
-    "private_key",
-    "signing_alg",
-    "key_id",
-    "client_auth",
-    "scope",
-];
+pub(crate) const PROFILE_KEYS: &[&str] = &["base_url", "realm", "scope"];
 
 /// A `preset = "keycloak"` profile: `base_url`, `realm`, `client_id` and `client_secret`
 /// (or `private_key_file`/`private_key`) make the preset; `client_auth`

@@ -110,6 +110,19 @@ pub(crate) fn origin(vendor: &str, field: &str, domain: &str) -> Result<String> 
     })
 }
 
+/// The profile keys of the [`Credential`] that Auth0, Okta and Keycloak profiles share.
+#[cfg(feature = "config")]
+pub(crate) const CREDENTIAL_KEYS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "private_key_file",
+    "private_key",
+    "signing_alg",
+    "key_id",
+    "client_auth",
+];
+
 /// How a vendor preset's client proves itself: a client secret, sent the way the vendor
 /// documents, or (feature `grant-jwt-bearer`) a private key signing a fresh
 /// `private_key_jwt` assertion per request. The presets of identity providers share it.

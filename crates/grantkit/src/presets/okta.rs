@@ -252,21 +252,10 @@ impl Okta {
     }
 }
 
-/// The profile keys a `preset = "okta"` profile reads, besides the common ones.
+/// The profile keys a `preset = "okta"` profile reads, besides the common ones and
+/// [`CREDENTIAL_KEYS`](super::CREDENTIAL_KEYS).
 #[cfg(feature = "config")]
-pub(crate) const PROFILE_KEYS: &[&str] = &[
-    "domain",
-    "client_id",
-    "client_secret",
-    "client_secret_file",
-    "private_key_file",
-    "private_key",
-    "signing_alg",
-    "key_id",
-    "client_auth",
-    "scope",
-    "authorization_server",
-];
+pub(crate) const PROFILE_KEYS: &[&str] = &["domain", "scope", "authorization_server"];
 
 /// A `preset = "okta"` profile: `domain`, `client_id`, `scope` and `private_key_file`
 /// (or `private_key`, or `client_secret`) make the preset; `authorization_server` (an id,
