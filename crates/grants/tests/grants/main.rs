@@ -14,6 +14,8 @@ mod client_assertion;
 mod client_credentials;
 #[cfg(feature = "jwt-bearer")]
 mod discovery;
+#[cfg(feature = "jwt-bearer")]
+mod discovery_cache;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
