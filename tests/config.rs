@@ -118,7 +118,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.acme]\ngrant = \"implicit\"",
             None,
-            "unknown variant: expected one of `client_credentials`, `password`, `jwt_bearer`, `authorization_code` (at `profiles.acme.grant`)",
+            "unknown variant: expected one of `client_credentials`, `password`, `jwt_bearer`, `device_code`, `authorization_code` (at `profiles.acme.grant`)",
         ),
         (
             "[profiles.acme]\ntoken_url = \"https://a/t\"",

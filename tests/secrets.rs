@@ -1423,6 +1423,98 @@ async fn token_files_are_private_and_encrypted_files_hold_no_token() {
     }
 }
 
+/// The device authorization grant (a user's login) end to end: the device authorization,
+/// pending polls, the login's tokens kept in an encrypted file store, a renewal through the
+/// refresh token, a refused refresh token (login required), a denied and an expired login,
+/// and a logout. The device code, the tokens and the client secret appear in no output and
+/// no TRACE log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_login_and_its_renewals_log_no_secret() {
+    use grantkit::DeviceCodeGrant;
+    use grantkit::grant::{DeviceAuthorization, device_prompt_fn};
+    use grantkit::time::ManualSleeper;
+
+    capture_logs();
+    let mut audit = Audit::new();
+    let clock = ManualClock::at_fixed_epoch();
+    let server = server(&clock).await;
+    server.configure(|c| c.device.pending_polls = 2);
+    let grant = DeviceCodeGrant::new(
+        server.device_authorization_url(),
+        server.token_url(),
+        ClientOptions::form(CLIENT_ID, CLIENT_SECRET).scope("openid offline_access"),
+    )
+    .sleeper(ManualSleeper::new(clock.clone()))
+    .account("me");
+    audit.debug("device grant", &grant);
+    let shown: Arc<Mutex<Vec<DeviceAuthorization>>> = Arc::default();
+    let slot = Arc::clone(&shown);
+    let prompt = device_prompt_fn(move |a: &DeviceAuthorization| {
+        slot.lock().unwrap().push(a.clone());
+        Ok(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::new(dir.path()).encryption(EncryptionKey::generate().0);
+    let manager = builder(grant.clone().with_refresh(), &clock)
+        .store(store.clone())
+        .build()
+        .unwrap();
+
+    // Login: two pending polls, then the user's tokens, kept in the store.
+    let token = grant
+        .login(&manager.grant_context(), &prompt)
+        .await
+        .unwrap();
+    audit.token("device login", &token);
+    assert!(token.refresh_token().is_some());
+    manager.set_token(token.clone()).await.unwrap();
+    let stored = std::fs::read_to_string(store.token_path(manager.cache_key())).unwrap();
+    audit.show("encrypted store file", stored);
+
+    // Renewal through the refresh token, two hours on.
+    clock.advance(Duration::from_secs(7200));
+    let renewed = manager.token().await.unwrap();
+    audit.token("device renewal", &renewed);
+    assert_eq!(server.requests_for("refresh_token"), 1);
+
+    // A refused refresh token: the user must log in again.
+    clock.advance(Duration::from_secs(7200));
+    server.push_fault(invalid_grant());
+    let error = manager.token().await.unwrap_err();
+    assert!(error.is_login_required(), "{}", error.report());
+    audit.error("device: login required", &error);
+
+    // A denied login, and one whose code expires.
+    server.configure(|c| c.device.deny = true);
+    let error = grant
+        .login(&manager.grant_context(), &prompt)
+        .await
+        .unwrap_err();
+    assert!(error.is_access_denied(), "{}", error.report());
+    audit.error("device: denied", &error);
+    server.configure(|c| {
+        c.device.deny = false;
+        c.device.pending_polls = 1000;
+        c.device.expires_in_secs = 20;
+        c.device.interval_secs = 5;
+    });
+    let error = grant
+        .login(&manager.grant_context(), &prompt)
+        .await
+        .unwrap_err();
+    assert!(error.is_expired_token(), "{}", error.report());
+    audit.error("device: expired", &error);
+
+    for authorization in shown.lock().unwrap().iter() {
+        audit.secret("device code", authorization.device_code().secret());
+        audit.debug("device authorization", authorization);
+    }
+    assert_eq!(shown.lock().unwrap().len(), 3);
+    manager.forget().await.unwrap();
+    audit.debug("device manager", &manager);
+    audit.check();
+}
+
 /// A browser login (authorization code with PKCE): the code, the PKCE verifier, the
 /// client secret and the tokens appear in no log line (TRACE), no `Debug` of the login, no
 /// error (a wrong `state`, an `error=` redirect, a refused code) and not in the

@@ -117,6 +117,28 @@ const clients = [
   }),
 ];
 
+// --- Device authorization grant (RFC 8628): tests/interop_oidc_device.rs ----------------
+// A public client with the device_code and refresh_token grants; the user side (the
+// user-code page, a devInteractions login with any account, the consent page) is driven
+// over HTTP by the test. `offline_access` makes oidc-provider issue refresh tokens, which
+// it rotates for public clients.
+const DEVICE_CLIENT = {
+  client_id: 'grantkit-device',
+  token_endpoint_auth_method: 'none',
+  grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+  response_types: [],
+  redirect_uris: [],
+};
+clients.push(DEVICE_CLIENT);
+const USER_SCOPES = ['openid', 'offline_access'];
+const DEVICE_FEATURES = {
+  deviceFlow: { enabled: true },
+  devInteractions: { enabled: true },
+};
+// The user's tokens are not for the client_credentials resource server: no default
+// resource for the device client.
+const defaultResourceFor = (client) => (client?.clientId === DEVICE_CLIENT.client_id ? undefined : RESOURCE);
+// --- end of the device authorization grant -----------------------------------------------
 // --- Authorization code with PKCE (grantkit's AuthorizationCodeLogin, `login --browser`) ---
 // A native public client with a loopback redirect: for `application_type: 'native'`
 // oidc-provider accepts http://127.0.0.1/callback at any port (RFC 8252 §7.3); PKCE is
@@ -193,10 +215,11 @@ const provider = new Provider(issuer, {
       },
     },
     clientCredentials: { enabled: true },
+    ...DEVICE_FEATURES,
     // client_credentials issues an access token for a resource server: one, the default.
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => RESOURCE,
+      defaultResource: (ctx, client) => defaultResourceFor(client),
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resourceIndicator) => {
         if (resourceIndicator !== RESOURCE) throw new Error(`unknown resource ${resourceIndicator}`);
@@ -204,7 +227,7 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  scopes: ['api:read', ...LOGIN_SCOPES],
+  scopes: [...new Set(['api:read', ...LOGIN_SCOPES, ...USER_SCOPES])],
 });
 // Log why a client was refused (stderr; the test shows it on failure).
 provider.on('grant.error', (ctx, err) => {

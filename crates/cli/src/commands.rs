@@ -100,10 +100,13 @@ pub(crate) fn token(
     let (_, config) = load_config(config)?;
     let (token, requested_scope) = block_on(async {
         let (name, manager) = manager(&config, profile, deadline)?;
-        let token = manager
-            .token()
-            .await
-            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
+        let token = manager.token().await.map_err(|e| {
+            if e.is_login_required() {
+                crate::login::login_required(&name)
+            } else {
+                Failure::from(e.with_context(format_args!("profile `{name}`")))
+            }
+        })?;
         Ok::<_, Failure>((token, manager.identity().scope().map(str::to_owned)))
     })?;
     let text = render_token(&token, requested_scope.as_deref(), format);

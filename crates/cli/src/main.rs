@@ -79,13 +79,17 @@ enum Command {
     Profiles(ConfigArgs),
     /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
     Invalidate(ProfileArgs),
-    /// Log in as a user and keep the token, so that `grantkit token` serves it.
+    /// Log a user in and keep the user's tokens, so that `grantkit token` serves them.
     ///
-    /// For a profile with `grant = "authorization_code"`: `--browser` opens the profile's
-    /// `authorization_url` in a browser (or prints it) and waits for the redirect on
-    /// 127.0.0.1; the token goes to the profile's store and is renewed through its refresh
-    /// token from then on.
+    /// A profile with grant = "device_code" logs in with the device flow (RFC 8628): a URL
+    /// and a code on stderr; open the URL on any device, enter the code and approve. A
+    /// profile with grant = "authorization_code" logs in in a browser (`--browser`: the
+    /// authorization code grant with PKCE, the redirect caught on 127.0.0.1). The tokens go
+    /// to the profile's store (file or Redis), where every later `grantkit token -p NAME`,
+    /// in any process, finds them and renews them through the refresh token.
     Login(LoginArgs),
+    /// Log the user out of a profile: remove the user's tokens from its store.
+    Logout(ProfileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -191,13 +195,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Invalidate(args) => {
             commands::invalidate(args.config.config.as_deref(), args.profile.as_deref())
         }
-        Command::Login(args) if args.browser => login::browser(
+        Command::Login(args) => login::login(
             args.profile.config.config.as_deref(),
             args.profile.profile.as_deref(),
-            !args.no_open,
+            login::Method {
+                browser: args.browser,
+                open: !args.no_open,
+            },
         ),
-        Command::Login(_) => Err(Failure::usage(
-            "this build logs in with --browser only (the authorization code grant)",
-        )),
+        Command::Logout(args) => {
+            login::logout(args.config.config.as_deref(), args.profile.as_deref())
+        }
     }
 }

@@ -72,7 +72,7 @@ fn login_in_a_browser_then_token_serves_the_stored_login() {
         .unwrap();
     assert_eq!(before.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&before.stderr);
-    assert!(stderr.contains("log in first"), "{stderr}");
+    assert!(stderr.contains("run `grantkit login -p me`"), "{stderr}");
 
     let mut login = Command::new(cargo_bin("grantkit"))
         .args(["login", "-c"])
@@ -115,7 +115,7 @@ fn login_in_a_browser_then_token_serves_the_stored_login() {
     stderr.read_to_string(&mut rest).unwrap();
     let status = login.wait().unwrap();
     assert!(status.success(), "{shown}{rest}");
-    assert!(rest.contains("Logged in"), "{rest}");
+    assert!(rest.contains("grantkit: logged in; profile `me`"), "{rest}");
     exchange.assert();
 
     // Another process: the stored login's token, without a request.

@@ -13,6 +13,22 @@ mod text;
 pub use text::SERVER_TEXT_CHARS;
 use text::sanitize;
 
+/// Server-supplied text made fit for a terminal or a log line: one line, without escape
+/// sequences, control characters or bidirectional overrides, cut after `max_chars`
+/// characters (with `…` when something was left out). Errors show the server's `error`
+/// and `error_description` through it; show any other text a server chose (a device
+/// flow's `user_code` and `verification_uri`, say) through it too.
+///
+/// ```
+/// use grantkit_core::sanitize_server_text;
+///
+/// assert_eq!(sanitize_server_text("\u{1b}]0;owned\u{7}ABCD-EFGH\n", 100), "ABCD-EFGH");
+/// assert_eq!(sanitize_server_text("abcdefg", 6), "abcdef…");
+/// ```
+pub fn sanitize_server_text(text: &str, max_chars: usize) -> String {
+    sanitize(text, max_chars)
+}
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -43,6 +59,11 @@ pub enum ErrorKind {
     /// A token store failed (I/O, Redis, a corrupt record). The manager degrades around
     /// store failures rather than failing callers.
     Store,
+    /// A user must log in first: a user-login grant (device authorization, authorization
+    /// code) has no refresh token in its store, or the server refused the stored one. A
+    /// process that cannot ask the user (a CLI's `token`, a service) returns this instead of
+    /// starting an interactive login. Not retried.
+    LoginRequired,
     /// Anything else, such as a custom grant's own failure.
     Other,
 }
@@ -374,6 +395,7 @@ impl Error {
             ErrorKind::InvalidResponse
             | ErrorKind::Config
             | ErrorKind::Store
+            | ErrorKind::LoginRequired
             | ErrorKind::Other => false,
         }
     }
@@ -387,6 +409,23 @@ impl Error {
     /// Whether the endpoint answered `invalid_client` (wrong client id or secret).
     pub fn is_invalid_client(&self) -> bool {
         self.oauth_code() == Some("invalid_client")
+    }
+
+    /// Whether the endpoint answered `access_denied`: the user declined an interactive
+    /// login (RFC 8628 §3.5, RFC 6749 §4.1.2.1).
+    pub fn is_access_denied(&self) -> bool {
+        self.oauth_code() == Some("access_denied")
+    }
+
+    /// Whether the device code of a device authorization expired before the user approved
+    /// it (RFC 8628 §3.5 `expired_token`, said by the server or found by the client's clock).
+    pub fn is_expired_token(&self) -> bool {
+        self.oauth_code() == Some("expired_token")
+    }
+
+    /// Whether a user must log in first ([`ErrorKind::LoginRequired`]).
+    pub fn is_login_required(&self) -> bool {
+        self.inner.kind == ErrorKind::LoginRequired
     }
 
     fn oauth_code(&self) -> Option<&str> {

@@ -222,6 +222,7 @@ fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidResponse => "invalid_response",
         ErrorKind::Config => "config",
         ErrorKind::Store => "store",
+        ErrorKind::LoginRequired => "login_required",
         ErrorKind::Other => "other",
     }
 }
@@ -236,6 +237,7 @@ fn kind_from_name(name: &str) -> ErrorKind {
         "invalid_response" => ErrorKind::InvalidResponse,
         "config" => ErrorKind::Config,
         "store" => ErrorKind::Store,
+        "login_required" => ErrorKind::LoginRequired,
         _ => ErrorKind::Other,
     }
 }

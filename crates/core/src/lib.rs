@@ -69,6 +69,7 @@ mod manager;
 mod policy;
 mod redact;
 mod secret;
+mod sleep;
 mod store;
 mod token;
 
@@ -78,7 +79,10 @@ pub use clock::{Clock, SystemClock};
 pub use discovery::{
     Discovery, MAX_METADATA_BYTES, ResolvedEndpoint, ServerMetadata, TokenEndpoint,
 };
-pub use error::{EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS};
+pub use error::{
+    EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
+    sanitize_server_text,
+};
 pub use failure::{FAILURE_TEXT_CHARS, FailureRecord, MAX_FAILURE_RECORD_BYTES};
 pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
 #[cfg(feature = "default-http-client")]
@@ -88,9 +92,12 @@ pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
 pub use secret::{
-    AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, Password, RefreshToken,
-    SecretSource, SecretValue, SigningKey,
+    AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode, Password,
+    RefreshToken, SecretSource, SecretValue, SigningKey,
 };
+#[cfg(any(test, feature = "test-util"))]
+pub use sleep::ManualSleeper;
+pub use sleep::{Sleeper, TokioSleeper};
 pub use store::{
     DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
 };

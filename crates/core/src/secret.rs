@@ -112,6 +112,16 @@ secret_type!(
     Assertion
 );
 secret_type!(
+    /// The `device_code` of a device authorization (RFC 8628 §3.2): whoever holds it
+    /// receives the user's tokens once the user approves.
+    ///
+    /// ```
+    /// use grantkit_core::DeviceCode;
+    /// assert_eq!(format!("{:?}", DeviceCode::new("dc")), "DeviceCode([redacted])");
+    /// ```
+    DeviceCode
+);
+secret_type!(
     /// An authorization code (RFC 6749 §4.1.2): one redirect's proof of a user's consent,
     /// redeemed once at the token endpoint.
     AuthorizationCode

@@ -6,7 +6,7 @@
 //! default_profile = "acme"
 //!
 //! [profiles.acme]
-//! grant = "client_credentials"          # client_credentials | password | jwt_bearer
+//! grant = "client_credentials"          # client_credentials | password | jwt_bearer | device_code
 //! token_url = "https://auth.example.com/oauth/token"
 //! client_id = "my-client"
 //! client_secret = "s3cret"              # or GRANTKIT_PROFILES__ACME__CLIENT_SECRET
@@ -49,6 +49,7 @@ mod client_auth;
 mod describe;
 mod env;
 mod load;
+mod login;
 mod permissions;
 mod preset;
 mod schema;
@@ -62,6 +63,7 @@ pub(crate) use build::need;
 #[cfg(feature = "grant-jwt-bearer")]
 pub(crate) use build::override_jwt;
 pub use env::ConfigEnv;
+pub use login::USER_TOKEN_EXTRA_TTL;
 pub use preset::PresetName;
 pub use schema::{
     Config, ConfigUrl, GrantKind, JwtConfig, Profile, ProfileSummary, RefreshConfig, StoreConfig,

@@ -52,7 +52,7 @@
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
 //! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
 //! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
-//! | `test-util` | no | `time::ManualClock`, a clock tests move by hand |
+//! | `test-util` | no | `time::ManualClock`, a clock tests move by hand, and `time::ManualSleeper`, which advances it instead of waiting |
 //! | `conformance` | no | `store::conformance`: the test suite every [`store::TokenStore`] passes (not API-stable) |
 //!
 //! # Security
@@ -86,8 +86,8 @@ pub use grantkit_core::{
 #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
 pub use grantkit_grants::JwtBearer;
 pub use grantkit_grants::{
-    BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, PasswordGrant,
-    RefreshTokenGrant, WithRefresh,
+    BodyFormat, ClientAuth, ClientCredentials, ClientGrant, ClientOptions, DeviceCodeGrant,
+    PasswordGrant, RefreshTokenGrant, WithRefresh,
 };
 
 /// Writing a grant of your own: the [`Grant`](grant::Grant) trait, the context it runs in,
@@ -104,6 +104,12 @@ pub mod grant {
     #[cfg(feature = "grant-jwt-bearer")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grant-jwt-bearer")))]
     pub use grantkit_grants::{DEFAULT_ASSERTION_LIFETIME, JWT_BEARER_GRANT_TYPE, JwtSigningKey};
+    /// The device authorization grant's parts (RFC 8628): what the server answered, how
+    /// it is shown, and the identity user logins share.
+    pub use grantkit_grants::{
+        DEFAULT_INTERVAL, DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, DevicePrompt,
+        DevicePromptFn, SLOW_DOWN_STEP, device_prompt_fn, user_identity,
+    };
 }
 
 /// Authorization server discovery (RFC 8414, OpenID Connect Discovery): an issuer in place
@@ -171,13 +177,13 @@ pub mod login {
     pub use grantkit_grants::{AuthorizationCodeLogin, DEFAULT_LOGIN_TIMEOUT, PendingLogin, Pkce};
 }
 
-/// Time, injected: the [`Clock`](time::Clock) trait, the system clock, and (with the
+/// Time, injected: the [`Clock`](time::Clock) trait, the system clock, the [`Sleeper`](time::Sleeper) that waits, and (with the
 /// `test-util` feature) a manual clock for tests.
 pub mod time {
+    pub use grantkit_core::{Clock, Sleeper, SystemClock, TokioSleeper};
     #[cfg(feature = "test-util")]
     #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-    pub use grantkit_core::ManualClock;
-    pub use grantkit_core::{Clock, SystemClock};
+    pub use grantkit_core::{ManualClock, ManualSleeper};
 }
 
 /// Secret types: redacted in `Debug`, no `Display`, compared in constant time, zeroed on
@@ -185,8 +191,8 @@ pub mod time {
 /// each use; and [`redact_url`](secret::redact_url), the one way grantkit shows a URL.
 pub mod secret {
     pub use grantkit_core::{
-        AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, Password,
-        RefreshToken, SecretSource, SecretValue, SigningKey, redact_url,
+        AccessToken, Assertion, AuthorizationCode, ClientSecret, CodeVerifier, DeviceCode,
+        Password, RefreshToken, SecretSource, SecretValue, SigningKey, redact_url,
     };
 }
 
@@ -195,6 +201,7 @@ pub mod secret {
 pub mod error {
     pub use grantkit_core::{
         EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
+        sanitize_server_text,
     };
 }
 

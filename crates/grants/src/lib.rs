@@ -16,6 +16,7 @@
 //! | resource-owner password | [`PasswordGrant`] | 6749 §4.3 |
 //! | JWT bearer (HS256, or a PEM or JWK key) | `JwtBearer` with a `JwtSigningKey` (feature `jwt-bearer`) | 7523 §2.1 |
 //! | refresh token | [`RefreshTokenGrant`]; [`WithRefresh`] puts it in front of any grant | 6749 §6 |
+//! | device authorization (a user's login) | [`DeviceCodeGrant`], renewed with [`ClientGrant::with_refresh`] | 8628 |
 //! | authorization code with PKCE, loopback redirect (a user's login in a browser) | `AuthorizationCodeLogin` (feature `authorization-code`) | 6749 §4.1, 7636, 8252 |
 //!
 //! # Quick start
@@ -112,6 +113,7 @@ mod authorization_code;
 mod certificate;
 mod client;
 mod client_credentials;
+mod device;
 mod discovered;
 mod error;
 #[cfg(feature = "jwt-bearer")]
@@ -128,6 +130,10 @@ pub use authorization_code::{
 pub use certificate::Certificate;
 pub use client::{BodyFormat, ClientAuth};
 pub use client_credentials::ClientCredentials;
+pub use device::{
+    DEFAULT_INTERVAL, DEVICE_CODE_GRANT_TYPE, DeviceAuthorization, DeviceCodeGrant, DevicePrompt,
+    DevicePromptFn, SLOW_DOWN_STEP, device_prompt_fn, user_identity,
+};
 #[cfg(feature = "jwt-bearer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt-bearer")))]
 pub use jwt_bearer::{

@@ -36,10 +36,11 @@ use axum::routing::{any, post};
 use grantkit_core::{Clock, SystemClock};
 
 mod config;
+mod device;
 mod endpoints;
 pub(crate) mod tls;
 
-pub use config::{ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
+pub use config::{DeviceFlow, ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
 use endpoints::{api_endpoint, token_endpoint};
 pub use tls::TlsClient;
 
@@ -61,6 +62,7 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     issued: Mutex<HashMap<String, Issued>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
+    devices: Mutex<HashMap<String, device::DeviceState>>,
     token_requests: AtomicUsize,
     tokens_issued: AtomicUsize,
     api_requests: AtomicUsize,
@@ -93,6 +95,8 @@ impl TestServer {
     pub const CLIENT_ID: &'static str = "test-client";
     /// The registered client's secret.
     pub const CLIENT_SECRET: &'static str = "test-client-secret";
+    /// A public client (no secret), for the device authorization grant.
+    pub const PUBLIC_CLIENT_ID: &'static str = "test-public-client";
     /// The password grant's user.
     pub const USERNAME: &'static str = "alice";
     /// The password grant's password.
@@ -228,6 +232,7 @@ impl TestServer {
             requests: Mutex::default(),
             issued: Mutex::default(),
             refresh: Mutex::default(),
+            devices: Mutex::default(),
             token_requests: AtomicUsize::new(0),
             tokens_issued: AtomicUsize::new(0),
             api_requests: AtomicUsize::new(0),
@@ -238,6 +243,7 @@ impl TestServer {
             .route("/oauth/token", post(token_endpoint))
             .route("/oauth2/token", post(token_endpoint))
             .route("/token", post(token_endpoint))
+            .route("/device", post(device::device_endpoint))
             .route("/api/{*rest}", any(api_endpoint))
             .with_state(Arc::clone(&shared));
         (shared, app)
@@ -251,6 +257,12 @@ impl TestServer {
     /// The token endpoint, `{url}/oauth/token` (`/oauth2/token` and `/token` work too).
     pub fn token_url(&self) -> String {
         format!("{}/oauth/token", self.shared.base_url)
+    }
+
+    /// The device authorization endpoint (RFC 8628), `{url}/device`; see
+    /// [`ServerConfig::device`] for the simulated user.
+    pub fn device_authorization_url(&self) -> String {
+        format!("{}/device", self.shared.base_url)
     }
 
     /// A protected API resource, `{url}/api/resource`.

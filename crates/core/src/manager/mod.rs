@@ -190,6 +190,59 @@ impl TokenManager {
         }
     }
 
+    /// Makes `token`, obtained outside the manager (by an interactive login: a device
+    /// authorization, an authorization code), the current token: saves it in the store
+    /// under [`cache_key`](Self::cache_key), where every process with the same grant
+    /// identity finds it, and serves it from memory. From then on the manager renews it as
+    /// usual, through its refresh token when the grant does that
+    /// ([`WithRefresh`](https://docs.rs/grantkit-grants/latest/grantkit_grants/struct.WithRefresh.html)).
+    /// A failure remembered from an earlier renewal is forgotten.
+    ///
+    /// # Errors
+    /// The store's error ([`ErrorKind::Store`](crate::ErrorKind::Store)): unlike a
+    /// renewal, a login whose token could not be kept is worth reporting. The token is
+    /// served from memory all the same.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use std::time::{Duration, SystemTime};
+    /// use grantkit_core::{grant_fn, Error, GrantIdentity, Token, TokenManager};
+    ///
+    /// let manager = TokenManager::builder()
+    ///     .grant(grant_fn(GrantIdentity::new("device_code", "https://a.example/t"), |_| async {
+    ///         Err(Error::new(grantkit_core::ErrorKind::LoginRequired, "log in first"))
+    ///     }))
+    ///     .build()?;
+    /// let now = SystemTime::now();
+    /// manager.set_token(Token::new("user-at", now, now + Duration::from_secs(600))).await?;
+    /// assert_eq!(manager.token().await?.access_token().secret(), "user-at");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub async fn set_token(&self, token: Token) -> crate::error::Result<()> {
+        let inner = &self.inner;
+        *inner.failure_slot() = None;
+        inner.install(&token, None);
+        tracing::debug!(key = %inner.key, "token set from outside the manager");
+        inner.store.save(&inner.key, &token).await
+    }
+
+    /// Forgets the current token: drops it from memory and removes it (with its refresh
+    /// token) from the store, so that every process sharing the store has to obtain a new
+    /// one — for a user login, log in again. Revoking the token at the server is a
+    /// separate step (RFC 7009).
+    ///
+    /// # Errors
+    /// The store's error ([`ErrorKind::Store`](crate::ErrorKind::Store)); the token is gone
+    /// from memory all the same.
+    pub async fn forget(&self) -> crate::error::Result<()> {
+        let inner = &self.inner;
+        inner.current.store(None);
+        inner.generation.fetch_add(1, Ordering::Release);
+        *inner.failure_slot() = None;
+        tracing::debug!(key = %inner.key, "token forgotten");
+        inner.store.remove(&inner.key).await
+    }
+
     /// The cached token without any renewal: `None` if there is none, it expired, or it
     /// was invalidated.
     pub fn cached(&self) -> Option<Token> {
@@ -199,6 +252,18 @@ impl TokenManager {
             .as_deref()
             .filter(|e| e.is_valid(now))
             .map(|e| e.token().clone())
+    }
+
+    /// A [`GrantContext`](crate::GrantContext) like the ones the manager gives its grant:
+    /// its HTTP client (TLS settings, proxy, timeouts), clock, default lifetime and
+    /// `danger_allow_http`, without a previous token. For steps that run outside a
+    /// renewal, such as an interactive login whose token then goes to
+    /// [`set_token`](Self::set_token).
+    pub fn grant_context(&self) -> crate::GrantContext {
+        let inner = &self.inner;
+        crate::GrantContext::new(Arc::clone(&inner.http), Arc::clone(&inner.clock))
+            .with_default_lifetime(inner.settings.default_lifetime)
+            .danger_allow_http(inner.settings.allow_http)
     }
 
     /// The identity of the grant's tokens.

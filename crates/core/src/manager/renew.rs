@@ -328,7 +328,7 @@ impl Inner {
     }
 
     /// The last renewal's error, and until when it holds.
-    fn failure_slot(&self) -> MutexGuard<'_, Option<(Error, SystemTime)>> {
+    pub(super) fn failure_slot(&self) -> MutexGuard<'_, Option<(Error, SystemTime)>> {
         self.last_failure
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -54,7 +54,7 @@ impl Profile {
         builder = apply_timeouts(builder, name, self)?;
         builder = apply_proxy(builder, name, self.proxy.as_deref())?;
         builder = super::tls::apply_tls(builder, name, self)?;
-        builder = attach_store(builder, name, self.store.as_ref())?;
+        builder = attach_store(builder, name, self.store.as_ref(), self.is_user_login())?;
         Ok(builder)
     }
 
@@ -146,7 +146,7 @@ impl Profile {
     fn grant_builder(&self, name: &str) -> Result<TokenManagerBuilder> {
         let kind = self.grant.ok_or_else(|| {
             Error::config(format!(
-                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer or authorization_code) or `preset`"
+                "profile `{name}`: missing field `grant` (client_credentials, password, jwt_bearer, device_code or authorization_code) or `preset`"
             ))
         })?;
         let token_url = self.token_endpoint(name)?;
@@ -177,6 +177,9 @@ impl Profile {
                 Arc::new(grant.with_refresh())
             }
             GrantKind::JwtBearer => jwt_grant(name, self, token_url)?,
+            // A user's tokens: renewed through the refresh token; a login is
+            // `grantkit login` (or `Profile::device_grant` and `TokenManager::set_token`).
+            GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
             // Renewed through the stored login's refresh token; without one, "log in first".
             GrantKind::AuthorizationCode => authorization_code_grant(name, self)?,
         };
@@ -208,11 +211,13 @@ impl Profile {
                  `authorization_code` yet; give `authorization_url` and `token_url`"
             )));
         }
+        // The profile's name is the login slot, as for `device_code` profiles.
         Ok(grantkit_grants::AuthorizationCodeLogin::new(
             need(name, "authorization_url", &self.authorization_url)?.as_str(),
             need(name, "token_url", &self.token_url)?.as_str(),
             self.client_options(name)?,
-        ))
+        )
+        .account(name))
     }
 }
 
@@ -380,7 +385,10 @@ fn attach_store(
     builder: TokenManagerBuilder,
     name: &str,
     store: Option<&StoreConfig>,
+    user_login: bool,
 ) -> Result<TokenManagerBuilder> {
+    #[cfg(not(feature = "store-redis"))]
+    let _ = user_login;
     let Some(store) = store else {
         return Ok(builder.store(MemoryStore::new()));
     };
@@ -426,6 +434,10 @@ fn attach_store(
             }
             if let Some(key) = key {
                 redis = redis.encryption(key);
+            }
+            if user_login {
+                // A user's refresh token outlives the access token it came with.
+                redis = redis.extra_ttl(super::login::USER_TOKEN_EXTRA_TTL);
             }
             Ok(builder.store(redis))
         }

@@ -199,15 +199,26 @@ impl PresetName {
             PresetName::TwentyFourSevenOffice => {
                 presets::twenty_four_seven_office::from_profile(name, profile)
             }
+            #[cfg(feature = "grant-jwt-bearer")]
             PresetName::DisruptiveTechnologies => {
                 presets::disruptive_technologies::from_profile(name, profile)
             }
+            #[cfg(feature = "grant-jwt-bearer")]
             PresetName::GoogleServiceAccount => presets::google::from_profile(name, profile),
             PresetName::MicrosoftEntra => presets::microsoft_entra::from_profile(name, profile),
             PresetName::Auth0 => presets::auth0::from_profile(name, profile),
             PresetName::Okta => presets::okta::from_profile(name, profile),
             PresetName::Keycloak => presets::keycloak::from_profile(name, profile),
+            #[cfg(feature = "grant-jwt-bearer")]
             PresetName::SalesforceJwt => presets::salesforce::from_profile(name, profile),
+            // The presets that sign an assertion with a key.
+            #[cfg(not(feature = "grant-jwt-bearer"))]
+            PresetName::DisruptiveTechnologies
+            | PresetName::GoogleServiceAccount
+            | PresetName::SalesforceJwt => Err(Error::config(format!(
+                "profile `{name}`: preset `{}` needs grantkit's `grant-jwt-bearer` feature",
+                self.as_str()
+            ))),
         }
     }
 }
@@ -281,6 +292,7 @@ impl Profile {
             grant,
             token_url,
             issuer,
+            device_authorization_url,
             authorization_url,
             client_id,
             client_secret,
@@ -330,6 +342,10 @@ impl Profile {
             ("grant", grant.is_some()),
             ("token_url", token_url.is_some()),
             ("issuer", issuer.is_some()),
+            (
+                "device_authorization_url",
+                device_authorization_url.is_some(),
+            ),
             ("authorization_url", authorization_url.is_some()),
             ("client_id", client_id.is_some()),
             ("client_secret", client_secret.is_some()),

@@ -80,6 +80,9 @@ pub enum GrantKind {
     Password,
     /// RFC 7523 §2.1, HS256.
     JwtBearer,
+    /// RFC 8628: a user's login with `grantkit login` (or
+    /// [`Profile::device_grant`]), renewed through the refresh token.
+    DeviceCode,
     /// A user's login in a browser: the authorization code grant with PKCE (RFC 6749
     /// §4.1, RFC 7636, RFC 8252), started by `grantkit login -p NAME --browser`; the token
     /// is then renewed through its refresh token.
@@ -93,6 +96,7 @@ impl GrantKind {
             GrantKind::ClientCredentials => "client_credentials",
             GrantKind::Password => "password",
             GrantKind::JwtBearer => "jwt_bearer",
+            GrantKind::DeviceCode => "device_code",
             GrantKind::AuthorizationCode => "authorization_code",
         }
     }
@@ -225,6 +229,10 @@ pub struct Profile {
     /// two). Spelled-out profiles only.
     #[serde(default, deserialize_with = "lenient")]
     pub issuer: Option<ConfigUrl>,
+    /// The device authorization endpoint of a `device_code` profile (RFC 8628 §3.1);
+    /// until discovery (`issuer`) exists, given with `token_url`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub device_authorization_url: Option<ConfigUrl>,
     /// `authorization_code`: the authorization endpoint, the page the browser opens.
     #[serde(default, deserialize_with = "lenient")]
     pub authorization_url: Option<ConfigUrl>,

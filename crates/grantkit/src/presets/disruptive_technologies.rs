@@ -234,18 +234,6 @@ pub(crate) fn from_profile(
     Ok(builder_for(override_jwt(name, profile, preset.grant())?))
 }
 
-/// Without the `grant-jwt-bearer` feature, a `preset = "disruptive-technologies"`
-/// profile is refused.
-#[cfg(all(feature = "config", not(feature = "grant-jwt-bearer")))]
-pub(crate) fn from_profile(
-    name: &str,
-    _: &crate::config::Profile,
-) -> grantkit_core::Result<grantkit_core::TokenManagerBuilder> {
-    Err(grantkit_core::Error::config(format!(
-        "profile `{name}`: preset `disruptive-technologies` needs grantkit's `grant-jwt-bearer` feature"
-    )))
-}
-
 #[cfg(feature = "grant-jwt-bearer")]
 impl fmt::Debug for DisruptiveTechnologies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -259,18 +259,6 @@ pub(crate) fn from_profile(
         .map_err(|e| e.with_context(format!("profile `{name}`")))
 }
 
-/// Without the `grant-jwt-bearer` feature, a `preset = "salesforce-jwt"` profile is
-/// refused.
-#[cfg(all(feature = "config", not(feature = "grant-jwt-bearer")))]
-pub(crate) fn from_profile(
-    name: &str,
-    _: &crate::config::Profile,
-) -> grantkit_core::Result<grantkit_core::TokenManagerBuilder> {
-    Err(grantkit_core::Error::config(format!(
-        "profile `{name}`: preset `salesforce-jwt` needs grantkit's `grant-jwt-bearer` feature"
-    )))
-}
-
 #[cfg(feature = "grant-jwt-bearer")]
 impl fmt::Debug for SalesforceJwt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

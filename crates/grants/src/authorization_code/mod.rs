@@ -131,7 +131,7 @@ pub struct AuthorizationCodeLogin {
 
 /// As a [`Grant`] in a [`TokenManager`](grantkit_core::TokenManager): with an
 /// [`opener`](AuthorizationCodeLogin::opener), [`run`](AuthorizationCodeLogin::run) with it;
-/// without one, a permanent error saying that the user must log in first, so that a
+/// without one, an [`ErrorKind::LoginRequired`](grantkit_core::ErrorKind::LoginRequired) error saying that the user must log in first, so that a
 /// process nobody watches (a service, `grantkit token`) never waits for a browser. Wrap it
 /// with [`with_refresh`](crate::ClientGrant::with_refresh): the manager then renews the
 /// stored login's token through its refresh token, and asks for a login only when there
@@ -141,7 +141,8 @@ impl Grant for AuthorizationCodeLogin {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         match &self.opener {
             Some(open) => self.run(cx, |url| open(url)).await,
-            None => Err(Error::permanent(
+            None => Err(Error::new(
+                grantkit_core::ErrorKind::LoginRequired,
                 "no user token: log in first (an authorization code login needs the user's \
                  browser)",
             )),

@@ -12,6 +12,7 @@ mod authorization_code;
 #[cfg(feature = "jwt-bearer")]
 mod client_assertion;
 mod client_credentials;
+mod device;
 #[cfg(feature = "jwt-bearer")]
 mod discovery;
 #[cfg(feature = "jwt-bearer")]

@@ -98,15 +98,50 @@ pub struct ServerConfig {
     /// Whether token responses leave `scope` out, as RFC 6749 §5.1 allows when the granted
     /// scope is the requested one. Off by default (the requested scope is echoed).
     pub omit_scope: bool,
+    /// How the device authorization endpoint (`/device`, RFC 8628) and its simulated user
+    /// behave.
+    pub device: DeviceFlow,
+}
+
+/// The simulated user of the device authorization grant: after
+/// [`pending_polls`](Self::pending_polls) answers of `authorization_pending`, the user has
+/// approved (or denied) every device code.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DeviceFlow {
+    /// The `interval` the server asks for, in seconds: 0 by default, so that tests poll
+    /// without waiting (RFC 8628's default is 5).
+    pub interval_secs: u64,
+    /// The device code's `expires_in`, in seconds (600).
+    pub expires_in_secs: u64,
+    /// How many polls of a code are answered `authorization_pending` first (1).
+    pub pending_polls: usize,
+    /// Whether the user denies (`access_denied`) instead of approving.
+    pub deny: bool,
+}
+
+impl Default for DeviceFlow {
+    fn default() -> Self {
+        DeviceFlow {
+            interval_secs: 0,
+            expires_in_secs: 600,
+            pending_polls: 1,
+            deny: false,
+        }
+    }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            clients: HashMap::from([(
-                TestServer::CLIENT_ID.into(),
-                TestServer::CLIENT_SECRET.into(),
-            )]),
+            clients: HashMap::from([
+                (
+                    TestServer::CLIENT_ID.into(),
+                    TestServer::CLIENT_SECRET.into(),
+                ),
+                // A public client (RFC 6749 §2.1): its id, no secret.
+                (TestServer::PUBLIC_CLIENT_ID.into(), String::new()),
+            ]),
             users: HashMap::from([(TestServer::USERNAME.into(), TestServer::PASSWORD.into())]),
             service_accounts: HashMap::from([(
                 TestServer::KEY_ID.into(),
@@ -132,6 +167,7 @@ impl Default for ServerConfig {
             token_delay: Duration::ZERO,
             whole_second_expiry: false,
             omit_scope: false,
+            device: DeviceFlow::default(),
         }
     }
 }

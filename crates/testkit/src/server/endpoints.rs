@@ -17,14 +17,14 @@ use super::config::{ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig}
 use super::tls::TlsPeer;
 use super::{Issued, RefreshGrant, Shared, locked};
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+pub(super) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
 
-fn parse_params(content_type: Option<&str>, body: &[u8]) -> Map<String, Value> {
+pub(super) fn parse_params(content_type: Option<&str>, body: &[u8]) -> Map<String, Value> {
     if content_type.is_some_and(|c| c.starts_with("application/json")) {
         match serde_json::from_slice(body) {
             Ok(Value::Object(m)) => m,
@@ -37,7 +37,7 @@ fn parse_params(content_type: Option<&str>, body: &[u8]) -> Map<String, Value> {
     }
 }
 
-fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+pub(super) fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
     let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -59,7 +59,7 @@ fn status(code: u16) -> StatusCode {
 
 /// The client's credentials, from HTTP Basic (form-urlencoded inside, RFC 6749 §2.3.1) or
 /// the body.
-fn client_credentials(
+pub(super) fn client_credentials(
     headers: &HeaderMap,
     params: &Map<String, Value>,
 ) -> Option<(String, String)> {
@@ -272,6 +272,21 @@ pub(super) async fn token_endpoint(
                 }
             }
         }
+        Some(super::device::DEVICE_CODE) => {
+            let id = match authenticate() {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
+            match super::device::poll(
+                &shared,
+                &config,
+                &id,
+                &text("device_code").unwrap_or_default(),
+            ) {
+                Ok(scope) => (id, scope, true),
+                Err(r) => return r,
+            }
+        }
         Some(JWT_BEARER) => {
             match verify_assertion(&shared, &config, &text("assertion").unwrap_or_default()) {
                 Ok(issuer) => (issuer, scope, false),
@@ -305,7 +320,7 @@ pub(super) async fn token_endpoint(
     ))
 }
 
-fn json_ok(body: Map<String, Value>) -> Response {
+pub(super) fn json_ok(body: Map<String, Value>) -> Response {
     (
         StatusCode::OK,
         [
@@ -317,7 +332,7 @@ fn json_ok(body: Map<String, Value>) -> Response {
         .into_response()
 }
 
-fn issue(
+pub(super) fn issue(
     shared: &Shared,
     config: &ServerConfig,
     client_id: &str,

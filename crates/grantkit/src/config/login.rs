@@ -1,0 +1,131 @@
+//! User-login profiles (`grant = "device_code"`): the login grant, and how long stores keep
+//! a user's tokens.
+
+use std::time::Duration;
+
+use grantkit_core::{Error, Result};
+use grantkit_grants::DeviceCodeGrant;
+
+use super::build::need;
+use super::{GrantKind, Profile};
+
+/// How long a Redis store keeps a user's token past the expiry of its access token: the
+/// refresh token in it outlives the access token. A login unused for longer is forgotten
+/// (log in again). The file store keeps it until `grantkit logout`.
+pub const USER_TOKEN_EXTRA_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+impl Profile {
+    /// Whether this profile holds a user's tokens, obtained by an interactive login
+    /// (`grant = "device_code"` or `"authorization_code"`) rather than by the client alone.
+    ///
+    /// ```
+    /// use grantkit::config::Config;
+    ///
+    /// let config = Config::from_toml(r#"
+    ///     [profiles.me]
+    ///     grant = "device_code"
+    ///     device_authorization_url = "https://auth.example.com/device"
+    ///     token_url = "https://auth.example.com/token"
+    ///     client_id = "cli"
+    /// "#)?;
+    /// assert!(config.profile(Some("me"))?.1.is_user_login());
+    /// # Ok::<(), grantkit::Error>(())
+    /// ```
+    pub fn is_user_login(&self) -> bool {
+        matches!(
+            self.grant,
+            Some(GrantKind::DeviceCode | GrantKind::AuthorizationCode)
+        )
+    }
+
+    /// The device authorization grant of a `device_code` profile, for logging in: its
+    /// `device_authorization_url`, `token_url`, client (`client_id`, optional
+    /// `client_secret` and `client_auth`), `scope` and `params`, with the profile's name as
+    /// the login slot ([`DeviceCodeGrant::account`]). The manager
+    /// [`Profile::builder`] makes renews through the refresh token and never logs in by
+    /// itself; log in with [`DeviceCodeGrant::login`] and hand the token to
+    /// [`TokenManager::set_token`](grantkit_core::TokenManager::set_token), as
+    /// `grantkit login` does.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the missing field.
+    pub fn device_grant(&self, name: &str) -> Result<DeviceCodeGrant> {
+        // Seam for discovery (RFC 8414): with `issuer`, both endpoints are to come from the
+        // server's metadata (`device_authorization_endpoint`, `token_endpoint`); until the
+        // device grant takes a `TokenEndpoint`, an issuer is refused by name.
+        if self.issuer.is_some() {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `issuer` is not supported with grant `device_code` \
+                 yet; give `device_authorization_url` and `token_url`"
+            )));
+        }
+        let device_url = need(
+            name,
+            "device_authorization_url",
+            &self.device_authorization_url,
+        )?;
+        let token_url = need(name, "token_url", &self.token_url)?;
+        let grant = DeviceCodeGrant::new(
+            device_url.as_str(),
+            token_url.as_str(),
+            self.client_options(name)?,
+        )
+        .account(name);
+        grant
+            .validate()
+            .map_err(|e| e.with_context(format!("profile `{name}`")))?;
+        Ok(grant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const PROFILE: &str = r#"
+        [profiles.me]
+        grant = "device_code"
+        device_authorization_url = "https://auth.example.com/device"
+        token_url = "https://auth.example.com/token"
+        client_id = "cli"
+        scope = "openid offline_access"
+    "#;
+
+    #[test]
+    fn the_login_grant_and_the_managers_grant_share_the_user_slot() {
+        let config = Config::from_toml(PROFILE).unwrap();
+        let (name, profile) = config.profile(Some("me")).unwrap();
+        let grant = profile.device_grant(name).unwrap();
+        let manager = config.manager(Some("me")).unwrap();
+        let identity = grantkit_core::Grant::identity(&grant);
+        assert_eq!(manager.identity(), &identity);
+        assert_eq!(identity.kind(), "user_login");
+        assert_eq!(identity.params()["account"], "me");
+    }
+
+    #[test]
+    fn missing_endpoints_are_named() {
+        let config = Config::from_toml(
+            "[profiles.me]\ngrant = \"device_code\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"cli\"\n",
+        )
+        .unwrap();
+        let e = config.manager(Some("me")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "profile `me`: missing field `device_authorization_url`"
+        );
+    }
+
+    #[cfg(feature = "store-redis")]
+    #[test]
+    fn redis_keeps_a_users_token_past_its_access_token() {
+        let with_redis =
+            format!("{PROFILE}store = {{ kind = \"redis\", url = \"redis://127.0.0.1:1\" }}\n");
+        let manager = Config::from_toml(&with_redis)
+            .unwrap()
+            .manager(Some("me"))
+            .unwrap();
+        let shown = format!("{:?}", manager.store());
+        assert!(shown.contains("extra_ttl: 7776000s"), "{shown}");
+    }
+}
