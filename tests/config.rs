@@ -7,6 +7,8 @@ use grantkit::ErrorKind;
 use grantkit::config::{Config, GrantKind, PresetName, StoreKind};
 use grantkit_testkit::server::{JWT_BEARER, TestServer};
 
+#[path = "config/discovery.rs"]
+mod discovery;
 #[path = "config/exchange.rs"]
 mod exchange;
 #[path = "config/sources.rs"]
@@ -103,7 +105,7 @@ fn each_kind_of_mistake_names_what_is_wrong() {
         (
             "[profiles.acme]\ngrant = \"client_credentials\"\nclient_id = \"a\"\nclient_secret = \"b\"",
             None,
-            "profile `acme`: missing field `token_url`",
+            "profile `acme`: missing field `token_url` (or `issuer`)",
         ),
         (
             "[profiles.acme]\ngrant = \"client_credentials\"\ntoken_url = \"https://a/t\"\nclient_secret = \"b\"",

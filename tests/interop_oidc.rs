@@ -237,6 +237,9 @@ fn pkjwt_client(alg: &str) -> String {
 // The tests
 // ---------------------------------------------------------------------------------------
 
+#[path = "interop_oidc/discovery.rs"]
+mod discovery;
+
 /// client_secret_basic and client_secret_post: the secret in the Authorization header or
 /// in the body; a wrong one is `invalid_client`.
 #[tokio::test]

@@ -29,6 +29,8 @@ use grantkit::{
 use grantkit_integration_tests::server_with_clock;
 use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
 
+#[path = "secrets/discovery.rs"]
+mod discovery;
 #[path = "secrets/exchange.rs"]
 mod exchange;
 
@@ -828,6 +830,7 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     }
     let middleware = AuthMiddleware::new(manager.clone(), ["api.example.com"]);
     audit.debug("middleware", &middleware);
+    discovery::run(&mut audit, &server, &clock).await;
 
     audit.check();
     // The capture worked: the run's events are there.

@@ -229,7 +229,11 @@ pub(crate) fn profiles(source: &ConfigSource) -> Result<(), Failure> {
             marker.to_owned(),
             name.clone(),
             grant,
-            summary.token_url.unwrap_or_else(|| "(missing)".to_owned()),
+            match (summary.token_url, summary.issuer) {
+                (Some(url), _) => url,
+                (None, Some(issuer)) => format!("(discovered from {issuer})"),
+                (None, None) => "(missing)".to_owned(),
+            },
             store,
         ]);
     }

@@ -964,6 +964,12 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         grant = "jwt_bearer"
         token_url = "{url}"
         jwt = {{ issuer = "svc@example.com", private_key_file = "{keys}/test-only-ec-p256.jwk.json" }}
+
+        [profiles.discovered]
+        grant = "client_credentials"
+        issuer = "https://auth.example.com/realms/acme"
+        client_id = "app"
+        client_secret = "acme-client-secret-value"
         "#,
         url = f.token_url(),
         store = f.store_dir().display(),
@@ -995,7 +1001,7 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
         assert!(!stderr(&output).contains(secret));
     }
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 8, "{out}");
+    assert_eq!(lines.len(), 9, "{out}");
     assert!(
         lines[0].contains("NAME") && lines[0].contains("TOKEN URL"),
         "{out}"
@@ -1013,6 +1019,10 @@ fn profiles_lists_kinds_urls_and_stores_without_secrets() {
     assert!(line("acme").contains("client_credentials"));
     assert!(line("acme").contains(&f.token_url()));
     assert!(line("acme").contains("file ("));
+    assert!(
+        line("discovered").contains("(discovered from https://auth.example.com/realms/acme)"),
+        "{out}"
+    );
     assert!(!line("legacy").starts_with('*'));
     assert!(line("legacy").contains("password"));
     assert!(

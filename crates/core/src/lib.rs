@@ -60,6 +60,7 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod clock;
+mod discovery;
 mod error;
 mod failure;
 mod grant;
@@ -76,6 +77,9 @@ mod token;
 #[cfg(any(test, feature = "test-util"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
+pub use discovery::{
+    Discovery, MAX_METADATA_BYTES, ResolvedEndpoint, ServerMetadata, TokenEndpoint,
+};
 pub use error::{
     EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
     sanitize_server_text,

@@ -123,6 +123,29 @@ pub mod revocation {
     pub use grantkit_grants::Revocation;
 }
 
+/// Authorization server discovery (RFC 8414, OpenID Connect Discovery): an issuer in place
+/// of a token URL. Every grant takes a [`TokenEndpoint`](discovery::TokenEndpoint); a
+/// [`Discovery`](discovery::Discovery) fetches and caches the issuer's
+/// [`ServerMetadata`](discovery::ServerMetadata) (see `docs/grants.md`, "Discovery").
+///
+/// ```no_run
+/// # async fn run() -> grantkit::Result<()> {
+/// use grantkit::{ClientCredentials, ClientOptions, TokenManager};
+///
+/// let grant = ClientCredentials::discover(
+///     "https://auth.example.com",
+///     ClientOptions::form("my-client", std::env::var("CLIENT_SECRET").unwrap_or_default()),
+/// );
+/// let manager = TokenManager::builder().grant(grant).build()?;
+/// let token = manager.token().await?; // the metadata is fetched once, then cached
+/// # let _ = token; Ok(()) }
+/// ```
+pub mod discovery {
+    pub use grantkit_core::{
+        Discovery, MAX_METADATA_BYTES, ResolvedEndpoint, ServerMetadata, TokenEndpoint,
+    };
+}
+
 /// Where tokens are kept: the [`TokenStore`](store::TokenStore) trait with its lock and
 /// failure-sharing types, and the stores grantkit ships.
 ///

@@ -329,7 +329,10 @@ impl fmt::Debug for Params {
 }
 
 /// Checks that `url` is an `http` or `https` URL; whether plain `http` is acceptable is
-/// decided when the request is sent, by the context's policy.
+/// decided when the request is sent, by the context's policy. (The grants here hold a
+/// [`TokenEndpoint`](grantkit_core::TokenEndpoint) and call its `validate`; this stays for
+/// grants that take a plain URL.)
+#[allow(dead_code)]
 pub(crate) fn validate_url(url: &str) -> Result<()> {
     grantkit_core::TokenRequest::check_url(url, true)
 }

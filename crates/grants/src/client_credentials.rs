@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use grantkit_core::{
-    ClientSecret, Grant, GrantContext, GrantIdentity, HttpRequest, Result, SecretSource, Token,
+    ClientSecret, Discovery, Grant, GrantContext, GrantIdentity, HttpRequest, Result, SecretSource,
+    Token, TokenEndpoint,
 };
 
-use crate::client::validate_url;
 use crate::options::ClientOptions;
 
 /// Body parameters the grant sets itself.
@@ -60,7 +60,7 @@ const RESERVED: &[&str] = &["grant_type", "client_id", "client_secret", "scope"]
 /// ```
 #[derive(Clone)]
 pub struct ClientCredentials {
-    token_url: String,
+    token_url: TokenEndpoint,
     options: ClientOptions,
 }
 
@@ -76,11 +76,34 @@ impl ClientCredentials {
     /// );
     /// assert_eq!(grant.client_options().client_auth_method(), ClientAuth::Basic);
     /// ```
-    pub fn new(token_url: impl Into<String>, options: ClientOptions) -> Self {
+    ///
+    /// `token_url` may also be an issuer to discover the token endpoint from (a
+    /// [`Discovery`] or [`TokenEndpoint::issuer`]); see [`discover`](Self::discover).
+    pub fn new(token_url: impl Into<TokenEndpoint>, options: ClientOptions) -> Self {
         ClientCredentials {
             token_url: token_url.into(),
             options,
         }
+    }
+
+    /// A client-credentials grant at the token endpoint that `issuer`'s metadata names
+    /// (RFC 8414, OpenID Connect Discovery; see [`Discovery`]). The metadata is fetched by
+    /// the first token request and cached; before any token request, the grant checks
+    /// that the server lists `client_credentials` and the client's authentication method
+    /// (when it lists them).
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientCredentials, ClientGrant, ClientOptions};
+    ///
+    /// let grant = ClientCredentials::discover(
+    ///     "https://auth.example.com",
+    ///     ClientOptions::form("app", "s3cret").scope("read"),
+    /// );
+    /// assert_eq!(grant.token_url(), "https://auth.example.com"); // the issuer, until discovered
+    /// assert!(grant.token_endpoint().discovery().is_some());
+    /// ```
+    pub fn discover(issuer: impl Into<String>, options: ClientOptions) -> Self {
+        Self::new(Discovery::new(issuer), options)
     }
 
     /// Shorthand for `new(token_url, ClientOptions::form(client_id, client_secret))`: a
@@ -94,7 +117,7 @@ impl ClientCredentials {
     /// # let _ = grant;
     /// ```
     pub fn form(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         client_id: impl Into<String>,
         client_secret: impl Into<SecretSource<ClientSecret>>,
     ) -> Self {
@@ -113,7 +136,7 @@ impl ClientCredentials {
     /// # let _ = grant;
     /// ```
     pub fn json(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         client_id: impl Into<String>,
         client_secret: impl Into<SecretSource<ClientSecret>>,
     ) -> Self {
@@ -125,7 +148,7 @@ impl ClientCredentials {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for a token URL that is not
-    /// `http(s)`, an empty client id, or an extra parameter named like one the grant sets.
+    /// `http(s)` (or an issuer that is not a valid one), an empty client id, or an extra parameter named like one the grant sets.
     ///
     /// ```
     /// # use grantkit_grants::{ClientCredentials, ClientGrant};
@@ -134,17 +157,17 @@ impl ClientCredentials {
     /// assert!(grant.clone().param("client_id", "other").validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.token_url)?;
+        self.token_url.validate()?;
         self.options.validate(RESERVED)
     }
 
-    fn request(&self, now: SystemTime) -> Result<HttpRequest> {
+    fn request(&self, token_url: &str, now: SystemTime) -> Result<HttpRequest> {
         let options = self.options.resolved()?;
         let scope = options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         options.push_body_credentials(&mut fields);
         options.push_scope_and_params(&scope, &mut fields);
-        options.request(&self.token_url, &fields, now)
+        options.request(token_url, &fields, now)
     }
 }
 
@@ -154,21 +177,30 @@ impl_client_grant!(ClientCredentials);
 impl Grant for ClientCredentials {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         self.validate()?;
-        cx.exchange(self.request(cx.now())?).await
+        crate::discovered::exchange(
+            cx,
+            &self.token_url,
+            &self.options,
+            Some("client_credentials"),
+            |url| self.request(url, cx.now()),
+        )
+        .await
     }
 
-    /// Kind `client_credentials`, the token URL, the client id, the scope, the
+    /// Kind `client_credentials`, the token URL (the issuer, when discovered), the client id, the scope, the
     /// `audience` parameter as the audience and every other extra parameter.
     fn identity(&self) -> GrantIdentity {
-        self.options
-            .identify(GrantIdentity::new("client_credentials", &self.token_url))
+        self.options.identify(GrantIdentity::new(
+            "client_credentials",
+            self.token_url.as_str(),
+        ))
     }
 }
 
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentials")
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
+            .field("token_url", &self.token_url)
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -189,7 +221,7 @@ mod tests {
         let req = ClientCredentials::form("https://a.example/token", "app", "s3cret")
             .client_auth(ClientAuth::Body)
             .scope("read  write")
-            .request(std::time::UNIX_EPOCH)
+            .request("https://a.example/token", std::time::UNIX_EPOCH)
             .unwrap();
         assert_eq!(
             body(&req),
@@ -204,7 +236,7 @@ mod tests {
             .param("b", "1")
             .param("a", "2")
             .param("b", "3")
-            .request(std::time::UNIX_EPOCH)
+            .request("https://a.example/token", std::time::UNIX_EPOCH)
             .unwrap();
         assert_eq!(
             body(&req),

@@ -86,13 +86,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
-/// Implements [`ClientGrant`] for a grant whose fields are `token_url: String` and
+/// Implements [`ClientGrant`] for a grant whose fields are `token_url` (a `String` or a
+/// [`TokenEndpoint`](grantkit_core::TokenEndpoint)) and
 /// `options: ClientOptions`, as every grant of this crate's is.
 macro_rules! impl_client_grant {
     ($grant:ty) => {
         impl $crate::ClientGrant for $grant {
             fn token_url(&self) -> &str {
-                &self.token_url
+                ::std::convert::AsRef::<str>::as_ref(&self.token_url)
+            }
+
+            fn token_endpoint(&self) -> ::grantkit_core::TokenEndpoint {
+                ::grantkit_core::TokenEndpoint::from(&self.token_url)
             }
 
             fn client_options(&self) -> &$crate::ClientOptions {
@@ -112,6 +117,7 @@ mod certificate;
 mod client;
 mod client_credentials;
 mod device;
+mod discovered;
 mod error;
 #[cfg(feature = "jwt-bearer")]
 mod jwt_bearer;

@@ -490,6 +490,23 @@ impl ClientOptions {
         };
         request.build()
     }
+
+    /// The algorithm of the client assertions this client signs itself, if it signs any.
+    pub(crate) fn assertion_algorithm(&self) -> Option<&'static str> {
+        #[cfg(feature = "jwt-bearer")]
+        match self.client_auth_method() {
+            ClientAuth::ClientSecretJwt => return Some("HS256"),
+            ClientAuth::PrivateKeyJwt => {
+                return self
+                    .assertion
+                    .private_key
+                    .as_ref()
+                    .map(crate::JwtSigningKey::algorithm_name);
+            }
+            _ => {}
+        }
+        None
+    }
 }
 
 impl fmt::Debug for ClientOptions {

@@ -6,9 +6,10 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use grantkit_core::{
     Grant, GrantContext, GrantIdentity, HttpRequest, Password, Result, SecretSource, Token,
+    TokenEndpoint,
 };
 
-use crate::client::{BodyFormat, validate_url};
+use crate::client::BodyFormat;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 
@@ -74,7 +75,7 @@ const RESERVED: &[&str] = &[
 /// ```
 #[derive(Clone)]
 pub struct PasswordGrant {
-    token_url: String,
+    token_url: TokenEndpoint,
     options: ClientOptions,
     username: String,
     password: SecretSource<Password>,
@@ -83,7 +84,8 @@ pub struct PasswordGrant {
 impl PasswordGrant {
     /// A password grant at `token_url` for the client `options` describe, logging in as
     /// `username` with `password`: a value, or a [`SecretSource`] that reads it from a
-    /// file (`SecretSource::file(path)`) or a function at each login.
+    /// file (`SecretSource::file(path)`) or a function at each login. `token_url` may also
+    /// be an issuer ([`TokenEndpoint::issuer`]) whose metadata names the token endpoint.
     ///
     /// ```
     /// use grantkit_grants::{ClientOptions, PasswordGrant};
@@ -97,7 +99,7 @@ impl PasswordGrant {
     /// assert_eq!(grant.username(), "me");
     /// ```
     pub fn new(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         options: ClientOptions,
         username: impl Into<String>,
         password: impl Into<SecretSource<Password>>,
@@ -135,7 +137,7 @@ impl PasswordGrant {
     /// assert!(grant.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.token_url)?;
+        self.token_url.validate()?;
         self.options.validate(RESERVED)?;
         if self.username.is_empty() {
             return Err(GrantError::EmptyUsername.into());
@@ -143,7 +145,7 @@ impl PasswordGrant {
         Ok(())
     }
 
-    fn request(&self, now: SystemTime) -> Result<HttpRequest> {
+    fn request(&self, token_url: &str, now: SystemTime) -> Result<HttpRequest> {
         let options = self.options.resolved()?;
         let password = self.password.resolve()?;
         let scope = options.requested_scope();
@@ -167,7 +169,7 @@ impl PasswordGrant {
                 .collect(),
         };
         options.push_scope_and_params(&scope, &mut fields);
-        options.request(&self.token_url, &fields, now)
+        options.request(token_url, &fields, now)
     }
 }
 
@@ -177,15 +179,22 @@ impl_client_grant!(PasswordGrant);
 impl Grant for PasswordGrant {
     async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
         self.validate()?;
-        cx.exchange(self.request(cx.now())?).await
+        crate::discovered::exchange(
+            cx,
+            &self.token_url,
+            &self.options,
+            Some("password"),
+            |url| self.request(url, cx.now()),
+        )
+        .await
     }
 
     /// Kind `password`, the token URL, the client id, the scope, the `username`
     /// parameter, the `audience` parameter as the audience and every other extra
     /// parameter.
     fn identity(&self) -> GrantIdentity {
-        let identity =
-            GrantIdentity::new("password", &self.token_url).with_param("username", &self.username);
+        let identity = GrantIdentity::new("password", self.token_url.as_str())
+            .with_param("username", &self.username);
         self.options.identify(identity)
     }
 }
@@ -193,7 +202,7 @@ impl Grant for PasswordGrant {
 impl fmt::Debug for PasswordGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PasswordGrant")
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
+            .field("token_url", &self.token_url)
             .field("options", &self.options)
             .field("username", &self.username)
             .field("password", &self.password)
@@ -217,7 +226,13 @@ mod tests {
     }
 
     fn body(grant: &PasswordGrant) -> String {
-        String::from_utf8(grant.request(std::time::UNIX_EPOCH).unwrap().into_body()).unwrap()
+        String::from_utf8(
+            grant
+                .request("https://a.example/token", std::time::UNIX_EPOCH)
+                .unwrap()
+                .into_body(),
+        )
+        .unwrap()
     }
 
     #[test]

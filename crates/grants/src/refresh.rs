@@ -4,9 +4,10 @@ use std::fmt;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use grantkit_core::{Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToken, Result, Token};
+use grantkit_core::{
+    Grant, GrantContext, GrantIdentity, HttpRequest, RefreshToken, Result, Token, TokenEndpoint,
+};
 
-use crate::client::validate_url;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 
@@ -60,13 +61,14 @@ fn previous_refresh_token(cx: &GrantContext) -> Option<&RefreshToken> {
 /// ```
 #[derive(Clone)]
 pub struct RefreshTokenGrant {
-    token_url: String,
+    token_url: TokenEndpoint,
     options: ClientOptions,
     refresh_token: Option<RefreshToken>,
 }
 
 impl RefreshTokenGrant {
-    /// A refresh-token grant at `token_url` for the client `options` describe.
+    /// A refresh-token grant at `token_url` (or an issuer's discovered token endpoint,
+    /// [`TokenEndpoint::issuer`]) for the client `options` describe.
     ///
     /// Without a client secret it acts as a public client and sends `client_id` in the
     /// body. A scope set in the options asks for a narrower scope; without it, the
@@ -78,7 +80,7 @@ impl RefreshTokenGrant {
     /// let grant = RefreshTokenGrant::new("https://auth.example.com/token", ClientOptions::new("app"));
     /// # let _ = grant;
     /// ```
-    pub fn new(token_url: impl Into<String>, options: ClientOptions) -> Self {
+    pub fn new(token_url: impl Into<TokenEndpoint>, options: ClientOptions) -> Self {
         RefreshTokenGrant {
             token_url: token_url.into(),
             options,
@@ -116,7 +118,7 @@ impl RefreshTokenGrant {
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.token_url)?;
+        self.token_url.validate()?;
         self.options.validate(RESERVED)
     }
 
@@ -143,7 +145,12 @@ impl RefreshTokenGrant {
 
     /// Form: `grant_type=refresh_token&refresh_token=…[&client_id=…&client_secret=…][&scope=…]`
     /// then the extra parameters; JSON: the same members in the same order.
-    fn request(&self, refresh_token: &RefreshToken, now: SystemTime) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        token_url: &str,
+        refresh_token: &RefreshToken,
+        now: SystemTime,
+    ) -> Result<HttpRequest> {
         let options = self.options.resolved()?;
         let scope = options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![
@@ -152,14 +159,18 @@ impl RefreshTokenGrant {
         ];
         options.push_body_credentials(&mut fields);
         options.push_scope_and_params(&scope, &mut fields);
-        options.request(&self.token_url, &fields, now)
+        options.request(token_url, &fields, now)
     }
 
     /// Redeems `refresh_token`. When the server does not rotate it (its answer has no
     /// `refresh_token`), the token returned carries the one that was sent.
     async fn send(&self, cx: &GrantContext, refresh_token: &RefreshToken) -> Result<Token> {
-        tracing::debug!(token_url = %grantkit_core::redact_url(&self.token_url), "renewing with the refresh token");
-        let token = cx.exchange(self.request(refresh_token, cx.now())?).await?;
+        tracing::debug!(token_url = %grantkit_core::redact_url(self.token_url.as_str()), "renewing with the refresh token");
+        // The server issued the refresh token: its grant_types_supported is not consulted.
+        let token = crate::discovered::exchange(cx, &self.token_url, &self.options, None, |url| {
+            self.request(url, refresh_token, cx.now())
+        })
+        .await?;
         Ok(match token.refresh_token() {
             Some(_) => token,
             None => token.with_refresh_token(refresh_token.clone()),
@@ -213,7 +224,7 @@ impl Grant for RefreshTokenGrant {
     /// parameters, and `refresh_token_sha256`: the first 16 hex digits of the SHA-256 of
     /// the configured refresh token (not the refresh token).
     fn identity(&self) -> GrantIdentity {
-        let mut identity = GrantIdentity::new("refresh_token", &self.token_url);
+        let mut identity = GrantIdentity::new("refresh_token", self.token_url.as_str());
         if let Some(rt) = &self.refresh_token {
             identity = identity.with_secret_param("refresh_token", rt.secret());
         }
@@ -224,7 +235,7 @@ impl Grant for RefreshTokenGrant {
 impl fmt::Debug for RefreshTokenGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshTokenGrant")
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
+            .field("token_url", &self.token_url)
             .field("options", &self.options)
             .field("refresh_token", &self.refresh_token)
             .finish_non_exhaustive()

@@ -118,7 +118,7 @@ impl Inner {
     }
 }
 
-/// Counts the requests a grant sends.
+/// Counts the requests a grant sends: `GET`s fetch metadata, the rest are token requests.
 struct CountingHttp {
     inner: Arc<dyn HttpClient>,
     manager: Weak<Inner>,
@@ -134,7 +134,11 @@ impl fmt::Debug for CountingHttp {
 impl HttpClient for CountingHttp {
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse> {
         if let Some(m) = self.manager.upgrade() {
-            bump(&m.counters.token_requests);
+            if request.method() == http::Method::GET {
+                bump(&m.counters.discovery_requests);
+            } else {
+                bump(&m.counters.token_requests);
+            }
         }
         self.inner.execute(request).await
     }

@@ -13,8 +13,11 @@ pub struct Stats {
     /// undercount slightly.
     pub cache_hits: u64,
     /// HTTP requests sent to the token endpoint (retries and refresh-token requests
-    /// included).
+    /// included): every `POST` a grant sends.
     pub token_requests: u64,
+    /// HTTP requests for authorization server metadata (discovery, RFC 8414): every `GET`
+    /// a grant sends. One per manager unless the token endpoint failed.
+    pub discovery_requests: u64,
     /// Attempts made through the grant (one per try, retries included).
     pub grant_calls: u64,
     /// New tokens obtained from the token endpoint.
@@ -37,6 +40,7 @@ pub(super) struct Padded(pub(super) AtomicU64);
 pub(super) struct Counters {
     pub(super) hits: Box<[Padded]>,
     pub(super) token_requests: AtomicU64,
+    pub(super) discovery_requests: AtomicU64,
     pub(super) grant_calls: AtomicU64,
     pub(super) tokens_fetched: AtomicU64,
     pub(super) tokens_from_store: AtomicU64,
@@ -67,6 +71,7 @@ impl TokenManager {
         Stats {
             cache_hits: c.hits.iter().map(|p| get(&p.0)).sum(),
             token_requests: get(&c.token_requests),
+            discovery_requests: get(&c.discovery_requests),
             grant_calls: get(&c.grant_calls),
             tokens_fetched: get(&c.tokens_fetched),
             tokens_from_store: get(&c.tokens_from_store),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use grantkit_core::Result;
+use grantkit_core::{Error, Result};
 use grantkit_grants::DeviceCodeGrant;
 
 use super::build::need;
@@ -50,8 +50,15 @@ impl Profile {
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the missing field.
     pub fn device_grant(&self, name: &str) -> Result<DeviceCodeGrant> {
-        // Seam for discovery (RFC 8414): with `issuer`, both endpoints come from the
-        // server's metadata (`device_authorization_endpoint`, `token_endpoint`).
+        // Seam for discovery (RFC 8414): with `issuer`, both endpoints are to come from the
+        // server's metadata (`device_authorization_endpoint`, `token_endpoint`); until the
+        // device grant takes a `TokenEndpoint`, an issuer is refused by name.
+        if self.issuer.is_some() {
+            return Err(Error::config(format!(
+                "profile `{name}`: field `issuer` is not supported with grant `device_code` \
+                 yet; give `device_authorization_url` and `token_url`"
+            )));
+        }
         let device_url = need(
             name,
             "device_authorization_url",

@@ -304,6 +304,7 @@ impl Profile {
             preset,
             grant,
             token_url,
+            issuer,
             device_authorization_url,
             authorization_url,
             client_id,
@@ -363,6 +364,7 @@ impl Profile {
             ("preset", preset.is_some()),
             ("grant", grant.is_some()),
             ("token_url", token_url.is_some()),
+            ("issuer", issuer.is_some()),
             (
                 "device_authorization_url",
                 device_authorization_url.is_some(),

@@ -229,6 +229,11 @@ pub struct Profile {
     /// The token endpoint.
     #[serde(default, deserialize_with = "lenient")]
     pub token_url: Option<ConfigUrl>,
+    /// The authorization server's issuer identifier, whose metadata (RFC 8414 / OpenID
+    /// Connect discovery) names the token endpoint; replaces `token_url` (give one of the
+    /// two). Spelled-out profiles only.
+    #[serde(default, deserialize_with = "lenient")]
+    pub issuer: Option<ConfigUrl>,
     /// The device authorization endpoint of a `device_code` profile (RFC 8628 §3.1);
     /// until discovery (`issuer`) exists, given with `token_url`.
     #[serde(default, deserialize_with = "lenient")]
@@ -441,6 +446,10 @@ pub struct ProfileSummary {
     pub grant: Option<&'static str>,
     /// The token endpoint, credentials redacted ([`redact_url`]).
     pub token_url: Option<String>,
+    /// The issuer whose metadata names the token endpoint (a spelled-out profile's
+    /// `issuer`), as written, or redacted ([`redact_url`]) when it has a userinfo, query or
+    /// fragment.
+    pub issuer: Option<String>,
     /// The store: `memory`, `file (<dir>)` or `redis (<url>)`, credentials redacted.
     pub store: String,
     /// The store's kind.
@@ -486,6 +495,15 @@ impl Profile {
                 .or(self.preset.map(PresetName::grant_kind))
                 .map(GrantKind::as_str),
             token_url: token_url.as_deref().map(redact_url),
+            // Verbatim unless it may hold a credential: an issuer must match the server's
+            // character for character, and redact_url would add a trailing `/`.
+            issuer: self.issuer.as_deref().map(|i| {
+                if i.contains(['@', '?', '#']) {
+                    redact_url(i)
+                } else {
+                    i.to_owned()
+                }
+            }),
             store,
             store_kind: self.store.as_ref().map(|s| s.kind).unwrap_or_default(),
             client_auth: self

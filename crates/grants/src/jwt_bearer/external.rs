@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use grantkit_core::{Assertion, GrantIdentity, Result, SecretSource};
+use grantkit_core::{Assertion, GrantIdentity, Result, SecretSource, TokenEndpoint};
 
 use super::JwtBearer;
 use crate::error::GrantError;
@@ -41,7 +41,7 @@ impl JwtBearer {
     /// assert!(grant.clone().subject("user").validate().is_err());
     /// ```
     pub fn from_assertion(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         assertion: impl Into<SecretSource<Assertion>>,
     ) -> Self {
         let mut grant = JwtBearer::new(token_url, "", super::JwtSigningKey::hs256(""));
@@ -60,7 +60,7 @@ impl JwtBearer {
     /// );
     /// # let _ = grant;
     /// ```
-    pub fn assertion_file(token_url: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+    pub fn assertion_file(token_url: impl Into<TokenEndpoint>, path: impl Into<PathBuf>) -> Self {
         Self::from_assertion(token_url, SecretSource::file(path))
     }
 
@@ -72,7 +72,7 @@ impl JwtBearer {
     /// let grant = JwtBearer::assertion_fn("https://idp.example.com/oauth2/token", || Ok("eyJ…"));
     /// # let _ = grant;
     /// ```
-    pub fn assertion_fn<V, F>(token_url: impl Into<String>, f: F) -> Self
+    pub fn assertion_fn<V, F>(token_url: impl Into<TokenEndpoint>, f: F) -> Self
     where
         V: Into<Assertion>,
         F: Fn() -> Result<V> + Send + Sync + 'static,
@@ -109,7 +109,7 @@ impl JwtBearer {
 
     /// The part of the identity that names the assertion: its file, if it has one.
     pub(super) fn external_identity(&self, source: &SecretSource<Assertion>) -> GrantIdentity {
-        let identity = GrantIdentity::new("jwt_bearer", &self.token_url);
+        let identity = GrantIdentity::new("jwt_bearer", self.token_url.as_str());
         match source.path() {
             Some(path) => identity.with_param("assertion_file", path.display().to_string()),
             None => identity,

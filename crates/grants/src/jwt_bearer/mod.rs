@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Assertion, Grant, GrantContext, GrantIdentity, Result, SecretSource, SigningKey, Token,
+    Assertion, Grant, GrantContext, GrantIdentity, HttpRequest, Result, SecretSource, SigningKey,
+    Token, TokenEndpoint,
 };
 use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
-use crate::client::validate_url;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 
@@ -95,7 +95,7 @@ const RESERVED_WITH_CLIENT: &[&str] = &[
 /// ```
 #[derive(Clone)]
 pub struct JwtBearer {
-    token_url: String,
+    token_url: TokenEndpoint,
     key: JwtSigningKey,
     key_id: KeyId,
     issuer: String,
@@ -112,6 +112,9 @@ pub struct JwtBearer {
 
 impl JwtBearer {
     /// A JWT-bearer grant at `token_url` whose assertions `issuer` signs with `key`.
+    /// `token_url` may also be an authorization server's issuer
+    /// ([`TokenEndpoint::issuer`]): the token endpoint its metadata names is then the
+    /// assertion's default audience.
     ///
     /// ```
     /// use grantkit_grants::{JwtBearer, JwtSigningKey};
@@ -126,7 +129,7 @@ impl JwtBearer {
     /// # let _ = grant;
     /// ```
     pub fn new(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         issuer: impl Into<String>,
         key: JwtSigningKey,
     ) -> Self {
@@ -161,7 +164,7 @@ impl JwtBearer {
     /// assert_eq!(grant.audience_claim(), "https://identity.disruptive-technologies.com/oauth2/token");
     /// ```
     pub fn hs256(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         key_id: impl Into<String>,
         issuer: impl Into<String>,
         secret: impl Into<SecretSource<SigningKey>>,
@@ -326,8 +329,12 @@ impl JwtBearer {
     /// let grant = JwtBearer::new("https://a.example/token", "svc", JwtSigningKey::hs256("k"));
     /// assert_eq!(grant.audience_claim(), "https://a.example/token");
     /// ```
+    ///
+    /// For a grant that discovers its token endpoint, this is the authorization server's
+    /// issuer until then (it is what the [identity](Grant::identity) holds); the assertions
+    /// sent carry the discovered token endpoint.
     pub fn audience_claim(&self) -> &str {
-        self.audience.as_deref().unwrap_or(&self.token_url)
+        self.audience.as_deref().unwrap_or(self.token_url.as_str())
     }
 
     /// Checks the configuration without sending anything; [`fetch_token`](Grant::fetch_token)
@@ -344,7 +351,7 @@ impl JwtBearer {
     /// assert!(grant.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.token_url)?;
+        self.token_url.validate()?;
         if self.external.is_some() {
             self.validate_external()?;
             return self.validate_options();
@@ -414,6 +421,11 @@ impl JwtBearer {
     /// # Ok::<(), grantkit_core::Error>(())
     /// ```
     pub fn assertion(&self, now: SystemTime) -> Result<Assertion> {
+        self.assertion_for(now, self.token_url.as_str())
+    }
+
+    /// [`assertion`](Self::assertion) for a request to `token_url`, the default audience.
+    fn assertion_for(&self, now: SystemTime, token_url: &str) -> Result<Assertion> {
         self.validate()?;
         if let Some(external) = &self.external {
             return external.resolve();
@@ -429,7 +441,8 @@ impl JwtBearer {
         if let Some(subject) = &self.subject {
             claims.insert("sub".into(), subject.clone().into());
         }
-        claims.insert("aud".into(), self.audience_claim().into());
+        let audience = self.audience.as_deref().unwrap_or(token_url);
+        claims.insert("aud".into(), audience.into());
         claims.insert("iat".into(), iat.into());
         claims.insert("exp".into(), exp.into());
         if self.jti {
@@ -457,10 +470,10 @@ pub(crate) fn new_jti() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
 
-#[async_trait]
-impl Grant for JwtBearer {
-    async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
-        let assertion = self.assertion(cx.now())?;
+impl JwtBearer {
+    /// The token request to `token_url`, with an assertion signed at `now`.
+    fn request(&self, token_url: &str, now: SystemTime) -> Result<HttpRequest> {
+        let assertion = self.assertion_for(now, token_url)?;
         let scope = self.options.requested_scope();
         let mut fields: Vec<(&str, &str)> = vec![
             ("assertion", assertion.secret()),
@@ -471,8 +484,22 @@ impl Grant for JwtBearer {
             options.push_body_credentials(&mut fields);
         }
         options.push_scope_and_params(&scope, &mut fields);
-        let request = options.request(&self.token_url, &fields, cx.now())?;
-        cx.exchange(request).await
+        options.request(token_url, &fields, now)
+    }
+}
+
+#[async_trait]
+impl Grant for JwtBearer {
+    async fn fetch_token(&self, cx: &GrantContext) -> Result<Token> {
+        self.validate()?;
+        crate::discovered::exchange(
+            cx,
+            &self.token_url,
+            &self.options,
+            Some(JWT_BEARER_GRANT_TYPE),
+            |url| self.request(url, cx.now()),
+        )
+        .await
     }
 
     /// Kind `jwt_bearer`, the token URL, the issuer as the client id (RFC 7523 treats it
@@ -503,7 +530,7 @@ impl Grant for JwtBearer {
 impl JwtBearer {
     /// The identity's part that the signed assertion's settings make.
     fn signed_identity(&self) -> GrantIdentity {
-        let mut identity = GrantIdentity::new("jwt_bearer", &self.token_url)
+        let mut identity = GrantIdentity::new("jwt_bearer", self.token_url.as_str())
             .with_client_id(&self.issuer)
             .with_audience(self.audience_claim());
         if let Some(kid) = self.get_key_id() {
@@ -524,7 +551,7 @@ impl_client_grant!(JwtBearer);
 impl fmt::Debug for JwtBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut f = f.debug_struct("JwtBearer");
-        f.field("token_url", &grantkit_core::redact_url(&self.token_url));
+        f.field("token_url", &self.token_url);
         match &self.external {
             Some(assertion) => f.field("assertion", assertion),
             None => f.field("key", &self.key),

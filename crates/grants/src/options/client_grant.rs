@@ -1,6 +1,6 @@
 //! [`ClientGrant`]: the client setters every grant gets from its [`ClientOptions`].
 
-use grantkit_core::{ClientSecret, SecretSource};
+use grantkit_core::{ClientSecret, SecretSource, TokenEndpoint};
 
 use super::ClientOptions;
 use crate::client::{BodyFormat, ClientAuth};
@@ -26,8 +26,17 @@ use crate::revocation::Revocation;
 /// A grant of your own that embeds [`ClientOptions`] implements the three required
 /// methods and gets every setter.
 pub trait ClientGrant: Sized {
-    /// The token endpoint.
+    /// The token endpoint's URL, or the issuer when the grant discovers its token
+    /// endpoint (see [`TokenEndpoint::as_str`]).
     fn token_url(&self) -> &str;
+
+    /// Where the grant sends token requests: its token URL, or its issuer's
+    /// [`Discovery`](grantkit_core::Discovery), shared with the grant's clones and its
+    /// [`with_refresh`](ClientGrant::with_refresh) companion. The default wraps
+    /// [`token_url`](ClientGrant::token_url).
+    fn token_endpoint(&self) -> TokenEndpoint {
+        TokenEndpoint::from(self.token_url())
+    }
 
     /// The client options.
     fn client_options(&self) -> &ClientOptions;
@@ -87,7 +96,8 @@ pub trait ClientGrant: Sized {
     }
 
     /// This grant, renewed through the refresh token of its previous token first (see
-    /// [`WithRefresh`]): the refresh request goes to the same token URL with the same
+    /// [`WithRefresh`]): the refresh request goes to the same token URL (or issuer, sharing
+    /// its cached metadata) with the same
     /// client id, secret, authentication and body format, without scope or extra
     /// parameters.
     ///
@@ -102,7 +112,8 @@ pub trait ClientGrant: Sized {
     where
         Self: grantkit_core::Grant,
     {
-        let refresh = RefreshTokenGrant::new(self.token_url(), self.client_options().client_only());
+        let refresh =
+            RefreshTokenGrant::new(self.token_endpoint(), self.client_options().client_only());
         WithRefresh::new(self, refresh)
     }
 

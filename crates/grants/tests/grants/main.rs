@@ -13,6 +13,10 @@ mod authorization_code;
 mod client_assertion;
 mod client_credentials;
 mod device;
+#[cfg(feature = "jwt-bearer")]
+mod discovery;
+#[cfg(feature = "jwt-bearer")]
+mod discovery_cache;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;

@@ -1,0 +1,71 @@
+//! `issuer` in profiles: the token endpoint discovered from the issuer's metadata, the
+//! exclusion with `token_url`, presets refusing it, and the listing showing it.
+
+use grantkit::config::Config;
+use mockito::{Matcher, Server};
+
+use super::config_error;
+
+#[tokio::test]
+async fn a_spelled_out_profile_with_an_issuer_discovers_its_token_endpoint() {
+    let mut server = Server::new_async().await;
+    let issuer = server.url();
+    let meta = server
+        .mock("GET", "/.well-known/openid-configuration")
+        .match_header("accept", "application/json")
+        .with_header("content-type", "application/json")
+        .with_body(format!(
+            r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/oauth2/token","grant_types_supported":["client_credentials"],"token_endpoint_auth_methods_supported":["client_secret_post"]}}"#
+        ))
+        .expect(1)
+        .create_async()
+        .await;
+    let token = server
+        .mock("POST", "/oauth2/token")
+        .match_header("authorization", Matcher::Missing)
+        .match_body(Matcher::Exact(
+            "grant_type=client_credentials&client_id=app&client_secret=s3cret&scope=read".into(),
+        ))
+        .with_body(r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let config = Config::from_toml(&format!(
+        "[profiles.acme]\ngrant = \"client_credentials\"\nissuer = \"{issuer}\"\n\
+         client_id = \"app\"\nclient_secret = \"s3cret\"\nclient_auth = \"body\"\nscope = \"read\"\n"
+    ))
+    .unwrap();
+    let summary = config.profile(Some("acme")).unwrap().1.summary();
+    assert_eq!(summary.issuer.as_deref(), Some(issuer.as_str()));
+    assert_eq!(summary.token_url, None);
+    let manager = config.manager(Some("acme")).unwrap();
+    let got = manager.token().await.unwrap();
+    assert_eq!(got.authorization_header(), "Bearer at-1");
+    meta.assert_async().await;
+    token.assert_async().await;
+}
+
+#[test]
+fn token_url_and_issuer_exclude_each_other_and_presets_refuse_an_issuer() {
+    let both = "[profiles.acme]\ngrant = \"client_credentials\"\n\
+                token_url = \"https://a.example/token\"\nissuer = \"https://a.example\"\n\
+                client_id = \"app\"\nclient_secret = \"s\"\n";
+    assert_eq!(
+        config_error(both, None),
+        "profile `acme`: fields `token_url` and `issuer` exclude each other: give `token_url` \
+         (the token endpoint) or `issuer` (to discover it), not both"
+    );
+    let query = "[profiles.acme]\ngrant = \"client_credentials\"\n\
+                 issuer = \"https://a.example/?tenant=1\"\nclient_id = \"app\"\nclient_secret = \"s\"\n";
+    assert_eq!(
+        config_error(query, None),
+        "profile `acme`: field `issuer`: issuer https://a.example/?tenant=1 must not have a \
+         query or fragment (RFC 8414 §2)"
+    );
+    let preset = "[profiles.tso]\npreset = \"24sevenoffice\"\nissuer = \"https://a.example\"\n\
+                  client_id = \"id\"\nclient_secret = \"s\"\nlogin_organization = \"1\"\n";
+    assert_eq!(
+        config_error(preset, None),
+        "profile `tso`: field `issuer` is not used by preset `24sevenoffice`"
+    );
+}
