@@ -69,3 +69,45 @@ fn token_url_and_issuer_exclude_each_other_and_presets_refuse_an_issuer() {
         "profile `tso`: field `issuer` is not used by preset `24sevenoffice`"
     );
 }
+
+#[tokio::test]
+async fn a_token_exchange_profile_with_an_issuer_exchanges_at_the_discovered_endpoint() {
+    let mut server = Server::new_async().await;
+    let issuer = server.url();
+    let meta = server
+        .mock("GET", "/.well-known/openid-configuration")
+        .match_header("accept", "application/json")
+        .with_header("content-type", "application/json")
+        .with_body(format!(
+            r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/sts","grant_types_supported":["urn:ietf:params:oauth:grant-type:token-exchange"]}}"#
+        ))
+        .expect(1)
+        .create_async()
+        .await;
+    let token = server
+        .mock("POST", "/sts")
+        .match_header("authorization", Matcher::Missing)
+        .match_body(Matcher::Exact(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange\
+             &subject_token=user-at&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token\
+             &audience=orders"
+                .into(),
+        ))
+        .with_body(r#"{"access_token":"down-1","token_type":"Bearer","expires_in":3600}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let config = Config::from_toml(&format!(
+        "[profiles.x]\ngrant = \"token_exchange\"\nissuer = \"{issuer}\"\n\
+         subject_token = \"user-at\"\n\
+         subject_token_type = \"urn:ietf:params:oauth:token-type:access_token\"\n\
+         audience = \"orders\"\n"
+    ))
+    .unwrap();
+    let manager = config.manager(Some("x")).unwrap();
+    assert_eq!(manager.identity().token_url(), issuer);
+    let got = manager.token().await.unwrap();
+    assert_eq!(got.authorization_header(), "Bearer down-1");
+    meta.assert_async().await;
+    token.assert_async().await;
+}

@@ -89,7 +89,10 @@ pub(crate) fn check_server(
         )));
     }
     let method = auth_method_name(options);
-    if !metadata.supports_auth_method(method) {
+    // A token exchange without any client (no id, no secret, no assertion) authenticates
+    // with the subject token alone: there is no client authentication to check.
+    let anonymous = method == "none" && options.client_id().is_empty();
+    if !anonymous && !metadata.supports_auth_method(method) {
         return Err(Error::config(format!(
             "the authorization server {issuer} does not offer {method} client authentication \
              (token_endpoint_auth_methods_supported: {}); set client_auth to one it offers",

@@ -182,16 +182,7 @@ impl Profile {
             GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
             // Renewed through the stored login's refresh token; without one, "log in first".
             GrantKind::AuthorizationCode => authorization_code_grant(name, self)?,
-            GrantKind::TokenExchange => {
-                if self.issuer.is_some() {
-                    // Discovery is not wired into the token exchange grant yet.
-                    return Err(Error::config(format!(
-                        "profile `{name}`: field `issuer` is not supported with grant \
-                         `token_exchange` yet; give `token_url`"
-                    )));
-                }
-                super::exchange::exchange_grant(name, self, token_url.as_str().to_owned())?
-            }
+            GrantKind::TokenExchange => super::exchange::exchange_grant(name, self, token_url)?,
         };
         super::exchange::attach_revocation(TokenManager::builder().grant_arc(grant), name, self)
     }

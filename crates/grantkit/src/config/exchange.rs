@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use grantkit_core::{AccessToken, Error, Grant, Result, SecretSource, TokenManagerBuilder};
+use grantkit_core::{
+    AccessToken, Error, Grant, Result, SecretSource, TokenEndpoint, TokenManagerBuilder,
+};
 use grantkit_grants::{ClientOptions, Revocation, SubjectToken, TokenExchange};
 
 use super::Profile;
@@ -24,7 +26,11 @@ pub(super) const EXCHANGE_KEYS: &[&str] = &[
 
 /// A `token_exchange` profile's grant. `client_id` is optional: without it (and without a
 /// secret) no client authentication is sent.
-pub(super) fn exchange_grant(name: &str, p: &Profile, token_url: String) -> Result<Arc<dyn Grant>> {
+pub(super) fn exchange_grant(
+    name: &str,
+    p: &Profile,
+    token_url: TokenEndpoint,
+) -> Result<Arc<dyn Grant>> {
     let subject = token(
         name,
         "subject_token",

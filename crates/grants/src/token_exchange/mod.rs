@@ -3,9 +3,10 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use grantkit_core::{Error, Grant, GrantContext, GrantIdentity, Result, Token};
+use grantkit_core::{
+    Discovery, Error, Grant, GrantContext, GrantIdentity, Result, Token, TokenEndpoint,
+};
 
-use crate::client::validate_url;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 
@@ -112,7 +113,7 @@ const RESERVED: &[&str] = &[
 /// ```
 #[derive(Clone)]
 pub struct TokenExchange {
-    token_url: String,
+    token_url: TokenEndpoint,
     options: ClientOptions,
     subject: SubjectToken,
     actor: Option<SubjectToken>,
@@ -135,8 +136,11 @@ impl TokenExchange {
     /// );
     /// assert!(grant.validate().is_ok());
     /// ```
+    ///
+    /// `token_url` may also be an issuer to discover the token endpoint from (a
+    /// [`Discovery`] or [`TokenEndpoint::issuer`]); see [`discover`](Self::discover).
     pub fn new(
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
         options: ClientOptions,
         subject: SubjectToken,
     ) -> Self {
@@ -150,6 +154,31 @@ impl TokenExchange {
             resources: Vec::new(),
             accept_na: false,
         }
+    }
+
+    /// Exchanges `subject` at the token endpoint that `issuer`'s metadata names (RFC 8414,
+    /// OpenID Connect Discovery; see [`Discovery`]). The metadata is fetched by the first
+    /// exchange and cached; before each exchange the grant checks that the server lists
+    /// the token-exchange grant type and the client's authentication method (when it lists
+    /// them).
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientGrant, ClientOptions, SubjectToken, TokenExchange, token_types};
+    ///
+    /// let grant = TokenExchange::discover(
+    ///     "https://sts.example.com",
+    ///     ClientOptions::form("app", "s3cret"),
+    ///     SubjectToken::new("subject", token_types::ACCESS_TOKEN),
+    /// );
+    /// assert_eq!(grant.token_url(), "https://sts.example.com"); // the issuer, until discovered
+    /// assert!(grant.token_endpoint().discovery().is_some());
+    /// ```
+    pub fn discover(
+        issuer: impl Into<String>,
+        options: ClientOptions,
+        subject: SubjectToken,
+    ) -> Self {
+        Self::new(Discovery::new(issuer), options, subject)
     }
 
     /// The actor: who acts on behalf of the subject (RFC 8693 §1.1, delegation), sent as
@@ -245,10 +274,10 @@ impl TokenExchange {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for a token URL that is not
-    /// `http(s)`, an empty token type, subject value, audience or resource, an extra
+    /// `http(s)` (or an issuer that is not a valid one), an empty token type, subject value, audience or resource, an extra
     /// parameter named like one the grant sets, or a client secret without a client id.
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.token_url)?;
+        self.token_url.validate()?;
         if self.options.client_id().is_empty() && !self.options.has_client_secret() {
             self.options.validate_params(RESERVED)?;
         } else {
@@ -341,17 +370,17 @@ impl Grant for TokenExchange {
         }
         fields.extend(self.audiences.iter().map(|a| ("audience", a.as_str())));
         fields.extend(self.resources.iter().map(|r| ("resource", r.as_str())));
-        let request = self.options.token_request(
+        let result = crate::discovered::exchange(
+            &cx.clone().accept_token_type(NOT_APPLICABLE_TOKEN_TYPE),
             &self.token_url,
-            TOKEN_EXCHANGE_GRANT_TYPE,
-            &fields,
-            cx.now(),
-        )?;
-        let result = cx
-            .clone()
-            .accept_token_type(NOT_APPLICABLE_TOKEN_TYPE)
-            .exchange(request)
-            .await;
+            &self.options,
+            Some(TOKEN_EXCHANGE_GRANT_TYPE),
+            |url| {
+                self.options
+                    .token_request(url, TOKEN_EXCHANGE_GRANT_TYPE, &fields, cx.now())
+            },
+        )
+        .await;
         match result {
             Ok(token) => {
                 self.check_response(&token)?;
@@ -372,14 +401,14 @@ impl Grant for TokenExchange {
         }
     }
 
-    /// Kind `token_exchange`, the token URL, the client id, the scope, the audiences
+    /// Kind `token_exchange`, the token URL (the issuer, when discovered), the client id, the scope, the audiences
     /// (space-joined) as the audience, the resources, the requested token type, the
     /// subject's and actor's types and sources (a file's path, a manager's cache key, a
     /// fingerprint of a value), and every extra parameter.
     fn identity(&self) -> GrantIdentity {
         let mut identity = self
             .options
-            .identify(GrantIdentity::new("token_exchange", &self.token_url));
+            .identify(GrantIdentity::new("token_exchange", self.token_url.as_str()));
         if !self.audiences.is_empty() {
             identity = identity.with_audience(self.audiences.join(" "));
         }
@@ -400,7 +429,7 @@ impl Grant for TokenExchange {
 impl fmt::Debug for TokenExchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenExchange")
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
+            .field("token_url", &self.token_url)
             .field("options", &self.options)
             .field("subject", &self.subject)
             .field("actor", &self.actor)

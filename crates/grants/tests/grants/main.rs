@@ -17,6 +17,8 @@ mod device;
 mod discovery;
 #[cfg(feature = "jwt-bearer")]
 mod discovery_cache;
+#[cfg(feature = "jwt-bearer")]
+mod discovery_exchange;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
