@@ -248,11 +248,10 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 /// Logs in with the device flow, the user approving (or aborting, with `abort`) in a
 /// "browser" as soon as the prompt shows the code.
 async fn device_login(
-    op: &Op,
+    grant: DeviceCodeGrant,
     cx: &grantkit::grant::GrantContext,
     abort: bool,
 ) -> grantkit::Result<Token> {
-    let grant = op.grant();
     let shown: Arc<Mutex<Option<DeviceAuthorization>>> = Arc::default();
     let slot = Arc::clone(&shown);
     let prompt = device_prompt_fn(move |a: &DeviceAuthorization| {
@@ -308,7 +307,7 @@ async fn login_token_refresh_and_a_second_manager_reading_the_store() {
 
     // Log in and keep the user's tokens.
     let first = manager(dir.path(), None);
-    let token = match device_login(op, &first.grant_context(), false).await {
+    let token = match device_login(op.grant(), &first.grant_context(), false).await {
         Ok(token) => token,
         Err(e) => panic!("{}\nserver log:\n{}", e.report(), op.log()),
     };
@@ -387,8 +386,34 @@ async fn a_user_aborting_is_access_denied() {
     let Some(op) = op() else { return };
     let dir = tempfile::tempdir().unwrap();
     let manager = manager(dir.path(), None);
-    let e = device_login(op, &manager.grant_context(), true)
+    let e = device_login(op.grant(), &manager.grant_context(), true)
         .await
         .unwrap_err();
     assert!(e.is_access_denied(), "{}\n{}", e.report(), op.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_through_the_issuer_discovers_both_endpoints_and_renews() {
+    let Some(op) = op() else { return };
+    let grant = DeviceCodeGrant::discover(&op.issuer, ClientOptions::new(CLIENT_ID).scope(SCOPE))
+        .sleeper(Quick);
+    let cx = grantkit::grant::GrantContext::new(
+        Arc::new(grantkit::transport::ReqwestHttpClient::new().unwrap()),
+        Arc::new(grantkit::time::SystemClock::new()),
+    );
+    let token = match device_login(grant.clone(), &cx, false).await {
+        Ok(token) => token,
+        Err(e) => panic!("{}\nserver log:\n{}", e.report(), op.log()),
+    };
+    let refresh = token.refresh_token().expect("offline_access").clone();
+    let renewed = grant
+        .with_refresh()
+        .refresh_grant()
+        .refresh(&cx, &refresh)
+        .await
+        .unwrap_or_else(|e| panic!("{}\nserver log:\n{}", e.report(), op.log()));
+    assert_ne!(
+        renewed.access_token().secret(),
+        token.access_token().secret()
+    );
 }

@@ -111,3 +111,66 @@ async fn a_token_exchange_profile_with_an_issuer_exchanges_at_the_discovered_end
     meta.assert_async().await;
     token.assert_async().await;
 }
+
+#[tokio::test]
+async fn a_device_code_profile_with_an_issuer_logs_in_at_the_discovered_endpoints() {
+    let mut server = Server::new_async().await;
+    let issuer = server.url();
+    let meta = server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_header("content-type", "application/json")
+        .with_body(format!(
+            r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token","device_authorization_endpoint":"{issuer}/device"}}"#
+        ))
+        .expect(1)
+        .create_async()
+        .await;
+    let device = server
+        .mock("POST", "/device")
+        .match_body(Matcher::Exact("client_id=cli&scope=openid".into()))
+        .with_body(
+            r#"{"device_code":"dc-1","user_code":"U","verification_uri":"https://a.example/d","expires_in":600,"interval":1}"#,
+        )
+        .expect(1)
+        .create_async()
+        .await;
+    let poll = server
+        .mock("POST", "/token")
+        .match_body(Matcher::Exact(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=dc-1&client_id=cli".into(),
+        ))
+        .with_body(r#"{"access_token":"user-at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let config = Config::from_toml(&format!(
+        "[profiles.me]\ngrant = \"device_code\"\nissuer = \"{issuer}\"\nclient_id = \"cli\"\n\
+         scope = \"openid\"\n"
+    ))
+    .unwrap();
+    let (name, profile) = config.profile(Some("me")).unwrap();
+    let grant = profile
+        .device_grant(name)
+        .unwrap()
+        .sleeper(grantkit_core::ManualSleeper::new(
+            grantkit_core::ManualClock::at_fixed_epoch(),
+        ));
+    assert_eq!(grant.device_authorization_url(), None);
+    let manager = config.manager(Some("me")).unwrap();
+    assert_eq!(manager.identity(), &grantkit_core::Grant::identity(&grant));
+    let prompt = grantkit::grant::device_prompt_fn(|_| Ok(()));
+    let token = grant
+        .login(&manager.grant_context(), &prompt)
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().secret(), "user-at");
+    meta.assert_async().await;
+    device.assert_async().await;
+    poll.assert_async().await;
+
+    let none = "[profiles.me]\ngrant = \"device_code\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"cli\"\n";
+    assert_eq!(
+        config_error(none, None),
+        "profile `me`: missing field `device_authorization_url` (or `issuer`)"
+    );
+}

@@ -3,7 +3,7 @@
 //! use, send, and let the endpoint see the outcome.
 
 use grantkit_core::{
-    Error, GrantContext, HttpRequest, ResolvedEndpoint, Result, ServerMetadata, Token,
+    Discovery, Error, GrantContext, HttpRequest, ResolvedEndpoint, Result, ServerMetadata, Token,
     TokenEndpoint,
 };
 
@@ -109,6 +109,21 @@ pub(crate) fn check_server(
         )));
     }
     Ok(())
+}
+
+/// The error for metadata that lacks the endpoint `member` a grant needs.
+/// The issuer is shown quoted, as the token endpoint's error shows it (redacted should it
+/// look like it holds a credential, which [`Discovery::validate`] refuses).
+pub(crate) fn missing_endpoint(discovery: &Discovery, member: &str) -> Error {
+    let issuer = discovery.issuer();
+    let shown = if issuer.contains(['@', '?', '#']) {
+        grantkit_core::redact_url(issuer)
+    } else {
+        issuer.to_owned()
+    };
+    Error::invalid_response(format!(
+        "the authorization server metadata of issuer {shown:?} has no {member}"
+    ))
 }
 
 fn listed(values: Option<&[String]>) -> String {

@@ -123,7 +123,7 @@ impl Profile {
 
     /// The spelled-out profile's `token_url`, or its `issuer` to discover it from; one of
     /// the two, never both.
-    fn token_endpoint(&self, name: &str) -> Result<TokenEndpoint> {
+    pub(super) fn token_endpoint(&self, name: &str) -> Result<TokenEndpoint> {
         match (&self.token_url, &self.issuer) {
             (Some(_), Some(_)) => Err(Error::config(format!(
                 "profile `{name}`: fields `token_url` and `issuer` exclude each other: give \

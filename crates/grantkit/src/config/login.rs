@@ -6,7 +6,6 @@ use std::time::Duration;
 use grantkit_core::{Error, Result};
 use grantkit_grants::DeviceCodeGrant;
 
-use super::build::need;
 use super::{GrantKind, Profile};
 
 /// How long a Redis store keeps a user's token past the expiry of its access token: the
@@ -39,7 +38,8 @@ impl Profile {
     }
 
     /// The device authorization grant of a `device_code` profile, for logging in: its
-    /// `device_authorization_url`, `token_url`, client (`client_id`, optional
+    /// `device_authorization_url` and `token_url` (or its `issuer`, whose metadata names
+    /// both; `device_authorization_url` then still wins when given), client (`client_id`, optional
     /// `client_secret` and `client_auth`), `scope` and `params`, with the profile's name as
     /// the login slot ([`DeviceCodeGrant::account`]). The manager
     /// [`Profile::builder`] makes renews through the refresh token and never logs in by
@@ -50,26 +50,23 @@ impl Profile {
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the missing field.
     pub fn device_grant(&self, name: &str) -> Result<DeviceCodeGrant> {
-        // Seam for discovery (RFC 8414): with `issuer`, both endpoints are to come from the
-        // server's metadata (`device_authorization_endpoint`, `token_endpoint`); until the
-        // device grant takes a `TokenEndpoint`, an issuer is refused by name.
-        if self.issuer.is_some() {
-            return Err(Error::config(format!(
-                "profile `{name}`: field `issuer` is not supported with grant `device_code` \
-                 yet; give `device_authorization_url` and `token_url`"
-            )));
+        // With `issuer`, both endpoints come from the server's metadata
+        // (`device_authorization_endpoint`, `token_endpoint`) unless
+        // `device_authorization_url` names the first.
+        let token_url = self.token_endpoint(name)?;
+        let grant = match &self.device_authorization_url {
+            Some(device_url) => {
+                DeviceCodeGrant::new(device_url.as_str(), token_url, self.client_options(name)?)
+            }
+            None if token_url.discovery().is_some() => {
+                DeviceCodeGrant::discover(token_url.as_str(), self.client_options(name)?)
+            }
+            None => {
+                return Err(Error::config(format!(
+                    "profile `{name}`: missing field `device_authorization_url` (or `issuer`)"
+                )));
+            }
         }
-        let device_url = need(
-            name,
-            "device_authorization_url",
-            &self.device_authorization_url,
-        )?;
-        let token_url = need(name, "token_url", &self.token_url)?;
-        let grant = DeviceCodeGrant::new(
-            device_url.as_str(),
-            token_url.as_str(),
-            self.client_options(name)?,
-        )
         .account(name);
         grant
             .validate()
@@ -112,7 +109,7 @@ mod tests {
         let e = config.manager(Some("me")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "profile `me`: missing field `device_authorization_url`"
+            "profile `me`: missing field `device_authorization_url` (or `issuer`)"
         );
     }
 

@@ -7,11 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Error, ErrorKind, Grant, GrantContext, GrantIdentity, HttpRequest, OAuthError, Result, Sleeper,
-    Token, TokioSleeper,
+    Discovery, Error, ErrorKind, Grant, GrantContext, GrantIdentity, HttpRequest, OAuthError,
+    Result, Sleeper, Token, TokenEndpoint, TokioSleeper,
 };
 
 use crate::client::validate_url;
+use crate::discovered::{check_server, missing_endpoint};
 use crate::options::ClientOptions;
 
 mod authorization;
@@ -62,6 +63,13 @@ const RESERVED: &[&str] = &[
 /// service, `grantkit token`), it fails with [`ErrorKind::LoginRequired`] — the manager
 /// then never starts a login nobody would see.
 ///
+/// # Discovery
+/// [`discover`](Self::discover) reads both endpoints from the issuer's metadata (RFC 8414
+/// `device_authorization_endpoint` and `token_endpoint`), fetched once by the first
+/// [`authorize`](Self::authorize) and shared with the polls and the refresh companion.
+/// Before the device authorization request, the grant checks that the server offers the
+/// device grant and the client's authentication method (when it lists them).
+///
 /// # Wire format
 /// ```text
 /// POST {device_authorization_url}
@@ -97,8 +105,9 @@ const RESERVED: &[&str] = &[
 /// ```
 #[derive(Clone)]
 pub struct DeviceCodeGrant {
-    device_authorization_url: String,
-    token_url: String,
+    /// `None`: the issuer's `device_authorization_endpoint`.
+    device_authorization_url: Option<String>,
+    token_url: TokenEndpoint,
     options: ClientOptions,
     account: Option<String>,
     prompt: Option<Arc<dyn DevicePrompt>>,
@@ -113,16 +122,46 @@ impl DeviceCodeGrant {
     /// use grantkit_grants::{ClientOptions, DeviceCodeGrant};
     ///
     /// let grant = DeviceCodeGrant::new("https://a.example/device", "https://a.example/token", ClientOptions::new("cli"));
-    /// assert_eq!(grant.device_authorization_url(), "https://a.example/device");
+    /// assert_eq!(grant.device_authorization_url(), Some("https://a.example/device"));
     /// ```
+    ///
+    /// `token_url` may also be an issuer ([`TokenEndpoint::issuer`]) whose metadata names
+    /// the token endpoint; [`discover`](Self::discover) takes both endpoints from it.
     pub fn new(
         device_authorization_url: impl Into<String>,
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
+        options: ClientOptions,
+    ) -> Self {
+        Self::with_endpoints(
+            Some(device_authorization_url.into()),
+            token_url.into(),
+            options,
+        )
+    }
+
+    /// A device grant at the endpoints `issuer`'s metadata names
+    /// (`device_authorization_endpoint`, `token_endpoint`; RFC 8414, OpenID Connect
+    /// Discovery; see [`Discovery`]).
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientGrant, ClientOptions, DeviceCodeGrant};
+    ///
+    /// let grant = DeviceCodeGrant::discover("https://auth.example.com", ClientOptions::new("cli"));
+    /// assert_eq!(grant.device_authorization_url(), None); // from the metadata
+    /// assert_eq!(grant.token_url(), "https://auth.example.com"); // the issuer
+    /// ```
+    pub fn discover(issuer: impl Into<String>, options: ClientOptions) -> Self {
+        Self::with_endpoints(None, Discovery::new(issuer).into(), options)
+    }
+
+    fn with_endpoints(
+        device_authorization_url: Option<String>,
+        token_url: TokenEndpoint,
         options: ClientOptions,
     ) -> Self {
         DeviceCodeGrant {
-            device_authorization_url: device_authorization_url.into(),
-            token_url: token_url.into(),
+            device_authorization_url,
+            token_url,
             options,
             account: None,
             prompt: None,
@@ -130,9 +169,10 @@ impl DeviceCodeGrant {
         }
     }
 
-    /// The device authorization endpoint.
-    pub fn device_authorization_url(&self) -> &str {
-        &self.device_authorization_url
+    /// The device authorization endpoint given outright; `None` when it is read from the
+    /// issuer's metadata ([`discover`](Self::discover)).
+    pub fn device_authorization_url(&self) -> Option<&str> {
+        self.device_authorization_url.as_deref()
     }
 
     /// Shows device authorizations through `prompt`, making
@@ -162,12 +202,13 @@ impl DeviceCodeGrant {
     /// Checks the configuration without sending anything.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for a URL that is not `http(s)`, an empty client id, or an
-    /// extra parameter the grant sets itself.
+    /// [`ErrorKind::Config`] for a URL that is not `http(s)` (or an issuer that is not a
+    /// valid one), an empty client id, or an extra parameter the grant sets itself.
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.device_authorization_url)
-            .map_err(|e| e.with_context("device_authorization_url"))?;
-        validate_url(&self.token_url)?;
+        if let Some(url) = &self.device_authorization_url {
+            validate_url(url).map_err(|e| e.with_context("device_authorization_url"))?;
+        }
+        self.token_url.validate()?;
         self.options.validate(RESERVED)
     }
 
@@ -177,17 +218,22 @@ impl DeviceCodeGrant {
     /// The endpoint's refusal ([`ErrorKind::OAuth`], e.g. `invalid_client`,
     /// `invalid_scope`), a transport error, or
     /// [`ErrorKind::InvalidResponse`] for an answer without the fields RFC 8628 requires.
+    /// With discovery, also the metadata's errors ([`Discovery::metadata`]),
+    /// [`ErrorKind::InvalidResponse`] for metadata without a
+    /// `device_authorization_endpoint`, and [`ErrorKind::Config`] when the server does not
+    /// offer the device grant or the client's authentication.
     pub async fn authorize(&self, cx: &GrantContext) -> Result<DeviceAuthorization> {
         self.validate()?;
+        let device_url = self.device_endpoint(cx).await?;
         let options = self.options.resolved()?;
         let scope = options.requested_scope();
         let mut fields = Vec::new();
         options.push_body_credentials(&mut fields);
         options.push_scope_and_params(&scope, &mut fields);
-        let request = options.request(&self.device_authorization_url, &fields, cx.now())?;
+        let request = options.request(&device_url, &fields, cx.now())?;
         let sent_at = cx.now();
         tracing::debug!(
-            url = %grantkit_core::redact_url(&self.device_authorization_url),
+            url = %grantkit_core::redact_url(&device_url),
             "requesting a device code"
         );
         let response = cx.send(request).await?;
@@ -205,6 +251,26 @@ impl DeviceCodeGrant {
             .with_context("device authorization endpoint"));
         }
         DeviceAuthorization::from_response(response.body(), sent_at)
+    }
+
+    /// The device authorization endpoint: the one given, or the issuer's (after checking
+    /// the metadata against the client).
+    async fn device_endpoint(&self, cx: &GrantContext) -> Result<String> {
+        let Some(discovery) = self.token_url.discovery() else {
+            return self
+                .device_authorization_url
+                .clone()
+                .ok_or_else(|| Error::config("no device_authorization_url"));
+        };
+        let metadata = discovery.metadata(cx).await?;
+        check_server(&metadata, &self.options, Some(DEVICE_CODE_GRANT_TYPE))?;
+        match &self.device_authorization_url {
+            Some(url) => Ok(url.clone()),
+            None => metadata
+                .device_authorization_endpoint()
+                .map(str::to_owned)
+                .ok_or_else(|| missing_endpoint(discovery, "device_authorization_endpoint")),
+        }
     }
 
     /// Step 3: polls the token endpoint until the user approved (the user's token), or
@@ -225,8 +291,15 @@ impl DeviceCodeGrant {
             if cx.now() >= authorization.expires_at() {
                 return Err(expired());
             }
-            let request = self.token_request(authorization, cx.now())?;
-            let error = match cx.exchange(request).await {
+            let result = crate::discovered::exchange(
+                cx,
+                &self.token_url,
+                &self.options,
+                Some(DEVICE_CODE_GRANT_TYPE),
+                |url| self.token_request(url, authorization, cx.now()),
+            )
+            .await;
+            let error = match result {
                 Ok(token) => {
                     tracing::info!("the user approved the device authorization");
                     return Ok(token);
@@ -280,6 +353,7 @@ impl DeviceCodeGrant {
     /// `grant_type=…device_code&device_code=…` then the client's body credentials.
     fn token_request(
         &self,
+        token_url: &str,
         authorization: &DeviceAuthorization,
         now: SystemTime,
     ) -> Result<HttpRequest> {
@@ -289,7 +363,7 @@ impl DeviceCodeGrant {
             ("device_code", authorization.device_code().secret()),
         ];
         options.push_body_credentials(&mut fields);
-        options.request(&self.token_url, &fields, now)
+        options.request(token_url, &fields, now)
     }
 }
 
@@ -319,10 +393,14 @@ impl Grant for DeviceCodeGrant {
     }
 
     /// Kind `user_login` (shared with the other user logins, so that a user logged in
-    /// by any of them is found), the token URL, the client id, the scope, the extra
+    /// by any of them is found), the token URL (the issuer, when discovered), the client id, the scope, the extra
     /// parameters and the `account`.
     fn identity(&self) -> GrantIdentity {
-        user_identity(&self.token_url, &self.options, self.account.as_deref())
+        user_identity(
+            self.token_url.as_str(),
+            &self.options,
+            self.account.as_deref(),
+        )
     }
 }
 
@@ -354,9 +432,12 @@ impl fmt::Debug for DeviceCodeGrant {
         f.debug_struct("DeviceCodeGrant")
             .field(
                 "device_authorization_url",
-                &grantkit_core::redact_url(&self.device_authorization_url),
+                &self
+                    .device_authorization_url
+                    .as_deref()
+                    .map(grantkit_core::redact_url),
             )
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
+            .field("token_url", &self.token_url)
             .field("options", &self.options)
             .field("account", &self.account)
             .field("interactive", &self.prompt.is_some())

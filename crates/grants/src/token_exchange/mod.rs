@@ -406,9 +406,10 @@ impl Grant for TokenExchange {
     /// subject's and actor's types and sources (a file's path, a manager's cache key, a
     /// fingerprint of a value), and every extra parameter.
     fn identity(&self) -> GrantIdentity {
-        let mut identity = self
-            .options
-            .identify(GrantIdentity::new("token_exchange", self.token_url.as_str()));
+        let mut identity = self.options.identify(GrantIdentity::new(
+            "token_exchange",
+            self.token_url.as_str(),
+        ));
         if !self.audiences.is_empty() {
             identity = identity.with_audience(self.audiences.join(" "));
         }

@@ -18,6 +18,8 @@ mod discovery;
 #[cfg(feature = "jwt-bearer")]
 mod discovery_cache;
 #[cfg(feature = "jwt-bearer")]
+mod discovery_device;
+#[cfg(feature = "jwt-bearer")]
 mod discovery_exchange;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
