@@ -215,3 +215,36 @@ async fn the_servers_error_redirect_ends_the_login_with_its_error() {
         e.report()
     );
 }
+
+/// The same login with only the issuer: the authorization and token endpoints come from
+/// oidc-provider's metadata (which lists `authorization_code`, `none` and `S256`).
+#[tokio::test]
+async fn a_browser_login_through_the_issuer_discovers_both_endpoints() {
+    let Some(op) = op() else { return };
+    let cx = cx();
+    let login = AuthorizationCodeLogin::discover(
+        &op.issuer,
+        ClientOptions::new(CLIENT).scope("openid offline_access"),
+    )
+    .authorization_param("prompt", "consent");
+    let pending = login
+        .start(&cx)
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
+    let url = pending.authorization_url().to_owned();
+    assert!(url.starts_with(&format!("{}/auth?", op.issuer)), "{url}");
+    let redirect_uri = pending.redirect_uri().to_owned();
+    let (token, (status, page)) = tokio::join!(
+        pending.finish(&cx),
+        Browser::new().log_in(url, &redirect_uri)
+    );
+    let token = token.unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
+    assert_eq!(status, 200, "{page}");
+    let refresh = token.refresh_token().expect("offline_access").clone();
+    let renewed = login
+        .refresh_grant()
+        .refresh(&cx, &refresh)
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
+    assert_ne!(renewed.access_token(), token.access_token());
+}

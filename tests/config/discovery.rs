@@ -174,3 +174,29 @@ async fn a_device_code_profile_with_an_issuer_logs_in_at_the_discovered_endpoint
         "profile `me`: missing field `device_authorization_url` (or `issuer`)"
     );
 }
+
+#[test]
+fn an_authorization_code_profile_with_an_issuer_discovers_both_endpoints() {
+    let config = Config::from_toml(
+        "[profiles.me]\ngrant = \"authorization_code\"\nissuer = \"https://auth.example.com\"\n\
+         client_id = \"cli\"\nscope = \"openid\"\n",
+    )
+    .unwrap();
+    let (name, profile) = config.profile(Some("me")).unwrap();
+    let login = profile.authorization_code(name).unwrap();
+    assert_eq!(login.authorization_url(), None);
+    assert_eq!(
+        grantkit::ClientGrant::token_url(&login),
+        "https://auth.example.com"
+    );
+    assert_eq!(
+        config.manager(Some("me")).unwrap().identity(),
+        &login.identity()
+    );
+
+    let neither = "[profiles.me]\ngrant = \"authorization_code\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"cli\"\n";
+    assert_eq!(
+        config_error(neither, None),
+        "profile `me`: missing field `authorization_url` (or `issuer`)"
+    );
+}

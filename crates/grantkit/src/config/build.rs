@@ -181,59 +181,11 @@ impl Profile {
             // `grantkit login` (or `Profile::device_grant` and `TokenManager::set_token`).
             GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
             // Renewed through the stored login's refresh token; without one, "log in first".
-            GrantKind::AuthorizationCode => authorization_code_grant(name, self)?,
+            GrantKind::AuthorizationCode => super::login::authorization_code_grant(name, self)?,
             GrantKind::TokenExchange => super::exchange::exchange_grant(name, self, token_url)?,
         };
         super::exchange::attach_revocation(TokenManager::builder().grant_arc(grant), name, self)
     }
-}
-
-impl Profile {
-    /// An `authorization_code` profile's login (not interactive: `grantkit login` sets the
-    /// opener). `authorization_url` and `token_url` are required; the client is public
-    /// unless a secret is given.
-    ///
-    /// # Errors
-    /// A config error naming the profile and the missing or wrong field.
-    #[cfg(feature = "grant-authorization-code")]
-    pub fn authorization_code(
-        &self,
-        name: &str,
-    ) -> Result<grantkit_grants::AuthorizationCodeLogin> {
-        if self.grant != Some(GrantKind::AuthorizationCode) || self.preset.is_some() {
-            return Err(Error::config(format!(
-                "profile `{name}`: a browser login needs `grant = \"authorization_code\"`"
-            )));
-        }
-        if self.issuer.is_some() {
-            // Discovery of the authorization endpoint is not wired into the login yet.
-            return Err(Error::config(format!(
-                "profile `{name}`: field `issuer` is not supported with grant \
-                 `authorization_code` yet; give `authorization_url` and `token_url`"
-            )));
-        }
-        // The profile's name is the login slot, as for `device_code` profiles.
-        Ok(grantkit_grants::AuthorizationCodeLogin::new(
-            need(name, "authorization_url", &self.authorization_url)?.as_str(),
-            need(name, "token_url", &self.token_url)?.as_str(),
-            self.client_options(name)?,
-        )
-        .account(name))
-    }
-}
-
-/// An `authorization_code` profile's grant for the manager: the login, renewed through its
-/// refresh token.
-#[cfg(feature = "grant-authorization-code")]
-fn authorization_code_grant(name: &str, p: &Profile) -> Result<Arc<dyn Grant>> {
-    Ok(Arc::new(p.authorization_code(name)?.with_refresh()))
-}
-
-#[cfg(not(feature = "grant-authorization-code"))]
-fn authorization_code_grant(name: &str, _: &Profile) -> Result<Arc<dyn Grant>> {
-    Err(Error::config(format!(
-        "profile `{name}`: grant `authorization_code` needs grantkit's `grant-authorization-code` feature"
-    )))
 }
 
 /// A spelled-out `jwt_bearer` profile's grant.

@@ -75,6 +75,66 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// An `authorization_code` profile's login (not interactive: `grantkit login` sets the
+    /// opener): `authorization_url` and `token_url`, or `issuer`, whose metadata names both
+    /// (an `authorization_url` given with it still wins). The client is public unless a
+    /// secret is given.
+    ///
+    /// # Errors
+    /// A config error naming the profile and the missing or wrong field.
+    #[cfg(feature = "grant-authorization-code")]
+    pub fn authorization_code(
+        &self,
+        name: &str,
+    ) -> Result<grantkit_grants::AuthorizationCodeLogin> {
+        use grantkit_grants::AuthorizationCodeLogin;
+        if self.grant != Some(GrantKind::AuthorizationCode) || self.preset.is_some() {
+            return Err(Error::config(format!(
+                "profile `{name}`: a browser login needs `grant = \"authorization_code\"`"
+            )));
+        }
+        let token_url = self.token_endpoint(name)?;
+        let options = self.client_options(name)?;
+        let login = match &self.authorization_url {
+            Some(url) => AuthorizationCodeLogin::new(url.as_str(), token_url, options),
+            None if token_url.discovery().is_some() => {
+                AuthorizationCodeLogin::discover(token_url.as_str(), options)
+            }
+            None => {
+                return Err(Error::config(format!(
+                    "profile `{name}`: missing field `authorization_url` (or `issuer`)"
+                )));
+            }
+        };
+        // The profile's name is the login slot, as for `device_code` profiles.
+        Ok(login.account(name))
+    }
+}
+
+/// An `authorization_code` profile's grant for the manager: the login, renewed through its
+/// refresh token.
+#[cfg(feature = "grant-authorization-code")]
+pub(super) fn authorization_code_grant(
+    name: &str,
+    p: &Profile,
+) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
+    use grantkit_grants::ClientGrant as _;
+    Ok(std::sync::Arc::new(
+        p.authorization_code(name)?.with_refresh(),
+    ))
+}
+
+#[cfg(not(feature = "grant-authorization-code"))]
+pub(super) fn authorization_code_grant(
+    name: &str,
+    _: &Profile,
+) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
+    Err(Error::config(format!(
+        "profile `{name}`: grant `authorization_code` needs grantkit's `grant-authorization-code` feature"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;

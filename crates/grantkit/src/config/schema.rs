@@ -230,15 +230,17 @@ pub struct Profile {
     #[serde(default, deserialize_with = "lenient")]
     pub token_url: Option<ConfigUrl>,
     /// The authorization server's issuer identifier, whose metadata (RFC 8414 / OpenID
-    /// Connect discovery) names the token endpoint; replaces `token_url` (give one of the
-    /// two). Spelled-out profiles only.
+    /// Connect discovery) names the token endpoint (and the device authorization,
+    /// authorization and revocation endpoints, unless given); replaces `token_url` (give
+    /// one of the two). Spelled-out profiles only.
     #[serde(default, deserialize_with = "lenient")]
     pub issuer: Option<ConfigUrl>,
     /// The device authorization endpoint of a `device_code` profile (RFC 8628 §3.1);
-    /// until discovery (`issuer`) exists, given with `token_url`.
+    /// with `issuer`, the metadata's `device_authorization_endpoint` unless given.
     #[serde(default, deserialize_with = "lenient")]
     pub device_authorization_url: Option<ConfigUrl>,
-    /// `authorization_code`: the authorization endpoint, the page the browser opens.
+    /// `authorization_code`: the authorization endpoint, the page the browser opens; with
+    /// `issuer`, the metadata's `authorization_endpoint` unless given.
     #[serde(default, deserialize_with = "lenient")]
     pub authorization_url: Option<ConfigUrl>,
     /// The client id.

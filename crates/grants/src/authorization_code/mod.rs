@@ -3,21 +3,22 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use grantkit_core::{
-    AuthorizationCode, Error, Grant, GrantContext, GrantIdentity, HttpRequest, Result, Token,
+    Discovery, Error, Grant, GrantContext, GrantIdentity, Result, Token, TokenEndpoint,
     TokenRequest,
 };
 
 use crate::Pkce;
-use crate::client::{Params, validate_url};
+use crate::client::Params;
 use crate::error::GrantError;
 use crate::options::ClientOptions;
 use crate::refresh::RefreshTokenGrant;
 
 mod callback;
+mod endpoints;
 mod listener;
 mod pending;
 pub(crate) mod pkce;
@@ -119,8 +120,9 @@ const RESERVED_IN_URL: &[&str] = &[
 /// ```
 #[derive(Clone)]
 pub struct AuthorizationCodeLogin {
-    authorization_url: String,
-    token_url: String,
+    /// `None`: the issuer's `authorization_endpoint`.
+    authorization_url: Option<String>,
+    token_url: TokenEndpoint,
     options: ClientOptions,
     url_params: Params,
     redirect_path: String,
@@ -168,16 +170,45 @@ impl AuthorizationCodeLogin {
     ///     "https://auth.example.com/token",
     ///     ClientOptions::new("my-cli"),
     /// );
-    /// assert_eq!(login.authorization_url(), "https://auth.example.com/authorize");
+    /// assert_eq!(login.authorization_url(), Some("https://auth.example.com/authorize"));
     /// ```
+    ///
+    /// `token_url` may also be an issuer ([`TokenEndpoint::issuer`]) whose metadata names
+    /// the token endpoint; [`discover`](Self::discover) takes both endpoints from it.
     pub fn new(
         authorization_url: impl Into<String>,
-        token_url: impl Into<String>,
+        token_url: impl Into<TokenEndpoint>,
+        options: ClientOptions,
+    ) -> Self {
+        Self::with_endpoints(Some(authorization_url.into()), token_url.into(), options)
+    }
+
+    /// A login at the endpoints `issuer`'s metadata names (`authorization_endpoint`,
+    /// `token_endpoint`; RFC 8414, OpenID Connect Discovery; see [`Discovery`]), fetched by
+    /// [`start`](Self::start) and shared with the code exchange and the
+    /// [`refresh_grant`](Self::refresh_grant). Before the browser is sent anywhere, the
+    /// login checks that the server offers the `authorization_code` grant, the client's
+    /// authentication and PKCE with `S256`, when it lists them.
+    ///
+    /// ```
+    /// use grantkit_grants::{AuthorizationCodeLogin, ClientGrant, ClientOptions};
+    ///
+    /// let login = AuthorizationCodeLogin::discover("https://auth.example.com", ClientOptions::new("cli"));
+    /// assert_eq!(login.authorization_url(), None); // from the metadata
+    /// assert_eq!(login.token_url(), "https://auth.example.com"); // the issuer
+    /// ```
+    pub fn discover(issuer: impl Into<String>, options: ClientOptions) -> Self {
+        Self::with_endpoints(None, Discovery::new(issuer).into(), options)
+    }
+
+    fn with_endpoints(
+        authorization_url: Option<String>,
+        token_url: TokenEndpoint,
         options: ClientOptions,
     ) -> Self {
         AuthorizationCodeLogin {
-            authorization_url: authorization_url.into(),
-            token_url: token_url.into(),
+            authorization_url,
+            token_url,
             options,
             url_params: Params::default(),
             redirect_path: "/callback".to_owned(),
@@ -266,16 +297,17 @@ impl AuthorizationCodeLogin {
         self
     }
 
-    /// The authorization endpoint.
-    pub fn authorization_url(&self) -> &str {
-        &self.authorization_url
+    /// The authorization endpoint given outright; `None` when it is read from the issuer's
+    /// metadata ([`discover`](Self::discover)).
+    pub fn authorization_url(&self) -> Option<&str> {
+        self.authorization_url.as_deref()
     }
 
     /// Checks the configuration without binding or sending anything.
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for an authorization or token
-    /// URL that is not `http(s)`, an authorization URL with a fragment, an empty client id,
+    /// URL that is not `http(s)` (or an issuer that is not a valid one), an authorization URL with a fragment, an empty client id,
     /// a redirect path not starting with `/`, or an extra parameter that the grant sets
     /// itself (in the URL or in the code exchange).
     ///
@@ -286,11 +318,10 @@ impl AuthorizationCodeLogin {
     /// assert!(bad.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.authorization_url)?;
-        if self.authorization_url.contains('#') {
-            return Err(GrantError::AuthorizationUrlFragment.into());
+        if let Some(url) = &self.authorization_url {
+            endpoints::check_authorization_url(url)?;
         }
-        validate_url(&self.token_url)?;
+        self.token_url.validate()?;
         self.options.validate(RESERVED)?;
         self.url_params.validate(RESERVED_IN_URL)?;
         if !self.redirect_path.starts_with('/') || self.redirect_path.contains(['?', '#']) {
@@ -307,7 +338,12 @@ impl AuthorizationCodeLogin {
     /// # Errors
     /// The configuration errors of [`validate`](Self::validate); a plain-`http`
     /// authorization URL to a host other than loopback unless `cx` allows it; a listener
-    /// that cannot be bound; a failing random generator.
+    /// that cannot be bound; a failing random generator. With discovery, also the
+    /// metadata's errors ([`Discovery::metadata`]),
+    /// [`ErrorKind::InvalidResponse`](grantkit_core::ErrorKind::InvalidResponse) for
+    /// metadata without an `authorization_endpoint`, and
+    /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) when the server does not
+    /// offer what the login uses.
     ///
     /// ```no_run
     /// # async fn run(cx: grantkit_core::GrantContext, login: grantkit_grants::AuthorizationCodeLogin) -> grantkit_core::Result<()> {
@@ -318,14 +354,15 @@ impl AuthorizationCodeLogin {
     /// ```
     pub async fn start(&self, cx: &GrantContext) -> Result<PendingLogin> {
         self.validate()?;
-        TokenRequest::check_url(&self.authorization_url, cx.allows_http())?;
+        let authorization_url = self.authorization_endpoint(cx).await?;
+        TokenRequest::check_url(&authorization_url, cx.allows_http())?;
         let listener = listener::Listener::bind().await?;
         let redirect_uri = format!("http://127.0.0.1:{}{}", listener.port(), self.redirect_path);
         let state = pkce::random_token()?;
         let pkce = Pkce::generate()?;
-        let url = self.url(&redirect_uri, &state, &pkce)?;
+        let url = self.url(&authorization_url, &redirect_uri, &state, &pkce)?;
         tracing::debug!(
-            authorization_url = %grantkit_core::redact_url(&self.authorization_url),
+            authorization_url = %grantkit_core::redact_url(&authorization_url),
             port = listener.port(),
             "waiting for the browser's redirect on the loopback listener"
         );
@@ -357,7 +394,7 @@ impl AuthorizationCodeLogin {
     }
 
     /// The grant that renews the login's token through its refresh token: the same token
-    /// URL and client, without scope or extra parameters (RFC 6749 §6 keeps the scope
+    /// URL (or issuer, sharing its metadata) and client, without scope or extra parameters (RFC 6749 §6 keeps the scope
     /// granted).
     ///
     /// ```
@@ -370,7 +407,7 @@ impl AuthorizationCodeLogin {
     }
 
     /// What tells this login's tokens apart (never a secret): kind `user_login`, the token
-    /// URL, the [account](Self::account), the client id, the scope and the extra token
+    /// URL (the issuer, when discovered), the [account](Self::account), the client id, the scope and the extra token
     /// parameters. The kind names a user's login, not how it was made: a device
     /// authorization of the same client fills the same slot. A store keeps the login's
     /// token under its [cache key](GrantIdentity::cache_key).
@@ -382,56 +419,11 @@ impl AuthorizationCodeLogin {
     /// assert_eq!(login.identity().scope(), Some("openid"));
     /// ```
     pub fn identity(&self) -> GrantIdentity {
-        let mut identity = GrantIdentity::new("user_login", &self.token_url);
+        let mut identity = GrantIdentity::new("user_login", self.token_url.as_str());
         if let Some(account) = &self.account {
             identity = identity.with_param("account", account);
         }
         self.options.identify(identity)
-    }
-
-    /// The authorization URL for one attempt.
-    fn url(&self, redirect_uri: &str, state: &str, pkce: &Pkce) -> Result<String> {
-        let mut url = url::Url::parse(&self.authorization_url)
-            .map_err(|_| GrantError::AuthorizationUrlFragment)?;
-        {
-            let scope = self.options.requested_scope();
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", "code")
-                .append_pair("client_id", self.options.client_id())
-                .append_pair("redirect_uri", redirect_uri);
-            if let Some(scope) = &scope {
-                query.append_pair("scope", scope);
-            }
-            query
-                .append_pair("state", state)
-                .append_pair("code_challenge", pkce.challenge())
-                .append_pair("code_challenge_method", pkce.method());
-            for (name, value) in self.url_params.iter() {
-                query.append_pair(name, value);
-            }
-        }
-        Ok(url.into())
-    }
-
-    /// The code exchange (RFC 6749 §4.1.3 with RFC 7636 §4.5's `code_verifier`).
-    pub(super) fn request(
-        &self,
-        code: &AuthorizationCode,
-        redirect_uri: &str,
-        pkce: &Pkce,
-        now: SystemTime,
-    ) -> Result<HttpRequest> {
-        let options = self.options.resolved()?;
-        let mut fields: Vec<(&str, &str)> = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code.secret()),
-            ("redirect_uri", redirect_uri),
-        ];
-        options.push_body_credentials(&mut fields);
-        fields.push(("code_verifier", pkce.verifier().secret()));
-        fields.extend(options.params());
-        options.request(&self.token_url, &fields, now)
     }
 }
 
@@ -442,9 +434,12 @@ impl fmt::Debug for AuthorizationCodeLogin {
         f.debug_struct("AuthorizationCodeLogin")
             .field(
                 "authorization_url",
-                &grantkit_core::redact_url(&self.authorization_url),
+                &self
+                    .authorization_url
+                    .as_deref()
+                    .map(grantkit_core::redact_url),
             )
-            .field("token_url", &grantkit_core::redact_url(&self.token_url))
+            .field("token_url", &self.token_url)
             .field("options", &self.options)
             .field("url_params", &self.url_params)
             .field("redirect_path", &self.redirect_path)

@@ -67,11 +67,17 @@ impl PendingLogin {
             .wait(login.redirect_path.clone(), state, login.timeout)
             .await?;
         tracing::debug!(
-            token_url = %grantkit_core::redact_url(&login.token_url),
+            token_url = %grantkit_core::redact_url(login.token_url.as_str()),
             "redeeming the authorization code"
         );
-        cx.exchange(login.request(&code, &redirect_uri, &pkce, cx.now())?)
-            .await
+        crate::discovered::exchange(
+            cx,
+            &login.token_url,
+            &login.options,
+            Some("authorization_code"),
+            |url| login.request(url, &code, &redirect_uri, &pkce, cx.now()),
+        )
+        .await
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::support::*;
 
 /// A browser: no proxy, no redirects followed (the test follows them itself).
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -32,14 +32,14 @@ fn login(server: &mockito::Server, options: ClientOptions) -> AuthorizationCodeL
 }
 
 /// The authorization URL's query, decoded, in order.
-fn query(pending: &PendingLogin) -> Vec<(String, String)> {
+pub(crate) fn query(pending: &PendingLogin) -> Vec<(String, String)> {
     let url = url::Url::parse(pending.authorization_url()).unwrap();
     url.query_pairs()
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn param(pending: &PendingLogin, name: &str) -> String {
+pub(crate) fn param(pending: &PendingLogin, name: &str) -> String {
     query(pending)
         .into_iter()
         .find(|(k, _)| k == name)
@@ -48,7 +48,7 @@ fn param(pending: &PendingLogin, name: &str) -> String {
 }
 
 /// GETs `redirect_uri?query` and returns the status and the page.
-async fn redirect(redirect_uri: &str, query: &str) -> (u16, String) {
+pub(crate) async fn redirect(redirect_uri: &str, query: &str) -> (u16, String) {
     let response = browser()
         .get(format!("{redirect_uri}?{query}"))
         .send()
@@ -60,7 +60,7 @@ async fn redirect(redirect_uri: &str, query: &str) -> (u16, String) {
 
 /// Starts a login, runs `browse` against its redirect URI while `finish` waits, and
 /// returns `finish`'s result.
-async fn with_browser<F, Fut>(
+pub(crate) async fn with_browser<F, Fut>(
     pending: PendingLogin,
     cx: &GrantContext,
     browse: F,

@@ -21,6 +21,8 @@ mod discovery_cache;
 mod discovery_device;
 #[cfg(feature = "jwt-bearer")]
 mod discovery_exchange;
+#[cfg(all(feature = "jwt-bearer", feature = "authorization-code"))]
+mod discovery_login;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
