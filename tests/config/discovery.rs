@@ -200,3 +200,49 @@ fn an_authorization_code_profile_with_an_issuer_discovers_both_endpoints() {
         "profile `me`: missing field `authorization_url` (or `issuer`)"
     );
 }
+
+#[tokio::test]
+async fn a_profile_with_an_issuer_revokes_at_the_discovered_revocation_endpoint() {
+    let mut server = Server::new_async().await;
+    let issuer = server.url();
+    let meta = server
+        .mock("GET", "/.well-known/openid-configuration")
+        .with_header("content-type", "application/json")
+        .with_body(format!(
+            r#"{{"issuer":"{issuer}","token_endpoint":"{issuer}/token","revocation_endpoint":"{issuer}/revoke"}}"#
+        ))
+        .expect(1)
+        .create_async()
+        .await;
+    let token = server
+        .mock("POST", "/token")
+        .match_body(Matcher::Exact(
+            "grant_type=client_credentials&client_id=app&client_secret=s3cret".into(),
+        ))
+        .with_body(r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let revoke = server
+        .mock("POST", "/revoke")
+        .match_header("authorization", Matcher::Missing)
+        .match_body(Matcher::Exact(
+            "token=at-1&token_type_hint=access_token&client_id=app&client_secret=s3cret".into(),
+        ))
+        .with_status(200)
+        .expect(1)
+        .create_async()
+        .await;
+    let config = Config::from_toml(&format!(
+        "[profiles.acme]\ngrant = \"client_credentials\"\nissuer = \"{issuer}\"\n\
+         client_id = \"app\"\nclient_secret = \"s3cret\"\nclient_auth = \"body\"\n"
+    ))
+    .unwrap();
+    let manager = config.manager(Some("acme")).unwrap();
+    manager.token().await.unwrap();
+    manager.revoke().await.unwrap();
+    assert!(manager.cached().is_none());
+    meta.assert_async().await;
+    token.assert_async().await;
+    revoke.assert_async().await;
+}

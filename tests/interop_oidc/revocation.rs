@@ -163,3 +163,34 @@ async fn revoke_with_mutual_tls_client_auth() {
     }
     assert!(!op.active(&secret).await);
 }
+
+/// Both endpoints from the issuer's metadata: the token from its `token_endpoint`, the
+/// revocation at its `revocation_endpoint`, one metadata request for the two.
+#[tokio::test]
+async fn revoke_at_the_discovered_revocation_endpoint() {
+    let Some(op) = op() else { return };
+    let grant =
+        ClientCredentials::discover(&op.issuer, ClientOptions::form("grantkit-basic", SECRET));
+    let endpoint = grant.token_endpoint();
+    let revocation = Revocation::discover(
+        endpoint.discovery().unwrap(),
+        grant.client_options().clone(),
+    );
+    let manager = TokenManager::builder()
+        .grant(grant)
+        .revoker(revocation)
+        .build()
+        .unwrap();
+    let token = manager
+        .token()
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
+    let access = token.access_token().secret().to_owned();
+    assert!(op.active(&access).await);
+    manager
+        .revoke()
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
+    assert!(!op.active(&access).await, "revoked at the server");
+    assert_eq!(manager.stats().discovery_requests, 1);
+}

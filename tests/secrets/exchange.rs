@@ -230,6 +230,36 @@ async fn token_exchange_and_revocation_leak_no_secret() {
     );
     assert_eq!(endpoint.requests("/na"), 2);
 
+    // The same through the issuer's metadata: token exchange and revocation discovered.
+    endpoint.answer(
+        "/.well-known/openid-configuration",
+        200,
+        format!(
+            r#"{{"issuer":"{url}","token_endpoint":"{url}/token","revocation_endpoint":"{url}/revoke"}}"#
+        ),
+    );
+    let grant = TokenExchange::discover(
+        url,
+        options.clone(),
+        SubjectToken::new(SUBJECT, token_types::ACCESS_TOKEN),
+    )
+    .actor(SubjectToken::new(ACTOR, token_types::JWT));
+    let endpoint_of_grant = grant.token_endpoint();
+    let revocation = Revocation::discover(endpoint_of_grant.discovery().unwrap(), options.clone());
+    audit.debug("discovered exchange", &grant);
+    audit.debug("discovered revocation", &revocation);
+    let manager = TokenManager::builder()
+        .grant(grant)
+        .revoker(revocation)
+        .http_client(endpoint.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    audit.token("discovered exchange", &manager.token().await.unwrap());
+    manager.revoke().await.unwrap();
+    audit.debug("discovered exchange", &manager);
+    assert_eq!(endpoint.requests("/.well-known/openid-configuration"), 1);
+
     audit.debug(
         "revocation",
         &Revocation::new(format!("{url}/revoke"), options),

@@ -316,6 +316,35 @@ fn parse(response: &HttpResponse, issuer: &str, allow_http: bool) -> Result<Serv
     ServerMetadata::from_json(body, issuer, allow_http)
 }
 
+/// `Discovery::new(issuer)`, so that constructors taking `impl Into<Discovery>` accept an
+/// issuer string as well as a handle whose cache they then share.
+impl From<&str> for Discovery {
+    fn from(issuer: &str) -> Self {
+        Discovery::new(issuer)
+    }
+}
+
+/// `Discovery::new(issuer)`.
+impl From<String> for Discovery {
+    fn from(issuer: String) -> Self {
+        Discovery::new(issuer)
+    }
+}
+
+/// `Discovery::new(issuer)`.
+impl From<&String> for Discovery {
+    fn from(issuer: &String) -> Self {
+        Discovery::new(issuer.as_str())
+    }
+}
+
+/// A clone of the handle: the cache is shared.
+impl From<&Discovery> for Discovery {
+    fn from(discovery: &Discovery) -> Self {
+        discovery.clone()
+    }
+}
+
 impl fmt::Debug for Discovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Discovery")

@@ -3,9 +3,10 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use grantkit_core::{GrantContext, Result, RevocableToken, Revoker};
+use grantkit_core::{Discovery, GrantContext, Result, RevocableToken, Revoker};
 
 use crate::client::validate_url;
+use crate::discovered::missing_endpoint;
 use crate::options::ClientOptions;
 
 /// Revokes tokens at a revocation endpoint (RFC 7009), authenticating as the client
@@ -46,8 +47,16 @@ use crate::options::ClientOptions;
 /// ```
 #[derive(Clone)]
 pub struct Revocation {
-    url: String,
+    endpoint: Endpoint,
     options: ClientOptions,
+}
+
+/// Where revocation requests go.
+#[derive(Clone)]
+enum Endpoint {
+    Url(String),
+    /// The issuer's `revocation_endpoint`.
+    Issuer(Discovery),
 }
 
 impl Revocation {
@@ -62,14 +71,37 @@ impl Revocation {
     /// ```
     pub fn new(url: impl Into<String>, options: ClientOptions) -> Self {
         Revocation {
-            url: url.into(),
+            endpoint: Endpoint::Url(url.into()),
             options: options.client_only(),
         }
     }
 
-    /// The revocation endpoint.
+    /// Revocation at the `revocation_endpoint` that `issuer`'s metadata names (RFC 8414
+    /// §2; see [`Discovery`]), read when revoking. `issuer` is an issuer string, or the
+    /// [`Discovery`] handle of the grant (`grant.token_endpoint().discovery()`), whose
+    /// cached metadata is then shared.
+    ///
+    /// ```
+    /// use grantkit_grants::{ClientGrant, ClientCredentials, ClientOptions, Revocation};
+    ///
+    /// let grant = ClientCredentials::discover("https://auth.example.com", ClientOptions::form("app", "s3cret"));
+    /// let endpoint = grant.token_endpoint();
+    /// let revocation = Revocation::discover(endpoint.discovery().unwrap(), grant.client_options().clone());
+    /// assert_eq!(revocation.url(), "https://auth.example.com"); // the issuer, until discovered
+    /// ```
+    pub fn discover(issuer: impl Into<Discovery>, options: ClientOptions) -> Self {
+        Revocation {
+            endpoint: Endpoint::Issuer(issuer.into()),
+            options: options.client_only(),
+        }
+    }
+
+    /// The revocation endpoint, or the issuer whose metadata names it.
     pub fn url(&self) -> &str {
-        &self.url
+        match &self.endpoint {
+            Endpoint::Url(url) => url,
+            Endpoint::Issuer(discovery) => discovery.issuer(),
+        }
     }
 
     /// The client options.
@@ -81,10 +113,27 @@ impl Revocation {
     ///
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) for a URL that is not
-    /// `http(s)`, an empty client id, or a client assertion method without its key.
+    /// `http(s)` (or an issuer that is not a valid one), an empty client id, or a client
+    /// assertion method without its key.
     pub fn validate(&self) -> Result<()> {
-        validate_url(&self.url)?;
+        match &self.endpoint {
+            Endpoint::Url(url) => validate_url(url)?,
+            Endpoint::Issuer(discovery) => discovery.validate()?,
+        }
         self.options.validate(&[])
+    }
+
+    /// The URL to send to: the one given, or the metadata's `revocation_endpoint`.
+    async fn resolve(&self, cx: &GrantContext) -> Result<String> {
+        match &self.endpoint {
+            Endpoint::Url(url) => Ok(url.clone()),
+            Endpoint::Issuer(discovery) => discovery
+                .metadata(cx)
+                .await?
+                .revocation_endpoint()
+                .map(str::to_owned)
+                .ok_or_else(|| missing_endpoint(discovery, "revocation_endpoint")),
+        }
     }
 }
 
@@ -96,7 +145,8 @@ impl Revoker for Revocation {
             ("token", token.secret()),
             ("token_type_hint", token.type_hint()),
         ];
-        let request = self.options.client_request(&self.url, &fields, cx.now())?;
+        let url = self.resolve(cx).await?;
+        let request = self.options.client_request(&url, &fields, cx.now())?;
         cx.revoke_exchange(request).await
     }
 }
@@ -104,8 +154,17 @@ impl Revoker for Revocation {
 impl fmt::Debug for Revocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Revocation")
-            .field("url", &grantkit_core::redact_url(&self.url))
+            .field("endpoint", &self.endpoint)
             .field("options", &self.options)
             .finish()
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Url(url) => fmt::Debug::fmt(&grantkit_core::redact_url(url), f),
+            Endpoint::Issuer(discovery) => f.debug_tuple("Issuer").field(discovery).finish(),
+        }
     }
 }

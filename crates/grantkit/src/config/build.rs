@@ -150,6 +150,8 @@ impl Profile {
             ))
         })?;
         let token_url = self.token_endpoint(name)?;
+        // Shared with the revoker, so that one metadata fetch serves both.
+        let discovery = token_url.discovery().cloned();
         let grant: Arc<dyn Grant> = match kind {
             GrantKind::ClientCredentials => {
                 if self.needs_client_secret() && !self.has_client_secret() {
@@ -179,12 +181,21 @@ impl Profile {
             GrantKind::JwtBearer => jwt_grant(name, self, token_url)?,
             // A user's tokens: renewed through the refresh token; a login is
             // `grantkit login` (or `Profile::device_grant` and `TokenManager::set_token`).
-            GrantKind::DeviceCode => Arc::new(self.device_grant(name)?.with_refresh()),
+            GrantKind::DeviceCode => {
+                Arc::new(self.device_grant_at(name, token_url)?.with_refresh())
+            }
             // Renewed through the stored login's refresh token; without one, "log in first".
-            GrantKind::AuthorizationCode => super::login::authorization_code_grant(name, self)?,
+            GrantKind::AuthorizationCode => {
+                super::login::authorization_code_grant(name, self, token_url)?
+            }
             GrantKind::TokenExchange => super::exchange::exchange_grant(name, self, token_url)?,
         };
-        super::exchange::attach_revocation(TokenManager::builder().grant_arc(grant), name, self)
+        super::exchange::attach_revocation(
+            TokenManager::builder().grant_arc(grant),
+            name,
+            self,
+            discovery,
+        )
     }
 }
 

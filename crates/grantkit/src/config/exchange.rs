@@ -1,10 +1,11 @@
-//! The `token_exchange` grant of a profile (RFC 8693), the `revocation_url` of any
-//! spelled-out profile (RFC 7009), and the Auth0 preset's single `audience`.
+//! The `token_exchange` grant of a profile (RFC 8693), the revocation endpoint of any
+//! spelled-out profile (RFC 7009: `revocation_url`, or the issuer's), and the Auth0
+//! preset's single `audience`.
 
 use std::sync::Arc;
 
 use grantkit_core::{
-    AccessToken, Error, Grant, Result, SecretSource, TokenEndpoint, TokenManagerBuilder,
+    AccessToken, Discovery, Error, Grant, Result, SecretSource, TokenEndpoint, TokenManagerBuilder,
 };
 use grantkit_grants::{ClientOptions, Revocation, SubjectToken, TokenExchange};
 
@@ -101,17 +102,24 @@ fn token(
     }
 }
 
-/// Adds a revoker for `revocation_url`, if set, authenticating as the profile's client.
-/// (When discovery supplies a `revocation_endpoint`, it is used the same way.)
+/// Adds a revoker authenticating as the profile's client: at `revocation_url`, if set;
+/// else, for a profile with `issuer` and a `client_id`, at the metadata's
+/// `revocation_endpoint` (read when revoking, through `discovery`, the grant's handle).
 pub(super) fn attach_revocation(
     builder: TokenManagerBuilder,
     name: &str,
     p: &Profile,
+    discovery: Option<Discovery>,
 ) -> Result<TokenManagerBuilder> {
-    let Some(url) = &p.revocation_url else {
-        return Ok(builder);
+    let revocation = match (&p.revocation_url, discovery) {
+        (Some(url), _) => Revocation::new(url.as_str(), p.client_options(name)?),
+        // Without a client id (an anonymous token exchange) there is no client to revoke
+        // as: no revoker, as without `revocation_url`.
+        (None, Some(discovery)) if p.client_id.is_some() => {
+            Revocation::discover(discovery, p.client_options(name)?)
+        }
+        (None, _) => return Ok(builder),
     };
-    let revocation = Revocation::new(url.as_str(), p.client_options(name)?);
     revocation
         .validate()
         .map_err(|e| e.with_context(format!("profile `{name}`: field `revocation_url`")))?;

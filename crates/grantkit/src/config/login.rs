@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use grantkit_core::{Error, Result};
+use grantkit_core::{Error, Result, TokenEndpoint};
 use grantkit_grants::DeviceCodeGrant;
 
 use super::{GrantKind, Profile};
@@ -50,18 +50,27 @@ impl Profile {
     /// # Errors
     /// [`ErrorKind::Config`](grantkit_core::ErrorKind::Config) naming the missing field.
     pub fn device_grant(&self, name: &str) -> Result<DeviceCodeGrant> {
-        // With `issuer`, both endpoints come from the server's metadata
-        // (`device_authorization_endpoint`, `token_endpoint`) unless
-        // `device_authorization_url` names the first.
-        let token_url = self.token_endpoint(name)?;
-        let grant = match &self.device_authorization_url {
-            Some(device_url) => {
+        self.device_grant_at(name, self.token_endpoint(name)?)
+    }
+
+    /// [`device_grant`](Self::device_grant) at `token_url`, the profile's endpoint: with
+    /// `issuer`, both endpoints come from the server's metadata
+    /// (`device_authorization_endpoint`, `token_endpoint`) unless `device_authorization_url`
+    /// names the first.
+    pub(super) fn device_grant_at(
+        &self,
+        name: &str,
+        token_url: TokenEndpoint,
+    ) -> Result<DeviceCodeGrant> {
+        let grant = match (&self.device_authorization_url, token_url.discovery()) {
+            (Some(device_url), _) => {
                 DeviceCodeGrant::new(device_url.as_str(), token_url, self.client_options(name)?)
             }
-            None if token_url.discovery().is_some() => {
-                DeviceCodeGrant::discover(token_url.as_str(), self.client_options(name)?)
+            // A clone of the handle: the revoker shares the cached metadata.
+            (None, Some(discovery)) => {
+                DeviceCodeGrant::discover(discovery, self.client_options(name)?)
             }
-            None => {
+            (None, None) => {
                 return Err(Error::config(format!(
                     "profile `{name}`: missing field `device_authorization_url` (or `issuer`)"
                 )));
@@ -88,20 +97,28 @@ impl Profile {
         &self,
         name: &str,
     ) -> Result<grantkit_grants::AuthorizationCodeLogin> {
-        use grantkit_grants::AuthorizationCodeLogin;
         if self.grant != Some(GrantKind::AuthorizationCode) || self.preset.is_some() {
             return Err(Error::config(format!(
                 "profile `{name}`: a browser login needs `grant = \"authorization_code\"`"
             )));
         }
-        let token_url = self.token_endpoint(name)?;
+        self.authorization_code_at(name, self.token_endpoint(name)?)
+    }
+
+    /// [`authorization_code`](Self::authorization_code) at `token_url`, the profile's
+    /// endpoint.
+    #[cfg(feature = "grant-authorization-code")]
+    fn authorization_code_at(
+        &self,
+        name: &str,
+        token_url: TokenEndpoint,
+    ) -> Result<grantkit_grants::AuthorizationCodeLogin> {
+        use grantkit_grants::AuthorizationCodeLogin;
         let options = self.client_options(name)?;
-        let login = match &self.authorization_url {
-            Some(url) => AuthorizationCodeLogin::new(url.as_str(), token_url, options),
-            None if token_url.discovery().is_some() => {
-                AuthorizationCodeLogin::discover(token_url.as_str(), options)
-            }
-            None => {
+        let login = match (&self.authorization_url, token_url.discovery()) {
+            (Some(url), _) => AuthorizationCodeLogin::new(url.as_str(), token_url, options),
+            (None, Some(discovery)) => AuthorizationCodeLogin::discover(discovery, options),
+            (None, None) => {
                 return Err(Error::config(format!(
                     "profile `{name}`: missing field `authorization_url` (or `issuer`)"
                 )));
@@ -118,10 +135,11 @@ impl Profile {
 pub(super) fn authorization_code_grant(
     name: &str,
     p: &Profile,
+    token_url: TokenEndpoint,
 ) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
     use grantkit_grants::ClientGrant as _;
     Ok(std::sync::Arc::new(
-        p.authorization_code(name)?.with_refresh(),
+        p.authorization_code_at(name, token_url)?.with_refresh(),
     ))
 }
 
@@ -129,6 +147,7 @@ pub(super) fn authorization_code_grant(
 pub(super) fn authorization_code_grant(
     name: &str,
     _: &Profile,
+    _: TokenEndpoint,
 ) -> Result<std::sync::Arc<dyn grantkit_core::Grant>> {
     Err(Error::config(format!(
         "profile `{name}`: grant `authorization_code` needs grantkit's `grant-authorization-code` feature"

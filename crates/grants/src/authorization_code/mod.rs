@@ -184,7 +184,8 @@ impl AuthorizationCodeLogin {
     }
 
     /// A login at the endpoints `issuer`'s metadata names (`authorization_endpoint`,
-    /// `token_endpoint`; RFC 8414, OpenID Connect Discovery; see [`Discovery`]), fetched by
+    /// `token_endpoint`; RFC 8414, OpenID Connect Discovery; see [`Discovery`]: an issuer
+    /// string, or a handle whose cache is then shared), fetched by
     /// [`start`](Self::start) and shared with the code exchange and the
     /// [`refresh_grant`](Self::refresh_grant). Before the browser is sent anywhere, the
     /// login checks that the server offers the `authorization_code` grant, the client's
@@ -197,8 +198,8 @@ impl AuthorizationCodeLogin {
     /// assert_eq!(login.authorization_url(), None); // from the metadata
     /// assert_eq!(login.token_url(), "https://auth.example.com"); // the issuer
     /// ```
-    pub fn discover(issuer: impl Into<String>, options: ClientOptions) -> Self {
-        Self::with_endpoints(None, Discovery::new(issuer).into(), options)
+    pub fn discover(issuer: impl Into<Discovery>, options: ClientOptions) -> Self {
+        Self::with_endpoints(None, TokenEndpoint::Issuer(issuer.into()), options)
     }
 
     fn with_endpoints(

@@ -141,7 +141,8 @@ impl DeviceCodeGrant {
 
     /// A device grant at the endpoints `issuer`'s metadata names
     /// (`device_authorization_endpoint`, `token_endpoint`; RFC 8414, OpenID Connect
-    /// Discovery; see [`Discovery`]).
+    /// Discovery; see [`Discovery`]). `issuer` is an issuer string, or a [`Discovery`]
+    /// handle whose cached metadata is then shared.
     ///
     /// ```
     /// use grantkit_grants::{ClientGrant, ClientOptions, DeviceCodeGrant};
@@ -150,8 +151,8 @@ impl DeviceCodeGrant {
     /// assert_eq!(grant.device_authorization_url(), None); // from the metadata
     /// assert_eq!(grant.token_url(), "https://auth.example.com"); // the issuer
     /// ```
-    pub fn discover(issuer: impl Into<String>, options: ClientOptions) -> Self {
-        Self::with_endpoints(None, Discovery::new(issuer).into(), options)
+    pub fn discover(issuer: impl Into<Discovery>, options: ClientOptions) -> Self {
+        Self::with_endpoints(None, TokenEndpoint::Issuer(issuer.into()), options)
     }
 
     fn with_endpoints(

@@ -23,6 +23,8 @@ mod discovery_device;
 mod discovery_exchange;
 #[cfg(all(feature = "jwt-bearer", feature = "authorization-code"))]
 mod discovery_login;
+#[cfg(feature = "jwt-bearer")]
+mod discovery_revocation;
 mod errors;
 #[cfg(feature = "jwt-bearer")]
 mod external_assertions;
