@@ -289,6 +289,15 @@ pub mod oidc_provider {
         }
     }
 
+    /// The (decoded) value of the query parameter `name` of `url`, if both are there.
+    pub fn query_param(url: &str, name: &str) -> Option<String> {
+        reqwest::Url::parse(url)
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
     /// interop/oidc-provider.
     pub fn interop_dir() -> PathBuf {
         workspace().join("interop").join("oidc-provider")
@@ -458,5 +467,125 @@ pub mod oidc_provider {
                 .replace("&gt;", ">")
                 .replace("&amp;", "&"),
         )
+    }
+
+    #[derive(Debug)]
+    /// A browser for the authorization code login: follows no redirect by itself, keeps cookies by name (every cookie on every
+    /// request: oidc-provider's are scoped by path, sending more does no harm).
+    pub struct LoginBrowser {
+        http: reqwest::Client,
+        cookies: BTreeMap<String, String>,
+    }
+
+    impl LoginBrowser {
+        /// A browser with no cookies yet.
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> Self {
+            LoginBrowser {
+                http: reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap(),
+                cookies: BTreeMap::new(),
+            }
+        }
+
+        fn cookie_header(&self) -> String {
+            let pairs: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            pairs.join("; ")
+        }
+
+        /// Sends `request` with the cookies, keeps the ones set, returns status, location, body.
+        async fn send(
+            &mut self,
+            request: reqwest::RequestBuilder,
+        ) -> (u16, Option<String>, String) {
+            let response = request
+                .header("cookie", self.cookie_header())
+                .send()
+                .await
+                .unwrap();
+            for set in response.headers().get_all("set-cookie") {
+                let pair = set.to_str().unwrap().split(';').next().unwrap();
+                if let Some((name, value)) = pair.split_once('=') {
+                    if value.is_empty() {
+                        self.cookies.remove(name);
+                    } else {
+                        self.cookies.insert(name.to_owned(), value.to_owned());
+                    }
+                }
+            }
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (status, location, response.text().await.unwrap())
+        }
+
+        /// Opens `url` and goes where it leads: submits the login form (any account) and the
+        /// consent form, follows every redirect, and stops at the first request to
+        /// `redirect_uri`, grantkit's listener. Returns that request's status and page.
+        /// `log` gives the server's log for failure messages.
+        pub async fn log_in(
+            mut self,
+            mut url: String,
+            redirect_uri: &str,
+            log: impl Fn() -> String,
+        ) -> (u16, String) {
+            for _ in 0..12 {
+                let (status, location, body) = self.send(self.http.get(&url)).await;
+                if url.starts_with(redirect_uri) {
+                    return (status, body);
+                }
+                let next = match (status, location) {
+                    (302 | 303, Some(location)) => location,
+                    (200, None) if body.contains(r#"name="prompt" value="login""#) => {
+                        let form = [("prompt", "login"), ("login", "alice"), ("password", "any")];
+                        self.submit(&url, &form, &log).await
+                    }
+                    (200, None) if body.contains(r#"name="prompt" value="consent""#) => {
+                        self.submit(&url, &[("prompt", "consent")], &log).await
+                    }
+                    (status, _) => panic!("{url}: unexpected {status}\n{body}\n{}", log()),
+                };
+                url = reqwest::Url::parse(&url)
+                    .unwrap()
+                    .join(&next)
+                    .unwrap()
+                    .into();
+            }
+            panic!("too many redirects\n{}", log())
+        }
+
+        /// Posts a form of the interaction page at `url` (oidc-provider posts to the page's own
+        /// URL) and returns where the answer redirects.
+        async fn submit(
+            &mut self,
+            url: &str,
+            form: &[(&str, &str)],
+            log: &impl Fn() -> String,
+        ) -> String {
+            let fields: Vec<(String, String)> = form
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let body = form_body(&fields);
+            let request = self
+                .http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+            let (status, location, body) = self.send(request).await;
+            match (status, location) {
+                (302 | 303, Some(location)) => location,
+                (status, _) => panic!("{url}: form answered {status}\n{body}\n{}", log()),
+            }
+        }
     }
 }

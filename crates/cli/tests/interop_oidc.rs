@@ -22,7 +22,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use grantkit_integration_tests::oidc_provider::{Browser, Op, op};
+use grantkit_integration_tests::oidc_provider::{Browser, LoginBrowser, Op, op, query_param};
 
 /// How long any one `grantkit` process may take.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -84,10 +84,17 @@ fn run(op: &Op, config: &Path, args: &[&str], code: i32) -> (String, String) {
     (out, err)
 }
 
-/// `grantkit login -p me`: reads its stderr while it waits, opens the URL it shows in the
-/// test's browser and approves, then waits for it to exit. Returns its stdout and stderr.
-fn login(op: &Op, config: &Path) -> (String, String) {
-    let mut child = grantkit(config, &["login", "-p", "me"])
+/// `grantkit ARGS` (a login): reads its stderr while it waits, gives the URL it shows on a
+/// line starting with `indent` to `user`, then waits for it to exit 0. Returns its stdout
+/// and stderr.
+fn login(
+    op: &Op,
+    config: &Path,
+    args: &[&str],
+    indent: &str,
+    user: impl FnOnce(String),
+) -> (String, String) {
+    let mut child = grantkit(config, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -111,16 +118,14 @@ fn login(op: &Op, config: &Path) -> (String, String) {
         };
         err.push_str(&line);
         err.push('\n');
-        if let Some(url) = line.strip_prefix("    http://") {
-            break format!("http://{url}");
+        if let Some(url) = line
+            .strip_prefix(indent)
+            .filter(|l| l.starts_with("http://"))
+        {
+            break url.to_owned();
         }
     };
-    let page = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(Browser::new().approve(&url, &[]));
-    assert!(page.contains("<h1>Sign-in Success</h1>"), "{page}");
+    user(url);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -182,12 +187,16 @@ fn stored_refresh_token(store: &Path) -> String {
         .to_owned()
 }
 
-fn active(op: &Op, token: &str) -> bool {
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(op.active(token))
+        .block_on(future)
+}
+
+fn active(op: &Op, token: &str) -> bool {
+    block_on(op.active(token))
 }
 
 /// An access token of oidc-provider: opaque, 43 base64url characters (256 bits).
@@ -213,7 +222,10 @@ fn login_token_renewal_and_logout_with_the_built_binary() {
     assert!(err.contains("run `grantkit login -p me`"), "{err}");
 
     // Log in: the prompt on stderr, nothing on stdout.
-    let (out, err) = login(op, &config);
+    let (out, err) = login(op, &config, &["login", "-p", "me"], "    ", |url| {
+        let page = block_on(Browser::new().approve(&url, &[]));
+        assert!(page.contains("<h1>Sign-in Success</h1>"), "{page}");
+    });
     assert_eq!(out, "");
     let prefix = format!(
         "grantkit: to log in to profile `me`, open this URL in a browser:\n\n    {}/device?user_code=",
@@ -269,4 +281,62 @@ fn login_token_renewal_and_logout_with_the_built_binary() {
         "grantkit: error: profile `me`: not logged in (or the login expired or was revoked): \
          run `grantkit login -p me`\n"
     );
+}
+
+/// `grantkit login --browser --no-open` with serve.mjs's native client: the test opens the
+/// printed URL in the harness's browser (development login, consent), which the server
+/// redirects to the binary's loopback listener; the binary redeems the code (PKCE) and
+/// exits 0, and `grantkit token` serves the user's token. Scope `openid` only: a refresh
+/// token needs `offline_access`, which oidc-provider grants only with `prompt=consent`, and
+/// a profile cannot add parameters to the authorization request (yet).
+#[test]
+fn browser_login_then_token_with_the_built_binary() {
+    let Some(op) = op() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = &op.issuer;
+    let store = dir.path().join("tokens");
+    let config = dir.path().join("grantkit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[profiles.web]\n\
+             grant = \"authorization_code\"\n\
+             authorization_url = \"{issuer}/auth\"\n\
+             token_url = \"{issuer}/token\"\n\
+             client_id = \"grantkit-native\"\n\
+             scope = \"openid\"\n\
+             store = {{ kind = \"file\", path = \"{store}\" }}\n",
+            store = store.display(),
+        ),
+    )
+    .unwrap();
+    let args = ["login", "-p", "web", "--browser", "--no-open"];
+    let (out, err) = login(op, &config, &args, "  ", |url| {
+        let redirect_uri = query_param(&url, "redirect_uri").unwrap();
+        assert!(
+            redirect_uri.starts_with("http://127.0.0.1:") && redirect_uri.ends_with("/callback"),
+            "{redirect_uri}"
+        );
+        let (status, page) = block_on(LoginBrowser::new().log_in(url, &redirect_uri, || op.log()));
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Login complete"), "{page}");
+    });
+    assert_eq!(out, "");
+    assert!(
+        err.starts_with(&format!(
+            "To log in, open this URL in a browser on this machine:\n\n  {issuer}/auth?"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "grantkit: logged in; profile `web` keeps the user's tokens in file ({})\n",
+            store.display()
+        )),
+        "{err}"
+    );
+    let (token, _) = run(op, &config, &["token", "-p", "web"], 0);
+    let token = token.strip_suffix('\n').unwrap();
+    assert_access_token_shape(token);
+    assert!(active(op, token), "{}", op.log());
 }
