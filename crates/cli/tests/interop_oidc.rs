@@ -1,6 +1,6 @@
 //! The built `grantkit` binary against a real authorization server: oidc-provider
 //! (interop/oidc-provider/serve.mjs, its device client `grantkit-device`), started by the
-//! shared harness of `grantkit-integration-tests` (`tests/support.rs`), which also plays
+//! shared harness of `grantkit-integration-tests` (`tests/oidc_provider.rs`), which also plays
 //! the user in the browser over HTTP (the user-code page, the development login, consent).
 //!
 //! `grantkit login -p me` runs as a child process: the test reads the verification URL
