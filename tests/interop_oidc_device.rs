@@ -14,98 +14,30 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)] // tests
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use grantkit::grant::{DeviceAuthorization, Grant, device_prompt_fn};
 use grantkit::store::FileStore;
 use grantkit::time::{Clock, ManualClock, Sleeper, SystemClock};
 use grantkit::{ClientGrant, ClientOptions, DeviceCodeGrant, Token, TokenManager};
-use grantkit_integration_tests::interop::{spawn_listening, tail};
+use grantkit_integration_tests::oidc_provider::{Browser, Op, op};
 
 /// The device client of serve.mjs.
 const CLIENT_ID: &str = "grantkit-device";
 const SCOPE: &str = "openid offline_access";
 
-struct Op {
-    issuer: String,
-    child: Mutex<Child>,
-    _stdin: ChildStdin,
-    log: Arc<Mutex<String>>,
-}
-
-impl Drop for Op {
-    fn drop(&mut self) {
-        if let Ok(child) = self.child.get_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .join("interop")
-        .join("oidc-provider")
-}
-
-/// The server, started once for this binary; `None` (loudly) when it is not installed,
-/// outside CI.
-fn op() -> Option<&'static Op> {
-    static SERVER: OnceLock<Result<Option<Op>, String>> = OnceLock::new();
-    let how = "`.ci/run` prepares it; by hand: `bash interop/oidc-provider/prepare.sh`";
-    match SERVER.get_or_init(|| {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        let installed = interop_dir().join("node_modules").join("oidc-provider");
-        if !installed.is_dir() {
-            let reason = format!("{} is missing", installed.display());
-            return if ci { Err(reason) } else { Ok(None) };
-        }
-        let node = std::env::var("GRANTKIT_INTEROP_NODE").unwrap_or_else(|_| "node".into());
-        let mut command = Command::new(&node);
-        command.arg(interop_dir().join("serve.mjs")).arg("0");
-        let server = spawn_listening(command, "serve.mjs", Duration::from_secs(30))?;
-        let issuer = server.url.split(' ').next().unwrap_or_default().to_owned();
-        Ok(Some(Op {
-            issuer,
-            child: Mutex::new(server.child),
-            _stdin: server.stdin,
-            log: server.log,
-        }))
-    }) {
-        Ok(Some(op)) => Some(op),
-        Ok(None) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: the oidc-provider device-flow tests need oidc-provider. {how}. ***\n"
-            );
-            None
-        }
-        Err(reason) => panic!("\n*** oidc-provider could not run: {reason}\n{how}.\n"),
-    }
-}
-
-impl Op {
-    fn log(&self) -> String {
-        tail(&self.log.lock().unwrap_or_else(|e| e.into_inner()), 4096).to_owned()
-    }
-
-    fn grant(&self) -> DeviceCodeGrant {
-        DeviceCodeGrant::new(
-            format!("{}/device/auth", self.issuer),
-            format!("{}/token", self.issuer),
-            ClientOptions::new(CLIENT_ID).scope(SCOPE),
-        )
-        .account("me")
-        // oidc-provider names no interval (so 5 s); poll every 50 ms of real time.
-        .sleeper(Quick)
-    }
+/// The device grant of serve.mjs's device client.
+fn device_grant(op: &Op) -> DeviceCodeGrant {
+    DeviceCodeGrant::new(
+        format!("{}/device/auth", op.issuer),
+        format!("{}/token", op.issuer),
+        ClientOptions::new(CLIENT_ID).scope(SCOPE),
+    )
+    .account("me")
+    // oidc-provider names no interval (so 5 s); poll every 50 ms of real time.
+    .sleeper(Quick)
 }
 
 /// Sleeps a hundredth of what is asked: the server does not enforce its interval.
@@ -117,132 +49,6 @@ impl Sleeper for Quick {
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration / 100).await;
     }
-}
-
-/// A browser without JavaScript: cookies by name, redirects followed by hand, the first
-/// form of each page submitted with its inputs (plus the login's account and password).
-struct Browser {
-    http: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    /// Opens `url` and submits every form until a page has none; an `extra` field
-    /// `(when, name, value)` is added to a form with an input named `when`, and the page
-    /// that form leads to is the last. Returns the last page.
-    async fn approve(&mut self, url: &str, extra: &[(&str, &str, &str)]) -> String {
-        let mut url = reqwest::Url::parse(url).unwrap();
-        let mut form: Option<Vec<(String, String)>> = None;
-        // After a form with an `extra` field (an abort), the next page is the last.
-        let mut last = false;
-        for _ in 0..20 {
-            let request = match &form {
-                None => self.http.get(url.clone()),
-                Some(fields) => self
-                    .http
-                    .post(url.clone())
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form_body(fields)),
-            };
-            let cookie = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let response = request.header("cookie", cookie).send().await.unwrap();
-            for set in response.headers().get_all("set-cookie") {
-                let set = set.to_str().unwrap();
-                let pair = set.split(';').next().unwrap();
-                let (name, value) = pair.split_once('=').unwrap();
-                let lower = set.to_ascii_lowercase();
-                if lower.contains("expires=thu, 01 jan 1970") || lower.contains("max-age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_owned(), value.to_owned());
-                }
-            }
-            let status = response.status();
-            if status.is_redirection() {
-                let location = response.headers()["location"].to_str().unwrap().to_owned();
-                url = url.join(&location).unwrap();
-                form = None;
-                continue;
-            }
-            let page = response.text().await.unwrap();
-            assert!(status.is_success() || last, "{status} at {url}:\n{page}");
-            let Some((action, mut fields)) = first_form(&page).filter(|_| !last) else {
-                return page;
-            };
-            if fields.iter().any(|(name, _)| name == "login") {
-                fields.retain(|(name, _)| name != "login" && name != "password");
-                fields.push(("login".into(), "alice".into()));
-                fields.push(("password".into(), "any-password".into()));
-            }
-            for (when, name, value) in extra {
-                if fields.iter().any(|(n, _)| n == when) {
-                    fields.push(((*name).into(), (*value).into()));
-                    last = true;
-                }
-            }
-            url = url.join(&action).unwrap();
-            form = Some(fields);
-        }
-        panic!("the user's pages did not end within 20 steps");
-    }
-}
-
-/// `fields` form-urlencoded (through `Url`'s query serializer).
-fn form_body(fields: &[(String, String)]) -> String {
-    let mut url = reqwest::Url::parse("http://form.invalid/").unwrap();
-    url.query_pairs_mut().extend_pairs(fields);
-    url.query().unwrap_or_default().to_owned()
-}
-
-/// The action and the named inputs (name, value) of the first form of `page`.
-fn first_form(page: &str) -> Option<(String, Vec<(String, String)>)> {
-    let start = page.find("<form")?;
-    let end = page[start..].find("</form>")? + start;
-    let form = &page[start..end];
-    let tag_end = form.find('>')?;
-    let action = attribute(&form[..tag_end], "action")?;
-    let fields = form
-        .split("<input")
-        .skip(1)
-        .filter_map(|input| {
-            let tag = &input[..input.find('>')?];
-            Some((
-                attribute(tag, "name")?,
-                attribute(tag, "value").unwrap_or_default(),
-            ))
-        })
-        .collect();
-    Some((action, fields))
-}
-
-/// An attribute's value in a tag, HTML entities of oidc-provider's `htmlSafe` undone.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = tag.find(&key)? + key.len();
-    let value = &tag[start..start + tag[start..].find('"')?];
-    Some(
-        value
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
 }
 
 /// Logs in with the device flow, the user approving (or aborting, with `abort`) in a
@@ -292,7 +98,7 @@ async fn device_login(
 fn manager(store: &Path, clock: Option<ManualClock>) -> TokenManager {
     let op = op().unwrap();
     let mut builder = TokenManager::builder()
-        .grant(op.grant().with_refresh())
+        .grant(device_grant(op).with_refresh())
         .store(FileStore::new(store));
     if let Some(clock) = clock {
         builder = builder.clock(clock);
@@ -307,7 +113,7 @@ async fn login_token_refresh_and_a_second_manager_reading_the_store() {
 
     // Log in and keep the user's tokens.
     let first = manager(dir.path(), None);
-    let token = match device_login(op.grant(), &first.grant_context(), false).await {
+    let token = match device_login(device_grant(op), &first.grant_context(), false).await {
         Ok(token) => token,
         Err(e) => panic!("{}\nserver log:\n{}", e.report(), op.log()),
     };
@@ -368,8 +174,7 @@ async fn login_token_refresh_and_a_second_manager_reading_the_store() {
 
     // The first refresh token is spent: refused, which for a user-login grant means
     // logging in again. (Last: oidc-provider revokes the grant on such a reuse.)
-    let spent = op
-        .grant()
+    let spent = device_grant(op)
         .with_refresh()
         .fetch_token(
             &first
@@ -386,7 +191,7 @@ async fn a_user_aborting_is_access_denied() {
     let Some(op) = op() else { return };
     let dir = tempfile::tempdir().unwrap();
     let manager = manager(dir.path(), None);
-    let e = device_login(op.grant(), &manager.grant_context(), true)
+    let e = device_login(device_grant(op), &manager.grant_context(), true)
         .await
         .unwrap_err();
     assert!(e.is_access_denied(), "{}\n{}", e.report(), op.log());

@@ -8,7 +8,6 @@
 //! native` with the redirect URI `http://127.0.0.1/callback` (any port, RFC 8252 §7.3),
 //! PKCE required.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use grantkit::grant::GrantContext;
@@ -16,6 +15,8 @@ use grantkit::login::AuthorizationCodeLogin;
 use grantkit::time::SystemClock;
 use grantkit::transport::ReqwestHttpClient;
 use grantkit::{ClientOptions, ErrorKind, TokenManager};
+
+use grantkit_integration_tests::oidc_provider::LoginBrowser;
 
 use super::op;
 
@@ -26,103 +27,6 @@ fn cx() -> GrantContext {
         Arc::new(ReqwestHttpClient::new().unwrap()),
         Arc::new(SystemClock::new()),
     )
-}
-
-/// A browser: follows no redirect by itself, keeps cookies by name (every cookie on every
-/// request: oidc-provider's are scoped by path, sending more does no harm).
-struct Browser {
-    http: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new() -> Self {
-        Browser {
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        let pairs: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.join("; ")
-    }
-
-    /// Sends `request` with the cookies, keeps the ones set, returns status, location, body.
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
-        let response = request
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        for set in response.headers().get_all("set-cookie") {
-            let pair = set.to_str().unwrap().split(';').next().unwrap();
-            if let Some((name, value)) = pair.split_once('=') {
-                if value.is_empty() {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_owned(), value.to_owned());
-                }
-            }
-        }
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        (status, location, response.text().await.unwrap())
-    }
-
-    /// Opens `url` and goes where it leads: submits the login form (any account) and the
-    /// consent form, follows every redirect, and stops at the first request to
-    /// `redirect_uri`, grantkit's listener. Returns that request's status and page.
-    async fn log_in(mut self, mut url: String, redirect_uri: &str) -> (u16, String) {
-        for _ in 0..12 {
-            let (status, location, body) = self.send(self.http.get(&url)).await;
-            if url.starts_with(redirect_uri) {
-                return (status, body);
-            }
-            let next = match (status, location) {
-                (302 | 303, Some(location)) => location,
-                (200, None) if body.contains(r#"name="prompt" value="login""#) => {
-                    let form = [("prompt", "login"), ("login", "alice"), ("password", "any")];
-                    self.submit(&url, &form).await
-                }
-                (200, None) if body.contains(r#"name="prompt" value="consent""#) => {
-                    self.submit(&url, &[("prompt", "consent")]).await
-                }
-                (status, _) => panic!("{url}: unexpected {status}\n{body}\n{}", log()),
-            };
-            url = url::Url::parse(&url).unwrap().join(&next).unwrap().into();
-        }
-        panic!("too many redirects\n{}", log())
-    }
-
-    /// Posts a form of the interaction page at `url` (oidc-provider posts to the page's own
-    /// URL) and returns where the answer redirects.
-    async fn submit(&mut self, url: &str, form: &[(&str, &str)]) -> String {
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let request = self
-            .http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        let (status, location, body) = self.send(request).await;
-        match (status, location) {
-            (302 | 303, Some(location)) => location,
-            (status, _) => panic!("{url}: form answered {status}\n{body}\n{}", log()),
-        }
-    }
 }
 
 fn log() -> String {
@@ -151,7 +55,7 @@ async fn a_browser_login_yields_a_token_that_the_refresh_token_renews() {
     let redirect_uri = pending.redirect_uri().to_owned();
     let (token, (status, page)) = tokio::join!(
         pending.finish(&cx),
-        Browser::new().log_in(url, &redirect_uri)
+        LoginBrowser::new().log_in(url, &redirect_uri, log)
     );
     let token = token.unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
     assert_eq!(status, 200, "{page}");
@@ -202,7 +106,7 @@ async fn the_servers_error_redirect_ends_the_login_with_its_error() {
     let redirect_uri = pending.redirect_uri().to_owned();
     let (result, (status, page)) = tokio::join!(
         pending.finish(&cx),
-        Browser::new().log_in(url, &redirect_uri)
+        LoginBrowser::new().log_in(url, &redirect_uri, log)
     );
     let e = result.unwrap_err();
     assert_eq!(status, 400, "{page}");

@@ -223,3 +223,6 @@ pub mod interop {
         &text[start..]
     }
 }
+
+#[allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)] // test support
+pub mod oidc_provider;
