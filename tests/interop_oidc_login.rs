@@ -140,7 +140,7 @@ async fn a_browser_login_through_the_issuer_discovers_both_endpoints() {
     let redirect_uri = pending.redirect_uri().to_owned();
     let (token, (status, page)) = tokio::join!(
         pending.finish(&cx),
-        Browser::new().log_in(url, &redirect_uri)
+        LoginBrowser::new().log_in(url, &redirect_uri, log)
     );
     let token = token.unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
     assert_eq!(status, 200, "{page}");
