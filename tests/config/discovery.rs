@@ -246,3 +246,31 @@ async fn a_profile_with_an_issuer_revokes_at_the_discovered_revocation_endpoint(
     token.assert_async().await;
     revoke.assert_async().await;
 }
+
+/// `authorization_params` reach the authorization request the browser opens, after the
+/// standard parameters, in key order (`access_type=offline`, `prompt=consent`: what
+/// Google and oidc-provider want before they issue a refresh token).
+#[tokio::test]
+async fn an_authorization_code_profile_adds_its_authorization_params_to_the_url() {
+    let config = Config::from_toml(
+        "[profiles.me]\ngrant = \"authorization_code\"\n\
+         authorization_url = \"https://auth.example.com/authorize?tenant=t1\"\n\
+         token_url = \"https://auth.example.com/token\"\nclient_id = \"cli\"\nscope = \"openid\"\n\
+         authorization_params = { prompt = \"consent\", access_type = \"offline\" }\n",
+    )
+    .unwrap();
+    let (name, profile) = config.profile(Some("me")).unwrap();
+    let login = profile.authorization_code(name).unwrap();
+    let cx = grantkit::grant::GrantContext::new(
+        std::sync::Arc::new(grantkit::transport::ReqwestHttpClient::new().unwrap()),
+        std::sync::Arc::new(grantkit::time::SystemClock::new()),
+    );
+    let pending = login.start(&cx).await.unwrap();
+    let url = pending.authorization_url();
+    let (head, tail) = url.split_once("&code_challenge_method=S256").unwrap();
+    assert!(
+        head.starts_with("https://auth.example.com/authorize?tenant=t1&response_type=code&client_id=cli&redirect_uri="),
+        "{url}"
+    );
+    assert_eq!(tail, "&access_type=offline&prompt=consent");
+}

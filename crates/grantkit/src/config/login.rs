@@ -124,6 +124,10 @@ impl Profile {
                 )));
             }
         };
+        let login = self
+            .authorization_params
+            .iter()
+            .fold(login, |login, (k, v)| login.authorization_param(k, v));
         // The profile's name is the login slot, as for `device_code` profiles.
         Ok(login.account(name))
     }

@@ -243,6 +243,11 @@ pub struct Profile {
     /// `issuer`, the metadata's `authorization_endpoint` unless given.
     #[serde(default, deserialize_with = "lenient")]
     pub authorization_url: Option<ConfigUrl>,
+    /// `authorization_code`: extra parameters of the authorization request the browser
+    /// opens (`prompt = "consent"`, Google's `access_type = "offline"`), sent after the
+    /// standard ones in key order; `params` go with the code exchange instead.
+    #[serde(default, deserialize_with = "lenient_map")]
+    pub authorization_params: BTreeMap<String, String>,
     /// The client id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub client_id: Option<String>,
