@@ -272,23 +272,38 @@ fn write_table<const N: usize>(
 /// `grantkit invalidate`: removes the profile's token from its store.
 pub(crate) fn invalidate(source: &ConfigSource, profile: Option<&str>) -> Result<(), Failure> {
     let config = load_config(source)?;
-    let (name, kind) = block_on(async {
+    let (name, kind, kept_refresh) = block_on(async {
         let (name, manager) = manager(&config, profile, None)?;
-        manager
-            .store()
-            .remove(manager.cache_key())
-            .await
-            .map_err(|e| Failure::from(e.with_context(format_args!("profile `{name}`"))))?;
+        let store = manager.store();
+        let key = manager.cache_key();
+        let context = |e: grantkit::Error| Failure::from(e.with_context(format_args!("profile `{name}`")));
+        // A refresh token (a user's login, a password grant's) is kept on an expired
+        // record: the next `grantkit token` renews through it instead of logging in anew.
+        let kept_refresh = match store.load(key).await.map_err(context)? {
+            Some(stored) if stored.refresh_token().is_some() => {
+                store.save(key, &stored.expired()).await.map_err(context)?;
+                true
+            }
+            _ => {
+                store.remove(key).await.map_err(context)?;
+                false
+            }
+        };
         let kind = config
             .profiles
             .get(&name)
             .and_then(|p| p.store.as_ref())
             .map_or(StoreKind::Memory, |s| s.kind);
-        Ok((name, kind))
+        Ok((name, kind, kept_refresh))
     })?;
     let note = if kind == StoreKind::Memory {
         format!(
             "profile `{name}` keeps its token in memory only; there was no stored token to remove"
+        )
+    } else if kept_refresh {
+        format!(
+            "expired the stored token of profile `{name}`; its refresh token is kept, so the next \
+             `grantkit token` renews through it"
         )
     } else {
         format!("removed the stored token of profile `{name}`")

@@ -91,7 +91,8 @@ enum Command {
     Inspect(InspectArgs),
     /// List the profiles: grant, token URL and store (never secrets).
     Profiles,
-    /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one.
+    /// Drop the stored token of a profile, so the next `grantkit token` fetches a new one
+    /// (a refresh token is kept, on an expired record, and renews it).
     Invalidate(ProfileArgs),
     /// Log a user in and keep the user's tokens, so that `grantkit token` serves them.
     ///

@@ -255,6 +255,28 @@ impl Token {
         Arc::ptr_eq(&self.0, &other.0) || self.0.access_token == other.0.access_token
     }
 
+    /// A copy that expired when it was issued: the same access token, refresh token, scope
+    /// and extras, no longer valid. What a store keeps when only the access token was
+    /// rejected: every process sharing it renews through the refresh token instead of
+    /// losing it (a user's login stays a login).
+    ///
+    /// ```
+    /// # use std::time::{Duration, UNIX_EPOCH};
+    /// # use grantkit_core::Token;
+    /// let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+    /// let token = Token::new("at", t0, t0 + Duration::from_secs(60)).with_refresh_token("rt");
+    /// let expired = token.expired();
+    /// assert!(expired.is_expired(t0));
+    /// assert_eq!(expired.refresh_token().map(|r| r.secret()), Some("rt"));
+    /// assert!(expired.same_access_token(&token));
+    /// ```
+    pub fn expired(&self) -> Token {
+        let mut data = (*self.0).clone();
+        data.expires_at = data.issued_at;
+        data.header = HeaderCache::default();
+        Token(Arc::new(data))
+    }
+
     /// A copy in its own allocation; lets the manager give each thread its own reference
     /// count so that concurrent `token()` calls do not contend on one cache line.
     pub(crate) fn replicate(&self) -> Token {

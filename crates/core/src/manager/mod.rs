@@ -150,7 +150,9 @@ impl TokenManager {
 
     /// Drops `token` if it is still the current one, so that the next [`token`](Self::token)
     /// call obtains a new one; call it when an API rejects the token (401, or 403 for some
-    /// vendors). The token is also removed from the store if the store still holds it.
+    /// vendors). If the store still holds it, it is removed from the store too — or, when
+    /// it carries a refresh token, kept there expired, so that every process sharing the
+    /// store renews through the refresh token (a user's login is not lost).
     ///
     /// Invalidating a token that was already replaced does nothing, so many requests
     /// failing with the same token cause one renewal, not one each.
@@ -183,9 +185,16 @@ impl TokenManager {
         inner.generation.fetch_add(1, Ordering::Release);
         tracing::debug!(key = %inner.key, "token invalidated");
         match inner.store.load(&inner.key).await {
+            // Only the access token was rejected: a refresh token stays in the store, on an
+            // expired record, so that no process sharing it loses a user's login.
             Ok(Some(stored)) if stored.same_access_token(token) => {
-                if let Err(e) = inner.store.remove(&inner.key).await {
-                    inner.store_error("remove", &e);
+                let (what, result) = if stored.refresh_token().is_some() {
+                    ("save", inner.store.save(&inner.key, &stored.expired()).await)
+                } else {
+                    ("remove", inner.store.remove(&inner.key).await)
+                };
+                if let Err(e) = result {
+                    inner.store_error(what, &e);
                 }
             }
             Ok(_) => {}

@@ -33,10 +33,10 @@ async fn invalidate_drops_only_the_current_token_and_keeps_its_refresh_token() {
     let first = manager.token().await.unwrap();
     manager.invalidate(&first).await;
     assert!(manager.cached().is_none());
-    assert!(
-        store.load(manager.cache_key()).await.unwrap().is_none(),
-        "removed from the store"
-    );
+    let kept = store.load(manager.cache_key()).await.unwrap().unwrap();
+    assert!(kept.same_access_token(&first), "the record stays");
+    assert!(kept.is_expired(clock.now()), "but expired");
+    assert_eq!(kept.refresh_token().map(|r| r.secret()), Some("ref-1"));
     let second = manager.token().await.unwrap();
     assert_eq!(second.access_token().secret(), "tok-2");
     // Invalidating the old token again (a late 401) must not drop the new one.
