@@ -276,7 +276,8 @@ pub(crate) fn invalidate(source: &ConfigSource, profile: Option<&str>) -> Result
         let (name, manager) = manager(&config, profile, None)?;
         let store = manager.store();
         let key = manager.cache_key();
-        let context = |e: grantkit::Error| Failure::from(e.with_context(format_args!("profile `{name}`")));
+        let context =
+            |e: grantkit::Error| Failure::from(e.with_context(format_args!("profile `{name}`")));
         // A refresh token (a user's login, a password grant's) is kept on an expired
         // record: the next `grantkit token` renews through it instead of logging in anew.
         let kept_refresh = match store.load(key).await.map_err(context)? {

@@ -324,3 +324,29 @@ fn logout_revokes_at_the_server_when_the_profile_names_a_revocation_url() {
     refresh.assert();
     assert_eq!(stored_files(&f.store_dir()), vec![]);
 }
+
+/// `grantkit invalidate` on a login drops the access token but keeps the refresh token
+/// (an expired record): the next `grantkit token` renews through it, with no new login.
+#[test]
+fn invalidate_keeps_the_login_and_the_next_token_renews() {
+    let f = Fixture::new(ServerConfig::default());
+    let config = f.config("");
+    login_expired(&f, &config);
+    let (first, _) = exit(&run(&config, &["token", "-p", "me"]), 0);
+    assert_eq!(f.server.requests_for("refresh_token"), 1);
+    let (_, err) = exit(&run(&config, &["invalidate", "-p", "me"]), 0);
+    assert_eq!(
+        err,
+        "grantkit: expired the stored token of profile `me`; its refresh token is kept, so the \
+         next `grantkit token` renews through it\n"
+    );
+    assert_eq!(stored_files(&f.store_dir()).len(), 1);
+    let (second, _) = exit(&run(&config, &["token", "-p", "me"]), 0);
+    assert_ne!(second, first);
+    assert_eq!(f.server.requests_for("refresh_token"), 2);
+    assert_eq!(
+        f.server.requests_for(DEVICE_CODE),
+        2,
+        "never logged in again"
+    );
+}

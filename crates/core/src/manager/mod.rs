@@ -189,7 +189,10 @@ impl TokenManager {
             // expired record, so that no process sharing it loses a user's login.
             Ok(Some(stored)) if stored.same_access_token(token) => {
                 let (what, result) = if stored.refresh_token().is_some() {
-                    ("save", inner.store.save(&inner.key, &stored.expired()).await)
+                    (
+                        "save",
+                        inner.store.save(&inner.key, &stored.expired()).await,
+                    )
                 } else {
                     ("remove", inner.store.remove(&inner.key).await)
                 };
