@@ -89,7 +89,7 @@ pub use grant::{Grant, GrantContext, GrantFn, GrantIdentity, grant_fn};
 #[cfg(feature = "default-http-client")]
 pub use http::{ClientCertificate, ReqwestHttpClient, RootCertificates};
 pub use http::{DEFAULT_MAX_RESPONSE_BYTES, HttpClient, HttpRequest, HttpResponse, TokenRequest};
-pub use manager::{Stats, TokenFuture, TokenManager, TokenManagerBuilder};
+pub use manager::{OwnedTokenFuture, Stats, TokenFuture, TokenManager, TokenManagerBuilder};
 pub use policy::{Freshness, RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 pub use redact::redact_url;
 pub use revoke::{RevocableToken, Revoker};

@@ -218,7 +218,7 @@ pub mod error {
 
 /// Named futures.
 pub mod future {
-    pub use grantkit_core::TokenFuture;
+    pub use grantkit_core::{OwnedTokenFuture, TokenFuture};
 }
 
 /// The facade's root stays narrow: the core's internals are not re-exported, nor are the
@@ -260,7 +260,7 @@ pub mod future {
 /// ```
 /// # #![allow(unused_imports)]
 /// use grantkit::error::{OAuthError, Report};
-/// use grantkit::future::TokenFuture;
+/// use grantkit::future::{OwnedTokenFuture, TokenFuture};
 /// use grantkit::grant::{Grant, GrantContext, GrantIdentity, TokenRequest, grant_fn};
 /// use grantkit::policy::{RefreshBeforeExpiry, RefreshPolicy, RetryPolicy};
 /// use grantkit::secret::{AccessToken, RefreshToken, redact_url};

@@ -167,6 +167,54 @@ impl Future for TokenFuture<'_> {
     }
 }
 
+/// The future returned by [`TokenManager::token_owned`]: it holds its own handle to the
+/// manager, so it is `'static` and can be spawned or stored. Its fast path is the one of
+/// [`TokenFuture`]; the handle costs one reference-count increment when it is made.
+#[must_use = "futures do nothing unless polled"]
+pub struct OwnedTokenFuture {
+    manager: TokenManager,
+    slow: Option<BoxFuture<'static, Result<Token>>>,
+}
+
+impl OwnedTokenFuture {
+    pub(super) fn new(manager: TokenManager) -> Self {
+        OwnedTokenFuture {
+            manager,
+            slow: None,
+        }
+    }
+}
+
+impl Future for OwnedTokenFuture {
+    type Output = Result<Token>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let slow = match &mut this.slow {
+            Some(slow) => slow,
+            None => {
+                if let Some(token) = this.manager.cached_fast() {
+                    return Poll::Ready(Ok(token));
+                }
+                let shard = shard_of_thread() & this.manager.inner.shard_mask;
+                let manager = this.manager.clone();
+                this.slow
+                    .insert(async move { manager.token_slow(shard).await }.boxed())
+            }
+        };
+        slow.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for OwnedTokenFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedTokenFuture")
+            .field("waiting_for_renewal", &self.slow.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for TokenFuture<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenFuture")

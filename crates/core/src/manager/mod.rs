@@ -32,7 +32,7 @@ mod revoke;
 mod stats;
 
 pub use builder::TokenManagerBuilder;
-pub use cache::TokenFuture;
+pub use cache::{OwnedTokenFuture, TokenFuture};
 pub use stats::Stats;
 
 use cache::Entry;
@@ -146,6 +146,22 @@ impl TokenManager {
     #[inline]
     pub fn token(&self) -> TokenFuture<'_> {
         TokenFuture::new(self)
+    }
+
+    /// [`token`](Self::token) as a `'static` future that owns a handle to the manager, for
+    /// `tokio::spawn` or a future stored in a struct; `token()` borrows the manager, so
+    /// `tokio::spawn(manager.token())` does not compile. Making it costs one reference-count
+    /// increment; awaiting it, what [`token`](Self::token) costs.
+    ///
+    /// ```no_run
+    /// # async fn run(manager: grantkit_core::TokenManager) -> grantkit_core::Result<()> {
+    /// let task = tokio::spawn(manager.token_owned());
+    /// let token = task.await.expect("the task ran")?;
+    /// # let _ = token; Ok(()) }
+    /// ```
+    #[inline]
+    pub fn token_owned(&self) -> OwnedTokenFuture {
+        OwnedTokenFuture::new(self.clone())
     }
 
     /// Drops `token` if it is still the current one, so that the next [`token`](Self::token)

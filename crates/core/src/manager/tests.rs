@@ -102,3 +102,32 @@ fn handles_are_send_sync_and_clone() {
     future_is_send(manager.token());
     future_is_send(manager.invalidate(&Token::new("x", UNIX_EPOCH, UNIX_EPOCH)));
 }
+
+#[tokio::test]
+async fn an_owned_token_future_is_static_and_can_be_spawned() {
+    fn spawnable<F: std::future::Future + Send + 'static>(_: &F) {}
+    let clock = ManualClock::at_fixed_epoch();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let grant = grant_fn(identity(), move |cx| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let now = cx.now();
+            Ok(Token::new("tok", now, now + Duration::from_secs(3600)))
+        }
+    });
+    let manager = builder(&clock).grant(grant).build().unwrap();
+    let owned = manager.token_owned();
+    spawnable(&owned);
+    // The first call renews (the slow path), the spawned ones are served from the cache.
+    let first = tokio::spawn(owned).await.unwrap().unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(manager.token_owned()))
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().unwrap().same_access_token(&first));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(manager.stats().cache_hits, 8);
+    assert!(format!("{:?}", manager.token_owned()).starts_with("OwnedTokenFuture"));
+}
