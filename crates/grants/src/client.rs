@@ -329,10 +329,9 @@ impl fmt::Debug for Params {
 }
 
 /// Checks that `url` is an `http` or `https` URL; whether plain `http` is acceptable is
-/// decided when the request is sent, by the context's policy. (The grants here hold a
-/// [`TokenEndpoint`](grantkit_core::TokenEndpoint) and call its `validate`; this stays for
-/// grants that take a plain URL.)
-#[allow(dead_code)]
+/// decided when the request is sent, by the context's policy. Token endpoints are a
+/// [`TokenEndpoint`](grantkit_core::TokenEndpoint) with its own `validate`; this checks
+/// the other endpoints given as URLs (device authorization, authorization, revocation).
 pub(crate) fn validate_url(url: &str) -> Result<()> {
     grantkit_core::TokenRequest::check_url(url, true)
 }
