@@ -46,7 +46,7 @@
 //! |---|---|---|
 //! | `rustls` | yes | the default HTTP client, reqwest with rustls ([`transport::ReqwestHttpClient`]) |
 //! | `store-file` | yes | `store::FileStore`: atomic writes, `0600`, a cross-process lock |
-//! | `store-redis` | no | `store::RedisStore`: fleet-wide single flight (the `redis` crate) |
+//! | `store-redis` | no | `store::RedisStore`: fleet-wide single flight (the `redis` crate): `redis://`, `rediss://` (TLS, rustls), `redis+unix://`, `redis+sentinel://` |
 //! | `store-redis-cluster` | no | Redis Cluster through the same `store::RedisStore` |
 //! | `grant-authorization-code` | no | `login`: a user's login in a browser, the authorization code grant with PKCE and a loopback listener (hyper's server half) |
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
@@ -165,7 +165,7 @@ pub mod store {
     pub use grantkit_stores::FileStore;
     #[cfg(feature = "store-redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "store-redis")))]
-    pub use grantkit_stores::RedisStore;
+    pub use grantkit_stores::{RedisOptions, RedisStore};
     #[cfg(feature = "conformance")]
     #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
     pub use grantkit_stores::conformance;
