@@ -33,6 +33,8 @@ use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
 mod discovery;
 #[path = "secrets/exchange.rs"]
 mod exchange;
+#[path = "secrets/redis.rs"]
+mod redis;
 
 // Distinctive values: any of them (or an encoding of them) in an output is a leak.
 const CLIENT_ID: &str = "hygiene-client";
@@ -831,6 +833,7 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     let middleware = AuthMiddleware::new(manager.clone(), ["api.example.com"]);
     audit.debug("middleware", &middleware);
     discovery::run(&mut audit, &server, &clock).await;
+    redis::run(&mut audit, &url, &clock).await;
 
     audit.check();
     // The capture worked: the run's events are there.

@@ -63,6 +63,14 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   the client, which keeps it only if it can decode it, and otherwise replaces it with
 ///   a compare-and-set on the exact value.
 ///
+/// # Redis Sentinel
+/// `redis+sentinel://host:26379,host:26379/mymaster` (see
+/// [`from_url_with`](Self::from_url_with)) connects to the master the sentinels name, and
+/// asks them again after a failure of its connection (I/O, timeout, `READONLY`,
+/// `MASTERDOWN`). During a fail-over, writes the old master took after the promotion are
+/// lost: for that moment two processes may hold the refresh lock (docs/stores.md, "Redis
+/// Sentinel").
+///
 /// # Redis Cluster
 /// With the `redis-cluster` feature, [`RedisStore::cluster_from_urls`] gives the same store
 /// over a cluster. Each script touches a single key, so no hash tags are needed.
@@ -106,7 +114,9 @@ struct State {
 
 impl RedisStore {
     /// A store for the Redis server at `url` (`redis://[[user]:password@]host[:port][/db]`,
-    /// `rediss://` needs a TLS feature of the `redis` crate, `redis+unix:///path`).
+    /// `rediss://` verified against the platform's trust store, `redis+unix:///path`,
+    /// `redis+sentinel://…`); [`from_url_with`](Self::from_url_with) for a CA file, a
+    /// client certificate or credentials beside the URL.
     ///
     /// Only parses the URL: the connection is made on first use, inside the tokio runtime,
     /// and remade whenever it fails.
