@@ -14,10 +14,13 @@ use super::*;
 const WRONG_REDIS_PASSWORD: &str = "redis-WRONG-Hb6Yt3Kq8";
 
 fn manager(store: RedisStore, url: &str, clock: &ManualClock) -> TokenManager {
-    builder(ClientCredentials::form(url, CLIENT_ID, CLIENT_SECRET), clock)
-        .store(store)
-        .build()
-        .unwrap()
+    builder(
+        ClientCredentials::form(url, CLIENT_ID, CLIENT_SECRET),
+        clock,
+    )
+    .store(store)
+    .build()
+    .unwrap()
 }
 
 pub(super) async fn run(audit: &mut Audit, url: &str, clock: &ManualClock) {
@@ -76,7 +79,8 @@ pub(super) async fn run(audit: &mut Audit, url: &str, clock: &ManualClock) {
     audit.error("tls wrong CA", &error);
 
     // Sentinels that do not answer, the password in the URL.
-    let sentinel = format!("rediss+sentinel://hygiene:{REDIS_PASSWORD}@127.0.0.1:1,127.0.0.1:2/mymaster");
+    let sentinel =
+        format!("rediss+sentinel://hygiene:{REDIS_PASSWORD}@127.0.0.1:1,127.0.0.1:2/mymaster");
     let store = RedisStore::from_url_with(&sentinel, &RedisOptions::new().ca_file(certs::CA))
         .unwrap()
         .timeout(Duration::from_millis(200));

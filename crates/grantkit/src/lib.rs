@@ -163,12 +163,12 @@ pub mod store {
     #[cfg(feature = "store-file")]
     #[cfg_attr(docsrs, doc(cfg(feature = "store-file")))]
     pub use grantkit_stores::FileStore;
-    #[cfg(feature = "store-redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "store-redis")))]
-    pub use grantkit_stores::{RedisOptions, RedisStore};
     #[cfg(feature = "conformance")]
     #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
     pub use grantkit_stores::conformance;
+    #[cfg(feature = "store-redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store-redis")))]
+    pub use grantkit_stores::{RedisOptions, RedisStore};
 }
 
 /// When a cached token is renewed and how a failed fetch is retried.

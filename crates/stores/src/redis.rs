@@ -16,9 +16,10 @@ use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 mod connect;
 mod failure;
 mod lock;
+mod options;
 mod records;
 use connect::{Conn, Target};
-pub use connect::RedisOptions;
+pub use options::RedisOptions;
 use records::Stored;
 
 /// After a failure to reach Redis, operations fail at once for this long instead of

@@ -98,7 +98,11 @@ async fn a_server_whose_ca_is_not_trusted_is_a_store_error_that_names_the_certif
         );
         assert!(!shown.contains("tls-pw-SECRET"), "{shown}");
         // Saving and locking fail the same way: nothing reached the server.
-        let token = Token::new("t", std::time::SystemTime::UNIX_EPOCH, std::time::SystemTime::UNIX_EPOCH);
+        let token = Token::new(
+            "t",
+            std::time::SystemTime::UNIX_EPOCH,
+            std::time::SystemTime::UNIX_EPOCH,
+        );
         assert!(store.save("k", &token).await.is_err());
     }
 }
@@ -148,8 +152,10 @@ async fn an_acl_user_from_the_url_or_the_options_conforms_and_a_wrong_password_i
         .password(Password::new("wrong-pw-SECRET"));
     for store in [
         RedisStore::from_url_with(&plain, &wrong).unwrap(),
-        RedisStore::from_url(&format!("redis://grantkit:wrong-pw-SECRET@127.0.0.1:{port}/"))
-            .unwrap(),
+        RedisStore::from_url(&format!(
+            "redis://grantkit:wrong-pw-SECRET@127.0.0.1:{port}/"
+        ))
+        .unwrap(),
         // No user at all: the default user is off.
         RedisStore::from_url(&plain).unwrap(),
     ] {

@@ -97,7 +97,7 @@ async fn run_fleet(setup: RedisSentinel, url_options: RedisOptions) {
             .timeout(Duration::from_millis(500));
         let m = manager(store, &endpoint);
         key = m.cache_key().to_owned();
-        let (seen, stop, clock) = (Arc::clone(&seen), Arc::clone(&stop), clock.clone());
+        let (seen, stop, clock) = (Arc::clone(&seen), Arc::clone(&stop), clock);
         callers.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
                 seen.calls.fetch_add(1, Ordering::SeqCst);
@@ -143,7 +143,10 @@ async fn run_fleet(setup: RedisSentinel, url_options: RedisOptions) {
     let errors = seen.errors.lock().unwrap().clone();
     assert!(errors.is_empty(), "callers failed: {errors:?}");
     assert_eq!(seen.expired.load(Ordering::SeqCst), 0);
-    assert!(seen.calls.load(Ordering::SeqCst) > 100, "the fleet was not under load");
+    assert!(
+        seen.calls.load(Ordering::SeqCst) > 100,
+        "the fleet was not under load"
+    );
 
     // The lock: two token requests overlap only around the fail-over, while the store was
     // unreachable or its writes were being lost (docs/stores.md, "Redis Sentinel").
@@ -167,8 +170,8 @@ async fn run_fleet(setup: RedisSentinel, url_options: RedisOptions) {
     // Single flight across the fleet outside the window: a renewal at most every half
     // lifetime (the refresh window), not one per manager.
     let outside = spans.iter().filter(|s| !in_window(**s)).count();
-    let outside_secs = (finished - started).as_secs_f64()
-        - (window_end - failover_start).as_secs_f64();
+    let outside_secs =
+        (finished - started).as_secs_f64() - (window_end - failover_start).as_secs_f64();
     let bound = (outside_secs / (LIFETIME.as_secs_f64() / 2.0)).ceil() as usize + 2;
     assert!(
         outside <= bound,

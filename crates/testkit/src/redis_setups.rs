@@ -172,7 +172,12 @@ impl RedisSentinel {
             } else {
                 Vec::new()
             };
-            a.extend(args(&["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]));
+            a.extend(args(&[
+                "--repl-diskless-sync",
+                "yes",
+                "--repl-diskless-sync-delay",
+                "0",
+            ]));
             a
         };
         let master = RedisServer::spawn_with(node_args());
@@ -183,7 +188,11 @@ impl RedisSentinel {
         };
         let master_port = data_port(&master);
         let mut replica_args = node_args();
-        replica_args.extend(args(&["--replicaof", "127.0.0.1", &master_port.to_string()]));
+        replica_args.extend(args(&[
+            "--replicaof",
+            "127.0.0.1",
+            &master_port.to_string(),
+        ]));
         let replica = RedisServer::spawn_with(replica_args);
         let mut setup = RedisSentinel {
             nodes: vec![master, replica],
@@ -195,7 +204,10 @@ impl RedisSentinel {
             command(replica, &["INFO", "replication"])
                 .is_ok_and(|info| info.contains("master_link_status:up"))
         });
-        let dir = setup.nodes[0].dir().expect("a spawned node has a directory").to_owned();
+        let dir = setup.nodes[0]
+            .dir()
+            .expect("a spawned node has a directory")
+            .to_owned();
         for _ in 0..3 {
             let process = start_sentinel(&dir, master_port, tls);
             setup.sentinels.push(process);
@@ -240,9 +252,15 @@ impl RedisSentinel {
     pub fn master_by_sentinels(&self) -> Option<String> {
         let mut agreed: Option<String> = None;
         for s in &self.sentinels {
-            let answer =
-                command(s.port, &["SENTINEL", "get-master-addr-by-name", MASTER_NAME]).ok()?;
-            let fields: Vec<&str> = answer.split("\r\n").filter(|l| !l.starts_with(['*', '$'])).collect();
+            let answer = command(
+                s.port,
+                &["SENTINEL", "get-master-addr-by-name", MASTER_NAME],
+            )
+            .ok()?;
+            let fields: Vec<&str> = answer
+                .split("\r\n")
+                .filter(|l| !l.starts_with(['*', '$']))
+                .collect();
             let addr = format!("{}:{}", fields.first()?, fields.get(1)?);
             match &agreed {
                 None => agreed = Some(addr),
@@ -262,9 +280,15 @@ impl RedisSentinel {
     /// When the sentinel refuses, or the fail-over does not complete within 30 s.
     pub fn failover(&self) -> u16 {
         let old = self.master_port().expect("a master before the fail-over");
-        let answer = command(self.sentinels[0].port, &["SENTINEL", "FAILOVER", MASTER_NAME])
-            .unwrap_or_else(|e| panic!("SENTINEL FAILOVER: {e}"));
-        assert!(answer.starts_with("+OK"), "SENTINEL FAILOVER answered {answer:?}");
+        let answer = command(
+            self.sentinels[0].port,
+            &["SENTINEL", "FAILOVER", MASTER_NAME],
+        )
+        .unwrap_or_else(|e| panic!("SENTINEL FAILOVER: {e}"));
+        assert!(
+            answer.starts_with("+OK"),
+            "SENTINEL FAILOVER answered {answer:?}"
+        );
         let new = self
             .nodes
             .iter()
@@ -272,7 +296,11 @@ impl RedisSentinel {
             .find(|p| *p != old)
             .expect("two nodes");
         let new_data = match self.tls {
-            true => self.nodes.iter().find(|n| n.port() == Some(new)).and_then(RedisServer::tls_port),
+            true => self
+                .nodes
+                .iter()
+                .find(|n| n.port() == Some(new))
+                .and_then(RedisServer::tls_port),
             false => Some(new),
         }
         .expect("a data port");

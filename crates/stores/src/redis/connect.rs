@@ -6,199 +6,30 @@
 //! or the file, and `Debug` shows addresses only.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-use grantkit_core::{Error, Password, Result};
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use grantkit_core::{Error, Result};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Client, ClientTlsConfig, Cmd, ConnectionAddr, ConnectionInfo,
-    IntoConnectionInfo as _, RedisError, RedisFuture, RedisResult, TlsCertificates, TlsMode, Value,
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo as _,
+    RedisError, RedisFuture, RedisResult, TlsMode, Value,
 };
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use zeroize::Zeroizing;
 
+use super::RedisOptions;
 use super::RedisStore;
 
 /// The port of a sentinel named without one.
 const SENTINEL_PORT: u16 = 26379;
 
-/// How to authenticate to Redis and verify it, beside what the URL says; for
-/// [`RedisStore::from_url_with`].
-///
-/// - **TLS** (`rediss://`, `rediss+sentinel://`): the server's certificate is always
-///   verified, against [`ca_file`](Self::ca_file) when given (it **replaces** the
-///   platform's trust store), else against the platform's. A client certificate
-///   ([`client_certificate_files`](Self::client_certificate_files)) is presented when the
-///   server asks for one (`tls-auth-clients yes`).
-/// - **ACL user** ([`username`](Self::username), [`password`](Self::password)): instead of
-///   writing them into the URL, e.g. with the password read from a secret file. Giving one
-///   here and in the URL as well is an error.
-///
-/// Files are read by [`RedisStore::from_url_with`], once. `Debug` shows the files and the
-/// user name, never the password.
-///
-/// ```
-/// # #[cfg(feature = "redis")] {
-/// use grantkit_core::Password;
-/// use grantkit_stores::{RedisOptions, RedisStore};
-///
-/// let options = RedisOptions::new()
-///     .username("grantkit")
-///     .password(Password::new("s3cret"));
-/// // Not a TLS URL: only the credentials apply (a CA would be refused).
-/// let store = RedisStore::from_url_with("redis://redis.internal:6379", &options).unwrap();
-/// assert!(!format!("{options:?} {store:?}").contains("s3cret"));
-/// # }
-/// ```
-#[derive(Clone, Default)]
-pub struct RedisOptions {
-    ca: Option<CaSource>,
-    client_certificate: Option<(PathBuf, PathBuf)>,
-    username: Option<String>,
-    password: Option<Password>,
-}
-
-#[derive(Clone)]
-enum CaSource {
-    File(PathBuf),
-    Pem(Arc<[u8]>),
-}
-
-impl RedisOptions {
-    /// No TLS material and no credentials beyond the URL's.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The PEM file of the CA certificates that verify the server (`rediss://`), instead of
-    /// the platform's trust store.
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca = Some(CaSource::File(path.into()));
-        self
-    }
-
-    /// The CA certificates that verify the server, as PEM text; like
-    /// [`ca_file`](Self::ca_file).
-    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.ca = Some(CaSource::Pem(pem.into().into()));
-        self
-    }
-
-    /// The client certificate (PEM, the leaf first, then its intermediates) and its
-    /// unencrypted PEM private key (PKCS#8, PKCS#1 or SEC1), for servers that require
-    /// one (`tls-auth-clients yes`).
-    pub fn client_certificate_files(
-        mut self,
-        certificate: impl Into<PathBuf>,
-        private_key: impl Into<PathBuf>,
-    ) -> Self {
-        self.client_certificate = Some((certificate.into(), private_key.into()));
-        self
-    }
-
-    /// The ACL user to log in as (`AUTH user password`); the URL's `user@` otherwise.
-    pub fn username(mut self, username: impl Into<String>) -> Self {
-        self.username = Some(username.into());
-        self
-    }
-
-    /// The password (of [`username`](Self::username), or of the `default` user); the URL's
-    /// otherwise.
-    pub fn password(mut self, password: Password) -> Self {
-        self.password = Some(password);
-        self
-    }
-
-    fn has_tls_material(&self) -> bool {
-        self.ca.is_some() || self.client_certificate.is_some()
-    }
-
-    /// The TLS material, read and checked now.
-    fn certificates(&self) -> Result<TlsCertificates> {
-        let root_cert = match &self.ca {
-            None => None,
-            Some(CaSource::File(path)) => {
-                let pem = read(path, "CA file")?;
-                check_certificates(&pem, || format!("the Redis CA file {}", path.display()))?;
-                Some(pem)
-            }
-            Some(CaSource::Pem(pem)) => {
-                check_certificates(pem, || "the Redis CA PEM".to_owned())?;
-                Some(pem.to_vec())
-            }
-        };
-        let client_tls = match &self.client_certificate {
-            None => None,
-            Some((cert_path, key_path)) => {
-                let client_cert = read(cert_path, "client certificate file")?;
-                check_certificates(&client_cert, || {
-                    format!("the Redis client certificate file {}", cert_path.display())
-                })?;
-                let client_key = Zeroizing::new(read(key_path, "client private key file")?);
-                if PrivateKeyDer::from_pem_slice(&client_key).is_err() {
-                    return Err(Error::config(format!(
-                        "the Redis client private key file {} holds no unencrypted PEM private key \
-                         (PKCS#8, PKCS#1 or SEC1)",
-                        key_path.display()
-                    )));
-                }
-                Some(ClientTlsConfig {
-                    client_cert,
-                    client_key: client_key.to_vec(),
-                })
-            }
-        };
-        Ok(TlsCertificates {
-            client_tls,
-            root_cert,
-        })
-    }
-}
-
-impl fmt::Debug for RedisOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ca = self.ca.as_ref().map(|ca| match ca {
-            CaSource::File(path) => path.display().to_string(),
-            CaSource::Pem(_) => "(PEM)".to_owned(),
-        });
-        f.debug_struct("RedisOptions")
-            .field("ca", &ca)
-            .field("client_certificate", &self.client_certificate)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
-}
-
-fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        Error::config(format!("cannot read the Redis {what} {}", path.display())).with_source(e)
-    })
-}
-
-/// At least one certificate, and no malformed PEM.
-fn check_certificates(pem: &[u8], what: impl Fn() -> String) -> Result<()> {
-    let mut found = 0;
-    for cert in CertificateDer::pem_slice_iter(pem) {
-        if cert.is_err() {
-            return Err(Error::config(format!("{} holds a malformed PEM block", what())));
-        }
-        found += 1;
-    }
-    if found == 0 {
-        return Err(Error::config(format!("{} holds no PEM certificate", what())));
-    }
-    Ok(())
-}
-
 /// What a store connects to.
 #[derive(Clone)]
 pub(super) enum Target {
-    Single(Client),
+    // Boxed: a client with TLS parameters is some 240 bytes.
+    Single(Box<Client>),
     Sentinel(Arc<SentinelTarget>),
     #[cfg(feature = "redis-cluster")]
     Cluster(Vec<ConnectionInfo>),
@@ -284,11 +115,11 @@ pub(super) fn target(url: &str, options: &RedisOptions) -> Result<Target> {
                     e.kind()
                 ))
             })?;
-            Ok(Target::Single(client))
+            Ok(Target::Single(Box::new(client)))
         }
-        ConnectionAddr::TcpTls { .. } => Ok(Target::Single(open(info)?)),
+        ConnectionAddr::TcpTls { .. } => Ok(Target::Single(Box::new(open(info)?))),
         _ if options.has_tls_material() => Err(no_tls()),
-        _ => Ok(Target::Single(open(info)?)),
+        _ => Ok(Target::Single(Box::new(open(info)?))),
     }
 }
 
@@ -305,7 +136,7 @@ fn open(info: ConnectionInfo) -> Result<Client> {
 /// `info` with the user and password of `options`, refusing them twice.
 fn with_credentials(info: ConnectionInfo, options: &RedisOptions) -> Result<ConnectionInfo> {
     let mut settings = info.redis_settings().clone();
-    if let Some(username) = &options.username {
+    if let Some(username) = options.username_option() {
         if settings.username().is_some() {
             return Err(Error::config(
                 "the Redis user is given twice: in the URL and as an option; give one",
@@ -313,7 +144,7 @@ fn with_credentials(info: ConnectionInfo, options: &RedisOptions) -> Result<Conn
         }
         settings = settings.set_username(username);
     }
-    if let Some(password) = &options.password {
+    if let Some(password) = options.password_option() {
         if settings.password().is_some() {
             return Err(Error::config(
                 "the Redis password is given twice: in the URL and as an option; give one",
@@ -469,7 +300,7 @@ impl RedisStore {
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500));
                 Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client.clone(),
+                    Client::clone(client),
                     config,
                 )?)
             }
@@ -595,6 +426,8 @@ pub(super) fn describe(target: &Target, d: &mut fmt::DebugStruct<'_, '_>) {
 
 #[cfg(test)]
 mod tests {
+    use grantkit_core::Password;
+
     use super::*;
 
     fn sentinel_of(url: &str) -> Arc<SentinelTarget> {
@@ -608,7 +441,10 @@ mod tests {
     #[test]
     fn sentinel_urls_name_the_sentinels_the_master_and_the_database() {
         let s = sentinel_of("redis+sentinel://:pw@10.0.0.1,sentinel-2:26380,[::1]/mymaster/3");
-        assert_eq!(s.sentinels, ["10.0.0.1:26379", "sentinel-2:26380", "[::1]:26379"]);
+        assert_eq!(
+            s.sentinels,
+            ["10.0.0.1:26379", "sentinel-2:26380", "[::1]:26379"]
+        );
         assert_eq!((s.master.as_str(), s.db, s.tls), ("mymaster", 3, false));
         let s = sentinel_of("rediss+sentinel://app:pw@h:1/m");
         assert_eq!((s.db, s.tls, s.username.as_deref()), (0, true, Some("app")));
@@ -650,7 +486,11 @@ mod tests {
                     .to_owned()
             )
         );
-        for url in ["redis://h", "redis+unix:///tmp/s.sock", "redis+sentinel://h/m"] {
+        for url in [
+            "redis://h",
+            "redis+unix:///tmp/s.sock",
+            "redis+sentinel://h/m",
+        ] {
             let plain = target(url, &RedisOptions::new().ca_pem("x"));
             assert_eq!(
                 plain.err().map(|e| e.to_string()),
