@@ -53,8 +53,10 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   to reach Redis, operations fail at once for 0.5 s before trying again. Every failure
 ///   is an [`ErrorKind::Store`] error: the manager logs it and carries on with its memory
 ///   and the token endpoint.
-/// - **Reconnects**: the connection (a [`ConnectionManager`], created on first use) is
-///   re-established by itself when Redis comes back.
+/// - **Reconnects**: the connection (a
+///   [`ConnectionManager`](redis::aio::ConnectionManager), created on first use) is
+///   re-established by itself when Redis comes back; through Sentinel, the master is looked
+///   up again.
 /// - **Unreadable records** (garbage, encrypted under another key, a key of another Redis
 ///   type such as a list or a hash) are logged and loaded as `None`; the next save
 ///   replaces them, whatever `issued_at_ms` they claim. The script replaces at once a

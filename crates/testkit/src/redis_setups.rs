@@ -6,7 +6,7 @@
 //! with the server's log.
 //!
 //! The TLS material is the repository's test-only CA and server certificate
-//! ([`certs`](crate::certs)): the server's certificate names `127.0.0.1` and `localhost`.
+//! ([`certs`]): the server's certificate names `127.0.0.1` and `localhost`.
 //!
 //! ```no_run
 //! use grantkit_testkit::redis_server::RedisServer;

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use zeroize::Zeroizing;
 
 /// How to authenticate to Redis and verify it, beside what the URL says; for
-/// [`RedisStore::from_url_with`].
+/// [`RedisStore::from_url_with`](super::RedisStore::from_url_with).
 ///
 /// - **TLS** (`rediss://`, `rediss+sentinel://`): the server's certificate is always
 ///   verified, against [`ca_file`](Self::ca_file) when given (it **replaces** the
@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 ///   writing them into the URL, e.g. with the password read from a secret file. Giving one
 ///   here and in the URL as well is an error.
 ///
-/// Files are read by [`RedisStore::from_url_with`], once. `Debug` shows the files and the
+/// Files are read by [`RedisStore::from_url_with`](super::RedisStore::from_url_with), once. `Debug` shows the files and the
 /// user name, never the password.
 ///
 /// ```
