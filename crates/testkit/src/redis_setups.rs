@@ -274,11 +274,11 @@ impl RedisSentinel {
     /// `SENTINEL FAILOVER mymaster` (the replica is promoted, the master demoted to its
     /// replica), then waits until every sentinel names the new master, the new master
     /// says it is one and the old one replicates from it. Returns the new master's plain
-    /// port.
+    /// port and the moment every sentinel first named it.
     ///
     /// # Panics
     /// When the sentinel refuses, or the fail-over does not complete within 30 s.
-    pub fn failover(&self) -> u16 {
+    pub fn failover(&self) -> (u16, Instant) {
         let old = self.master_port().expect("a master before the fail-over");
         let answer = command(
             self.sentinels[0].port,
@@ -304,13 +304,18 @@ impl RedisSentinel {
             false => Some(new),
         }
         .expect("a data port");
+        let named = format!("127.0.0.1:{new_data}");
+        self.wait("the sentinels to name the new master", |s| {
+            s.master_by_sentinels().as_ref() == Some(&named)
+        });
+        let agreed = Instant::now();
         self.wait("the fail-over to complete", |s| {
-            s.master_by_sentinels() == Some(format!("127.0.0.1:{new_data}"))
+            s.master_by_sentinels() == Some(named.clone())
                 && s.master_port() == Some(new)
                 && command(old, &["INFO", "replication"])
                     .is_ok_and(|i| i.contains("role:slave") && i.contains("master_link_status:up"))
         });
-        new
+        (new, agreed)
     }
 
     fn wait(&self, what: &str, ready: impl Fn(&Self) -> bool) {

@@ -51,16 +51,41 @@ pub(super) struct SentinelTarget {
 #[derive(Clone)]
 pub(super) enum Conn {
     Single(ConnectionManager),
-    Sentinel(MultiplexedConnection),
+    Sentinel(MultiplexedConnection, Arc<MasterCheck>),
     #[cfg(feature = "redis-cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
+}
+
+/// How often a Sentinel master's connection asks the sentinels whether that server is still
+/// the master. During a fail-over the old master keeps taking writes until Sentinel demotes
+/// it (at its next `INFO`, up to 10 s later); this check leaves it once the sentinels name
+/// another.
+const MASTER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The master a Sentinel connection goes to, and when the sentinels last confirmed it.
+pub(super) struct MasterCheck {
+    addr: String,
+    checked: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl MasterCheck {
+    /// Whether a check is due; if so, the next one is not due before the interval.
+    fn due(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+        if now.duration_since(*checked) < MASTER_CHECK_INTERVAL {
+            return false;
+        }
+        *checked = now;
+        true
+    }
 }
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Sentinel(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c, _) => c.req_packed_command(cmd),
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -74,7 +99,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c, _) => c.req_packed_commands(pipeline, offset, count),
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
@@ -83,7 +108,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
-            Conn::Sentinel(c) => c.get_db(),
+            Conn::Sentinel(c, _) => c.get_db(),
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(c) => c.get_db(),
         }
@@ -281,16 +306,24 @@ impl RedisStore {
     /// The connection, made on first use (and after a failed attempt to make it, or a
     /// failure of a Sentinel master's connection).
     pub(super) async fn connection(&self) -> RedisResult<Conn> {
-        if let Some(conn) = self
+        let c = &self.config;
+        let cached = self
             .state
             .conn
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
-            return Ok(conn);
+            .clone();
+        match (cached, &c.target) {
+            (Some(Conn::Sentinel(conn, check)), Target::Sentinel(_)) => {
+                if check.due() {
+                    // In the background: an operation never waits for the sentinels.
+                    tokio::spawn(self.clone().check_master(Arc::clone(&check)));
+                }
+                return Ok(Conn::Sentinel(conn, check));
+            }
+            (Some(conn), _) => return Ok(conn),
+            (None, _) => {}
         }
-        let c = &self.config;
         let conn = match &c.target {
             Target::Single(client) => {
                 let config = ConnectionManagerConfig::new()
@@ -311,10 +344,15 @@ impl RedisStore {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(c.connection_timeout))
                     .set_response_timeout(Some(c.response_timeout));
+                let check = Arc::new(MasterCheck {
+                    addr: master.get_connection_info().addr().to_string(),
+                    checked: std::sync::Mutex::new(tokio::time::Instant::now()),
+                });
                 Conn::Sentinel(
                     master
                         .get_multiplexed_async_connection_with_config(&config)
                         .await?,
+                    check,
                 )
             }
             #[cfg(feature = "redis-cluster")]
@@ -333,6 +371,39 @@ impl RedisStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         Ok(slot.get_or_insert(conn).clone())
+    }
+
+    /// Asks the sentinels which server is the master; when they name another than the one
+    /// `check` is for, its connection is dropped (if still in use) so that the next
+    /// operation connects to the new master. Sentinels that cannot be asked leave a working
+    /// master in use.
+    async fn check_master(self, check: Arc<MasterCheck>) {
+        let Target::Sentinel(sentinel) = &self.config.target else {
+            return;
+        };
+        let budget = self.config.connection_timeout + self.config.response_timeout;
+        let named = tokio::time::timeout(budget, async {
+            sentinel.client.lock().await.async_get_client().await
+        })
+        .await;
+        let Ok(Ok(master)) = named else {
+            return;
+        };
+        if master.get_connection_info().addr().to_string() == check.addr {
+            return;
+        }
+        let mut slot = self
+            .state
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if matches!(&*slot, Some(Conn::Sentinel(_, c)) if Arc::ptr_eq(c, &check)) {
+            tracing::info!(
+                old = %check.addr,
+                "the sentinels name another Redis master; reconnecting"
+            );
+            *slot = None;
+        }
     }
 
     /// After an operation failed with `error` (`None`: it timed out): a Sentinel master's
