@@ -70,7 +70,8 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 /// `redis+sentinel://host:26379,host:26379/mymaster` (see
 /// [`from_url_with`](Self::from_url_with)) connects to the master the sentinels name, and
 /// asks them again after a failure of its connection (I/O, timeout, `READONLY`,
-/// `MASTERDOWN`). During a fail-over, writes the old master took after the promotion are
+/// `MASTERDOWN`), or when the sentinels name another master (checked every second, in the
+/// background). During a fail-over, writes the old master took after the promotion are
 /// lost: for that moment two processes may hold the refresh lock (docs/stores.md, "Redis
 /// Sentinel").
 ///
