@@ -13,8 +13,12 @@
 //! preset's, or `[401]`.
 //!
 //! It leaves alone a request that already carries an `Authorization` header, and requests
-//! for other hosts. When no token can be obtained it fails the request with that error:
-//! it never sends a request unauthenticated that it was asked to authenticate.
+//! for other hosts. A request for a configured host over plain HTTP to a host that is not
+//! loopback fails with a [`Config`](crate::ErrorKind::Config) error, unsent. When no token
+//! can be obtained it fails the request with that error: it never sends a request
+//! unauthenticated that it was asked to authenticate. A gRPC trailers-only response with
+//! `grpc-status: 16` counts as a rejection too. The rules are the tower layer's
+//! (`grantkit::tower`, feature `tower`), from the same code.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
