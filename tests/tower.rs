@@ -90,6 +90,16 @@ fn channel(url: &str) -> Channel {
         .connect_lazy()
 }
 
+/// The layered channel a tonic client of the docs talks to.
+type TonicClient = HealthClient<
+    grantkit::tower::AuthService<
+        Channel,
+        grantkit::tower::Replay<
+            grantkit::tower::BodyFn<fn(ReplayBody<tonic::body::Body>) -> tonic::body::Body>,
+        >,
+    >,
+>;
+
 /// The tonic client of the docs: the channel's endpoint as the layer's origin, bodies
 /// replayed as tonic bodies.
 fn health_client(
@@ -97,14 +107,7 @@ fn health_client(
     hosts: &[&str],
     origin: &str,
     channel: Channel,
-) -> HealthClient<
-    grantkit::tower::AuthService<
-        Channel,
-        grantkit::tower::Replay<
-            grantkit::tower::BodyFn<fn(ReplayBody<tonic::body::Body>) -> tonic::body::Body>,
-        >,
-    >,
-> {
+) -> TonicClient {
     let into: fn(ReplayBody<tonic::body::Body>) -> tonic::body::Body = tonic::body::Body::new;
     let layer = AuthLayer::new(manager, hosts.iter().copied())
         .origin(origin.parse().unwrap())

@@ -148,11 +148,11 @@ impl<F> fmt::Debug for BodyFn<F> {
 
 /// Makes the inner service's request body from a [`ReplayBody`]: [`Unchanged`], or a
 /// function through [`BodyFn`]. Implemented by grantkit only.
-pub trait IntoInnerBody<B>: sealed::Sealed {
+pub trait MakeInnerBody<B>: sealed::Sealed {
     /// The inner service's request body.
     type Body;
     /// Converts.
-    fn into_inner_body(&self, body: ReplayBody<B>) -> Self::Body;
+    fn make_inner_body(&self, body: ReplayBody<B>) -> Self::Body;
 }
 
 mod sealed {
@@ -161,19 +161,19 @@ mod sealed {
     impl<F> Sealed for super::BodyFn<F> {}
 }
 
-impl<B> IntoInnerBody<B> for Unchanged {
+impl<B> MakeInnerBody<B> for Unchanged {
     type Body = ReplayBody<B>;
-    fn into_inner_body(&self, body: ReplayBody<B>) -> ReplayBody<B> {
+    fn make_inner_body(&self, body: ReplayBody<B>) -> ReplayBody<B> {
         body
     }
 }
 
-impl<B, F, T> IntoInnerBody<B> for BodyFn<F>
+impl<B, F, T> MakeInnerBody<B> for BodyFn<F>
 where
     F: Fn(ReplayBody<B>) -> T,
 {
     type Body = T;
-    fn into_inner_body(&self, body: ReplayBody<B>) -> T {
+    fn make_inner_body(&self, body: ReplayBody<B>) -> T {
         (self.0)(body)
     }
 }
@@ -450,7 +450,7 @@ impl<S, B, M, RB> Service<Request<B>> for AuthService<S, Replay<M>>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
-    M: IntoInnerBody<B> + Clone + Send + 'static,
+    M: MakeInnerBody<B> + Clone + Send + 'static,
     M::Body: Send + 'static,
     S: Service<Request<M::Body>, Response = Response<RB>> + Clone + Send + 'static,
     S::Future: Send,
@@ -473,7 +473,7 @@ where
             let (mut parts, body) = request.into_parts();
             let url = match shared.plan(&parts)? {
                 Plan::PassThrough => {
-                    let body = into.into_inner_body(ReplayBody::passthrough(body));
+                    let body = into.make_inner_body(ReplayBody::passthrough(body));
                     return ready_call(&mut inner, Request::from_parts(parts, body)).await;
                 }
                 Plan::Authenticate(url) => url,
@@ -481,7 +481,7 @@ where
             let token = shared.manager.token().await?;
             shared.authorize(&mut parts, &url, &token)?;
             let (first, kept) = read_ready(body, limit).await.map_err(Into::into)?;
-            let request = Request::from_parts(parts.clone(), into.into_inner_body(first));
+            let request = Request::from_parts(parts.clone(), into.make_inner_body(first));
             let response = ready_call(&mut inner, request).await?;
             match shared.rules.verdict(response.status(), response.headers()) {
                 Verdict::Accepted => return Ok(response),
@@ -503,7 +503,7 @@ where
             drop(response);
             let fresh = shared.manager.token().await?;
             shared.authorize(&mut parts, &url, &fresh)?;
-            let body = into.into_inner_body(ReplayBody::buffered(kept));
+            let body = into.make_inner_body(ReplayBody::buffered(kept));
             ready_call(&mut inner, Request::from_parts(parts, body)).await
         })
     }
