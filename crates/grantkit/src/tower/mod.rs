@@ -43,7 +43,9 @@
 //! endpoint with [`AuthLayer::origin`] (or build the client with its `with_origin`). A
 //! request with no scheme and authority, and no origin to take them from, fails.
 //!
-//! # Example: a tonic client
+//! # Example
+//! A layer for any service over `http::Request`; docs/tower.md has the tonic and hyper
+//! set-ups in full.
 //! ```no_run
 //! # async fn run(channel: impl tower_service::Service<
 //! #     http::Request<grantkit::tower::ReplayBody<String>>> + Clone) -> Result<(), Box<dyn std::error::Error>> {
