@@ -94,7 +94,11 @@ pub fn describe() {
         Unit::Count,
         "New tokens installed, from the endpoint or from the store"
     );
-    describe_counter!(CACHE_HITS, Unit::Count, "token() calls answered from memory");
+    describe_counter!(
+        CACHE_HITS,
+        Unit::Count,
+        "token() calls answered from memory"
+    );
     describe_counter!(
         STORE_ERRORS,
         Unit::Count,

@@ -59,7 +59,10 @@ mod enabled {
                 }
                 Err(_) => "error",
             };
-            let labels = [("grant", self.grant_label()), ("outcome", outcome.to_owned())];
+            let labels = [
+                ("grant", self.grant_label()),
+                ("outcome", outcome.to_owned()),
+            ];
             counter!(names::TOKEN_REQUESTS, &labels).increment(1);
             histogram!(names::TOKEN_REQUEST_DURATION, &labels).record(elapsed.as_secs_f64());
         }
@@ -138,7 +141,11 @@ mod enabled {
                 .sum();
             // The per-thread counters are written without read-modify-write and may, in a
             // race, step back by a few: never export less than already exported.
-            let exported = self.counters.metrics.exported_hits.fetch_max(hits, Ordering::Relaxed);
+            let exported = self
+                .counters
+                .metrics
+                .exported_hits
+                .fetch_max(hits, Ordering::Relaxed);
             let grant = self.grant_label();
             if hits > exported {
                 counter!(names::CACHE_HITS, "grant" => grant.clone()).increment(hits - exported);
@@ -165,7 +172,10 @@ mod enabled {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(name.len());
         let name = &name[..end];
-        let name = name.strip_suffix("Store").filter(|n| !n.is_empty()).unwrap_or(name);
+        let name = name
+            .strip_suffix("Store")
+            .filter(|n| !n.is_empty())
+            .unwrap_or(name);
         if name.is_empty() {
             "unknown".to_owned()
         } else {
@@ -196,7 +206,10 @@ mod enabled {
     #[test]
     fn store_labels_name_the_backend() {
         assert_eq!(store_label("MemoryStore { keys: 1, .. }"), "memory");
-        assert_eq!(store_label("SharedTokenStore(RedisStore { prefix: \"x\" })"), "redis");
+        assert_eq!(
+            store_label("SharedTokenStore(RedisStore { prefix: \"x\" })"),
+            "redis"
+        );
         assert_eq!(store_label("FileStore { dir: \"/tmp\" }"), "file");
         assert_eq!(store_label("BrokenStore"), "broken");
         assert_eq!(store_label("Store"), "store");
@@ -225,3 +238,6 @@ mod disabled {
         pub(in crate::manager) fn record_installed(&self, _: &Token) {}
     }
 }
+
+#[cfg(test)]
+mod tests;
