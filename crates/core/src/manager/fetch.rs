@@ -162,14 +162,37 @@ impl HttpClient for CountingHttp {
             error = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
-        let started = tokio::time::Instant::now();
-        let result = self.inner.execute(request).instrument(span.clone()).await;
-        match &result {
-            Ok(response) => span.record("status", response.status().as_u16()),
-            Err(e) => span.record("error", tracing::field::debug(e.kind())),
+        let mut ending = SpanEnding {
+            span: span.clone(),
+            started: tokio::time::Instant::now(),
+            done: false,
         };
-        span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
+        let result = self.inner.execute(request).instrument(span).await;
+        match &result {
+            Ok(response) => ending.span.record("status", response.status().as_u16()),
+            Err(e) => ending.span.record("error", tracing::field::debug(e.kind())),
+        };
+        ending.done = true;
         result
+    }
+}
+
+/// Records the duration of an HTTP attempt's span when the attempt ends, and
+/// `error=Cancelled` when it never finished: the attempt timeout or the renewal's deadline
+/// dropped it.
+struct SpanEnding {
+    span: tracing::Span,
+    started: tokio::time::Instant,
+    done: bool,
+}
+
+impl Drop for SpanEnding {
+    fn drop(&mut self) {
+        if !self.done {
+            self.span.record("error", "Cancelled");
+        }
+        self.span
+            .record("duration_ms", self.started.elapsed().as_secs_f64() * 1e3);
     }
 }
 

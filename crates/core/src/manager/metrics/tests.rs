@@ -450,6 +450,31 @@ fn each_http_attempt_has_a_span_with_host_grant_status_attempt_and_duration() {
     assert_eq!(named(&spans, "grantkit.renew").len(), 1);
 }
 
+/// An attempt cut by the attempt timeout ends its span all the same: cancelled, after the
+/// timeout.
+#[test]
+fn a_hung_http_attempt_is_recorded_as_cancelled() {
+    let (_, spans) = with_spans(async {
+        let manager = scripted(vec![
+            Scripted::Hang,
+            Scripted::Respond(200, json(), OK_BODY),
+        ])
+        .build()
+        .unwrap();
+        manager.token().await.unwrap()
+    });
+    let http = named(&spans, "grantkit.http");
+    assert_eq!(http.len(), 2);
+    let hung = &http[0].1.fields;
+    assert_eq!(hung.get("error").map(String::as_str), Some("Cancelled"));
+    assert_eq!(hung.get("duration_ms").map(String::as_str), Some("2000.0"));
+    assert!(!hung.contains_key("status"));
+    assert_eq!(
+        http[1].1.fields.get("status").map(String::as_str),
+        Some("200")
+    );
+}
+
 #[test]
 fn a_failed_http_attempt_records_the_error_kind() {
     let (_, spans) = with_spans(async {
