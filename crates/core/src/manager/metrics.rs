@@ -225,13 +225,18 @@ mod disabled {
     use crate::error::Result;
     use crate::token::Token;
 
+    /// Nothing to remember without the feature.
+    pub(in crate::manager) struct RenewalMarks;
+
     impl Inner {
         #[inline(always)]
         pub(in crate::manager) fn record_attempt(&self, _: &Result<Token>, _: Duration) {}
         #[inline(always)]
-        pub(in crate::manager) fn renewal_marks(&self) {}
+        pub(in crate::manager) fn renewal_marks(&self) -> RenewalMarks {
+            RenewalMarks
+        }
         #[inline(always)]
-        pub(in crate::manager) fn record_renewal(&self, _: (), _: Duration) {}
+        pub(in crate::manager) fn record_renewal(&self, _: RenewalMarks, _: Duration) {}
         #[inline(always)]
         pub(in crate::manager) fn record_store_error(&self, _: &str) {}
         #[inline(always)]

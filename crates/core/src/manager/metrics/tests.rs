@@ -23,8 +23,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-const INVALID_CLIENT: &str = r#"{"error":"invalid_client"}"#;
-
 fn json() -> Vec<(&'static str, &'static str)> {
     vec![("content-type", "application/json")]
 }
@@ -47,6 +45,8 @@ mod recorded {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     use super::*;
+
+    const INVALID_CLIENT: &str = r#"{"error":"invalid_client"}"#;
 
     /// What the recorder holds: `name{label=value,…}` → the value, counters and gauges as
     /// numbers, histograms as the number of samples.
@@ -354,7 +354,10 @@ struct SpanData {
 /// Every span opened on this thread; ids are reused once a span closes, so they map to
 /// the latest span with that id.
 #[derive(Clone, Default)]
-struct SpanLog(Arc<Mutex<(Vec<SpanData>, std::collections::HashMap<u64, usize>)>>);
+struct SpanLog(Arc<Mutex<Spans>>);
+
+/// The spans in order of opening, and the index of the latest span for each live id.
+type Spans = (Vec<SpanData>, std::collections::HashMap<u64, usize>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
