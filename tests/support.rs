@@ -51,6 +51,8 @@ pub mod docs {
     pub struct Interop;
     #[doc = include_str!("../docs/observability.md")]
     pub struct Observability;
+    #[doc = include_str!("../docs/tower.md")]
+    pub struct Tower;
 }
 
 /// A local authorization server process an interop test started: it prints
