@@ -44,6 +44,7 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `metrics` | no | the manager's counters, histograms and gauge through the [`metrics`](https://docs.rs/metrics) facade, and `TokenManager::flush_metrics`; see the `metrics` module |
 //! | `default-http-client` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls), with [`ClientCertificate`] (mutual TLS) and [`RootCertificates`] (an internal CA) |
 //!
 //! # Security
@@ -66,6 +67,9 @@ mod failure;
 mod grant;
 mod http;
 mod manager;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod policy;
 mod redact;
 mod revoke;

@@ -53,6 +53,7 @@
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
 //! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
 //! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
+//! | `metrics` | no | `metrics`: the manager's (and the middleware's) counters, histograms and seconds-until-expiry gauge through the [`metrics`](https://docs.rs/metrics) facade, for any exporter (docs/observability.md) |
 //! | `tower` | no | `tower`: a `tower::Layer` authenticating hyper, tonic or any `tower::Service` over `http::Request`, with the middleware's rules (`tower-layer`, `tower-service`, `http-body`) |
 //! | `test-util` | no | `time::ManualClock`, a clock tests move by hand, and `time::ManualSleeper`, which advances it instead of waiting |
 //! | `conformance` | no | `store::conformance`: the test suite every [`store::TokenStore`] passes (not API-stable) |
@@ -81,6 +82,9 @@ pub mod config;
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use grantkit_core::metrics;
 pub mod presets;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]

@@ -229,10 +229,13 @@ impl Inner {
         // One writer per shard in the common case: a plain load and store is enough and
         // avoids a locked instruction on the hot path.
         if let Some(p) = self.counters.hits.get(shard) {
-            p.0.store(
-                p.0.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
+            let hits = p.0.load(Ordering::Relaxed).wrapping_add(1);
+            p.0.store(hits, Ordering::Relaxed);
+            // The `metrics` feature hands hits to the recorder in batches, off this path.
+            #[cfg(feature = "metrics")]
+            if hits % crate::metrics::CACHE_HIT_BATCH == 0 {
+                self.flush_hit_batch();
+            }
         }
     }
 
@@ -244,6 +247,7 @@ impl Inner {
         self.current
             .store(Some(Arc::new(Entry::new(token, renew_at, shards))));
         self.generation.fetch_add(1, Ordering::Release);
+        self.record_installed(token);
     }
 }
 

@@ -8,6 +8,7 @@
 //!   shared failures, the outcome and its cool-down.
 //! - `fetch`: calling the grant with retries, the attempt timeout and the deadline.
 //! - `stats`: `Stats` and the counters behind it.
+//! - `metrics`: the `metrics` feature's hooks (batched cache hits, renewal deltas).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,7 @@ mod builder;
 mod cache;
 mod fetch;
 mod flight;
+mod metrics;
 mod renew;
 mod revoke;
 mod stats;
@@ -104,8 +106,8 @@ struct Inner {
     current: ArcSwapOption<Entry>,
     /// Bumped after every change of `current`; threads re-read `current` when it moved.
     generation: AtomicU64,
-    /// The renewal running now, if any.
-    in_flight: Mutex<Option<(u64, SharedRenewal)>>,
+    /// The renewal running now, if any, and its span.
+    in_flight: Mutex<Option<(u64, SharedRenewal, tracing::Span)>>,
     next_renewal_id: AtomicU64,
     /// No token request starts before this; set after a token that arrived (nearly)
     /// expired, see [`fetch::MIN_RENEWAL_INTERVAL`].

@@ -47,15 +47,25 @@ enum Waited {
 }
 
 impl Inner {
-    /// One renewal: the store, the lock, the grant with retries, and the fallbacks.
-    pub(super) async fn renew(self: &Arc<Self>) -> Result<Token> {
-        let span = tracing::info_span!(
+    /// The span of one renewal: a root span (a renewal serves every caller that waits for
+    /// it, not the one that started it), which the waiters' spans follow from.
+    pub(super) fn renewal_span(&self) -> tracing::Span {
+        tracing::info_span!(
+            parent: None,
             "grantkit.renew",
             grant = %self.identity.kind(),
             client_id = self.identity.client_id().unwrap_or("-"),
             key = %self.key,
-        );
-        self.renew_inner().instrument(span).await
+        )
+    }
+
+    /// One renewal: the store, the lock, the grant with retries, and the fallbacks.
+    pub(super) async fn renew(self: &Arc<Self>, span: tracing::Span) -> Result<Token> {
+        let marks = self.renewal_marks();
+        let started = tokio::time::Instant::now();
+        let result = self.renew_inner().instrument(span).await;
+        self.record_renewal(marks, started.elapsed());
+        result
     }
 
     async fn renew_inner(self: &Arc<Self>) -> Result<Token> {
@@ -345,6 +355,7 @@ impl Inner {
     /// Counts and logs a store failure that the manager works around.
     pub(super) fn store_error(&self, op: &str, error: &Error) {
         bump(&self.counters.store_errors);
+        self.record_store_error(op);
         tracing::warn!(key = %self.key, op, error = %error.report(), "token store failed; continuing without it");
     }
 

@@ -46,6 +46,9 @@ pub(super) struct Counters {
     pub(super) tokens_from_store: AtomicU64,
     pub(super) renewal_failures: AtomicU64,
     pub(super) store_errors: AtomicU64,
+    /// What the `metrics` feature remembers.
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: super::metrics::MetricsState,
 }
 
 /// Adds one to `counter`.
