@@ -105,7 +105,8 @@ pub use secret::{
 pub use sleep::ManualSleeper;
 pub use sleep::{Sleeper, TokioSleeper};
 pub use store::{
-    DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
+    DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, StoreWatch,
+    TokenStore, WatchChanges,
 };
 pub use token::Token;
 

@@ -166,8 +166,8 @@ pub mod discovery {
 pub mod store {
     pub use grantkit_core::{
         DynTokenStore, FAILURE_TEXT_CHARS, FailureRecord, LockAttempt, LockRelease,
-        MAX_FAILURE_RECORD_BYTES, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
-        async_trait,
+        MAX_FAILURE_RECORD_BYTES, MemoryStore, SharedTokenStore, StoreLock, StoreWatch, TokenStore,
+        WatchChanges, async_trait,
     };
     #[cfg(any(feature = "store-file", feature = "store-redis"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "store-file", feature = "store-redis"))))]

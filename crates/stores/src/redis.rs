@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Clock, Error, ErrorKind, FailureRecord, LockAttempt, Result, SystemClock, Token, TokenStore,
+    Clock, Error, ErrorKind, FailureRecord, LockAttempt, Result, StoreWatch, SystemClock, Token,
+    TokenStore,
 };
 use redis::RedisResult;
 
@@ -16,6 +17,7 @@ use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 mod connect;
 mod failure;
 mod lock;
+mod notify;
 mod options;
 mod records;
 use connect::{Conn, Target};
@@ -35,6 +37,7 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 /// | `{prefix}{key}` | the token as JSON (or its encrypted envelope) | the token's remaining lifetime (+ [`extra_ttl`](Self::extra_ttl)) |
 /// | `{prefix}lock:{key}` | a random lock token | the lock's TTL |
 /// | `{prefix}failure:{key}` | the failure of the last renewal that ended without a token ([`TokenStore::save_failure`]), JSON | the failing manager's failure cool-down |
+/// | `{prefix}notify:{key}` | a pub/sub channel (not a key): `changed` is published after each save of a token or a failure and each release of the lock | — |
 ///
 /// The prefix defaults to `grantkit:`; keys that begin with `lock:` or `failure:` are
 /// therefore reserved and refused. A token past its expiry (plus `extra_ttl`) is stored with a TTL
@@ -53,6 +56,11 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   to reach Redis, operations fail at once for 0.5 s before trying again. Every failure
 ///   is an [`ErrorKind::Store`] error: the manager logs it and carries on with its memory
 ///   and the token endpoint.
+/// - **Waiting without polling**: [`TokenStore::watch`] subscribes to the key's channel
+///   (a connection of its own, for one wait), so a manager waiting for another process's
+///   lock holder reads the store when the holder announces its outcome; the manager's
+///   slow polling remains the fallback (pub/sub delivers at most once). Not with Redis
+///   Cluster nor through Sentinel, whose waiters poll.
 /// - **Reconnects**: the connection (a
 ///   [`ConnectionManager`](redis::aio::ConnectionManager), created on first use) is
 ///   re-established by itself when Redis comes back; through Sentinel, the master is looked
@@ -446,7 +454,9 @@ impl TokenStore for RedisStore {
 
     async fn save(&self, key: &str, token: &Token) -> Result<()> {
         let redis_key = self.checked_key(key)?;
-        self.save_record(key, &redis_key, token).await
+        self.save_record(key, &redis_key, token).await?;
+        self.notify(key).await;
+        Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
@@ -466,11 +476,18 @@ impl TokenStore for RedisStore {
     }
 
     async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
-        self.save_failure_impl(key, failure, ttl).await
+        self.save_failure_impl(key, failure, ttl).await?;
+        self.notify(key).await;
+        Ok(())
     }
 
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
         self.load_failure_impl(key).await
+    }
+
+    async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
+        self.checked_key(key)?;
+        self.watch_impl(key).await
     }
 }
 

@@ -23,6 +23,15 @@ use crate::token::{Token, distrust_stored};
 /// failed renewal (see `TokenManagerBuilder::failure_cooldown`).
 const MAX_RETRY_AFTER_COOLDOWN: Duration = Duration::from_secs(60);
 
+/// Polling for a lock holder's outcome, when the store cannot notify: the first delay,
+/// doubled up to the second.
+const POLL_FIRST: Duration = Duration::from_millis(25);
+const POLL_MAX: Duration = Duration::from_millis(250);
+/// The same when the store notifies: polling is then only the fallback for a holder that
+/// died (its lock expires without a notification) or a lost message.
+const WATCHED_POLL_FIRST: Duration = Duration::from_millis(100);
+const WATCHED_POLL_MAX: Duration = Duration::from_secs(1);
+
 /// Where a renewal starts from, after reading through the store.
 struct Start {
     /// The cached entry when the renewal began.
@@ -208,18 +217,51 @@ impl Inner {
         }
     }
 
-    /// Polls the store, with backoff, until the lock holder's token or recorded failure
-    /// appears, the lock comes free (then it is taken), or the lock would have expired.
+    /// Waits until the lock holder's token or recorded failure appears, the lock comes free
+    /// (then it is taken), or the lock would have expired. With a store that notifies
+    /// ([`TokenStore::watch`](crate::TokenStore::watch)) the store is read after each
+    /// notification, and polled only as a fallback (a holder that died, a lost message);
+    /// otherwise it is polled with backoff.
     async fn wait_for_holder(&self, started: tokio::time::Instant) -> Waited {
         let deadline = started + self.settings.lock_ttl;
-        let mut delay = Duration::from_millis(25);
+        let mut watch = match self.store.watch(&self.key).await {
+            Ok(watch) => watch,
+            Err(e) => {
+                self.store_error("watch", &e);
+                None
+            }
+        };
+        // Subscribed: what the holder did before that is read at once, without waiting.
+        let mut delay = if watch.is_some() {
+            Duration::ZERO
+        } else {
+            POLL_FIRST
+        };
         loop {
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Waited::TimedOut;
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            let wait = delay.min(deadline - now);
+            match watch.as_mut() {
+                Some(w) if !wait.is_zero() => {
+                    match tokio::time::timeout(wait, w.changed()).await {
+                        // A notification: read at once, and keep the fallback's pace.
+                        Ok(true) => {}
+                        // The subscription is gone: poll from now on.
+                        Ok(false) => {
+                            watch = None;
+                            delay = POLL_FIRST;
+                        }
+                        Err(_) => delay = (delay * 2).min(WATCHED_POLL_MAX),
+                    }
+                }
+                Some(_) => delay = WATCHED_POLL_FIRST,
+                None => {
+                    tokio::time::sleep(wait).await;
+                    delay = (delay * 2).min(POLL_MAX);
+                }
+            }
             let current = self.current.load_full();
             if let Some(stored) = self.load_store().await {
                 let now = self.clock.now();
@@ -443,3 +485,6 @@ mod tests;
 
 #[cfg(test)]
 mod trust_tests;
+
+#[cfg(test)]
+mod watch_tests;

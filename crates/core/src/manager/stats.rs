@@ -35,8 +35,10 @@ pub struct Stats {
 #[derive(Default)]
 pub(super) struct Padded(pub(super) AtomicU64);
 
-/// The manager's counters, written by the hot path (`hits`) and by renewals.
+/// The manager's counters, written by the hot path (`hits`) and by renewals. `hits` comes
+/// first, beside the other fields the hot path reads (see `Inner`).
 #[derive(Default)]
+#[repr(C)]
 pub(super) struct Counters {
     pub(super) hits: Box<[Padded]>,
     pub(super) token_requests: AtomicU64,
