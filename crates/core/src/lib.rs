@@ -45,6 +45,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `default-http-client` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls), with [`ClientCertificate`] (mutual TLS) and [`RootCertificates`] (an internal CA) |
+//! | `dpop` | no | sender-constrained tokens (RFC 9449): [`TokenManagerBuilder::dpop`], [`DpopKey`], proofs on token and API requests |
 //!
 //! # Security
 //! - Secrets ([`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`Password`],
@@ -61,6 +62,8 @@
 
 mod clock;
 mod discovery;
+#[cfg(feature = "dpop")]
+pub mod dpop;
 mod error;
 mod failure;
 mod grant;
@@ -80,6 +83,8 @@ pub use clock::{Clock, SystemClock};
 pub use discovery::{
     Discovery, MAX_METADATA_BYTES, ResolvedEndpoint, ServerMetadata, TokenEndpoint,
 };
+#[cfg(feature = "dpop")]
+pub use dpop::{Dpop, DpopAlgorithm, DpopKey, DpopNonces};
 pub use error::{
     EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
     sanitize_server_text,

@@ -77,6 +77,14 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         let _ = key;
         Ok(None)
     }
+
+    /// Whether the secrets this store keeps stay out of reach at rest: it writes nothing
+    /// outside the process (memory), or it encrypts what it writes. By default `false`.
+    /// A manager with DPoP refuses a store that answers `false` unless told to write the
+    /// private key in clear (see [`Dpop`](crate::dpop)).
+    fn protects_secrets_at_rest(&self) -> bool {
+        false
+    }
 }
 
 /// The outcome of [`TokenStore::try_lock`].
@@ -168,6 +176,9 @@ macro_rules! forward_store_impl {
             async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
                 (**self).load_failure(key).await
             }
+            fn protects_secrets_at_rest(&self) -> bool {
+                (**self).protects_secrets_at_rest()
+            }
         }
     )*};
 }
@@ -194,6 +205,9 @@ impl TokenStore for SharedTokenStore {
     }
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
         self.0.load_failure(key).await
+    }
+    fn protects_secrets_at_rest(&self) -> bool {
+        self.0.protects_secrets_at_rest()
     }
 }
 
@@ -302,6 +316,11 @@ impl TokenStore for MemoryStore {
             .get(key)
             .filter(|(_, until)| *until > now)
             .map(|(record, _)| record.clone()))
+    }
+
+    /// Memory only: nothing is written anywhere.
+    fn protects_secrets_at_rest(&self) -> bool {
+        true
     }
 }
 

@@ -497,6 +497,11 @@ impl TokenStore for RedisStore {
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
         self.load_failure_impl(key).await
     }
+
+    /// With an [`encryption`](Self::encryption) key.
+    fn protects_secrets_at_rest(&self) -> bool {
+        self.config.cipher.is_some()
+    }
 }
 
 impl fmt::Debug for RedisStore {

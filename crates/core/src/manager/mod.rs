@@ -25,6 +25,8 @@ use crate::token::Token;
 
 mod builder;
 mod cache;
+#[cfg(feature = "dpop")]
+mod dpop;
 mod fetch;
 mod flight;
 mod renew;
@@ -87,6 +89,9 @@ struct Settings {
     on_token: Option<OnToken>,
     /// What [`TokenManager::revoke`] calls.
     revoker: Option<Arc<dyn crate::revoke::Revoker>>,
+    /// DPoP for token requests, and the servers' nonces.
+    #[cfg(feature = "dpop")]
+    dpop: Option<(crate::dpop::Dpop, Arc<crate::dpop::DpopNonces>)>,
 }
 
 struct Inner {
@@ -115,6 +120,9 @@ struct Inner {
     last_failure: Mutex<Option<(Error, SystemTime)>>,
     counters: Counters,
     shard_mask: usize,
+    /// What [`TokenManager::dpop_nonces`] returns without DPoP.
+    #[cfg(feature = "dpop")]
+    no_dpop_nonces: Arc<crate::dpop::DpopNonces>,
 }
 
 impl TokenManager {
@@ -290,11 +298,22 @@ impl TokenManager {
     /// `danger_allow_http`, without a previous token. For steps that run outside a
     /// renewal, such as an interactive login whose token then goes to
     /// [`set_token`](Self::set_token).
+    ///
+    /// With DPoP the context signs with a new key (or the fixed one), which the token it
+    /// obtains is bound to.
     pub fn grant_context(&self) -> crate::GrantContext {
         let inner = &self.inner;
-        crate::GrantContext::new(Arc::clone(&inner.http), Arc::clone(&inner.clock))
+        let cx = crate::GrantContext::new(Arc::clone(&inner.http), Arc::clone(&inner.clock))
             .with_default_lifetime(inner.settings.default_lifetime)
-            .danger_allow_http(inner.settings.allow_http)
+            .danger_allow_http(inner.settings.allow_http);
+        #[cfg(feature = "dpop")]
+        if let Some((dpop, nonces)) = &inner.settings.dpop {
+            match dpop.key_for(None) {
+                Ok(key) => return cx.with_dpop(key, Arc::clone(nonces)),
+                Err(e) => tracing::error!(error = %e.report(), "no DPoP key for this context"),
+            }
+        }
+        cx
     }
 
     /// The identity of the grant's tokens.
@@ -333,3 +352,7 @@ mod test_support;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[cfg(feature = "dpop")]
+mod dpop_tests;

@@ -301,7 +301,9 @@ impl Inner {
             }
         };
         let distrust = match stored.validate() {
-            Ok(()) => distrust_stored(&stored, self.clock.now()),
+            Ok(()) => self
+                .distrust_binding(&stored)
+                .or_else(|| distrust_stored(&stored, self.clock.now())),
             Err(_) => Some("the stored token cannot be sent in an Authorization header"),
         };
         let Some(reason) = distrust else {
@@ -312,6 +314,25 @@ impl Inner {
             self.store_error("remove", &e);
         }
         None
+    }
+
+    /// Why a stored token's DPoP binding does not fit this manager: a `DPoP` token needs a
+    /// key this manager would sign with (the store key keeps DPoP and bearer managers
+    /// apart, so this is a planted or foreign record).
+    fn distrust_binding(&self, stored: &Token) -> Option<&'static str> {
+        #[cfg(feature = "dpop")]
+        {
+            let fits = match (&self.settings.dpop, stored.dpop_key()) {
+                (Some((dpop, _)), Some(key)) => dpop.accepts(key),
+                (Some(_), None) => !stored.is_dpop(),
+                (None, _) => !stored.is_dpop() && stored.dpop_key().is_none(),
+            };
+            (!fits).then_some("the stored token's DPoP binding does not match this manager's")
+        }
+        #[cfg(not(feature = "dpop"))]
+        stored
+            .is_dpop()
+            .then_some("the stored token is a DPoP token, and this manager has no DPoP")
     }
 
     /// When to try again after a failed renewal while `token` is still valid: a quarter of
