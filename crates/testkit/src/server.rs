@@ -37,10 +37,13 @@ use grantkit_core::{Clock, SystemClock};
 
 mod config;
 mod device;
+mod dpop;
 mod endpoints;
+mod exchange;
 pub(crate) mod tls;
 
 pub use config::{DeviceFlow, ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
+pub use dpop::DpopMode;
 use endpoints::{api_endpoint, token_endpoint};
 pub use tls::TlsClient;
 
@@ -53,6 +56,8 @@ struct Issued {
 struct RefreshGrant {
     client_id: String,
     scope: Option<String>,
+    /// The DPoP key thumbprint the refresh token is bound to (public clients).
+    jkt: Option<String>,
 }
 
 struct Shared {
@@ -63,6 +68,9 @@ struct Shared {
     issued: Mutex<HashMap<String, Issued>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
     devices: Mutex<HashMap<String, device::DeviceState>>,
+    dpop: Mutex<dpop::DpopState>,
+    /// Every `jti` of a client assertion accepted, to refuse replays.
+    assertion_jti: Mutex<std::collections::HashSet<String>>,
     token_requests: AtomicUsize,
     tokens_issued: AtomicUsize,
     api_requests: AtomicUsize,
@@ -80,6 +88,8 @@ pub struct TestServer {
     addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The base URL of the resource server's port, and what stops it.
+    resource: Option<(String, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -132,11 +142,28 @@ impl TestServer {
             .local_addr()
             .unwrap_or_else(|e| panic!("test server: no local address: {e}"));
         let (shared, app) = Self::app(config, clock, format!("http://{addr}"));
+        // The same routes on a second port: the resource server, an origin of its own (a
+        // client keeps DPoP nonces by origin).
+        let resource_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("test server: cannot bind a loopback port: {e}"));
+        let resource_addr = resource_listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("test server: no local address: {e}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (resource_tx, resource_rx) = tokio::sync::oneshot::channel::<()>();
+        let resource_app = app.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
+                })
+                .await;
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(resource_listener, resource_app)
+                .with_graceful_shutdown(async move {
+                    let _ = resource_rx.await;
                 })
                 .await;
         });
@@ -145,6 +172,7 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             thread: None,
+            resource: Some((format!("http://{resource_addr}"), resource_tx)),
         }
     }
 
@@ -178,6 +206,7 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             thread: None,
+            resource: None,
         }
     }
 
@@ -221,6 +250,7 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             thread: Some(thread),
+            resource: None,
         }
     }
 
@@ -233,6 +263,8 @@ impl TestServer {
             issued: Mutex::default(),
             refresh: Mutex::default(),
             devices: Mutex::default(),
+            dpop: Mutex::default(),
+            assertion_jti: Mutex::default(),
             token_requests: AtomicUsize::new(0),
             tokens_issued: AtomicUsize::new(0),
             api_requests: AtomicUsize::new(0),
@@ -268,6 +300,25 @@ impl TestServer {
     /// A protected API resource, `{url}/api/resource`.
     pub fn api_url(&self) -> String {
         format!("{}/api/resource", self.shared.base_url)
+    }
+
+    /// The same protected API on the resource server's own port (a second origin, as a
+    /// real resource server has: its DPoP nonces are not the token endpoint's):
+    /// `http://127.0.0.1:<port2>/api/resource`. Any path under `/api/` works, with any
+    /// method. A server started with [`start_tls`](Self::start_tls) or
+    /// [`start_in_background`](Self::start_in_background) has no second port: this is
+    /// [`api_url`](Self::api_url) there.
+    ///
+    /// With a `DPoP` token the API checks the request's proof as RFC 9449 §7 says: `ath`,
+    /// `htm` and `htu` of this request, a `jti` never seen, the key the token is bound to,
+    /// and, when [`ServerConfig::api_dpop_nonce`], the resource server's nonce (`401`,
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a `DPoP-Nonce` header). A
+    /// refused request answers `401` with `WWW-Authenticate: DPoP error="…"`.
+    pub fn resource_url(&self) -> String {
+        match &self.resource {
+            Some((base, _)) => format!("{base}/api/resource"),
+            None => self.api_url(),
+        }
     }
 
     /// Changes the configuration of the running server.
@@ -328,6 +379,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some((_, tx)) = self.resource.take() {
             let _ = tx.send(());
         }
         if let Some(t) = self.thread.take() {

@@ -1,0 +1,224 @@
+//! DPoP (RFC 9449) against a real authorization server and a real proof validator:
+//! `oidc-provider` (interop/oidc-provider/serve.mjs, its "DPoP" block) with
+//! `features.dPoP` and `requireNonce`, and the resource server of serve.mjs, which checks
+//! each API request's proof with `jose` and the token's binding with the provider.
+//!
+//! grantkit's side goes through the public API: a `ClientCredentials` grant in a
+//! `TokenManager` with `Dpop`, which gets its token through the nonce dance; API requests
+//! are made by hand with `TokenManager::dpop_proof` and `Token::header_value`. The binding
+//! is checked independently with the provider's introspection endpoint (`cnf.jkt`).
+//!
+//! Set-up and skipping as in `interop_oidc.rs`: `bash interop/oidc-provider/prepare.sh`;
+//! with `CI=true` a missing server fails instead of skipping.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)] // tests
+
+use grantkit::dpop::{Dpop, DpopAlgorithm, DpopKey};
+use grantkit::time::{Clock as _, SystemClock};
+use grantkit::{ClientAuth, ClientCredentials, ClientOptions, Token, TokenManager};
+use grantkit_integration_tests::oidc_provider::{BASIC_CLIENT, Op, op};
+use serde_json::Value;
+
+/// The secret of serve.mjs's secret-based clients.
+const SECRET: &str = BASIC_CLIENT.1;
+
+fn manager(op: &Op, client_id: &str, alg: Option<DpopAlgorithm>) -> TokenManager {
+    let grant = ClientCredentials::new(
+        format!("{}/token", op.issuer),
+        ClientOptions::form(client_id, SECRET).client_auth(ClientAuth::Basic),
+    );
+    let builder = TokenManager::builder().grant(grant);
+    match alg {
+        Some(alg) => builder.dpop(Dpop::new(alg)),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+/// The provider's introspection of `token` (RFC 7662), asked by another client.
+async fn introspect(op: &Op, token: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/token/introspection", op.issuer))
+        .basic_auth(BASIC_CLIENT.0, Some(BASIC_CLIENT.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        // oidc-provider's opaque tokens are base64url: nothing to escape.
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", op.log());
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// An API request by hand: `Authorization: DPoP <token>` and `proof`.
+async fn call(url: &str, token: &Token, proof: Option<String>) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .get(url)
+        .header("authorization", token.header_value().unwrap());
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    request.send().await.unwrap()
+}
+
+fn challenge(response: &reqwest::Response) -> String {
+    response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The token comes through the nonce dance (the provider requires a nonce in every
+/// proof), is a `DPoP` token, and the provider bound it to the key's thumbprint.
+#[tokio::test]
+async fn client_credentials_gets_a_token_bound_to_the_key_for_every_algorithm() {
+    let Some(op) = op() else { return };
+    let token_url = format!("{}/token", op.issuer);
+    for alg in [
+        DpopAlgorithm::Es256,
+        DpopAlgorithm::Es384,
+        DpopAlgorithm::Rs256,
+        DpopAlgorithm::Ps256,
+        DpopAlgorithm::EdDsa,
+    ] {
+        let m = manager(op, "grantkit-dpop", Some(alg));
+        let token = m
+            .token()
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {}\n{}", e.report(), op.log()));
+        assert!(token.is_dpop(), "{alg}: {:?}", token.token_type());
+        let key = token.dpop_key().unwrap();
+        assert_eq!(key.algorithm(), alg);
+        assert!(
+            m.dpop_nonces().get(&token_url).is_some(),
+            "{alg}: the provider's nonce is remembered"
+        );
+        let info = introspect(op, token.access_token().secret()).await;
+        assert_eq!(info["active"], true, "{alg}: {info}");
+        assert_eq!(info["token_type"], "DPoP", "{alg}: {info}");
+        assert_eq!(info["cnf"]["jkt"], key.thumbprint(), "{alg}: {info}");
+    }
+}
+
+/// A client registered with `dpop_bound_access_tokens` gets no token without DPoP, and a
+/// bound one with it.
+#[tokio::test]
+async fn a_client_that_must_use_dpop_is_refused_without_it() {
+    let Some(op) = op() else { return };
+    let err = manager(op, "grantkit-dpop-bound", None)
+        .token()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.oauth_error().map(|o| o.error.as_str()),
+        Some("invalid_grant"),
+        "{}",
+        err.report()
+    );
+    assert!(
+        op.log().contains("DPoP proof JWT not provided"),
+        "refused for want of DPoP: {}",
+        op.log()
+    );
+    let token = manager(op, "grantkit-dpop-bound", Some(DpopAlgorithm::Es256))
+        .token()
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}", e.report(), op.log()));
+    let info = introspect(op, token.access_token().secret()).await;
+    assert_eq!(info["cnf"]["jkt"], token.dpop_key().unwrap().thumbprint());
+}
+
+/// API requests made by hand against serve.mjs's resource server: its nonce dance (401
+/// `use_dpop_nonce` with a `DPoP-Nonce` header, remembered for its origin), then 200; a
+/// proof from another key, for another URL, or without `ath` is refused.
+#[tokio::test]
+async fn api_calls_with_dpop_proof_pass_a_real_validator_and_wrong_proofs_do_not() {
+    let Some(op) = op() else { return };
+    let m = manager(op, "grantkit-dpop", Some(DpopAlgorithm::Es256));
+    let token = m.token().await.unwrap();
+    let url = format!("{}/api/things?page=1", op.api);
+
+    let first = call(
+        &url,
+        &token,
+        m.dpop_proof("GET", &url, &token).unwrap().map(to_string),
+    )
+    .await;
+    assert_eq!(first.status(), 401, "{}", op.log());
+    assert!(
+        challenge(&first).contains("error=\"use_dpop_nonce\""),
+        "{}",
+        challenge(&first)
+    );
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert!(m.dpop_nonces().remember(&url, &nonce));
+    let second = call(
+        &url,
+        &token,
+        m.dpop_proof("GET", &url, &token).unwrap().map(to_string),
+    )
+    .await;
+    assert_eq!(second.status(), 200, "{}", op.log());
+    let body: Value = serde_json::from_slice(&second.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["client_id"], "grantkit-dpop");
+    assert_eq!(body["jkt"], token.dpop_key().unwrap().thumbprint());
+    // Again: a new proof each time (a new jti), the nonce sent up front.
+    let third = call(
+        &url,
+        &token,
+        m.dpop_proof("GET", &url, &token).unwrap().map(to_string),
+    )
+    .await;
+    assert_eq!(third.status(), 200, "{}", op.log());
+
+    let key = token.dpop_key().unwrap();
+    let ath = token.dpop_ath().unwrap();
+    let now = SystemClock::new().now();
+    let other = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
+    let wrong = [
+        (
+            "another key",
+            other
+                .proof("GET", &url, Some(&nonce), Some(ath), now)
+                .unwrap(),
+            "invalid_token",
+        ),
+        (
+            "another htu",
+            key.proof(
+                "GET",
+                &format!("{}/api/other", op.api),
+                Some(&nonce),
+                Some(ath),
+                now,
+            )
+            .unwrap(),
+            "invalid_dpop_proof",
+        ),
+        (
+            "no ath",
+            key.proof("GET", &url, Some(&nonce), None, now).unwrap(),
+            "invalid_dpop_proof",
+        ),
+    ];
+    for (what, proof, error) in wrong {
+        let response = call(&url, &token, Some(proof)).await;
+        assert_eq!(response.status(), 401, "{what}");
+        assert!(
+            challenge(&response).contains(&format!("error=\"{error}\"")),
+            "{what}: {}",
+            challenge(&response)
+        );
+    }
+    // A replayed proof.
+    let proof = m.dpop_proof("GET", &url, &token).unwrap().map(to_string);
+    assert_eq!(call(&url, &token, proof.clone()).await.status(), 200);
+    let replay = call(&url, &token, proof).await;
+    assert_eq!(replay.status(), 401);
+    assert!(challenge(&replay).contains("jti replayed"));
+}
+
+fn to_string(value: reqwest::header::HeaderValue) -> String {
+    value.to_str().unwrap().to_owned()
+}
