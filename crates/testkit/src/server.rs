@@ -6,6 +6,23 @@
 //! issues tokens with a configurable lifetime, injects faults on demand, and serves a
 //! protected API that accepts only its own unexpired tokens.
 //!
+//! It also knows `private_key_jwt` client authentication (assertions verified with a key
+//! of [`ServerConfig::service_account_keys`] whose issuer is the client id, each `jti`
+//! once) and the token-exchange grant (RFC 8693; the subject token must be an active
+//! access token of this server).
+//!
+//! DPoP (RFC 9449), set with [`ServerConfig::dpop`] ([`DpopMode`]): the token endpoint
+//! verifies every proof as §4.3 says — `typ` `dpop+jwt`, an asymmetric `alg`, a public
+//! `jwk` that verifies the signature, `htm`, `htu` equal to the endpoint's URL, `iat`
+//! within [`ServerConfig::dpop_iat_window`], a `jti` never seen, and, in
+//! [`DpopMode::RequireNonce`], one of its nonces (else `400 use_dpop_nonce` with a
+//! `DPoP-Nonce` header; each token response hands out a new one) — and issues `DPoP`
+//! tokens bound to the key's RFC 7638 thumbprint (computed here, not by grantkit); a public
+//! client's refresh token is bound too, and refused with a proof of another key. The API,
+//! on [`TestServer::resource_url`] (a port of its own), checks `DPoP` tokens and their
+//! proofs (RFC 9449 §7), with its own nonce when [`ServerConfig::api_dpop_nonce`]; the
+//! `dpop_*` methods of [`TestServer`] count and explain what was accepted and refused.
+//!
 //! [`TestServer::start_tls`] serves the same over HTTPS, asking every client for a
 //! certificate: the `tls_client_auth` and `self_signed_tls_client_auth` clients of
 //! [`ServerConfig::tls_clients`] (RFC 8705 §2) authenticate with theirs, and each recorded
@@ -35,6 +52,7 @@ use axum::Router;
 use axum::routing::{any, post};
 use grantkit_core::{Clock, SystemClock};
 
+mod api;
 mod config;
 mod device;
 mod dpop;
@@ -42,9 +60,10 @@ mod endpoints;
 mod exchange;
 pub(crate) mod tls;
 
+use api::api_endpoint;
 pub use config::{DeviceFlow, ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
 pub use dpop::DpopMode;
-use endpoints::{api_endpoint, token_endpoint};
+use endpoints::token_endpoint;
 pub use tls::TlsClient;
 
 #[derive(Debug, Clone)]

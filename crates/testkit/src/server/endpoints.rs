@@ -53,7 +53,7 @@ pub(super) fn oauth_error(status: StatusCode, code: &str, description: &str) -> 
     response
 }
 
-fn status(code: u16) -> StatusCode {
+pub(super) fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
@@ -518,61 +518,4 @@ pub(super) fn verify_assertion(
         return Err("the assertion has expired".into());
     }
     Ok(issuer.clone())
-}
-
-pub(super) async fn api_endpoint(
-    State(shared): State<Arc<Shared>>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
-    shared.api_requests.fetch_add(1, Ordering::SeqCst);
-    let config = locked(&shared.config).clone();
-    let authorization = header_str(&headers, header::AUTHORIZATION);
-    if let Some(token) = authorization
-        .as_deref()
-        .and_then(|h| h.strip_prefix("DPoP "))
-    {
-        let scheme = shared.base_url.split("://").next().unwrap_or("http");
-        let host = header_str(&headers, header::HOST).unwrap_or_default();
-        let htu = format!("{scheme}://{host}{}", uri.path());
-        return match super::dpop::api_request(
-            &shared,
-            &config,
-            &headers,
-            method.as_str(),
-            &htu,
-            token,
-        ) {
-            Some(refused) => refused,
-            None => ok_json(),
-        };
-    }
-    let reject = status(config.api_reject_status);
-    let Some(token) = authorization
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::to_owned)
-    else {
-        return (reject, "missing bearer token").into_response();
-    };
-    if super::dpop::is_bound(&shared, &token) {
-        // A DPoP-bound token sent as a bearer token (RFC 9449 §7.2).
-        return super::dpop::bound_as_bearer(&shared);
-    }
-    let issued = locked(&shared.issued).get(&token).cloned();
-    match issued {
-        Some(i) if shared.clock.now() < i.expires_at => ok_json(),
-        Some(_) => (reject, "token expired").into_response(),
-        None => (reject, "unknown token").into_response(),
-    }
-}
-
-fn ok_json() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"ok":true}"#,
-    )
-        .into_response()
 }
