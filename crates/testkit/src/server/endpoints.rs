@@ -491,24 +491,35 @@ pub(super) async fn api_endpoint(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> Response {
-    shared.api_requests.fetch_add(1, Ordering::SeqCst);
     let reject = status(locked(&shared.config).api_reject_status);
-    let Some(token) = header_str(&headers, header::AUTHORIZATION)
-        .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::to_owned)
-    else {
-        return (reject, "missing bearer token").into_response();
-    };
-    let issued = locked(&shared.issued).get(&token).cloned();
-    match issued {
-        Some(i) if shared.clock.now() < i.expires_at => (
+    match check_api_authorization(
+        &shared,
+        header_str(&headers, header::AUTHORIZATION).as_deref(),
+    ) {
+        Ok(()) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
             r#"{"ok":true}"#,
         )
             .into_response(),
-        Some(_) => (reject, "token expired").into_response(),
-        None => (reject, "unknown token").into_response(),
+        Err(why) => (reject, why).into_response(),
+    }
+}
+
+/// Counts an API request and checks its `Authorization` header: `Bearer <a token this
+/// server issued, not revoked, not expired>`; else the reason it is refused.
+pub(super) fn check_api_authorization(
+    shared: &Shared,
+    authorization: Option<&str>,
+) -> Result<(), &'static str> {
+    shared.api_requests.fetch_add(1, Ordering::SeqCst);
+    let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return Err("missing bearer token");
+    };
+    let issued = locked(&shared.issued).get(token).cloned();
+    match issued {
+        Some(i) if shared.clock.now() < i.expires_at => Ok(()),
+        Some(_) => Err("token expired"),
+        None => Err("unknown token"),
     }
 }
