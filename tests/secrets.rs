@@ -31,6 +31,8 @@ use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
 
 #[path = "secrets/discovery.rs"]
 mod discovery;
+#[path = "secrets/dpop.rs"]
+mod dpop;
 #[path = "secrets/exchange.rs"]
 mod exchange;
 
@@ -142,6 +144,7 @@ impl Audit {
             ("configured refresh token", REFRESH_TOKEN),
             ("external assertion", EXTERNAL_ASSERTION),
             ("external assertion from a function", EXTERNAL_ASSERTION_FN),
+            ("password in a request body", "password=pw-Hn3sB8dQ5yTc1Vf6"),
         ] {
             audit.secret(name, value);
         }
@@ -830,6 +833,8 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     }
     let middleware = AuthMiddleware::new(manager.clone(), ["api.example.com"]);
     audit.debug("middleware", &middleware);
+    tower_layer(&mut audit, &manager).await;
+    dpop::run(&mut audit, &clock).await;
     discovery::run(&mut audit, &server, &clock).await;
 
     audit.check();
@@ -847,6 +852,66 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
             "no {expected:?} in the captured logs"
         );
     }
+}
+
+/// The tower layer's part of [`a_full_run_of_every_grant_leaks_no_secret`]: a request whose
+/// token is rejected (its retry logs), a refused one (its error), and the `Debug` of the
+/// layer, the service and a replayed body (a body with a password in it).
+async fn tower_layer(audit: &mut Audit, manager: &TokenManager) {
+    use grantkit::tower::{AuthLayer, ReplayBody};
+    use tower::{Layer as _, ServiceExt as _};
+
+    let answers = Arc::new(Mutex::new(vec![200u16, 401]));
+    let seen_body = Arc::new(Mutex::new(String::new()));
+    let body_debug = Arc::new(Mutex::new(Vec::new()));
+    let (answers_in, seen_in, debug_in) = (
+        Arc::clone(&answers),
+        Arc::clone(&seen_body),
+        Arc::clone(&body_debug),
+    );
+    let inner = tower::service_fn(move |request: http::Request<ReplayBody<String>>| {
+        let status = answers_in.lock().unwrap().pop().unwrap_or(200);
+        let seen = Arc::clone(&seen_in);
+        let body = request.body();
+        debug_in
+            .lock()
+            .unwrap()
+            .extend([format!("{body:?}"), format!("{body:#?}")]);
+        async move {
+            use http_body_util::BodyExt as _;
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            *seen.lock().unwrap() = String::from_utf8_lossy(&body).into_owned();
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder()
+                    .status(status)
+                    .body(String::new())
+                    .unwrap(),
+            )
+        }
+    });
+    let layer = AuthLayer::new(manager.clone(), ["api.example.com"]).replay(1024);
+    audit.debug("tower layer", &layer);
+    let service = layer.layer(inner);
+    audit.debug("tower service", &service);
+    let form = format!("username={USERNAME}&password={PASSWORD}");
+    let request = http::Request::post("https://api.example.com/login")
+        .body(form.clone())
+        .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200, "retried after the 401");
+    assert_eq!(*seen_body.lock().unwrap(), form);
+    audit.token("tower layer's renewed token", &manager.cached().unwrap());
+    let debugs = body_debug.lock().unwrap().clone();
+    assert_eq!(debugs.len(), 4, "both attempts' bodies");
+    for text in debugs {
+        audit.show("replay body", text);
+    }
+    let refused = http::Request::post("http://api.example.com/login")
+        .body(String::new())
+        .unwrap();
+    let error = service.oneshot(refused).await.unwrap_err();
+    audit.show("tower refusal", error.to_string());
+    audit.show("tower refusal", format!("{error:?}"));
 }
 
 /// The mutual-TLS part of [`a_full_run_of_every_grant_leaks_no_secret`].

@@ -24,6 +24,7 @@ const EXAMPLES: &[&str] = &[
     "password_grant",
     "client_credentials_env",
     "custom_grant",
+    "tonic_client",
 ];
 
 /// Every variable an example reads; cleared so that the developer's shell cannot change
@@ -47,6 +48,7 @@ const ENV_VARS: &[&str] = &[
     "OAUTH_PASSWORD",
     "IBM_CLOUD_API_KEY",
     "IBM_IAM_TOKEN_URL",
+    "GRPC_URL",
 ];
 
 /// Values that must never appear in an example's output.
@@ -236,6 +238,18 @@ fn custom_grant_trades_the_api_key_once_and_reports_ibms_error() {
     );
 }
 
+#[test]
+fn tonic_client_renews_and_retries_once_after_unauthenticated() {
+    run_local(
+        "tonic_client",
+        &[
+            "   Health/Check -> Serving",
+            "token requests: 1, gRPC calls: 3",
+            "token requests: 2, gRPC calls: 5",
+        ],
+    );
+}
+
 /// Without `--local` and without credentials: exit status 2, naming what is missing.
 #[test]
 fn without_credentials_every_example_names_the_missing_variables() {
@@ -271,6 +285,15 @@ fn without_credentials_every_example_names_the_missing_variables() {
             &["OAUTH_TOKEN_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET"],
         ),
         ("custom_grant", &["IBM_CLOUD_API_KEY"]),
+        (
+            "tonic_client",
+            &[
+                "GRPC_URL",
+                "OAUTH_TOKEN_URL",
+                "OAUTH_CLIENT_ID",
+                "OAUTH_CLIENT_SECRET",
+            ],
+        ),
     ];
     for (name, vars) in cases {
         let (output, stdout, stderr) = run(name, &[], &[]);

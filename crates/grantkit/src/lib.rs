@@ -6,7 +6,8 @@
 //! their options. What you need to extend grantkit — a grant or a store of your own, a
 //! policy, an HTTP client, a clock — is in the modules [`grant`], [`store`], [`policy`],
 //! [`transport`], [`time`], [`secret`], [`error`] and [`future`]. Vendor [`presets`],
-//! configuration profiles (`config`) and an HTTP middleware (`middleware`) complete it.
+//! configuration profiles (`config`), an HTTP middleware (`middleware`) and a tower layer
+//! (`tower`) complete it.
 //!
 //! # Quick start
 //! ```no_run
@@ -52,6 +53,7 @@
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
 //! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
 //! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
+//! | `tower` | no | `tower`: a `tower::Layer` authenticating hyper, tonic or any `tower::Service` over `http::Request`, with the middleware's rules (`tower-layer`, `tower-service`, `http-body`) |
 //! | `test-util` | no | `time::ManualClock`, a clock tests move by hand, and `time::ManualSleeper`, which advances it instead of waiting |
 //! | `conformance` | no | `store::conformance`: the test suite every [`store::TokenStore`] passes (not API-stable) |
 //!
@@ -61,8 +63,9 @@
 //! - Token URLs must be `https` (or `http` to a loopback host) unless
 //!   [`TokenManagerBuilder::danger_allow_http`] says otherwise; token requests never
 //!   follow redirects.
-//! - The middleware sends tokens only to the hosts it was configured for, only over HTTPS
-//!   (loopback excepted), with the header marked sensitive.
+//! - The middleware and the tower layer send tokens only to the hosts they were configured
+//!   for, only over HTTPS (loopback excepted), with the header marked sensitive; a request
+//!   for a configured host over plain HTTP to another host fails unsent.
 //!
 //! # Minimum supported Rust version
 //! Rust 1.89. Raising it is a minor-version change.
@@ -70,6 +73,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
+#[cfg(any(feature = "middleware", feature = "tower"))]
+mod auth_rules;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
@@ -77,6 +82,9 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;
 pub mod presets;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 
 // The root: what a program that fetches tokens names.
 pub use grantkit_core::{

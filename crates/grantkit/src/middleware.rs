@@ -8,13 +8,23 @@
 //! it invalidates that token and sends the request once more with a new one — when the
 //! request can be cloned (a streaming body cannot).
 //!
+//! With a DPoP-bound token (feature `dpop`, [`TokenManagerBuilder::dpop`](crate::TokenManagerBuilder::dpop))
+//! each request also gets a `DPoP` proof for its method and URL (with `ath` and the API's
+//! nonce), the `Authorization` scheme is `DPoP`, and a `401` whose `WWW-Authenticate: DPoP`
+//! challenge says `use_dpop_nonce` is sent once more with the nonce, not taken for a
+//! rejected token (RFC 9449 §7, §9).
+//!
 //! A configuration profile's `rejected_statuses` key is for this middleware:
 //! `Profile::rejected_statuses_or_default` (feature `config`) gives the profile's list, its
 //! preset's, or `[401]`.
 //!
 //! It leaves alone a request that already carries an `Authorization` header, and requests
-//! for other hosts. When no token can be obtained it fails the request with that error:
-//! it never sends a request unauthenticated that it was asked to authenticate.
+//! for other hosts. A request for a configured host over plain HTTP to a host that is not
+//! loopback fails with a [`Config`](crate::ErrorKind::Config) error, unsent. When no token
+//! can be obtained it fails the request with that error: it never sends a request
+//! unauthenticated that it was asked to authenticate. A gRPC trailers-only response with
+//! `grpc-status: 16` counts as a rejection too. The rules are the tower layer's
+//! (`grantkit::tower`, feature `tower`), from the same code.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +47,6 @@ use std::fmt;
 use async_trait::async_trait;
 use grantkit_core::{Token, TokenManager};
 use http::Extensions;
-use http::header::AUTHORIZATION;
 /// The `reqwest` this middleware is built for, so that versions always match.
 pub use reqwest;
 use reqwest::{Request, Response};
@@ -46,32 +55,17 @@ pub use reqwest_middleware;
 use reqwest_middleware::{Middleware, Next, Result};
 use url::Url;
 
+use crate::auth_rules::{AuthRules, Decision, Verdict, refusal, set_headers};
+
 /// What [`AuthMiddleware`] takes for "token rejected" unless told otherwise.
-pub const DEFAULT_REJECTED_STATUSES: [u16; 1] = [401];
+pub const DEFAULT_REJECTED_STATUSES: [u16; 1] = crate::auth_rules::DEFAULT_REJECTED_STATUSES;
 
 /// Authenticates requests with tokens from a [`TokenManager`]; see the [module](self)
 /// docs.
 #[derive(Clone)]
 pub struct AuthMiddleware {
     manager: TokenManager,
-    /// Host names (lower case) and, when configured, the one port that matches.
-    hosts: Vec<(String, Option<u16>)>,
-    rejected: Vec<u16>,
-}
-
-/// `"host"`, `"host:port"`, `"[v6]"` or `"[v6]:port"` → the host as `Url::host_str` spells
-/// it, and the port.
-fn split_host(spec: &str) -> (String, Option<u16>) {
-    let spec = spec.trim().to_ascii_lowercase();
-    let (name, port) = match spec.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        Some((v6, tail)) => (format!("[{v6}]"), tail.strip_prefix(':')),
-        None => match spec.split_once(':') {
-            Some((name, port)) if !port.contains(':') => (name.to_owned(), Some(port)),
-            _ => (spec.clone(), None),
-        },
-    };
-    // A port that does not parse matches nothing (port 0), rather than every port.
-    (name, port.map(|p| p.parse().unwrap_or(0)))
+    rules: AuthRules,
 }
 
 impl AuthMiddleware {
@@ -82,8 +76,7 @@ impl AuthMiddleware {
     pub fn new<H: Into<String>>(manager: TokenManager, hosts: impl IntoIterator<Item = H>) -> Self {
         AuthMiddleware {
             manager,
-            hosts: hosts.into_iter().map(|h| split_host(&h.into())).collect(),
-            rejected: DEFAULT_REJECTED_STATUSES.to_vec(),
+            rules: AuthRules::new(hosts),
         }
     }
 
@@ -104,37 +97,27 @@ impl AuthMiddleware {
     /// ```
     #[must_use]
     pub fn rejected_statuses(mut self, statuses: impl IntoIterator<Item = u16>) -> Self {
-        self.rejected = statuses.into_iter().collect();
+        self.rules.set_rejected(statuses);
         self
     }
 
     /// The statuses that mean "token rejected".
     pub fn rejected(&self) -> &[u16] {
-        &self.rejected
+        self.rules.rejected()
     }
 
     /// Whether a request to `url` gets a token: a configured host, over HTTPS or to
     /// loopback.
     pub fn applies_to(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        // https, or http to loopback: the rule token requests follow.
-        let secure = url.scheme() == "https"
-            || (url.scheme() == "http"
-                && grantkit_core::TokenRequest::check_url(url.as_str(), false).is_ok());
-        secure
-            && self.hosts.iter().any(|(name, port)| {
-                name.eq_ignore_ascii_case(host)
-                    && port.is_none_or(|p| Some(p) == url.port_or_known_default())
-            })
+        self.rules.applies_to(url)
     }
 
-    fn authorize(request: &mut Request, token: &Token) -> Result<()> {
-        let value = token
-            .header_value()
+    fn authorize(&self, request: &mut Request, token: &Token) -> Result<()> {
+        let headers = self
+            .rules
+            .auth_headers(&self.manager, token, request.method(), request.url())
             .map_err(reqwest_middleware::Error::middleware)?;
-        request.headers_mut().insert(AUTHORIZATION, value);
+        set_headers(request.headers_mut(), headers);
         Ok(())
     }
 }
@@ -147,19 +130,42 @@ impl Middleware for AuthMiddleware {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> Result<Response> {
-        if request.headers().contains_key(AUTHORIZATION) || !self.applies_to(request.url()) {
-            return next.run(request, extensions).await;
+        match self.rules.decide(request.url(), request.headers()) {
+            Decision::PassThrough => return next.run(request, extensions).await,
+            Decision::Refuse => {
+                return Err(reqwest_middleware::Error::middleware(refusal(
+                    request.url(),
+                )));
+            }
+            Decision::Authenticate => {}
         }
         let token = self
             .manager
             .token()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        Self::authorize(&mut request, &token)?;
+        self.authorize(&mut request, &token)?;
         let retry = request.try_clone();
+        let url = request.url().clone();
         let response = next.clone().run(request, extensions).await?;
-        if !self.rejected.contains(&response.status().as_u16()) {
-            return Ok(response);
+        let verdict =
+            self.rules
+                .verdict(&self.manager, &url, response.status(), response.headers());
+        match verdict {
+            Verdict::Accepted => return Ok(response),
+            Verdict::NonceRequired => {
+                let Some(mut retry) = retry else {
+                    tracing::debug!(
+                        "the API wants a DPoP nonce; the request cannot be cloned, so it is not retried"
+                    );
+                    return Ok(response);
+                };
+                tracing::debug!("the API wants a DPoP nonce; retrying once with it");
+                self.authorize(&mut retry, &token)?;
+                drop(response);
+                return next.run(retry, extensions).await;
+            }
+            Verdict::TokenRejected => {}
         }
         let Some(mut retry) = retry else {
             tracing::debug!("token rejected; the request cannot be cloned, so it is not retried");
@@ -175,7 +181,7 @@ impl Middleware for AuthMiddleware {
             .token()
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        Self::authorize(&mut retry, &fresh)?;
+        self.authorize(&mut retry, &fresh)?;
         drop(response);
         next.run(retry, extensions).await
     }
@@ -184,8 +190,8 @@ impl Middleware for AuthMiddleware {
 impl fmt::Debug for AuthMiddleware {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthMiddleware")
-            .field("hosts", &self.hosts)
-            .field("rejected", &self.rejected)
+            .field("hosts", &self.rules.hosts())
+            .field("rejected", &self.rules.rejected())
             .field("manager", &self.manager)
             .finish()
     }

@@ -383,6 +383,15 @@ impl TestServer {
         self.shared.api_requests.load(Ordering::SeqCst)
     }
 
+    /// Checks an API request's `Authorization` header as the protected API does, and counts
+    /// it in [`api_requests`](Self::api_requests): `Ok` for `Bearer <a token this server
+    /// issued, not revoked, not expired>`, else the reason ("missing bearer token",
+    /// "unknown token", "token expired"). For protected services of a test's own (a gRPC
+    /// server's interceptor).
+    pub fn check_api_authorization(&self, authorization: Option<&str>) -> Result<(), &'static str> {
+        api::check_api_authorization(&self.shared, authorization)
+    }
+
     /// Forgets an issued access token, as a server does when it revokes one: the API then
     /// rejects it even though it has not expired.
     pub fn revoke(&self, access_token: &str) {

@@ -39,23 +39,42 @@ pub(super) async fn api_endpoint(
             None => ok_json(),
         };
     }
-    let reject = status(config.api_reject_status);
-    let Some(token) = authorization
+    let bearer = authorization
         .as_deref()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::to_owned)
-    else {
-        return (reject, "missing bearer token").into_response();
-    };
-    if is_bound(&shared, &token) {
+        .and_then(|h| h.strip_prefix("Bearer "));
+    if bearer.is_some_and(|token| is_bound(&shared, token)) {
         // A DPoP-bound token sent as a bearer token (RFC 9449 §7.2).
         return bound_as_bearer(&shared);
     }
-    let issued = locked(&shared.issued).get(&token).cloned();
+    match check_bearer(&shared, authorization.as_deref()) {
+        Ok(()) => ok_json(),
+        Err(why) => (status(config.api_reject_status), why).into_response(),
+    }
+}
+
+/// Counts an API request and checks its `Authorization` header: `Bearer <a token this
+/// server issued, not revoked, not expired, not bound to a DPoP key>`; else the reason it
+/// is refused.
+pub(super) fn check_api_authorization(
+    shared: &Shared,
+    authorization: Option<&str>,
+) -> Result<(), &'static str> {
+    shared.api_requests.fetch_add(1, Ordering::SeqCst);
+    check_bearer(shared, authorization)
+}
+
+fn check_bearer(shared: &Shared, authorization: Option<&str>) -> Result<(), &'static str> {
+    let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return Err("missing bearer token");
+    };
+    if is_bound(shared, token) {
+        return Err("a DPoP-bound token sent as a bearer token");
+    }
+    let issued = locked(&shared.issued).get(token).cloned();
     match issued {
-        Some(i) if shared.clock.now() < i.expires_at => ok_json(),
-        Some(_) => (reject, "token expired").into_response(),
-        None => (reject, "unknown token").into_response(),
+        Some(i) if shared.clock.now() < i.expires_at => Ok(()),
+        Some(_) => Err("token expired"),
+        None => Err("unknown token"),
     }
 }
 
