@@ -81,6 +81,9 @@ impl Inner {
             .filter(|e| e.is_valid(now))
             .map(|e| e.token().clone());
         if let Some(stored) = self.load_store().await {
+            // The store may have taken its time (a fail-over, a timeout): judge the token
+            // by the clock after the read, not before.
+            let now = self.clock.now();
             if self.usable_from_store(&stored, current.as_deref(), now) {
                 return Ok(self.adopt_from_store(stored));
             }
@@ -159,10 +162,10 @@ impl Inner {
     /// Renews holding the store's lock, and leaves the outcome where waiters look before
     /// releasing it.
     async fn renew_holding_lock(self: &Arc<Self>, lock: StoreLock, start: Start) -> Result<Token> {
-        // Double check: the previous holder may have saved just before releasing.
-        let now = self.clock.now();
+        // Double check: the previous holder may have saved just before releasing. (Judged
+        // by the clock after the read: the store may have been slow.)
         if let Some(stored) = self.load_store().await
-            && self.usable_from_store(&stored, start.current.as_deref(), now)
+            && self.usable_from_store(&stored, start.current.as_deref(), self.clock.now())
             && start
                 .previous
                 .as_ref()
