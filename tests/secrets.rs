@@ -1,7 +1,8 @@
 //! Secret hygiene, end to end: a full run of every grant, on its success and failure
 //! paths, with every log line (tracing at TRACE, and the `log` records of reqwest and
 //! redis) captured, every `Debug`/`Display`/`{:#?}` of the objects a user handles, and
-//! every error message — none may contain a client secret, password, signing key,
+//! every error message, and the name and labels of every metric recorded (feature
+//! `metrics`) — none may contain a client secret, password, signing key,
 //! assertion, access token, refresh token, encryption key or Redis password. Plus the
 //! transport rules: `0600` token files, no plain `http://` off loopback, no redirect
 //! followed.
@@ -35,6 +36,8 @@ mod discovery;
 mod dpop;
 #[path = "secrets/exchange.rs"]
 mod exchange;
+#[path = "secrets/redis.rs"]
+mod redis;
 
 // Distinctive values: any of them (or an encoding of them) in an output is a leak.
 const CLIENT_ID: &str = "hygiene-client";
@@ -114,7 +117,31 @@ fn capture_logs() {
         static BRIDGE: LogBridge = LogBridge;
         log::set_logger(&BRIDGE).unwrap();
         log::set_max_level(log::LevelFilter::Trace);
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        METRICS.get_or_init(|| recorder.snapshotter());
+        metrics::set_global_recorder(recorder).unwrap();
     });
+}
+
+/// Every metric recorded by this process (a global recorder, installed with the log
+/// capture), read for secrets like the logs.
+static METRICS: OnceLock<metrics_util::debugging::Snapshotter> = OnceLock::new();
+
+/// Every metric's name and labels so far, one `name{label=value,…}` per line.
+fn metric_keys() -> String {
+    let Some(snapshotter) = METRICS.get() else {
+        return String::new();
+    };
+    let mut keys = String::new();
+    for (key, _, _, _) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<_> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        keys.push_str(&format!("{}{{{}}}\n", key.name(), labels.join(",")));
+    }
+    keys
 }
 
 fn logs() -> String {
@@ -205,6 +232,9 @@ impl Audit {
             }
             if let Some(line) = logs.lines().find(|l| l.contains(secret.as_str())) {
                 panic!("the {name} is in the logs: {line}");
+            }
+            if let Some(line) = metric_keys().lines().find(|l| l.contains(secret.as_str())) {
+                panic!("the {name} is in a metric's labels: {line}");
             }
         }
     }
@@ -836,6 +866,7 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     tower_layer(&mut audit, &manager).await;
     dpop::run(&mut audit, &clock).await;
     discovery::run(&mut audit, &server, &clock).await;
+    redis::run(&mut audit, &url, &clock).await;
 
     audit.check();
     // The capture worked: the run's events are there.
@@ -846,11 +877,32 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
         "retrying",
         "grantkit.renew",
         "token store failed",
+        // A span per HTTP attempt, with the fields recorded when it ended; a span per
+        // caller that waited for a renewal.
+        "grantkit.http{host=",
+        "attempt=2 status=",
+        "duration_ms=",
+        "error=\"Cancelled\"",
+        "grantkit.token.wait{grant=",
     ] {
         assert!(
             logs.contains(expected),
-            "no {expected:?} in the captured logs"
+            "no {expected:?} in the captured logs: {}",
+            logs.lines()
+                .filter(|l| l.contains("grantkit.http"))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
+    }
+    // And the metrics, whose labels were scanned too.
+    let metrics = metric_keys();
+    for expected in [
+        "grantkit.token.requests{grant=client_credentials,outcome=refused}",
+        "grantkit.token.requests{grant=password,outcome=timeout}",
+        "grantkit.store.errors{",
+    ] {
+        assert!(metrics.contains(expected), "no {expected:?} in {metrics}");
     }
 }
 

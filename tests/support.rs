@@ -49,6 +49,8 @@ pub mod docs {
     pub struct Performance;
     #[doc = include_str!("../docs/interop.md")]
     pub struct Interop;
+    #[doc = include_str!("../docs/observability.md")]
+    pub struct Observability;
     #[doc = include_str!("../docs/tower.md")]
     pub struct Tower;
 }

@@ -24,6 +24,7 @@ const EXAMPLES: &[&str] = &[
     "password_grant",
     "client_credentials_env",
     "custom_grant",
+    "metrics_prometheus",
     "tonic_client",
 ];
 
@@ -361,6 +362,33 @@ fn real_mode_of_the_generic_examples_against_a_test_server() {
     let (output, stdout, stderr) = run("custom_grant", &[], &env);
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("unsupported_grant_type"), "{stderr}");
+}
+
+#[test]
+fn metrics_prometheus_prints_every_kind_of_metric() {
+    let out = run_local(
+        "metrics_prometheus",
+        &[
+            "API answered 200 OK",
+            "# TYPE grantkit_token_requests_total counter",
+            r#"grantkit_token_requests_total{grant="client_credentials",outcome="transient"} 1"#,
+            r#"grantkit_token_requests_total{grant="client_credentials",outcome="refused"} 1"#,
+            r#"grantkit_token_requests_total{grant="client_credentials",outcome="ok"} 2"#,
+            r#"grantkit_token_renewals_total{grant="client_credentials",outcome="failed"} 1"#,
+            r#"grantkit_token_obtained_total{grant="client_credentials",source="endpoint"} 2"#,
+            r#"grantkit_middleware_retries_total{grant="client_credentials",status="401"} 1"#,
+            "# TYPE grantkit_token_request_duration_seconds histogram",
+            r#"grantkit_token_request_duration_seconds_count{grant="client_credentials",outcome="ok"} 2"#,
+            "# TYPE grantkit_token_renewal_duration_seconds histogram",
+            "# TYPE grantkit_token_time_to_expiry_seconds gauge",
+        ],
+    );
+    // 1000 calls from memory, and the middleware's first request (its token was then
+    // rejected).
+    assert!(
+        out.contains(r#"grantkit_token_cache_hits_total{grant="client_credentials"} 1001"#),
+        "{out}"
+    );
 }
 
 #[test]

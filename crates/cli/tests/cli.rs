@@ -1452,6 +1452,41 @@ fn configuration_errors_name_the_key_and_type_never_the_value() {
 }
 
 #[test]
+fn a_tls_sentinel_redis_store_is_shown_without_its_passwords() {
+    let f = Fixture::new();
+    let config = f.config(
+        r#"
+        [profiles.fleet]
+        grant = "client_credentials"
+        token_url = "https://auth.example.com/token"
+        client_id = "id"
+        store = { kind = "redis", url = "rediss+sentinel://app:sentinel-url-pw@10.0.0.1:26379,10.0.0.2/mymaster/2", ca_file = "/etc/redis/ca.pem", certificate_file = "/etc/redis/client.pem", private_key_file = "/etc/redis/client-key.pem" }
+
+        [profiles.acl]
+        grant = "client_credentials"
+        token_url = "https://auth.example.com/token"
+        client_id = "id"
+        store = { kind = "redis", url = "redis://10.0.0.9:6379", username = "app", password = "store-password-value" }
+        "#,
+    );
+    let out = success(&run(&config, &["profiles"]));
+    assert!(
+        out.contains(
+            "redis (rediss+sentinel://***@10.0.0.1:26379,10.0.0.2/mymaster/2; ca_file \
+             /etc/redis/ca.pem; certificate_file /etc/redis/client.pem)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("redis (redis://10.0.0.9:6379; user app; password set)"),
+        "{out}"
+    );
+    for secret in ["sentinel-url-pw", "store-password-value", "client-key"] {
+        assert!(!out.contains(secret), "{secret}:\n{out}");
+    }
+}
+
+#[test]
 fn urls_are_shown_without_their_credentials() {
     let f = Fixture::new();
     let config = f.config(

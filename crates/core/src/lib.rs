@@ -44,6 +44,7 @@
 //! # Feature flags
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `metrics` | no | the manager's counters, histograms and gauge through the [`metrics`](https://docs.rs/metrics) facade, and `TokenManager::flush_metrics`; see the `metrics` module |
 //! | `default-http-client` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls), with [`ClientCertificate`] (mutual TLS) and [`RootCertificates`] (an internal CA) |
 //! | `dpop` | no | sender-constrained tokens (RFC 9449): [`TokenManagerBuilder::dpop`], [`DpopKey`], proofs on token and API requests |
 //!
@@ -69,6 +70,9 @@ mod failure;
 mod grant;
 mod http;
 mod manager;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod policy;
 mod redact;
 mod revoke;
@@ -106,7 +110,8 @@ pub use secret::{
 pub use sleep::ManualSleeper;
 pub use sleep::{Sleeper, TokioSleeper};
 pub use store::{
-    DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
+    DynTokenStore, LockAttempt, LockRelease, MemoryStore, SharedTokenStore, StoreLock, StoreWatch,
+    TokenStore, WatchChanges,
 };
 pub use token::Token;
 

@@ -29,6 +29,8 @@ const SECRET_PARAM_PARTS: &[&str] = &[
 ///   `token`, `key`, `sig`, `auth`, `cred`, `assertion`, `code` or `session` (in any case)
 ///   becomes `***`, other parameters are kept as written;
 /// - a fragment becomes `#***`;
+/// - a URL with several hosts (`redis+sentinel://:pw@h1:26379,h2:26379/mymaster`) is
+///   redacted the same way, its hosts kept;
 /// - text that does not parse as a URL is not echoed at all: `(invalid URL)`.
 ///
 /// ```
@@ -40,11 +42,15 @@ const SECRET_PARAM_PARTS: &[&str] = &[
 ///     "redis+unix:///run/redis.sock?db=1&pass=***"
 /// );
 /// assert_eq!(redact_url("https://auth.example.com/token"), "https://auth.example.com/token");
+/// assert_eq!(
+///     redact_url("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster"),
+///     "redis+sentinel://***@10.0.0.1:26379,10.0.0.2:26379/mymaster"
+/// );
 /// assert_eq!(redact_url("not a url :pw@"), "(invalid URL)");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Ok(mut parsed) = Url::parse(url) else {
-        return "(invalid URL)".to_owned();
+        return redact_multi_host(url).unwrap_or_else(|| "(invalid URL)".to_owned());
     };
     if !parsed.username().is_empty() || parsed.password().is_some() {
         // Both succeed for any URL that has a userinfo (it has a host).
@@ -59,6 +65,35 @@ pub fn redact_url(url: &str) -> String {
         parsed.set_fragment(Some(MASK));
     }
     parsed.to_string()
+}
+
+/// A stand-in host for the host list of a multi-host URL while it is redacted.
+const HOSTS_PLACEHOLDER: &str = "hosts.invalid";
+
+/// `scheme://[userinfo@]h1:p1,h2:p2/…`: the host list (which holds no secret) is set aside,
+/// the rest redacted as a URL with one host, and the list put back. `None` when the text
+/// is not such a URL either.
+fn redact_multi_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
+    };
+    if !hosts.contains(',') || !hosts.split(',').all(host_ok) {
+        return None;
+    }
+    let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    let single = format!("{scheme}://{userinfo}{HOSTS_PLACEHOLDER}{tail}");
+    let parsed = Url::parse(&single).ok()?;
+    let redacted = redact_url(parsed.as_str());
+    Some(redacted.replacen(HOSTS_PLACEHOLDER, hosts, 1))
 }
 
 /// `a=1&pass=x` → `a=1&pass=***`, keeping every other byte as written.
@@ -92,6 +127,14 @@ mod tests {
             ("redis://user:PW@host", "redis://***@host"),
             ("https://TOKEN@example.com/t", "https://***@example.com/t"),
             ("redis+unix:///sock?pass=PW", "redis+unix:///sock?pass=***"),
+            (
+                "redis+sentinel://user:PW@h1:26379,[::1]:26380/mymaster/2",
+                "redis+sentinel://***@h1:26379,[::1]:26380/mymaster/2",
+            ),
+            (
+                "rediss+sentinel://h1,h2/m?password=PW#PW",
+                "rediss+sentinel://h1,h2/m?password=***#***",
+            ),
             (
                 "https://a.example/t?db=1&Password=PW&x",
                 "https://a.example/t?db=1&Password=***&x",

@@ -85,6 +85,47 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     fn protects_secrets_at_rest(&self) -> bool {
         false
     }
+
+    /// Starts watching `key`, for a manager waiting for another process's lock holder: the
+    /// returned [`StoreWatch`] wakes when a token or a failure was saved under `key`, or
+    /// its lock was released. `Ok(None)` (the default) means the store cannot notify; the
+    /// manager then polls with backoff.
+    ///
+    /// The watch is a hint: the manager reads the store after every wake-up, and reads it
+    /// again now and then without one, so a lost or spurious notification costs time, not
+    /// correctness. Changes made after `watch` returned must wake it; changes made before
+    /// may or may not (the manager reads the store once right after subscribing).
+    async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
+        let _ = key;
+        Ok(None)
+    }
+}
+
+/// Notifications of changes under one key of a store; see [`TokenStore::watch`].
+#[derive(Debug)]
+pub struct StoreWatch(Box<dyn WatchChanges>);
+
+impl StoreWatch {
+    /// Wraps a store's subscription.
+    pub fn new(watch: impl WatchChanges + 'static) -> Self {
+        StoreWatch(Box::new(watch))
+    }
+
+    /// Waits for the next change; `false` once no more notifications can come (the
+    /// subscription was lost), after which the manager polls.
+    pub async fn changed(&mut self) -> bool {
+        self.0.changed().await
+    }
+}
+
+/// One store's subscription to changes under a key; implemented by stores that support
+/// [`TokenStore::watch`].
+#[async_trait]
+pub trait WatchChanges: Send + Sync + fmt::Debug {
+    /// Waits for the next change under the key; `false` once the subscription ended and
+    /// no more notifications will come. Must be cancel-safe: the manager races it against
+    /// a timer.
+    async fn changed(&mut self) -> bool;
 }
 
 /// The outcome of [`TokenStore::try_lock`].
@@ -179,6 +220,9 @@ macro_rules! forward_store_impl {
             fn protects_secrets_at_rest(&self) -> bool {
                 (**self).protects_secrets_at_rest()
             }
+            async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
+                (**self).watch(key).await
+            }
         }
     )*};
 }
@@ -208,6 +252,9 @@ impl TokenStore for SharedTokenStore {
     }
     fn protects_secrets_at_rest(&self) -> bool {
         self.0.protects_secrets_at_rest()
+    }
+    async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
+        self.0.watch(key).await
     }
 }
 

@@ -57,6 +57,7 @@ mod preset;
 mod schema;
 mod signing;
 mod sources;
+mod store_redis;
 mod text;
 mod tls;
 

@@ -47,12 +47,13 @@
 //! |---|---|---|
 //! | `rustls` | yes | the default HTTP client, reqwest with rustls ([`transport::ReqwestHttpClient`]) |
 //! | `store-file` | yes | `store::FileStore`: atomic writes, `0600`, a cross-process lock |
-//! | `store-redis` | no | `store::RedisStore`: fleet-wide single flight (the `redis` crate) |
+//! | `store-redis` | no | `store::RedisStore`: fleet-wide single flight (the `redis` crate): `redis://`, `rediss://` (TLS, rustls), `redis+unix://`, `redis+sentinel://` |
 //! | `store-redis-cluster` | no | Redis Cluster through the same `store::RedisStore` |
 //! | `grant-authorization-code` | no | `login`: a user's login in a browser, the authorization code grant with PKCE and a loopback listener (hyper's server half) |
 //! | `grant-jwt-bearer` | no | `JwtBearer` (HS256, `jsonwebtoken`) and the Disruptive Technologies preset |
 //! | `config` | no | `config`: profiles from a TOML file and the environment (figment) |
 //! | `middleware` | no | `middleware`: authenticated `reqwest` requests, one retry on a rejected token |
+//! | `metrics` | no | `metrics`: the manager's (and the middleware's) counters, histograms and seconds-until-expiry gauge through the [`metrics`](https://docs.rs/metrics) facade, for any exporter (docs/observability.md) |
 //! | `tower` | no | `tower`: a `tower::Layer` authenticating hyper, tonic or any `tower::Service` over `http::Request`, with the middleware's rules (`tower-layer`, `tower-service`, `http-body`) |
 //! | `test-util` | no | `time::ManualClock`, a clock tests move by hand, and `time::ManualSleeper`, which advances it instead of waiting |
 //! | `conformance` | no | `store::conformance`: the test suite every [`store::TokenStore`] passes (not API-stable) |
@@ -81,6 +82,9 @@ pub mod config;
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use grantkit_core::metrics;
 pub mod presets;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
@@ -172,8 +176,8 @@ pub mod dpop {
 pub mod store {
     pub use grantkit_core::{
         DynTokenStore, FAILURE_TEXT_CHARS, FailureRecord, LockAttempt, LockRelease,
-        MAX_FAILURE_RECORD_BYTES, MemoryStore, SharedTokenStore, StoreLock, TokenStore,
-        async_trait,
+        MAX_FAILURE_RECORD_BYTES, MemoryStore, SharedTokenStore, StoreLock, StoreWatch, TokenStore,
+        WatchChanges, async_trait,
     };
     #[cfg(any(feature = "store-file", feature = "store-redis"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "store-file", feature = "store-redis"))))]
@@ -181,12 +185,12 @@ pub mod store {
     #[cfg(feature = "store-file")]
     #[cfg_attr(docsrs, doc(cfg(feature = "store-file")))]
     pub use grantkit_stores::FileStore;
-    #[cfg(feature = "store-redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "store-redis")))]
-    pub use grantkit_stores::RedisStore;
     #[cfg(feature = "conformance")]
     #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
     pub use grantkit_stores::conformance;
+    #[cfg(feature = "store-redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store-redis")))]
+    pub use grantkit_stores::{RedisOptions, RedisStore};
 }
 
 /// When a cached token is renewed and how a failed fetch is retried.

@@ -18,6 +18,9 @@
 //! `Profile::rejected_statuses_or_default` (feature `config`) gives the profile's list, its
 //! preset's, or `[401]`.
 //!
+//! With the `metrics` feature, each such second sending counts in
+//! [`MIDDLEWARE_RETRIES`](crate::metrics::MIDDLEWARE_RETRIES) (labels `grant`, `status`).
+//!
 //! It leaves alone a request that already carries an `Authorization` header, and requests
 //! for other hosts. A request for a configured host over plain HTTP to a host that is not
 //! loopback fails with a [`Config`](crate::ErrorKind::Config) error, unsent. When no token
@@ -175,6 +178,13 @@ impl Middleware for AuthMiddleware {
             status = response.status().as_u16(),
             "token rejected by the API; renewing and retrying once"
         );
+        #[cfg(feature = "metrics")]
+        ::metrics::counter!(
+            grantkit_core::metrics::MIDDLEWARE_RETRIES,
+            "grant" => self.manager.identity().kind().to_owned(),
+            "status" => response.status().as_u16().to_string(),
+        )
+        .increment(1);
         self.manager.invalidate(&token).await;
         let fresh = self
             .manager

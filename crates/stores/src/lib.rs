@@ -42,7 +42,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `file` | yes | `FileStore` (and `EncryptionKey`) |
-//! | `redis` | no | `RedisStore` (and `EncryptionKey`), on tokio |
+//! | `redis` | no | `RedisStore`, `RedisOptions` (and `EncryptionKey`), on tokio: `redis://`, `rediss://` (rustls, aws-lc-rs), `redis+unix://`, `redis+sentinel://` |
 //! | `redis-cluster` | no | `RedisStore::cluster_from_urls` for Redis Cluster |
 //! | `conformance` | no | `conformance`: the suite every `TokenStore` passes, for your own stores (not API-stable) |
 //!
@@ -81,7 +81,7 @@ pub use grantkit_core::MemoryStore;
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisOptions, RedisStore};
 #[cfg(any(feature = "file", feature = "redis"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "file", feature = "redis"))))]
 pub use codec::EncryptionKey;

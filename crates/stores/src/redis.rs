@@ -7,16 +7,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantkit_core::{
-    Clock, Error, ErrorKind, FailureRecord, LockAttempt, Result, SystemClock, Token, TokenStore,
+    Clock, Error, ErrorKind, FailureRecord, LockAttempt, Result, StoreWatch, SystemClock, Token,
+    TokenStore,
 };
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, RedisFuture, RedisResult, Value};
+use redis::RedisResult;
 
 use crate::codec::{self, EncryptionKey, MAX_RECORD_BYTES};
 
+mod connect;
 mod failure;
 mod lock;
+mod notify;
+mod options;
 mod records;
+use connect::{Conn, Target};
+pub use options::RedisOptions;
 use records::Stored;
 
 /// After a failure to reach Redis, operations fail at once for this long instead of
@@ -32,6 +37,7 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 /// | `{prefix}{key}` | the token as JSON (or its encrypted envelope) | the token's remaining lifetime (+ [`extra_ttl`](Self::extra_ttl)) |
 /// | `{prefix}lock:{key}` | a random lock token | the lock's TTL |
 /// | `{prefix}failure:{key}` | the failure of the last renewal that ended without a token ([`TokenStore::save_failure`]), JSON | the failing manager's failure cool-down |
+/// | `{prefix}notify:{key}` | a pub/sub channel (not a key): `changed` is published after each save of a token or a failure and each release of the lock | — |
 ///
 /// The prefix defaults to `grantkit:`; keys that begin with `lock:` or `failure:` are
 /// therefore reserved and refused. A token past its expiry (plus `extra_ttl`) is stored with a TTL
@@ -50,8 +56,15 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   to reach Redis, operations fail at once for 0.5 s before trying again. Every failure
 ///   is an [`ErrorKind::Store`] error: the manager logs it and carries on with its memory
 ///   and the token endpoint.
-/// - **Reconnects**: the connection (a [`ConnectionManager`], created on first use) is
-///   re-established by itself when Redis comes back.
+/// - **Waiting without polling**: [`TokenStore::watch`] subscribes to the key's channel
+///   (a connection of its own, for one wait), so a manager waiting for another process's
+///   lock holder reads the store when the holder announces its outcome; the manager's
+///   slow polling remains the fallback (pub/sub delivers at most once). Not with Redis
+///   Cluster nor through Sentinel, whose waiters poll.
+/// - **Reconnects**: the connection (a
+///   [`ConnectionManager`](redis::aio::ConnectionManager), created on first use) is
+///   re-established by itself when Redis comes back; through Sentinel, the master is looked
+///   up again.
 /// - **Unreadable records** (garbage, encrypted under another key, a key of another Redis
 ///   type such as a list or a hash) are logged and loaded as `None`; the next save
 ///   replaces them, whatever `issued_at_ms` they claim. The script replaces at once a
@@ -60,6 +73,15 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   key of another type before writing; a record it would keep as newer goes back to
 ///   the client, which keeps it only if it can decode it, and otherwise replaces it with
 ///   a compare-and-set on the exact value.
+///
+/// # Redis Sentinel
+/// `redis+sentinel://host:26379,host:26379/mymaster` (see
+/// [`from_url_with`](Self::from_url_with)) connects to the master the sentinels name, and
+/// asks them again after a failure of its connection (I/O, timeout, `READONLY`,
+/// `MASTERDOWN`), or when the sentinels name another master (checked every second, in the
+/// background). During a fail-over, writes the old master took after the promotion are
+/// lost: for that moment two processes may hold the refresh lock (docs/stores.md, "Redis
+/// Sentinel").
 ///
 /// # Redis Cluster
 /// With the `redis-cluster` feature, [`RedisStore::cluster_from_urls`] gives the same store
@@ -96,60 +118,17 @@ struct Config {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Clone)]
-enum Target {
-    Single(redis::Client),
-    #[cfg(feature = "redis-cluster")]
-    Cluster(Vec<redis::ConnectionInfo>),
-}
-
 #[derive(Default)]
 struct State {
     conn: Mutex<Option<Conn>>,
     down_until: Mutex<Option<tokio::time::Instant>>,
 }
 
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    #[cfg(feature = "redis-cluster")]
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
 impl RedisStore {
     /// A store for the Redis server at `url` (`redis://[[user]:password@]host[:port][/db]`,
-    /// `rediss://` needs a TLS feature of the `redis` crate, `redis+unix:///path`).
+    /// `rediss://` verified against the platform's trust store, `redis+unix:///path`,
+    /// `redis+sentinel://…`); [`from_url_with`](Self::from_url_with) for a CA file, a
+    /// client certificate or credentials beside the URL.
     ///
     /// Only parses the URL: the connection is made on first use, inside the tokio runtime,
     /// and remade whenever it fails.
@@ -169,9 +148,50 @@ impl RedisStore {
     /// # }
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::config(format!("invalid Redis URL ({:?})", e.kind())))?;
-        Ok(Self::with_target(Target::Single(client)))
+        Self::from_url_with(url, &RedisOptions::new())
+    }
+
+    /// A store for the Redis server or Sentinel set-up at `url`, with TLS material and
+    /// credentials from `options`:
+    ///
+    /// | URL | what |
+    /// |---|---|
+    /// | `redis://[[user]:password@]host[:port][/db]` | one server (port 6379) |
+    /// | `rediss://[[user]:password@]host[:port][/db]` | one server over TLS, its certificate verified ([`RedisOptions::ca_file`], else the platform's trust store) |
+    /// | `redis+unix:///path/redis.sock[?db=N&user=U&pass=P]` | a unix socket |
+    /// | `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/master[/db]` | the master named `master`, found through Redis Sentinel (sentinel port 26379); the user and password are the master's |
+    /// | `rediss+sentinel://…` | the same, over TLS to the sentinels and the master |
+    ///
+    /// Reads the files of `options` now; connects on first use (see
+    /// [`from_url`](Self::from_url)). `#insecure` (no certificate verification) is refused.
+    /// The sentinels themselves are reached without a password.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] when the URL cannot be parsed, a file cannot be read or holds
+    /// no certificate (or key), TLS material is given for a URL without TLS, or the user or
+    /// password is given both in the URL and in `options`. Messages name the option or the
+    /// file, never the URL.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "redis")]
+    /// # fn run() -> grantkit_core::Result<()> {
+    /// use grantkit_core::Password;
+    /// use grantkit_stores::{RedisOptions, RedisStore};
+    ///
+    /// let password = Password::new(std::fs::read_to_string("/run/secrets/redis").unwrap_or_default());
+    /// let options = RedisOptions::new()
+    ///     .ca_file("/etc/redis/ca.pem")
+    ///     .client_certificate_files("/etc/redis/client.pem", "/etc/redis/client-key.pem")
+    ///     .username("grantkit")
+    ///     .password(password);
+    /// let store = RedisStore::from_url_with(
+    ///     "rediss+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/mymaster",
+    ///     &options,
+    /// )?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn from_url_with(url: &str, options: &RedisOptions) -> Result<Self> {
+        Ok(Self::with_target(connect::target(url, options)?))
     }
 
     /// A store for a Redis Cluster reached through any of `urls` (the other nodes are
@@ -327,49 +347,6 @@ impl RedisStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The connection, made on first use (and after a failed attempt to make it).
-    async fn connection(&self) -> RedisResult<Conn> {
-        if let Some(conn) = self
-            .state
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-        {
-            return Ok(conn);
-        }
-        let c = &self.config;
-        let conn = match &c.target {
-            Target::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(c.connection_timeout))
-                    .set_response_timeout(Some(c.response_timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
-                Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client.clone(),
-                    config,
-                )?)
-            }
-            #[cfg(feature = "redis-cluster")]
-            Target::Cluster(nodes) => {
-                let client = redis::cluster::ClusterClient::builder(nodes.clone())
-                    .connection_timeout(c.connection_timeout)
-                    .response_timeout(c.response_timeout)
-                    .retries(1)
-                    .build()?;
-                Conn::Cluster(client.get_async_connection().await?)
-            }
-        };
-        let mut slot = self
-            .state
-            .conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Ok(slot.get_or_insert(conn).clone())
-    }
-
     /// Runs one operation against Redis with a bounded wait, and maps its failure.
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T>
     where
@@ -397,6 +374,7 @@ impl RedisStore {
                 return Ok(value);
             }
             Ok(Err(e)) => {
+                self.connection_failed(Some(&e));
                 let unreachable = e.is_io_error()
                     || e.is_timeout()
                     || e.is_connection_dropped()
@@ -404,9 +382,14 @@ impl RedisStore {
                 if unreachable {
                     *self.state_down() = Some(tokio::time::Instant::now() + OUTAGE_BACKOFF);
                 }
-                Error::store(format!("Redis {op} failed")).with_source(e)
+                match connect::hint(&e) {
+                    Some(hint) => Error::store(format!("Redis {op} failed: {hint}")),
+                    None => Error::store(format!("Redis {op} failed")),
+                }
+                .with_source(e)
             }
             Err(_) => {
+                self.connection_failed(None);
                 *self.state_down() = Some(tokio::time::Instant::now() + OUTAGE_BACKOFF);
                 Error::new(
                     ErrorKind::Store,
@@ -471,7 +454,9 @@ impl TokenStore for RedisStore {
 
     async fn save(&self, key: &str, token: &Token) -> Result<()> {
         let redis_key = self.checked_key(key)?;
-        self.save_record(key, &redis_key, token).await
+        self.save_record(key, &redis_key, token).await?;
+        self.notify(key).await;
+        Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
@@ -491,7 +476,9 @@ impl TokenStore for RedisStore {
     }
 
     async fn save_failure(&self, key: &str, failure: &FailureRecord, ttl: Duration) -> Result<()> {
-        self.save_failure_impl(key, failure, ttl).await
+        self.save_failure_impl(key, failure, ttl).await?;
+        self.notify(key).await;
+        Ok(())
     }
 
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
@@ -502,25 +489,17 @@ impl TokenStore for RedisStore {
     fn protects_secrets_at_rest(&self) -> bool {
         self.config.cipher.is_some()
     }
+    async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
+        self.checked_key(key)?;
+        self.watch_impl(key).await
+    }
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         let mut d = f.debug_struct("RedisStore");
-        match &c.target {
-            // The address and database only: the URL may hold a password.
-            Target::Single(client) => {
-                let info = client.get_connection_info();
-                d.field("addr", &info.addr().to_string())
-                    .field("db", &info.redis_settings().db());
-            }
-            #[cfg(feature = "redis-cluster")]
-            Target::Cluster(nodes) => {
-                let addrs: Vec<String> = nodes.iter().map(|n| n.addr().to_string()).collect();
-                d.field("cluster", &addrs);
-            }
-        }
+        connect::describe(&c.target, &mut d);
         d.field("prefix", &c.prefix)
             .field("connection_timeout", &c.connection_timeout)
             .field("response_timeout", &c.response_timeout)

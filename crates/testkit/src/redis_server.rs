@@ -19,7 +19,6 @@
 use std::fmt;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +33,7 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
@@ -50,6 +50,7 @@ impl RedisServer {
                 child: None,
                 dir: None,
                 extra_args: Vec::new(),
+                tls_port: None,
             },
             _ => Self::spawn(),
         }
@@ -64,7 +65,16 @@ impl RedisServer {
         Self::spawn_with(Vec::new())
     }
 
-    fn spawn_with(extra_args: Vec<String>) -> Self {
+    /// A new `redis-server` child process with `extra_args` after the harness's own
+    /// (`--port`, `--bind 127.0.0.1`, `--dir`, `--logfile`, no persistence). In the
+    /// arguments, `{port}`, `{bus_port}` and `{tls_port}` become free loopback ports
+    /// (`{tls_port}` then gives [`tls_url`](Self::tls_url)) and `{dir}` the server's
+    /// temporary directory.
+    ///
+    /// # Panics
+    /// As for [`RedisServer::start`], and when the server does not accept the arguments
+    /// (with the end of its log: e.g. a `redis-server` built without TLS).
+    pub fn spawn_with(extra_args: Vec<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("grantkit-redis-")
             .tempdir()
@@ -74,21 +84,31 @@ impl RedisServer {
         for _ in 0..5 {
             let port = free_port();
             let mut extra = extra_args.clone();
+            let dir_text = dir.path().display().to_string();
             for arg in &mut extra {
-                *arg = arg.replace("{port}", &port.to_string());
+                *arg = arg
+                    .replace("{port}", &port.to_string())
+                    .replace("{dir}", &dir_text);
             }
-            if extra.iter().any(|a| a.contains("{bus_port}")) {
-                let bus = free_port();
-                for arg in &mut extra {
-                    *arg = arg.replace("{bus_port}", &bus.to_string());
+            let mut other_port = |placeholder: &str| {
+                let used = extra.iter().any(|a| a.contains(placeholder));
+                let other = used.then(free_port);
+                if let Some(other) = other {
+                    for arg in &mut extra {
+                        *arg = arg.replace(placeholder, &other.to_string());
+                    }
                 }
-            }
+                other
+            };
+            other_port("{bus_port}");
+            let tls_port = other_port("{tls_port}");
             let mut server = RedisServer {
                 url: format!("redis://127.0.0.1:{port}/"),
                 port: Some(port),
                 child: None,
                 dir: None,
                 extra_args: extra,
+                tls_port,
             };
             match server.launch(port, dir.path()) {
                 Ok(()) => {
@@ -104,6 +124,22 @@ impl RedisServer {
     /// The URL to connect to, e.g. `redis://127.0.0.1:41234/`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `rediss://127.0.0.1:{tls_port}/` for a server started with `{tls_port}` (see
+    /// [`spawn_tls`](Self::spawn_tls)).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|p| format!("rediss://127.0.0.1:{p}/"))
+    }
+
+    /// The TLS port of a server started with `{tls_port}`.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// The server's temporary directory (its log, its unix socket); `None` for `REDIS_URL`.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(|d| d.path())
     }
 
     /// The port of a server this harness started; `None` for `REDIS_URL`.
@@ -344,7 +380,7 @@ pub fn unique_prefix(test: &str) -> String {
     )
 }
 
-fn missing_binary(binary: &str) -> ! {
+pub(crate) fn missing_binary(binary: &str) -> ! {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     panic!(
         "\n\n*** No Redis for the tests: `{binary}` was not found and REDIS_URL is not set. ***\n\
@@ -359,7 +395,7 @@ fn missing_binary(binary: &str) -> ! {
     );
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a loopback port");
     listener
         .local_addr()
@@ -369,7 +405,7 @@ fn free_port() -> u16 {
 
 /// Whether something on the port answers a Redis `PING` (`+PONG`, or `-NOAUTH` when a
 /// password is required).
-fn ping(port: u16) -> bool {
+pub(crate) fn ping(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
@@ -385,7 +421,7 @@ fn ping(port: u16) -> bool {
     }
 }
 
-fn read_tail(log: &PathBuf) -> String {
+pub(crate) fn read_tail(log: &std::path::Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")

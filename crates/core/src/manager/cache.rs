@@ -56,8 +56,11 @@ impl Entry {
     }
 }
 
-/// Each thread keeps the entries it last read, so that the hot path touches only this
-/// thread's memory and one shared, read-mostly generation counter.
+/// Each thread keeps, per manager, its own replica of the current token and until when it
+/// may hand it out, so that the hot path touches only this thread's slot, one shared,
+/// read-mostly generation counter, the token's reference count and this thread's hit
+/// counter: after an idle gap, when the CPU caches have gone cold, every further cache
+/// line or page is a miss (docs/performance.md, "Sparse callers").
 struct LocalCache {
     shard: usize,
     slots: Vec<LocalSlot>,
@@ -66,7 +69,27 @@ struct LocalCache {
 struct LocalSlot {
     manager: Weak<Inner>,
     generation: u64,
-    entry: Option<Arc<Entry>>,
+    /// [`Entry::fast_until_nanos`] of the entry at `generation`; 0 when there was none.
+    fast_until_nanos: u64,
+    /// This thread's replica of that entry's token.
+    token: Option<Token>,
+}
+
+impl LocalSlot {
+    /// Copies what the hot path needs from `inner.current`.
+    fn fill(&mut self, inner: &Inner, generation: u64, shard: usize) {
+        let entry = inner.current.load();
+        let (fast_until_nanos, token) = match entry.as_deref() {
+            Some(e) => (
+                e.fast_until_nanos,
+                Some(e.replicas[shard & inner.shard_mask].clone()),
+            ),
+            None => (0, None),
+        };
+        self.generation = generation;
+        self.fast_until_nanos = fast_until_nanos;
+        self.token = token;
+    }
 }
 
 /// How many managers one thread remembers before it forgets the oldest.
@@ -81,21 +104,20 @@ impl LocalCache {
         }
     }
 
-    /// This thread's view of `inner.current` at `generation`.
+    /// This thread's slot for `inner`, up to date with `generation`.
     #[inline]
-    fn entry(&mut self, inner: &Arc<Inner>, generation: u64) -> Option<&Arc<Entry>> {
+    fn slot(&mut self, inner: &Arc<Inner>, generation: u64) -> &LocalSlot {
         let me = Arc::as_ptr(inner);
+        let shard = self.shard;
         let index = match self.slots.iter().position(|s| s.manager.as_ptr() == me) {
             Some(i) if self.slots[i].generation == generation => i,
             Some(i) => {
-                let slot = &mut self.slots[i];
-                slot.entry = inner.current.load_full();
-                slot.generation = generation;
+                self.slots[i].fill(inner, generation, shard);
                 i
             }
             None => self.insert(inner, generation),
         };
-        self.slots[index].entry.as_ref()
+        &self.slots[index]
     }
 
     #[cold]
@@ -105,11 +127,14 @@ impl LocalCache {
         if self.slots.len() >= LOCAL_SLOTS {
             self.slots.remove(0);
         }
-        self.slots.push(LocalSlot {
+        let mut slot = LocalSlot {
             manager: Arc::downgrade(inner),
             generation,
-            entry: inner.current.load_full(),
-        });
+            fast_until_nanos: 0,
+            token: None,
+        };
+        slot.fill(inner, generation, self.shard);
+        self.slots.push(slot);
         self.slots.len() - 1
     }
 }
@@ -229,10 +254,13 @@ impl Inner {
         // One writer per shard in the common case: a plain load and store is enough and
         // avoids a locked instruction on the hot path.
         if let Some(p) = self.counters.hits.get(shard) {
-            p.0.store(
-                p.0.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
+            let hits = p.0.load(Ordering::Relaxed).wrapping_add(1);
+            p.0.store(hits, Ordering::Relaxed);
+            // The `metrics` feature hands hits to the recorder in batches, off this path.
+            #[cfg(feature = "metrics")]
+            if hits % crate::metrics::CACHE_HIT_BATCH == 0 {
+                self.flush_hit_batch();
+            }
         }
     }
 
@@ -244,6 +272,7 @@ impl Inner {
         self.current
             .store(Some(Arc::new(Entry::new(token, renew_at, shards))));
         self.generation.fetch_add(1, Ordering::Release);
+        self.record_installed(token);
     }
 }
 
@@ -263,11 +292,11 @@ impl TokenManager {
             .try_with(|local| {
                 let mut local = local.try_borrow_mut().ok()?;
                 let shard = local.shard & inner.shard_mask;
-                let entry = local.entry(inner, generation)?;
-                if now < entry.fast_until_nanos {
-                    let token = entry.replicas[shard].clone();
+                let slot = local.slot(inner, generation);
+                if now < slot.fast_until_nanos {
+                    let token = slot.token.clone();
                     inner.hit(shard);
-                    Some(token)
+                    token
                 } else {
                     None
                 }

@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, MutexGuard, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::FutureExt as _;
+use tracing::Instrument as _;
 
 use super::Inner;
 use super::stats::bump;
@@ -46,15 +48,17 @@ impl Inner {
     /// Calls the grant, retrying retryable failures, each attempt within the attempt
     /// timeout and all of them within the renewal's deadline.
     pub(super) async fn fetch(self: &Arc<Self>, previous: Option<Token>) -> Result<Token> {
-        let http: Arc<dyn HttpClient> = Arc::new(CountingHttp {
+        let counting = Arc::new(CountingHttp {
             inner: Arc::clone(&self.http),
             manager: Arc::downgrade(self),
+            attempt: AtomicU32::new(1),
         });
         #[cfg(feature = "dpop")]
         let dpop = match &self.settings.dpop {
             Some((dpop, nonces)) => Some((dpop.key_for(previous.as_ref())?, Arc::clone(nonces))),
             None => None,
         };
+        let http: Arc<dyn HttpClient> = Arc::clone(&counting) as _;
         let cx = GrantContext::new(http, Arc::clone(&self.clock))
             .with_previous(previous)
             .with_default_lifetime(self.settings.default_lifetime)
@@ -68,6 +72,7 @@ impl Inner {
         let mut attempt = 1;
         loop {
             bump(&self.counters.grant_calls);
+            counting.attempt.store(attempt, Ordering::Relaxed);
             let started = tokio::time::Instant::now();
             let left = deadline.saturating_duration_since(started);
             let result = tokio::time::timeout(
@@ -79,6 +84,7 @@ impl Inner {
             // A grant may build its token by hand: nothing that cannot go into a
             // header is ever handed out.
             .and_then(|token| token.validate().map(|()| token));
+            self.record_attempt(&result, started.elapsed());
             let error = match result {
                 Ok(token) => {
                     let short_lived = token.remaining(self.clock.now()) < MIN_RENEWAL_INTERVAL / 2;
@@ -128,10 +134,13 @@ impl Inner {
     }
 }
 
-/// Counts the requests a grant sends: `GET`s fetch metadata, the rest are token requests.
+/// Counts the requests a grant sends (`GET`s fetch metadata, the rest are token requests)
+/// and runs each in a `grantkit.http` span.
 struct CountingHttp {
     inner: Arc<dyn HttpClient>,
     manager: Weak<Inner>,
+    /// The attempt of the grant under way, for the spans.
+    attempt: AtomicU32,
 }
 
 impl fmt::Debug for CountingHttp {
@@ -143,14 +152,57 @@ impl fmt::Debug for CountingHttp {
 #[async_trait]
 impl HttpClient for CountingHttp {
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse> {
-        if let Some(m) = self.manager.upgrade() {
+        let manager = self.manager.upgrade();
+        if let Some(m) = &manager {
             if request.method() == http::Method::GET {
                 bump(&m.counters.discovery_requests);
             } else {
                 bump(&m.counters.token_requests);
             }
         }
-        self.inner.execute(request).await
+        // Never the path or query (a misconfigured URL could carry a secret), never a
+        // header or the body: the host, the method and what came back.
+        let span = tracing::info_span!(
+            "grantkit.http",
+            host = request.uri().host().unwrap_or("-"),
+            method = %request.method(),
+            grant = manager.as_ref().map_or("-", |m| m.identity.kind()),
+            attempt = self.attempt.load(Ordering::Relaxed),
+            status = tracing::field::Empty,
+            error = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let mut ending = SpanEnding {
+            span: span.clone(),
+            started: tokio::time::Instant::now(),
+            done: false,
+        };
+        let result = self.inner.execute(request).instrument(span).await;
+        match &result {
+            Ok(response) => ending.span.record("status", response.status().as_u16()),
+            Err(e) => ending.span.record("error", tracing::field::debug(e.kind())),
+        };
+        ending.done = true;
+        result
+    }
+}
+
+/// Records the duration of an HTTP attempt's span when the attempt ends, and
+/// `error=Cancelled` when it never finished: the attempt timeout or the renewal's deadline
+/// dropped it.
+struct SpanEnding {
+    span: tracing::Span,
+    started: tokio::time::Instant,
+    done: bool,
+}
+
+impl Drop for SpanEnding {
+    fn drop(&mut self) {
+        if !self.done {
+            self.span.record("error", "Cancelled");
+        }
+        self.span
+            .record("duration_ms", self.started.elapsed().as_secs_f64() * 1e3);
     }
 }
 

@@ -23,6 +23,15 @@ use crate::token::{Token, distrust_stored};
 /// failed renewal (see `TokenManagerBuilder::failure_cooldown`).
 const MAX_RETRY_AFTER_COOLDOWN: Duration = Duration::from_secs(60);
 
+/// Polling for a lock holder's outcome, when the store cannot notify: the first delay,
+/// doubled up to the second.
+const POLL_FIRST: Duration = Duration::from_millis(25);
+const POLL_MAX: Duration = Duration::from_millis(250);
+/// The same when the store notifies: polling is then only the fallback for a holder that
+/// died (its lock expires without a notification) or a lost message.
+const WATCHED_POLL_FIRST: Duration = Duration::from_millis(100);
+const WATCHED_POLL_MAX: Duration = Duration::from_secs(1);
+
 /// Where a renewal starts from, after reading through the store.
 struct Start {
     /// The cached entry when the renewal began.
@@ -47,15 +56,25 @@ enum Waited {
 }
 
 impl Inner {
-    /// One renewal: the store, the lock, the grant with retries, and the fallbacks.
-    pub(super) async fn renew(self: &Arc<Self>) -> Result<Token> {
-        let span = tracing::info_span!(
+    /// The span of one renewal: a root span (a renewal serves every caller that waits for
+    /// it, not the one that started it), which the waiters' spans follow from.
+    pub(super) fn renewal_span(&self) -> tracing::Span {
+        tracing::info_span!(
+            parent: None,
             "grantkit.renew",
             grant = %self.identity.kind(),
             client_id = self.identity.client_id().unwrap_or("-"),
             key = %self.key,
-        );
-        self.renew_inner().instrument(span).await
+        )
+    }
+
+    /// One renewal: the store, the lock, the grant with retries, and the fallbacks.
+    pub(super) async fn renew(self: &Arc<Self>, span: tracing::Span) -> Result<Token> {
+        let marks = self.renewal_marks();
+        let started = tokio::time::Instant::now();
+        let result = self.renew_inner().instrument(span).await;
+        self.record_renewal(marks, started.elapsed());
+        result
     }
 
     async fn renew_inner(self: &Arc<Self>) -> Result<Token> {
@@ -81,6 +100,9 @@ impl Inner {
             .filter(|e| e.is_valid(now))
             .map(|e| e.token().clone());
         if let Some(stored) = self.load_store().await {
+            // The store may have taken its time (a fail-over, a timeout): judge the token
+            // by the clock after the read, not before.
+            let now = self.clock.now();
             if self.usable_from_store(&stored, current.as_deref(), now) {
                 return Ok(self.adopt_from_store(stored));
             }
@@ -159,10 +181,10 @@ impl Inner {
     /// Renews holding the store's lock, and leaves the outcome where waiters look before
     /// releasing it.
     async fn renew_holding_lock(self: &Arc<Self>, lock: StoreLock, start: Start) -> Result<Token> {
-        // Double check: the previous holder may have saved just before releasing.
-        let now = self.clock.now();
+        // Double check: the previous holder may have saved just before releasing. (Judged
+        // by the clock after the read: the store may have been slow.)
         if let Some(stored) = self.load_store().await
-            && self.usable_from_store(&stored, start.current.as_deref(), now)
+            && self.usable_from_store(&stored, start.current.as_deref(), self.clock.now())
             && start
                 .previous
                 .as_ref()
@@ -198,18 +220,51 @@ impl Inner {
         }
     }
 
-    /// Polls the store, with backoff, until the lock holder's token or recorded failure
-    /// appears, the lock comes free (then it is taken), or the lock would have expired.
+    /// Waits until the lock holder's token or recorded failure appears, the lock comes free
+    /// (then it is taken), or the lock would have expired. With a store that notifies
+    /// ([`TokenStore::watch`](crate::TokenStore::watch)) the store is read after each
+    /// notification, and polled only as a fallback (a holder that died, a lost message);
+    /// otherwise it is polled with backoff.
     async fn wait_for_holder(&self, started: tokio::time::Instant) -> Waited {
         let deadline = started + self.settings.lock_ttl;
-        let mut delay = Duration::from_millis(25);
+        let mut watch = match self.store.watch(&self.key).await {
+            Ok(watch) => watch,
+            Err(e) => {
+                self.store_error("watch", &e);
+                None
+            }
+        };
+        // Subscribed: what the holder did before that is read at once, without waiting.
+        let mut delay = if watch.is_some() {
+            Duration::ZERO
+        } else {
+            POLL_FIRST
+        };
         loop {
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 return Waited::TimedOut;
             }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            let wait = delay.min(deadline - now);
+            match watch.as_mut() {
+                Some(w) if !wait.is_zero() => {
+                    match tokio::time::timeout(wait, w.changed()).await {
+                        // A notification: read at once, and keep the fallback's pace.
+                        Ok(true) => {}
+                        // The subscription is gone: poll from now on.
+                        Ok(false) => {
+                            watch = None;
+                            delay = POLL_FIRST;
+                        }
+                        Err(_) => delay = (delay * 2).min(WATCHED_POLL_MAX),
+                    }
+                }
+                Some(_) => delay = WATCHED_POLL_FIRST,
+                None => {
+                    tokio::time::sleep(wait).await;
+                    delay = (delay * 2).min(POLL_MAX);
+                }
+            }
             let current = self.current.load_full();
             if let Some(stored) = self.load_store().await {
                 let now = self.clock.now();
@@ -366,6 +421,7 @@ impl Inner {
     /// Counts and logs a store failure that the manager works around.
     pub(super) fn store_error(&self, op: &str, error: &Error) {
         bump(&self.counters.store_errors);
+        self.record_store_error(op);
         tracing::warn!(key = %self.key, op, error = %error.report(), "token store failed; continuing without it");
     }
 
@@ -453,3 +509,6 @@ mod tests;
 
 #[cfg(test)]
 mod trust_tests;
+
+#[cfg(test)]
+mod watch_tests;

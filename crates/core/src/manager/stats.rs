@@ -35,8 +35,10 @@ pub struct Stats {
 #[derive(Default)]
 pub(super) struct Padded(pub(super) AtomicU64);
 
-/// The manager's counters, written by the hot path (`hits`) and by renewals.
+/// The manager's counters, written by the hot path (`hits`) and by renewals. `hits` comes
+/// first, beside the other fields the hot path reads (see `Inner`).
 #[derive(Default)]
+#[repr(C)]
 pub(super) struct Counters {
     pub(super) hits: Box<[Padded]>,
     pub(super) token_requests: AtomicU64,
@@ -46,6 +48,9 @@ pub(super) struct Counters {
     pub(super) tokens_from_store: AtomicU64,
     pub(super) renewal_failures: AtomicU64,
     pub(super) store_errors: AtomicU64,
+    /// What the `metrics` feature remembers.
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: super::metrics::MetricsState,
 }
 
 /// Adds one to `counter`.

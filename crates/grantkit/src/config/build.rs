@@ -357,6 +357,7 @@ fn attach_store(
     let Some(store) = store else {
         return Ok(builder.store(MemoryStore::new()));
     };
+    store.check_redis_keys(name)?;
     #[cfg(any(feature = "store-file", feature = "store-redis"))]
     let key = match &store.encryption_key_text(name)? {
         Some(k) => Some(
@@ -392,8 +393,9 @@ fn attach_store(
                 .url
                 .as_deref()
                 .ok_or_else(|| missing(name, "store.url"))?;
-            let mut redis = grantkit_stores::RedisStore::from_url(url)
-                .map_err(|e| e.with_context(format!("profile `{name}`: field `store.url`")))?;
+            let options = store.redis_options(name)?;
+            let mut redis = grantkit_stores::RedisStore::from_url_with(url, &options)
+                .map_err(|e| e.with_context(format!("profile `{name}`: store")))?;
             if let Some(prefix) = &store.prefix {
                 redis = redis.prefix(prefix);
             }

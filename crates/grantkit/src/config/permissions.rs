@@ -153,7 +153,9 @@ fn walk(path: &str, value: &Value, found: &mut Vec<String>) {
 fn url_with_credentials(text: &str) -> bool {
     match url::Url::parse(text) {
         Ok(url) => grantkit_core::redact_url(text) != url.as_str(),
-        Err(_) => false,
+        // A URL of several hosts (`redis+sentinel://:pw@h1,h2/m`) is redacted without
+        // parsing as a whole.
+        Err(_) => grantkit_core::redact_url(text).contains("***"),
     }
 }
 
@@ -194,6 +196,14 @@ mod tests {
             (
                 "[profiles.a]\nstore = { kind = \"redis\", url = \"redis+unix:///s?pass=pw\" }\n",
                 "profiles.a.store.url",
+            ),
+            (
+                "[profiles.a]\nstore = { kind = \"redis\", url = \"redis+sentinel://:pw@h1,h2/m\" }\n",
+                "profiles.a.store.url",
+            ),
+            (
+                "[profiles.a]\nstore = { kind = \"redis\", password = \"pw\" }\n",
+                "profiles.a.store.password",
             ),
             (
                 "[profiles.a]\njwt = { secret = \"x\" }\n",

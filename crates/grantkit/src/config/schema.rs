@@ -146,6 +146,29 @@ pub struct StoreConfig {
     /// when the profile is built.
     #[serde(default)]
     pub encryption_key_file: Option<PathBuf>,
+    /// Redis over TLS (`rediss://`, `rediss+sentinel://`): the PEM CA certificates that
+    /// verify the server, instead of the platform's trust store. Read when the profile is
+    /// built.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Redis over TLS: the PEM client certificate for servers that require one
+    /// (`tls-auth-clients yes`); its key is `store.private_key_file`.
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// Redis over TLS: the unencrypted PEM private key of `store.certificate_file`.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The Redis ACL user, instead of `user@` in the URL.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub username: Option<String>,
+    /// The Redis password (of `username`, or of the `default` user), instead of the URL's;
+    /// best from `GRANTKIT_PROFILES__<PROFILE>__STORE__PASSWORD` or `store.password_file`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub password: Option<Password>,
+    /// The file holding the Redis password (trailing line endings removed), read when the
+    /// profile is built.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 /// The `jwt` table of a `jwt_bearer` profile.
@@ -507,12 +530,7 @@ impl Profile {
                     Some(path) => format!("file ({})", path.display()),
                     None => "file (user cache directory)".to_owned(),
                 },
-                StoreKind::Redis => format!(
-                    "redis ({})",
-                    s.url
-                        .as_deref()
-                        .map_or_else(|| "no url".to_owned(), redact_url)
-                ),
+                StoreKind::Redis => s.redis_summary(),
             },
         };
         let token_url = match self.preset {
@@ -580,7 +598,7 @@ mod tests {
             private_key = "pk-secret"
             proxy = "http://p:proxy-pw@proxy.example.com:3128"
             jwt = { issuer = "svc", secret = "jwt-secret" }
-            store = { kind = "redis", url = "redis://:redis-pw@127.0.0.1/", encryption_key = "enc-secret" }
+            store = { kind = "redis", url = "redis://:redis-pw@127.0.0.1/", encryption_key = "enc-secret", password = "store-pw" }
             "#,
         )
         .unwrap();
@@ -596,6 +614,7 @@ mod tests {
             "redis-pw",
             "enc-secret",
             "pk-secret",
+            "store-pw",
         ] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }

@@ -1,7 +1,7 @@
 //! The `*_file` twins of a profile's secret keys: `client_secret_file`, `password_file`,
 //! `secret_file`, `jwt.secret_file`, read at each token request; `client_assertion_file`
 //! and `jwt.assertion_file`, assertions made elsewhere and read at each request; and
-//! `store.encryption_key_file`, read when the profile is built.
+//! `store.encryption_key_file` and `store.password_file`, read when the profile is built.
 
 use std::path::PathBuf;
 
@@ -202,6 +202,21 @@ impl StoreConfig {
             true,
         )?
         .map(|source| source.what("encryption key").resolve())
+        .transpose()
+    }
+
+    /// `store.password` or `store.password_file`, the latter read now: a Redis
+    /// connection logs in again with it whenever it reconnects.
+    #[cfg(feature = "store-redis")]
+    pub(crate) fn redis_password(&self, name: &str) -> Result<Option<Password>> {
+        source(
+            name,
+            "store.password",
+            &self.password,
+            &self.password_file,
+            true,
+        )?
+        .map(|source| source.what("Redis password").resolve())
         .transpose()
     }
 }

@@ -50,6 +50,7 @@ impl RedisStore {
         }
         Ok(LockAttempt::Acquired(StoreLock::new(RedisLock {
             store: self.clone(),
+            key: key.to_owned(),
             lock_key,
             lock_token,
         })))
@@ -59,6 +60,8 @@ impl RedisStore {
 /// A held refresh lock of a [`RedisStore`].
 struct RedisLock {
     store: RedisStore,
+    /// The token key, whose waiters are told when the lock is released.
+    key: String,
     lock_key: String,
     lock_token: String,
 }
@@ -76,10 +79,11 @@ impl LockRelease for RedisLock {
     async fn release(self: Box<Self>) -> Result<()> {
         let RedisLock {
             store,
+            key,
             lock_key,
             lock_token,
         } = *self;
-        store
+        let released = store
             .run("unlock", |mut conn| async move {
                 Script::new(RELEASE_SCRIPT)
                     .key(&lock_key)
@@ -88,6 +92,10 @@ impl LockRelease for RedisLock {
                     .await
             })
             .await?;
+        // Waiters for a holder that left neither a token nor a failure take the lock now.
+        if released == 1 {
+            store.notify(&key).await;
+        }
         Ok(())
     }
 }

@@ -184,7 +184,7 @@ async fn a_caller_racing_the_end_of_a_renewal_does_not_start_another() {
     let manager = builder(&clock).grant(grant).build().unwrap();
     let token = manager.token().await.unwrap();
     // What the late caller does next, having seen no token a moment ago:
-    let late = manager.start_or_join_renewal().await.unwrap();
+    let late = manager.start_or_join_renewal().0.await.unwrap();
     assert!(late.same_access_token(&token));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

@@ -1,0 +1,171 @@
+//! The Redis store's change notifications (`TokenStore::watch`, pub/sub on
+//! `{prefix}notify:{key}`): what is published, when, and a manager that waits for another
+//! process's lock holder through them.
+#![cfg(feature = "redis")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use grantkit_core::{
+    Clock as _, Error, ErrorKind, FailureRecord, LockAttempt, SystemClock, Token, TokenManager,
+    TokenStore,
+};
+use grantkit_stores::RedisStore;
+use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
+
+const KEY: &str = "client_credentials:notify:0af3";
+/// Only guards against a hang; nothing here is timed.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn fresh(name: &str) -> Token {
+    let now = SystemClock::new().now();
+    Token::new(name, now, now + Duration::from_secs(3600))
+}
+
+/// Subscribers to `channel`, as Redis counts them.
+async fn subscribers(conn: &mut redis::aio::MultiplexedConnection, channel: &str) -> i64 {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(conn)
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn saves_failures_and_releases_are_announced_on_the_keys_channel_without_the_token() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix("notify");
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
+    let channel = format!("{prefix}notify:{KEY}");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut listener = client.get_async_pubsub().await.unwrap();
+    listener.subscribe(&channel).await.unwrap();
+    let mut messages = listener.into_on_message();
+    let mut watch = store.watch(KEY).await.unwrap().expect("Redis can watch");
+
+    let mut next = async || {
+        let msg = tokio::time::timeout(PATIENCE, messages.next())
+            .await
+            .expect("announced")
+            .unwrap();
+        assert!(
+            tokio::time::timeout(PATIENCE, watch.changed())
+                .await
+                .expect("the watch woke"),
+            "the subscription is alive"
+        );
+        (
+            msg.get_channel_name().to_owned(),
+            msg.get_payload::<String>().unwrap(),
+        )
+    };
+
+    store.save(KEY, &fresh("secret-at-1")).await.unwrap();
+    assert_eq!(next().await, (channel.clone(), "changed".to_owned()));
+
+    let failure = FailureRecord::from_error(
+        &Error::new(ErrorKind::Connect, "token endpoint unreachable"),
+        SystemClock::new().now() + Duration::from_secs(5),
+    );
+    store
+        .save_failure(KEY, &failure, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(next().await, (channel.clone(), "changed".to_owned()));
+
+    let LockAttempt::Acquired(lock) = store.try_lock(KEY, Duration::from_secs(5)).await.unwrap()
+    else {
+        panic!("the lock is free")
+    };
+    lock.release().await.unwrap();
+    assert_eq!(next().await, (channel.clone(), "changed".to_owned()));
+
+    // Taking the lock is not announced, nor is releasing a lock that is no longer ours
+    // (it expired and another holder took it): the next message is the save's.
+    let LockAttempt::Acquired(lock) = store.try_lock(KEY, Duration::from_millis(1)).await.unwrap()
+    else {
+        panic!("the lock is free")
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await; // the lock's 1 ms TTL runs out
+    let LockAttempt::Acquired(other) = store.try_lock(KEY, Duration::from_secs(5)).await.unwrap()
+    else {
+        panic!("the expired lock is free")
+    };
+    lock.release().await.unwrap();
+    store.save(KEY, &fresh("secret-at-2")).await.unwrap();
+    assert_eq!(next().await, (channel.clone(), "changed".to_owned()));
+    other.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_waiting_for_another_holder_watches_and_takes_its_token() {
+    let redis = RedisServer::start();
+    let prefix = unique_prefix("notify-wait");
+    let holder = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let manager = TokenManager::builder()
+        .grant(support::counting_grant(
+            "own-token",
+            Duration::from_secs(3600),
+            &calls,
+        ))
+        .store(RedisStore::from_url(redis.url()).unwrap().prefix(&prefix))
+        .build()
+        .unwrap();
+    let key = manager.cache_key().to_owned();
+    let channel = format!("{prefix}notify:{key}");
+    let LockAttempt::Acquired(lock) = holder
+        .try_lock(&key, Duration::from_secs(30))
+        .await
+        .unwrap()
+    else {
+        panic!("the lock is free")
+    };
+    let m = manager.clone();
+    let waiter = tokio::spawn(async move { m.token().await });
+
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let watching = tokio::time::timeout(PATIENCE, async {
+        while subscribers(&mut conn, &channel).await != 1 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(
+        watching.is_ok(),
+        "the waiting manager subscribed to {channel}"
+    );
+
+    holder.save(&key, &fresh("holders-token")).await.unwrap();
+    lock.release().await.unwrap();
+    let got = tokio::time::timeout(PATIENCE, waiter)
+        .await
+        .expect("the waiter returned")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.access_token().secret(), "holders-token");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no request of its own");
+    assert_eq!(manager.stats().tokens_from_store, 1);
+    // The wait is over: its subscription (and connection) goes.
+    let unsubscribed = tokio::time::timeout(PATIENCE, async {
+        while subscribers(&mut conn, &channel).await != 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(
+        unsubscribed.is_ok(),
+        "the finished wait left its subscription"
+    );
+}
