@@ -281,3 +281,109 @@ async fn an_authorization_code_login_and_its_refresh_are_bound_to_one_key() {
 fn to_string(value: reqwest::header::HeaderValue) -> String {
     value.to_str().unwrap().to_owned()
 }
+
+/// Through the reqwest middleware, in one process: every call to the real validator gets
+/// `Authorization: DPoP` and a fresh proof; the validator's nonce is fetched by the one
+/// retry of the first call and sent up front after that.
+#[tokio::test]
+async fn the_middleware_calls_a_real_validator_with_a_bound_token_and_its_nonce() {
+    use grantkit::middleware::AuthMiddleware;
+
+    let Some(op) = op() else { return };
+    let m = manager(op, "grantkit-dpop", Some(DpopAlgorithm::Es256));
+    let api = url::Url::parse(&op.api).unwrap();
+    let host = format!("{}:{}", api.host_str().unwrap(), api.port().unwrap());
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(AuthMiddleware::new(m.clone(), [host]))
+        .build();
+    for (i, path) in ["/api/things?page=1", "/api/things?page=2", "/api/other"]
+        .iter()
+        .enumerate()
+    {
+        let response = client
+            .get(format!("{}{path}", op.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "call {i}: {}", op.log());
+    }
+    assert!(
+        m.dpop_nonces().get(&op.api).is_some(),
+        "the validator's nonce is remembered"
+    );
+    assert_eq!(
+        m.stats().token_requests,
+        2,
+        "one token, through the nonce dance"
+    );
+}
+
+/// A fleet: processes (`grantkit-fleet-member`) sharing an encrypted Redis store, each
+/// building its manager from one profile, use the one token oidc-provider bound to the
+/// one key, and every API call through their middleware passes the real validator.
+#[test]
+fn a_fleet_of_processes_uses_one_bound_token_from_the_provider() {
+    use std::process::{Command, Stdio};
+
+    use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
+
+    let Some(op) = op() else { return };
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("store.key");
+    std::fs::write(&key_file, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n").unwrap();
+    let config = dir.path().join("grantkit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [profiles.fleet]
+            grant = "client_credentials"
+            token_url = "{issuer}/token"
+            client_id = "grantkit-dpop"
+            client_secret = "{SECRET}"
+            dpop = {{ alg = "EdDSA" }}
+            store = {{ kind = "redis", url = "{redis}", prefix = "{prefix}", encryption_key_file = "{key}" }}
+            "#,
+            issuer = op.issuer,
+            redis = redis.url(),
+            prefix = unique_prefix("oidc_dpop_fleet"),
+            key = key_file.display(),
+        ),
+    )
+    .unwrap();
+    for path in [&key_file, &config] {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let api = format!("{}/api/things", op.api);
+    let members: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_grantkit-fleet-member"))
+                .args([config.to_str().unwrap(), "fleet", &api, "3"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut fingerprints = Vec::new();
+    for member in members {
+        let output = member.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            output.status.success(),
+            "a fleet member failed: {stdout}\n{}\n{}",
+            String::from_utf8_lossy(&output.stderr),
+            op.log()
+        );
+        for line in stdout.lines() {
+            let (status, fingerprint) = line.split_once(' ').unwrap();
+            assert_eq!(status, "200", "{stdout}");
+            fingerprints.push(fingerprint.to_owned());
+        }
+    }
+    assert_eq!(fingerprints.len(), 12);
+    fingerprints.dedup();
+    assert_eq!(fingerprints.len(), 1, "one token for the whole fleet");
+}
