@@ -148,12 +148,15 @@ fn start() -> Result<Op, String> {
         server.url,
         started.elapsed()
     );
-    let (issuer, mtls) = server.url.split_once(' ').ok_or_else(|| {
-        format!(
-            "serve.mjs printed {:?}, not `<issuer> <mtls base URL>`",
+    // `<issuer> <mtls base URL> <DPoP resource server>`: the third is for
+    // interop_oidc_dpop.rs.
+    let mut parts = server.url.split(' ');
+    let (Some(issuer), Some(mtls)) = (parts.next(), parts.next()) else {
+        return Err(format!(
+            "serve.mjs printed {:?}, not `<issuer> <mtls base URL> <api base URL>`",
             server.url
-        )
-    })?;
+        ));
+    };
     Ok(Op {
         issuer: issuer.to_owned(),
         mtls: mtls.to_owned(),

@@ -25,6 +25,9 @@ pub const BASIC_CLIENT: (&str, &str) = (
 pub struct Op {
     /// Its issuer, `http://127.0.0.1:<port>`.
     pub issuer: String,
+    /// The DPoP resource server of serve.mjs (RFC 9449 §7), `http://127.0.0.1:<port>`:
+    /// any method on `{api}/api/...` with `Authorization: DPoP <token>` and a proof.
+    pub api: String,
     child: Mutex<Child>,
     _stdin: ChildStdin,
     log: Arc<Mutex<String>>,
@@ -95,9 +98,17 @@ pub fn op() -> Option<&'static Op> {
         let mut command = Command::new(&node);
         command.arg(interop_dir().join("serve.mjs")).arg("0");
         let server = spawn_listening(command, "serve.mjs", Duration::from_secs(30))?;
-        let issuer = server.url.split(' ').next().unwrap_or_default().to_owned();
+        // `<issuer> <mtls base URL> <DPoP resource server base URL>`.
+        let parts: Vec<&str> = server.url.split(' ').collect();
+        let [issuer, _, api] = parts[..] else {
+            return Err(format!(
+                "serve.mjs printed {:?}, not `<issuer> <mtls> <api>`",
+                server.url
+            ));
+        };
         Ok(Some(Op {
-            issuer,
+            issuer: issuer.to_owned(),
+            api: api.to_owned(),
             child: Mutex::new(server.child),
             _stdin: server.stdin,
             log: server.log,

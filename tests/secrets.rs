@@ -32,6 +32,8 @@ use grantkit_testkit::server::{Fault, JWT_BEARER, TestServer};
 
 #[path = "secrets/discovery.rs"]
 mod discovery;
+#[path = "secrets/dpop.rs"]
+mod dpop;
 #[path = "secrets/exchange.rs"]
 mod exchange;
 #[path = "secrets/redis.rs"]
@@ -862,6 +864,7 @@ jwt = {{ key_id = "{KEY_ID}", issuer = "{ISSUER}", secret = "{JWT_SECRET}" }}
     let middleware = AuthMiddleware::new(manager.clone(), ["api.example.com"]);
     audit.debug("middleware", &middleware);
     tower_layer(&mut audit, &manager).await;
+    dpop::run(&mut audit, &clock).await;
     discovery::run(&mut audit, &server, &clock).await;
     redis::run(&mut audit, &url, &clock).await;
 

@@ -2,11 +2,12 @@
 //
 //     node interop/oidc-provider/serve.mjs [PORT]
 //
-// PORT defaults to 0 (a free port). Prints `grantkit-interop listening on <issuer> <mtls>`
-// on stdout once it accepts requests: the token endpoint is <issuer>/token (plain http), and
+// PORT defaults to 0 (a free port). Prints `grantkit-interop listening on <issuer> <mtls> <api>`
+// on stdout once it accepts requests: the token endpoint is <issuer>/token (plain http),
 // <mtls>/token the same endpoint over HTTPS with client certificates (mutual TLS, RFC 8705),
-// on a second free port. Exits when its stdin closes, so that it never outlives the test
-// binary that spawned it.
+// on a second free port, and <api>/api/... a resource server that accepts DPoP-bound access
+// tokens (RFC 9449 §7) on a third. Exits when its stdin closes, so that it never outlives
+// the test binary that spawned it.
 //
 // One static client per client authentication method, every one with the
 // client_credentials grant; the private_key_jwt clients hold the PUBLIC test keys of
@@ -16,14 +17,14 @@
 // subject DN), the self_signed_tls_client_auth client test-only-mtls-self-signed.pem (by the
 // certificate in its `jwks` `x5c`).
 
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { calculateJwkThumbprint } from 'jose';
+import { EmbeddedJWK, calculateJwkThumbprint, jwtVerify } from 'jose';
 import Provider from 'oidc-provider';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -139,6 +140,17 @@ const DEVICE_FEATURES = {
 // resource for the device client.
 const defaultResourceFor = (client) => (client?.clientId === DEVICE_CLIENT.client_id ? undefined : RESOURCE);
 // --- end of the device authorization grant -----------------------------------------------
+// --- DPoP (RFC 9449): tests/interop_oidc_dpop.rs ------------------------------------------
+// oidc-provider binds an access token to the key of the DPoP proof of its token request, and
+// asks every proof for a nonce (requireNonce). One client that may use DPoP, one that must
+// (dpop_bound_access_tokens). The resource server is `api` below.
+const DPOP_ALGS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
+clients.push(
+  client('grantkit-dpop', 'client_secret_basic', { client_secret: SECRET }),
+  client('grantkit-dpop-bound', 'client_secret_basic', { client_secret: SECRET, dpop_bound_access_tokens: true }),
+);
+const DPOP_FEATURE = { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true };
+// --- end of DPoP ---
 // --- Authorization code with PKCE (grantkit's AuthorizationCodeLogin, `login --browser`) ---
 // A native public client with a loopback redirect: for `application_type: 'native'`
 // oidc-provider accepts http://127.0.0.1/callback at any port (RFC 8252 §7.3); PKCE is
@@ -195,8 +207,10 @@ const provider = new Provider(issuer, {
   ],
   enabledJWA: {
     clientAuthSigningAlgValues: ['HS256', ...PRIVATE_KEY_JWT.map(([alg]) => alg)],
+    dPoPSigningAlgValues: DPOP_ALGS,
   },
   features: {
+    dPoP: DPOP_FEATURE,
     devInteractions: { enabled: DEV_INTERACTIONS },
     mTLS: {
       enabled: true,
@@ -240,7 +254,78 @@ provider.on('grant.error', (ctx, err) => {
 server.on('request', provider.callback());
 tls.on('request', provider.callback());
 
+// --- The DPoP resource server (RFC 9449 §7), on a port (an origin) of its own ------------
+// Any method on /api/...: `Authorization: DPoP <token>` and a `DPoP` proof, verified with
+// jose (typ, alg, the signature with the embedded jwk), htm and htu of this request, iat
+// within 60 s, ath of the token, a jti never seen, and the resource server's own nonce
+// (401 use_dpop_nonce with a DPoP-Nonce header first). The token must be an active access
+// token of the provider bound (cnf.jkt) to the proof's key. Answers 200 {"ok":true,
+// "client_id","jkt"} or 401 with `WWW-Authenticate: DPoP error="..."`.
+const apiJti = new Set();
+const apiNonces = [randomBytes(16).toString('base64url')];
+const api = createServer(async (req, res) => {
+  const refuse = (error, description, nonce) => {
+    console.error(`api: refused: ${error}: ${description}`);
+    const headers = {
+      'www-authenticate': `DPoP algs="${DPOP_ALGS.join(' ')}", error="${error}", error_description="${description}"`,
+      'content-type': 'application/json',
+    };
+    if (nonce) headers['dpop-nonce'] = nonce;
+    res.writeHead(401, headers).end(JSON.stringify({ error, error_description: description }));
+  };
+  try {
+    const url = new URL(req.url, apiBase);
+    if (!url.pathname.startsWith('/api/')) {
+      res.writeHead(404).end();
+      return;
+    }
+    const authorization = req.headers.authorization ?? '';
+    if (!authorization.startsWith('DPoP ')) return refuse('invalid_token', 'a DPoP token is required');
+    const accessToken = authorization.slice('DPoP '.length);
+    const proof = req.headers.dpop;
+    if (typeof proof !== 'string') return refuse('invalid_dpop_proof', 'a DPoP proof is required');
+    let verified;
+    try {
+      verified = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: DPOP_ALGS });
+    } catch (e) {
+      return refuse('invalid_dpop_proof', `the proof does not verify: ${e.code ?? e.message}`);
+    }
+    const { payload, protectedHeader } = verified;
+    if (payload.htm !== req.method) return refuse('invalid_dpop_proof', 'htm mismatch');
+    const htu = URL.parse(payload.htu);
+    if (htu) { htu.search = ''; htu.hash = ''; }
+    if (htu?.href !== `${apiBase}${url.pathname}`) return refuse('invalid_dpop_proof', 'htu mismatch');
+    if (typeof payload.iat !== 'number' || Math.abs(Date.now() / 1000 - payload.iat) > 60) {
+      return refuse('invalid_dpop_proof', 'iat is not recent');
+    }
+    const ath = createHash('sha256').update(accessToken).digest('base64url');
+    if (payload.ath !== ath) return refuse('invalid_dpop_proof', 'ath mismatch');
+    if (!apiNonces.includes(payload.nonce)) {
+      return refuse('use_dpop_nonce', 'Resource server requires nonce in DPoP proof', apiNonces.at(-1));
+    }
+    if (typeof payload.jti !== 'string' || apiJti.has(payload.jti)) {
+      return refuse('invalid_dpop_proof', 'jti replayed');
+    }
+    apiJti.add(payload.jti);
+    const token = (await provider.ClientCredentials.find(accessToken))
+      ?? (await provider.AccessToken.find(accessToken));
+    if (!token || token.isExpired) return refuse('invalid_token', 'the access token is not active');
+    const jkt = await calculateJwkThumbprint(protectedHeader.jwk, 'sha256');
+    if (token.jkt !== jkt) return refuse('invalid_token', 'the token is not bound to the proof key');
+    res.writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ ok: true, client_id: token.clientId, jkt }));
+  } catch (e) {
+    console.error(`api: ${e.stack}`);
+    res.writeHead(500).end();
+  }
+});
+await new Promise((resolve, reject) => {
+  api.once('error', reject);
+  api.listen(0, '127.0.0.1', resolve);
+});
+const apiBase = `http://127.0.0.1:${api.address().port}`;
+
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('close', () => process.exit(0));
 process.stdin.resume();
-console.log(`grantkit-interop listening on ${issuer} ${mtls}`);
+console.log(`grantkit-interop listening on ${issuer} ${mtls} ${apiBase}`);

@@ -142,6 +142,60 @@ pub(crate) fn token(
         .map_err(|e| Failure::output(&e))
 }
 
+/// `grantkit proof`: the `DPoP` header value for one request with the profile's token.
+pub(crate) fn proof(
+    source: &ConfigSource,
+    profile: Option<&str>,
+    method: &str,
+    url: &str,
+    deadline: Option<Duration>,
+) -> Result<(), Failure> {
+    // An HTTP method is a token (RFC 9110 §5.6.2).
+    let is_token = !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !is_token {
+        return Err(Failure::usage(format_args!(
+            "--method {method:?} is not an HTTP method"
+        )));
+    }
+    let config = load_config(source)?;
+    let proof = block_on(async {
+        let (name, manager) = manager(&config, profile, deadline)?;
+        if !manager.uses_dpop() {
+            return Err(Failure::usage(format_args!(
+                "profile `{name}` does not use DPoP: add dpop = {{ alg = \"ES256\" }} to it"
+            )));
+        }
+        let token = manager.token().await.map_err(|e| {
+            if e.is_login_required() {
+                crate::login::login_required(&name)
+            } else {
+                Failure::from(e.with_context(format_args!("profile `{name}`")))
+            }
+        })?;
+        let proof = manager
+            .dpop_proof(method, url, &token)
+            .map_err(|e| Failure::usage(e.with_context(format_args!("--url")).report()))?;
+        proof.ok_or_else(|| {
+            Failure::usage(format_args!(
+                "profile `{name}`'s token is a {} token, not a DPoP token: the server did not \
+                 bind it, and it is sent without a proof",
+                token.token_type()
+            ))
+        })
+    })?;
+    let text = proof
+        .to_str()
+        .map_err(|_| Failure::refused("the proof is not printable"))?
+        .to_owned();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::output(&e))
+}
+
 /// The token as `--format` asks. In `json`, `scope` is the scope the server granted or,
 /// when its response left `scope` out, the scope requested (RFC 6749 §5.1: the granted
 /// scope is then the requested one), its scope tokens sorted as the manager's identity
@@ -211,6 +265,10 @@ pub(crate) fn profiles(source: &ConfigSource) -> Result<(), Failure> {
         // A jwt_bearer profile's assertion kid (a thumbprint is read from the key).
         let grant = match &summary.jwt_key {
             Some(kid) => format!("{grant}, {kid}"),
+            None => grant,
+        };
+        let grant = match &summary.dpop {
+            Some(dpop) => format!("{grant}, DPoP {dpop}"),
             None => grant,
         };
         let marker = if default.as_deref() == Some(name.as_str()) {

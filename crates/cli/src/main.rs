@@ -82,6 +82,18 @@ enum Command {
     /// store, repeated invocations share one token across processes) and from the token
     /// endpoint otherwise.
     Token(TokenArgs),
+    /// Print a DPoP proof (RFC 9449) for one API request with a profile's token.
+    ///
+    /// For a profile with `dpop = { alg = "ES256" }`, whose tokens are bound to a key kept
+    /// with them in the profile's store: the proof is signed with the current token's key
+    /// and carries its hash (`ath`), the request's method and URL (without query) and the
+    /// API's last nonce. Use it with `grantkit token -f header`:
+    /// curl -H "Authorization: $(grantkit token -p api -f header)"
+    /// -H "DPoP: $(grantkit proof -p api --url https://api.example.com/v1/things)"
+    /// https://api.example.com/v1/things
+    /// A proof is good for one request. Exits 2 when the profile's token is not a DPoP
+    /// token.
+    Proof(ProofArgs),
     /// Decode a JWT's header and claims, without verifying its signature.
     ///
     /// Reads the token from the argument, or from stdin when it is `-` or absent (prefer
@@ -163,6 +175,25 @@ enum TokenFormat {
 }
 
 #[derive(Debug, Args)]
+struct ProofArgs {
+    #[command(flatten)]
+    profile: ProfileArgs,
+
+    /// The request's HTTP method.
+    #[arg(short, long, default_value = "GET")]
+    method: String,
+
+    /// The request's URL (its query and fragment are not part of the proof).
+    #[arg(short, long)]
+    url: String,
+
+    /// Give up on the token endpoint after this many seconds, retries included
+    /// [default: the profile's `deadline_secs`, else 30].
+    #[arg(short, long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
 struct InspectArgs {
     /// The JWT, or `-` to read it from stdin (the default).
     #[arg(value_name = "TOKEN|-")]
@@ -209,6 +240,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &source,
             args.profile.profile.as_deref(),
             args.format,
+            args.timeout.map(std::time::Duration::from_secs),
+        ),
+        Command::Proof(args) => commands::proof(
+            &source,
+            args.profile.profile.as_deref(),
+            &args.method,
+            &args.url,
             args.timeout.map(std::time::Duration::from_secs),
         ),
         Command::Inspect(args) => inspect::run(args.token.as_deref(), args.format),

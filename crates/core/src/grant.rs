@@ -265,6 +265,8 @@ pub struct GrantContext {
     default_lifetime: Duration,
     allow_http: bool,
     token_types: Vec<String>,
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::DpopBinding>,
 }
 
 impl GrantContext {
@@ -278,6 +280,8 @@ impl GrantContext {
             default_lifetime: DEFAULT_LIFETIME,
             allow_http: false,
             token_types: Vec::new(),
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
     }
 
@@ -368,21 +372,156 @@ impl GrantContext {
     /// [accepted](GrantContext::accept_token_type) token types allowed (see
     /// [`Token::from_response_accepting`]).
     ///
+    /// With [DPoP](GrantContext::with_dpop) the request carries a proof, `DPoP` tokens are
+    /// accepted and bound to the key, and a `use_dpop_nonce` answer is retried once with
+    /// the server's nonce — with the same request; a grant whose request must differ each
+    /// time (a client assertion's `jti`) uses [`exchange_with`](Self::exchange_with).
+    ///
     /// # Errors
     /// As for [`GrantContext::send`] and [`Token::from_response_accepting`].
     pub async fn exchange(&self, request: HttpRequest) -> Result<Token> {
+        #[cfg(feature = "dpop")]
+        if self.dpop.is_some() {
+            let (parts, body) = request.into_parts();
+            return self
+                .exchange_with(|| {
+                    let mut copy = http::Request::new(body.clone());
+                    *copy.method_mut() = parts.method.clone();
+                    *copy.uri_mut() = parts.uri.clone();
+                    *copy.version_mut() = parts.version;
+                    *copy.headers_mut() = parts.headers.clone();
+                    Ok(copy)
+                })
+                .await;
+        }
+        self.exchange_once(request, &[]).await
+    }
+
+    /// As [`exchange`](Self::exchange), with the request made by `build`, which is called
+    /// again for the one retry a DPoP nonce may need (so a client assertion in it is
+    /// signed afresh).
+    ///
+    /// # Errors
+    /// `build`'s error, or as for [`exchange`](Self::exchange).
+    pub async fn exchange_with(
+        &self,
+        build: impl Fn() -> Result<HttpRequest> + Send + Sync,
+    ) -> Result<Token> {
+        #[cfg(feature = "dpop")]
+        if let Some(dpop) = &self.dpop {
+            return self.exchange_dpop(dpop, &build).await;
+        }
+        self.exchange_once(build()?, &[]).await
+    }
+
+    async fn exchange_once(&self, request: HttpRequest, extra_types: &[&str]) -> Result<Token> {
         let sent_at = self.now();
         let response = self.send(request).await?;
-        let token_types: Vec<&str> = self.token_types.iter().map(String::as_str).collect();
+        self.parse_token(&response, sent_at, extra_types)
+    }
+
+    fn parse_token(
+        &self,
+        response: &HttpResponse,
+        sent_at: SystemTime,
+        extra_types: &[&str],
+    ) -> Result<Token> {
+        let mut token_types: Vec<&str> = self.token_types.iter().map(String::as_str).collect();
+        token_types.extend_from_slice(extra_types);
         Token::from_response_accepting(
             response.status().as_u16(),
-            &header_pairs(&response),
+            &header_pairs(response),
             response.body(),
             sent_at,
             self.default_lifetime,
             &token_types,
         )
     }
+
+    /// Sends what `build` makes with a DPoP proof; after a `use_dpop_nonce` answer, once
+    /// more with the nonce. Every `DPoP-Nonce` the server sends is remembered.
+    #[cfg(feature = "dpop")]
+    async fn exchange_dpop(
+        &self,
+        dpop: &crate::dpop::DpopBinding,
+        build: &(dyn Fn() -> Result<HttpRequest> + Send + Sync),
+    ) -> Result<Token> {
+        let mut retried = false;
+        loop {
+            let mut request = build()?;
+            let url = request.uri().to_string();
+            let nonce = dpop.nonces.get(&url);
+            let proof = dpop.key.proof(
+                request.method().as_str(),
+                &url,
+                nonce.as_deref(),
+                None,
+                self.now(),
+            )?;
+            let value = http::HeaderValue::try_from(proof)
+                .map_err(|_| crate::Error::config("a DPoP proof that is not a header value"))?;
+            request.headers_mut().insert(DPOP, value);
+            let sent_at = self.now();
+            let response = self.send(request).await?;
+            let fresh_nonce = response
+                .headers()
+                .get(DPOP_NONCE)
+                .and_then(|v| v.to_str().ok())
+                .filter(|n| dpop.nonces.remember(&url, n))
+                .is_some();
+            let result = self.parse_token(&response, sent_at, &["DPoP"]);
+            match result {
+                Err(e) if !retried && fresh_nonce && is_use_dpop_nonce(&e) => {
+                    tracing::debug!(
+                        url = %crate::redact_url(&url),
+                        "the token endpoint asks for a DPoP nonce; sending the request again with it"
+                    );
+                    retried = true;
+                }
+                Err(e) => return Err(e),
+                Ok(token) => return Ok(token.with_dpop_key(dpop.key.clone())),
+            }
+        }
+    }
+
+    /// The same context, signing token requests with `key` (DPoP, RFC 9449) and keeping
+    /// the servers' nonces in `nonces`; see [`exchange`](Self::exchange). The manager
+    /// sets this when it was built with [`dpop`](crate::TokenManagerBuilder::dpop).
+    #[cfg(feature = "dpop")]
+    #[must_use]
+    pub fn with_dpop(mut self, key: crate::DpopKey, nonces: Arc<crate::DpopNonces>) -> Self {
+        self.dpop = Some(crate::dpop::DpopBinding { key, nonces });
+        self
+    }
+
+    /// The thumbprint of the DPoP key, for `Debug`.
+    fn dpop_debug(&self) -> Option<&str> {
+        #[cfg(feature = "dpop")]
+        return self.dpop.as_ref().map(|d| d.key.thumbprint());
+        #[cfg(not(feature = "dpop"))]
+        None
+    }
+
+    /// The DPoP key token requests are signed with, if any.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_key(&self) -> Option<&crate::DpopKey> {
+        self.dpop.as_ref().map(|d| &d.key)
+    }
+}
+
+/// The header of a DPoP proof.
+#[cfg(feature = "dpop")]
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
+/// The header a server sends its DPoP nonce in.
+#[cfg(feature = "dpop")]
+const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
+#[cfg(feature = "dpop")]
+fn is_use_dpop_nonce(error: &crate::Error) -> bool {
+    error
+        .oauth_error()
+        .is_some_and(|o| o.error == "use_dpop_nonce")
 }
 
 impl fmt::Debug for GrantContext {
@@ -393,6 +532,7 @@ impl fmt::Debug for GrantContext {
             .field("default_lifetime", &self.default_lifetime)
             .field("allow_http", &self.allow_http)
             .field("token_types", &self.token_types)
+            .field("dpop", &self.dpop_debug())
             .finish_non_exhaustive()
     }
 }

@@ -46,6 +46,7 @@
 //! |---|---|---|
 //! | `metrics` | no | the manager's counters, histograms and gauge through the [`metrics`](https://docs.rs/metrics) facade, and `TokenManager::flush_metrics`; see the `metrics` module |
 //! | `default-http-client` | yes | [`ReqwestHttpClient`], the default HTTP client (rustls), with [`ClientCertificate`] (mutual TLS) and [`RootCertificates`] (an internal CA) |
+//! | `dpop` | no | sender-constrained tokens (RFC 9449): [`TokenManagerBuilder::dpop`], [`DpopKey`], proofs on token and API requests |
 //!
 //! # Security
 //! - Secrets ([`ClientSecret`], [`AccessToken`], [`RefreshToken`], [`Password`],
@@ -62,6 +63,8 @@
 
 mod clock;
 mod discovery;
+#[cfg(feature = "dpop")]
+pub mod dpop;
 mod error;
 mod failure;
 mod grant;
@@ -84,6 +87,8 @@ pub use clock::{Clock, SystemClock};
 pub use discovery::{
     Discovery, MAX_METADATA_BYTES, ResolvedEndpoint, ServerMetadata, TokenEndpoint,
 };
+#[cfg(feature = "dpop")]
+pub use dpop::{Dpop, DpopAlgorithm, DpopKey, DpopNonces};
 pub use error::{
     EXCERPT_CHARS, Error, ErrorKind, OAuthError, Report, Result, SERVER_TEXT_CHARS,
     sanitize_server_text,

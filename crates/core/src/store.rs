@@ -78,6 +78,14 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// Whether the secrets this store keeps stay out of reach at rest: it writes nothing
+    /// outside the process (memory), or it encrypts what it writes. By default `false`.
+    /// A manager with DPoP refuses a store that answers `false` unless told to write the
+    /// private key in clear (see [`Dpop`](crate::dpop)).
+    fn protects_secrets_at_rest(&self) -> bool {
+        false
+    }
+
     /// Starts watching `key`, for a manager waiting for another process's lock holder: the
     /// returned [`StoreWatch`] wakes when a token or a failure was saved under `key`, or
     /// its lock was released. `Ok(None)` (the default) means the store cannot notify; the
@@ -209,6 +217,9 @@ macro_rules! forward_store_impl {
             async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
                 (**self).load_failure(key).await
             }
+            fn protects_secrets_at_rest(&self) -> bool {
+                (**self).protects_secrets_at_rest()
+            }
             async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
                 (**self).watch(key).await
             }
@@ -238,6 +249,9 @@ impl TokenStore for SharedTokenStore {
     }
     async fn load_failure(&self, key: &str) -> Result<Option<FailureRecord>> {
         self.0.load_failure(key).await
+    }
+    fn protects_secrets_at_rest(&self) -> bool {
+        self.0.protects_secrets_at_rest()
     }
     async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
         self.0.watch(key).await
@@ -349,6 +363,11 @@ impl TokenStore for MemoryStore {
             .get(key)
             .filter(|(_, until)| *until > now)
             .map(|(record, _)| record.clone()))
+    }
+
+    /// Memory only: nothing is written anywhere.
+    fn protects_secrets_at_rest(&self) -> bool {
+        true
     }
 }
 

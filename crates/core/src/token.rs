@@ -62,6 +62,28 @@ struct TokenData {
     scope: Option<String>,
     extra: Map<String, Value>,
     header: HeaderCache,
+    /// The DPoP key the token is bound to, and the `ath` of its proofs.
+    #[cfg(feature = "dpop")]
+    dpop: Option<(crate::DpopKey, AthCache)>,
+}
+
+/// The `ath` claim of DPoP proofs for this token, computed on first use.
+#[cfg(feature = "dpop")]
+#[derive(Default)]
+struct AthCache(std::sync::OnceLock<String>);
+
+#[cfg(feature = "dpop")]
+impl Clone for AthCache {
+    fn clone(&self) -> Self {
+        AthCache::default()
+    }
+}
+
+#[cfg(feature = "dpop")]
+impl PartialEq for AthCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// The `Authorization` header value, built on first use: an HTTP client sending many
@@ -103,13 +125,50 @@ impl Token {
             scope: None,
             extra: Map::new(),
             header: HeaderCache::default(),
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }))
     }
 
     fn data_mut(&mut self) -> &mut TokenData {
         let data = Arc::make_mut(&mut self.0);
         data.header = HeaderCache::default();
+        #[cfg(feature = "dpop")]
+        if let Some((_, ath)) = &mut data.dpop {
+            *ath = AthCache::default();
+        }
         data
+    }
+
+    /// Binds the token to a DPoP key (RFC 9449): the key its proofs are signed with. The
+    /// token's type says whether the server bound it (`DPoP`) or issued a bearer token
+    /// anyway (`Bearer`, sent without proofs).
+    #[cfg(feature = "dpop")]
+    pub fn with_dpop_key(mut self, key: crate::DpopKey) -> Self {
+        self.data_mut().dpop = Some((key, AthCache::default()));
+        self
+    }
+
+    /// The DPoP key the token is bound to, if any.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_key(&self) -> Option<&crate::DpopKey> {
+        self.0.dpop.as_ref().map(|(key, _)| key)
+    }
+
+    /// Whether the token is sent with DPoP proofs: its type is `DPoP` (RFC 9449 §7.1).
+    pub fn is_dpop(&self) -> bool {
+        self.0.token_type.eq_ignore_ascii_case("DPoP")
+    }
+
+    /// The `ath` claim of DPoP proofs for this token: base64url(SHA-256(access token)),
+    /// computed once per token; `None` for a token without a DPoP key.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_ath(&self) -> Option<&str> {
+        let (_, ath) = self.0.dpop.as_ref()?;
+        Some(
+            ath.0
+                .get_or_init(|| crate::DpopKey::access_token_hash(self.0.access_token.secret())),
+        )
     }
 
     /// Sets the token type; any spelling of `bearer` becomes `Bearer`. Not checked here:
@@ -287,15 +346,19 @@ impl Token {
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.0;
-        f.debug_struct("Token")
-            .field("access_token", &d.access_token)
+        let mut out = f.debug_struct("Token");
+        out.field("access_token", &d.access_token)
             .field("token_type", &d.token_type)
             .field("issued_at", &unix_secs(d.issued_at))
             .field("expires_at", &unix_secs(d.expires_at))
             .field("refresh_token", &d.refresh_token)
             .field("scope", &d.scope)
-            .field("extra_fields", &d.extra.keys().collect::<Vec<_>>())
-            .finish()
+            .field("extra_fields", &d.extra.keys().collect::<Vec<_>>());
+        #[cfg(feature = "dpop")]
+        if let Some((key, _)) = &d.dpop {
+            out.field("dpop_key", key);
+        }
+        out.finish()
     }
 }
 
@@ -329,6 +392,15 @@ struct StoredToken<'a> {
     scope: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     extra: Map<String, Value>,
+    /// The DPoP key the token is bound to: algorithm and PKCS#8 DER (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_key: Option<StoredDpopKey<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredDpopKey<'a> {
+    alg: std::borrow::Cow<'a, str>,
+    pkcs8: std::borrow::Cow<'a, str>,
 }
 
 /// Serializes every field, secrets included, for token stores.
@@ -351,6 +423,7 @@ impl Serialize for Token {
             refresh_token: d.refresh_token.as_ref().map(|r| r.secret().into()),
             scope: d.scope.as_deref().map(Into::into),
             extra: d.extra.clone(),
+            dpop_key: stored_dpop_key(self),
         }
         .serialize(serializer)
     }
@@ -371,6 +444,20 @@ impl<'de> Deserialize<'de> for Token {
             .and_then(|()| check_token_type("stored token", &s.token_type))
             .map_err(serde::de::Error::custom)?;
         let issued_at = UNIX_EPOCH + Duration::from_millis(s.issued_at_ms);
+        #[cfg(feature = "dpop")]
+        let dpop = match s.dpop_key {
+            Some(stored) => Some((
+                read_dpop_key(&stored).map_err(serde::de::Error::custom)?,
+                AthCache::default(),
+            )),
+            None => None,
+        };
+        #[cfg(not(feature = "dpop"))]
+        if s.dpop_key.is_some() {
+            return Err(serde::de::Error::custom(
+                "the stored token is bound to a DPoP key, and this build has no DPoP support",
+            ));
+        }
         Ok(Token(Arc::new(TokenData {
             access_token: AccessToken::new(s.access_token.into_owned()),
             token_type: s.token_type.into_owned(),
@@ -381,8 +468,42 @@ impl<'de> Deserialize<'de> for Token {
             scope: s.scope.map(std::borrow::Cow::into_owned),
             extra: s.extra,
             header: HeaderCache::default(),
+            #[cfg(feature = "dpop")]
+            dpop,
         })))
     }
+}
+
+/// The stored form of `token`'s DPoP key.
+#[cfg(feature = "dpop")]
+fn stored_dpop_key(token: &Token) -> Option<StoredDpopKey<'static>> {
+    use base64::Engine as _;
+    let key = token.dpop_key()?;
+    Some(StoredDpopKey {
+        alg: key.algorithm().as_str().into(),
+        pkcs8: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(key.export_pkcs8_der())
+            .into(),
+    })
+}
+
+#[cfg(not(feature = "dpop"))]
+fn stored_dpop_key(_: &Token) -> Option<StoredDpopKey<'static>> {
+    None
+}
+
+/// The DPoP key of a stored record; the message never holds the key.
+#[cfg(feature = "dpop")]
+fn read_dpop_key(stored: &StoredDpopKey<'_>) -> Result<crate::DpopKey> {
+    use base64::Engine as _;
+    let alg: crate::DpopAlgorithm = stored.alg.parse()?;
+    let der = secrecy::zeroize::Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(stored.pkcs8.as_bytes())
+            .map_err(|_| Error::invalid_response("the stored DPoP key is not base64url"))?,
+    );
+    crate::DpopKey::from_pkcs8_der(alg, &der)
+        .map_err(|_| Error::invalid_response("the stored DPoP key cannot be read"))
 }
 
 #[cfg(test)]

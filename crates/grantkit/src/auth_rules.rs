@@ -6,15 +6,16 @@
 //!    configured host gets one over HTTPS or to loopback and is refused otherwise; other
 //!    hosts and requests with the caller's own `Authorization` header go as they are);
 //! 2. [`AuthRules::auth_headers`]: which headers to set, from the token and the request's
-//!    method and URL (today `Authorization: <type> <token>`, marked sensitive; a scheme
-//!    that signs each request, such as DPoP's proof header, adds its headers here);
-//! 3. [`AuthRules::verdict`]: what the response says about the token.
+//!    method and URL: `Authorization: <type> <token>`, marked sensitive, and for a DPoP
+//!    token (feature `dpop`) a `DPoP` proof for this method and URL, with `ath` and the
+//!    API's nonce;
+//! 3. [`AuthRules::verdict`]: what the response says about the token (and, with DPoP, the
+//!    nonce it hands out).
 //!
-//! [`Verdict`] is matched exhaustively by each adapter: a new kind of answer (DPoP's
-//! `use_dpop_nonce`, say) is added here and the compiler points at every adapter that must
-//! handle it.
+//! [`Verdict`] is matched exhaustively by each adapter: a new kind of answer is added here
+//! and the compiler points at every adapter that must handle it.
 
-use grantkit_core::{Token, TokenRequest};
+use grantkit_core::{Token, TokenManager, TokenRequest};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 use url::Url;
@@ -67,6 +68,40 @@ pub(crate) enum Verdict {
     /// The API rejected the token: invalidate it, and send the request once more with a new
     /// one if its body can be replayed.
     TokenRejected,
+    /// The API wants a DPoP nonce (`401` with `WWW-Authenticate: DPoP
+    /// error="use_dpop_nonce"` and a `DPoP-Nonce`, RFC 9449 §9), now remembered: send the
+    /// request once more with the same token and a new proof, if its body can be replayed.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    NonceRequired,
+}
+
+/// The header of a DPoP proof.
+#[cfg(feature = "dpop")]
+const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// The header a server sends its DPoP nonce in.
+#[cfg(feature = "dpop")]
+const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// Whether a `WWW-Authenticate` challenge is DPoP's `use_dpop_nonce` (RFC 9449 §9).
+#[cfg(feature = "dpop")]
+fn asks_for_nonce(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|challenge| {
+            let challenge = challenge.trim_start();
+            challenge
+                .get(..5)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("dpop "))
+                && challenge.split([',', ' ']).any(|param| {
+                    matches!(
+                        param.trim(),
+                        r#"error="use_dpop_nonce""# | "error=use_dpop_nonce"
+                    )
+                })
+        })
 }
 
 /// `"host"`, `"host:port"`, `"[v6]"` or `"[v6]:port"` → the host as `Url::host_str` spells
@@ -148,20 +183,30 @@ impl AuthRules {
         })
     }
 
-    /// The headers to set on a request `method url` authenticated with `token`, each
-    /// replacing a header of the same name. Today: `Authorization: <type> <token>`, marked
-    /// sensitive. The method and URL are there for schemes that sign each request.
+    /// The headers to set on a request `method url` authenticated with `token` from
+    /// `manager`, each replacing a header of the same name: `Authorization: <type>
+    /// <token>`, marked sensitive, and for a `DPoP` token a `DPoP` proof signed with the
+    /// token's key for this method and URL (with `ath` and the API's last nonce; see
+    /// [`TokenManager::dpop_proof`]), also marked sensitive.
     ///
     /// # Errors
-    /// When the token cannot be a header value (a token built by hand with a line break).
+    /// When the token cannot be a header value (a token built by hand with a line break),
+    /// or a DPoP token has no key.
     pub(crate) fn auth_headers(
         &self,
+        manager: &TokenManager,
         token: &Token,
-        _method: &Method,
-        _url: &Url,
+        method: &Method,
+        url: &Url,
     ) -> grantkit_core::Result<HeaderMap> {
-        let mut headers = HeaderMap::with_capacity(1);
+        let mut headers = HeaderMap::with_capacity(2);
         headers.insert(AUTHORIZATION, token.header_value()?);
+        #[cfg(feature = "dpop")]
+        if let Some(proof) = manager.dpop_proof(method.as_str(), url.as_str(), token)? {
+            headers.insert(DPOP, proof);
+        }
+        #[cfg(not(feature = "dpop"))]
+        let _ = (manager, method, url);
         Ok(headers)
     }
 
@@ -172,7 +217,29 @@ impl AuthRules {
     /// A `grpc-status` sent in trailers after a body is not seen here: the response has
     /// been handed to the caller by then (servers reject credentials before any message,
     /// trailers-only, which is what tonic's and grpc-go's interceptors do).
-    pub(crate) fn verdict(&self, status: StatusCode, headers: &HeaderMap) -> Verdict {
+    ///
+    /// With DPoP, a `DPoP-Nonce` in any answer is remembered for `url`'s origin, and a `401`
+    /// whose `WWW-Authenticate: DPoP` challenge says `use_dpop_nonce` with a new nonce is
+    /// [`Verdict::NonceRequired`], not a rejected token.
+    pub(crate) fn verdict(
+        &self,
+        manager: &TokenManager,
+        url: &Url,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Verdict {
+        #[cfg(feature = "dpop")]
+        {
+            let fresh_nonce = headers
+                .get(DPOP_NONCE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|nonce| manager.dpop_nonces().remember(url.as_str(), nonce));
+            if fresh_nonce && status == StatusCode::UNAUTHORIZED && asks_for_nonce(headers) {
+                return Verdict::NonceRequired;
+            }
+        }
+        #[cfg(not(feature = "dpop"))]
+        let _ = (manager, url);
         if self.rejected.contains(&status.as_u16()) || grpc_unauthenticated(status, headers) {
             Verdict::TokenRejected
         } else {
@@ -222,6 +289,24 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    /// A manager whose grant hands out `at-1` (never called by these tests' bearer paths).
+    fn manager() -> TokenManager {
+        TokenManager::builder()
+            .grant(grantkit_core::grant_fn(
+                grantkit_core::GrantIdentity::new("test", "https://auth.example.com/token"),
+                |cx| async move {
+                    let now = cx.now();
+                    Ok(Token::new("at-1", now, now + Duration::from_secs(60)))
+                },
+            ))
+            .build()
+            .unwrap()
+    }
+
+    fn api() -> Url {
+        "https://api.example.com/x".parse().unwrap()
+    }
 
     fn rules() -> AuthRules {
         AuthRules::new([
@@ -305,7 +390,9 @@ mod tests {
         let now = SystemClock::new().now();
         let token = Token::new("at-1", now, now + Duration::from_secs(60));
         let url: Url = "https://api.example.com/x".parse().unwrap();
-        let set = rules().auth_headers(&token, &Method::GET, &url).unwrap();
+        let set = rules()
+            .auth_headers(&manager(), &token, &Method::GET, &url)
+            .unwrap();
         assert_eq!(set.len(), 1);
         let value = set.get(AUTHORIZATION).unwrap();
         assert_eq!(value, "Bearer at-1");
@@ -324,14 +411,20 @@ mod tests {
     fn verdicts() {
         let mut r = rules();
         let none = HeaderMap::new();
+        let (m, api) = (manager(), api());
+        let r_verdict =
+            |r: &AuthRules, status, headers: &HeaderMap| r.verdict(&m, &api, status, headers);
         assert_eq!(
-            r.verdict(StatusCode::UNAUTHORIZED, &none),
+            r_verdict(&r, StatusCode::UNAUTHORIZED, &none),
             Verdict::TokenRejected
         );
-        assert_eq!(r.verdict(StatusCode::FORBIDDEN, &none), Verdict::Accepted);
+        assert_eq!(
+            r_verdict(&r, StatusCode::FORBIDDEN, &none),
+            Verdict::Accepted
+        );
         r.set_rejected([401, 403]);
         assert_eq!(
-            r.verdict(StatusCode::FORBIDDEN, &none),
+            r_verdict(&r, StatusCode::FORBIDDEN, &none),
             Verdict::TokenRejected
         );
 
@@ -342,14 +435,145 @@ mod tests {
             h
         };
         assert_eq!(
-            r.verdict(StatusCode::OK, &grpc("16")),
+            r_verdict(&r, StatusCode::OK, &grpc("16")),
             Verdict::TokenRejected
         );
-        assert_eq!(r.verdict(StatusCode::OK, &grpc("7")), Verdict::Accepted);
-        assert_eq!(r.verdict(StatusCode::OK, &grpc("0")), Verdict::Accepted);
+        assert_eq!(r_verdict(&r, StatusCode::OK, &grpc("7")), Verdict::Accepted);
+        assert_eq!(r_verdict(&r, StatusCode::OK, &grpc("0")), Verdict::Accepted);
         // Not gRPC: a grpc-status header on a JSON answer means nothing.
         let mut json = grpc("16");
         json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert_eq!(r.verdict(StatusCode::OK, &json), Verdict::Accepted);
+        assert_eq!(r_verdict(&r, StatusCode::OK, &json), Verdict::Accepted);
+    }
+
+    #[cfg(feature = "dpop")]
+    mod dpop {
+        use base64::Engine as _;
+        use grantkit_core::{Dpop, DpopAlgorithm, DpopKey};
+
+        use super::*;
+
+        fn dpop_manager() -> TokenManager {
+            TokenManager::builder()
+                .grant(grantkit_core::grant_fn(
+                    grantkit_core::GrantIdentity::new("test", "https://auth.example.com/token"),
+                    |cx| async move {
+                        let now = cx.now();
+                        let key = cx.dpop_key().cloned().unwrap();
+                        Ok(Token::new("bound", now, now + Duration::from_secs(60))
+                            .with_token_type("DPoP")
+                            .with_dpop_key(key))
+                    },
+                ))
+                .dpop(Dpop::new(DpopAlgorithm::Es256))
+                .build()
+                .unwrap()
+        }
+
+        fn claims(value: &HeaderValue) -> serde_json::Value {
+            let jwt = value.to_str().unwrap();
+            let payload = jwt.split('.').nth(1).unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .unwrap(),
+            )
+            .unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_dpop_token_gets_its_scheme_and_a_proof_for_the_request() {
+            let m = dpop_manager();
+            let token = m.token().await.unwrap();
+            let url: Url = "https://api.example.com/v1/items?page=3".parse().unwrap();
+            let set = rules()
+                .auth_headers(&m, &token, &Method::PUT, &url)
+                .unwrap();
+            assert_eq!(set.len(), 2);
+            assert_eq!(set[AUTHORIZATION], "DPoP bound");
+            let proof = &set[DPOP];
+            assert!(proof.is_sensitive());
+            let c = claims(proof);
+            assert_eq!(c["htm"], "PUT");
+            assert_eq!(c["htu"], "https://api.example.com/v1/items");
+            assert_eq!(c["ath"], DpopKey::access_token_hash("bound"));
+            assert!(c.get("nonce").is_none());
+            // A bearer token from the same manager gets no proof.
+            let now = SystemClock::new().now();
+            let bearer = Token::new("plain", now, now + Duration::from_secs(60));
+            let set = rules()
+                .auth_headers(&m, &bearer, &Method::GET, &url)
+                .unwrap();
+            assert_eq!(set.len(), 1);
+        }
+
+        #[tokio::test]
+        async fn use_dpop_nonce_is_a_nonce_request_and_the_nonce_goes_into_the_next_proof() {
+            let m = dpop_manager();
+            let token = m.token().await.unwrap();
+            let url = api();
+            let r = rules();
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#,
+                ),
+            );
+            // Without a nonce to use, it is a rejection like any other 401.
+            assert_eq!(
+                r.verdict(&m, &url, StatusCode::UNAUTHORIZED, &h),
+                Verdict::TokenRejected
+            );
+            h.insert("dpop-nonce", HeaderValue::from_static("rs-n1"));
+            assert_eq!(
+                r.verdict(&m, &url, StatusCode::UNAUTHORIZED, &h),
+                Verdict::NonceRequired
+            );
+            let set = r.auth_headers(&m, &token, &Method::GET, &url).unwrap();
+            assert_eq!(claims(&set[DPOP])["nonce"], "rs-n1");
+            // invalid_token is a rejected token, whatever nonce comes with it.
+            h.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"DPoP error="invalid_token", algs="ES256""#),
+            );
+            h.insert("dpop-nonce", HeaderValue::from_static("rs-n2"));
+            assert_eq!(
+                r.verdict(&m, &url, StatusCode::UNAUTHORIZED, &h),
+                Verdict::TokenRejected
+            );
+            // A nonce on a success is remembered for the next request.
+            let mut ok = HeaderMap::new();
+            ok.insert("dpop-nonce", HeaderValue::from_static("rs-n3"));
+            assert_eq!(r.verdict(&m, &url, StatusCode::OK, &ok), Verdict::Accepted);
+            let set = r.auth_headers(&m, &token, &Method::GET, &url).unwrap();
+            assert_eq!(claims(&set[DPOP])["nonce"], "rs-n3");
+            // A Bearer challenge is not DPoP's.
+            let mut bearer = HeaderMap::new();
+            bearer.insert(
+                http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="use_dpop_nonce""#),
+            );
+            bearer.insert("dpop-nonce", HeaderValue::from_static("rs-n4"));
+            assert_eq!(
+                r.verdict(&m, &url, StatusCode::UNAUTHORIZED, &bearer),
+                Verdict::TokenRejected
+            );
+        }
+
+        #[test]
+        fn challenges_are_read_in_any_case_and_spacing() {
+            let asks = |v: &'static str| {
+                let mut h = HeaderMap::new();
+                h.insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static(v));
+                asks_for_nonce(&h)
+            };
+            assert!(asks(r#"DPoP error="use_dpop_nonce""#));
+            assert!(asks(r#"dpop algs="ES256", error="use_dpop_nonce""#));
+            assert!(asks("DPoP error=use_dpop_nonce"));
+            assert!(!asks(r#"DPoP error="invalid_token""#));
+            assert!(!asks(r#"DPoPx error="use_dpop_nonce""#));
+            assert!(!asks(r#"Bearer error="use_dpop_nonce""#));
+        }
     }
 }

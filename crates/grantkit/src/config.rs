@@ -47,6 +47,7 @@
 mod build;
 mod client_auth;
 mod describe;
+mod dpop;
 mod env;
 mod exchange;
 mod load;
@@ -69,8 +70,8 @@ pub(crate) use exchange::single_audience;
 pub use login::USER_TOKEN_EXTRA_TTL;
 pub use preset::PresetName;
 pub use schema::{
-    Config, ConfigUrl, GrantKind, JwtConfig, Profile, ProfileSummary, RefreshConfig, StoreConfig,
-    StoreKind,
+    Config, ConfigUrl, DpopConfig, GrantKind, JwtConfig, Profile, ProfileSummary, RefreshConfig,
+    StoreConfig, StoreKind,
 };
 
 /// The environment variable naming the configuration file.

@@ -158,6 +158,16 @@ pub mod discovery {
     };
 }
 
+/// Sender-constrained tokens (DPoP, RFC 9449): [`Dpop`](dpop::Dpop) for
+/// [`TokenManagerBuilder::dpop`], the [`DpopKey`](dpop::DpopKey) a token is bound to, and
+/// the servers' [`DpopNonces`](dpop::DpopNonces). The middleware sends the proofs of API
+/// requests; docs/security.md says what DPoP protects against.
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub mod dpop {
+    pub use grantkit_core::{Dpop, DpopAlgorithm, DpopKey, DpopNonces};
+}
+
 /// Where tokens are kept: the [`TokenStore`](store::TokenStore) trait with its lock and
 /// failure-sharing types, and the stores grantkit ships.
 ///

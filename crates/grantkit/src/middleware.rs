@@ -8,6 +8,12 @@
 //! it invalidates that token and sends the request once more with a new one — when the
 //! request can be cloned (a streaming body cannot).
 //!
+//! With a DPoP-bound token (feature `dpop`, [`TokenManagerBuilder::dpop`](crate::TokenManagerBuilder::dpop))
+//! each request also gets a `DPoP` proof for its method and URL (with `ath` and the API's
+//! nonce), the `Authorization` scheme is `DPoP`, and a `401` whose `WWW-Authenticate: DPoP`
+//! challenge says `use_dpop_nonce` is sent once more with the nonce, not taken for a
+//! rejected token (RFC 9449 §7, §9).
+//!
 //! A configuration profile's `rejected_statuses` key is for this middleware:
 //! `Profile::rejected_statuses_or_default` (feature `config`) gives the profile's list, its
 //! preset's, or `[401]`.
@@ -112,7 +118,7 @@ impl AuthMiddleware {
     fn authorize(&self, request: &mut Request, token: &Token) -> Result<()> {
         let headers = self
             .rules
-            .auth_headers(token, request.method(), request.url())
+            .auth_headers(&self.manager, token, request.method(), request.url())
             .map_err(reqwest_middleware::Error::middleware)?;
         set_headers(request.headers_mut(), headers);
         Ok(())
@@ -143,9 +149,25 @@ impl Middleware for AuthMiddleware {
             .map_err(reqwest_middleware::Error::middleware)?;
         self.authorize(&mut request, &token)?;
         let retry = request.try_clone();
+        let url = request.url().clone();
         let response = next.clone().run(request, extensions).await?;
-        match self.rules.verdict(response.status(), response.headers()) {
+        let verdict =
+            self.rules
+                .verdict(&self.manager, &url, response.status(), response.headers());
+        match verdict {
             Verdict::Accepted => return Ok(response),
+            Verdict::NonceRequired => {
+                let Some(mut retry) = retry else {
+                    tracing::debug!(
+                        "the API wants a DPoP nonce; the request cannot be cloned, so it is not retried"
+                    );
+                    return Ok(response);
+                };
+                tracing::debug!("the API wants a DPoP nonce; retrying once with it");
+                self.authorize(&mut retry, &token)?;
+                drop(response);
+                return next.run(retry, extensions).await;
+            }
             Verdict::TokenRejected => {}
         }
         let Some(mut retry) = retry else {

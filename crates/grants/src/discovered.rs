@@ -12,19 +12,21 @@ use crate::options::ClientOptions;
 
 /// Resolves `endpoint`, checks `options` and `grant_type` against the metadata when it was
 /// discovered, sends the request `build` makes for the token URL, and reports the outcome
-/// to the endpoint (which forgets the metadata after a transport error or a 404).
+/// to the endpoint (which forgets the metadata after a transport error or a 404). `build`
+/// is called again when a DPoP nonce makes the context send the request once more, so
+/// that a client assertion is never sent twice.
 pub(crate) async fn exchange(
     cx: &GrantContext,
     endpoint: &TokenEndpoint,
     options: &ClientOptions,
     grant_type: Option<&str>,
-    build: impl FnOnce(&str) -> Result<HttpRequest>,
+    build: impl Fn(&str) -> Result<HttpRequest> + Send + Sync,
 ) -> Result<Token> {
     let resolved = endpoint.resolve(cx).await?;
     if let Some(metadata) = resolved.metadata() {
         check_server(metadata, options, grant_type)?;
     }
-    let request = build(resolved.url())?;
+    let url = resolved.url();
     // Dropped before the answer when the manager's attempt timeout cancels this future:
     // a timeout like any other, so the next attempt discovers afresh.
     let mut pending = Pending {
@@ -32,7 +34,7 @@ pub(crate) async fn exchange(
         resolved: &resolved,
         armed: true,
     };
-    let result = cx.exchange(request).await;
+    let result = cx.exchange_with(|| build(url)).await;
     pending.armed = false;
     endpoint.observe(&resolved, &result);
     result

@@ -347,6 +347,11 @@ impl TokenStore for FileStore {
         let key = key.to_owned();
         self.blocking(move |s| s.load_failure_sync(&key)).await
     }
+
+    /// With an [`encryption`](Self::encryption) key; files are `0600` either way.
+    fn protects_secrets_at_rest(&self) -> bool {
+        self.inner.cipher.is_some()
+    }
 }
 
 impl fmt::Debug for FileStore {

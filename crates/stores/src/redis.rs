@@ -485,6 +485,10 @@ impl TokenStore for RedisStore {
         self.load_failure_impl(key).await
     }
 
+    /// With an [`encryption`](Self::encryption) key.
+    fn protects_secrets_at_rest(&self) -> bool {
+        self.config.cipher.is_some()
+    }
     async fn watch(&self, key: &str) -> Result<Option<StoreWatch>> {
         self.checked_key(key)?;
         self.watch_impl(key).await

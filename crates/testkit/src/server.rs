@@ -6,6 +6,23 @@
 //! issues tokens with a configurable lifetime, injects faults on demand, and serves a
 //! protected API that accepts only its own unexpired tokens.
 //!
+//! It also knows `private_key_jwt` client authentication (assertions verified with a key
+//! of [`ServerConfig::service_account_keys`] whose issuer is the client id, each `jti`
+//! once) and the token-exchange grant (RFC 8693; the subject token must be an active
+//! access token of this server).
+//!
+//! DPoP (RFC 9449), set with [`ServerConfig::dpop`] ([`DpopMode`]): the token endpoint
+//! verifies every proof as §4.3 says — `typ` `dpop+jwt`, an asymmetric `alg`, a public
+//! `jwk` that verifies the signature, `htm`, `htu` equal to the endpoint's URL, `iat`
+//! within [`ServerConfig::dpop_iat_window`], a `jti` never seen, and, in
+//! [`DpopMode::RequireNonce`], one of its nonces (else `400 use_dpop_nonce` with a
+//! `DPoP-Nonce` header; each token response hands out a new one) — and issues `DPoP`
+//! tokens bound to the key's RFC 7638 thumbprint (computed here, not by grantkit); a public
+//! client's refresh token is bound too, and refused with a proof of another key. The API,
+//! on [`TestServer::resource_url`] (a port of its own), checks `DPoP` tokens and their
+//! proofs (RFC 9449 §7), with its own nonce when [`ServerConfig::api_dpop_nonce`]; the
+//! `dpop_*` methods of [`TestServer`] count and explain what was accepted and refused.
+//!
 //! [`TestServer::start_tls`] serves the same over HTTPS, asking every client for a
 //! certificate: the `tls_client_auth` and `self_signed_tls_client_auth` clients of
 //! [`ServerConfig::tls_clients`] (RFC 8705 §2) authenticate with theirs, and each recorded
@@ -35,13 +52,18 @@ use axum::Router;
 use axum::routing::{any, post};
 use grantkit_core::{Clock, SystemClock};
 
+mod api;
 mod config;
 mod device;
+mod dpop;
 mod endpoints;
+mod exchange;
 pub(crate) mod tls;
 
+use api::api_endpoint;
 pub use config::{DeviceFlow, ExpiresIn, Fault, JWT_BEARER, RecordedRequest, ServerConfig};
-use endpoints::{api_endpoint, token_endpoint};
+pub use dpop::DpopMode;
+use endpoints::token_endpoint;
 pub use tls::TlsClient;
 
 #[derive(Debug, Clone)]
@@ -53,6 +75,8 @@ struct Issued {
 struct RefreshGrant {
     client_id: String,
     scope: Option<String>,
+    /// The DPoP key thumbprint the refresh token is bound to (public clients).
+    jkt: Option<String>,
 }
 
 struct Shared {
@@ -63,6 +87,9 @@ struct Shared {
     issued: Mutex<HashMap<String, Issued>>,
     refresh: Mutex<HashMap<String, RefreshGrant>>,
     devices: Mutex<HashMap<String, device::DeviceState>>,
+    dpop: Mutex<dpop::DpopState>,
+    /// Every `jti` of a client assertion accepted, to refuse replays.
+    assertion_jti: Mutex<std::collections::HashSet<String>>,
     token_requests: AtomicUsize,
     tokens_issued: AtomicUsize,
     api_requests: AtomicUsize,
@@ -80,6 +107,8 @@ pub struct TestServer {
     addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The base URL of the resource server's port, and what stops it.
+    resource: Option<(String, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -132,11 +161,28 @@ impl TestServer {
             .local_addr()
             .unwrap_or_else(|e| panic!("test server: no local address: {e}"));
         let (shared, app) = Self::app(config, clock, format!("http://{addr}"));
+        // The same routes on a second port: the resource server, an origin of its own (a
+        // client keeps DPoP nonces by origin).
+        let resource_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("test server: cannot bind a loopback port: {e}"));
+        let resource_addr = resource_listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("test server: no local address: {e}"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (resource_tx, resource_rx) = tokio::sync::oneshot::channel::<()>();
+        let resource_app = app.clone();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
+                })
+                .await;
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(resource_listener, resource_app)
+                .with_graceful_shutdown(async move {
+                    let _ = resource_rx.await;
                 })
                 .await;
         });
@@ -145,6 +191,7 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             thread: None,
+            resource: Some((format!("http://{resource_addr}"), resource_tx)),
         }
     }
 
@@ -178,6 +225,7 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             thread: None,
+            resource: None,
         }
     }
 
@@ -221,6 +269,7 @@ impl TestServer {
             addr,
             shutdown: Some(tx),
             thread: Some(thread),
+            resource: None,
         }
     }
 
@@ -233,6 +282,8 @@ impl TestServer {
             issued: Mutex::default(),
             refresh: Mutex::default(),
             devices: Mutex::default(),
+            dpop: Mutex::default(),
+            assertion_jti: Mutex::default(),
             token_requests: AtomicUsize::new(0),
             tokens_issued: AtomicUsize::new(0),
             api_requests: AtomicUsize::new(0),
@@ -268,6 +319,25 @@ impl TestServer {
     /// A protected API resource, `{url}/api/resource`.
     pub fn api_url(&self) -> String {
         format!("{}/api/resource", self.shared.base_url)
+    }
+
+    /// The same protected API on the resource server's own port (a second origin, as a
+    /// real resource server has: its DPoP nonces are not the token endpoint's):
+    /// `http://127.0.0.1:<port2>/api/resource`. Any path under `/api/` works, with any
+    /// method. A server started with [`start_tls`](Self::start_tls) or
+    /// [`start_in_background`](Self::start_in_background) has no second port: this is
+    /// [`api_url`](Self::api_url) there.
+    ///
+    /// With a `DPoP` token the API checks the request's proof as RFC 9449 §7 says: `ath`,
+    /// `htm` and `htu` of this request, a `jti` never seen, the key the token is bound to,
+    /// and, when [`ServerConfig::api_dpop_nonce`], the resource server's nonce (`401`,
+    /// `WWW-Authenticate: DPoP error="use_dpop_nonce"` and a `DPoP-Nonce` header). A
+    /// refused request answers `401` with `WWW-Authenticate: DPoP error="…"`.
+    pub fn resource_url(&self) -> String {
+        match &self.resource {
+            Some((base, _)) => format!("{base}/api/resource"),
+            None => self.api_url(),
+        }
     }
 
     /// Changes the configuration of the running server.
@@ -319,7 +389,7 @@ impl TestServer {
     /// "unknown token", "token expired"). For protected services of a test's own (a gRPC
     /// server's interceptor).
     pub fn check_api_authorization(&self, authorization: Option<&str>) -> Result<(), &'static str> {
-        endpoints::check_api_authorization(&self.shared, authorization)
+        api::check_api_authorization(&self.shared, authorization)
     }
 
     /// Forgets an issued access token, as a server does when it revokes one: the API then
@@ -337,6 +407,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some((_, tx)) = self.resource.take() {
             let _ = tx.send(());
         }
         if let Some(t) = self.thread.take() {

@@ -72,6 +72,8 @@ impl Default for Settings {
             failure_cooldown: Duration::from_secs(1),
             on_token: None,
             revoker: None,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
     }
 }
@@ -181,6 +183,30 @@ impl TokenManagerBuilder {
     /// later, as a backstop.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.settings.attempt_timeout = timeout;
+        self
+    }
+
+    /// Sender-constrained tokens (DPoP, RFC 9449): token requests carry proofs signed with
+    /// a key the token is then bound to, and [`TokenManager::dpop_proof`] makes the proofs
+    /// for API requests. See [the `dpop` module](crate::dpop).
+    ///
+    /// [`build`](Self::build) fails when the store writes in clear (a file or Redis store
+    /// without an encryption key) unless [`Dpop::plaintext_key_in_store`](crate::Dpop::plaintext_key_in_store)
+    /// allows it: the store keeps the private key beside the token.
+    ///
+    /// ```
+    /// # fn run(grant: impl grantkit_core::Grant + 'static) -> grantkit_core::Result<()> {
+    /// use grantkit_core::{Dpop, DpopAlgorithm, TokenManager};
+    ///
+    /// let manager = TokenManager::builder()
+    ///     .grant(grant)
+    ///     .dpop(Dpop::new(DpopAlgorithm::Es256))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "dpop")]
+    pub fn dpop(mut self, dpop: crate::Dpop) -> Self {
+        self.settings.dpop = Some((dpop, Arc::default()));
         self
     }
 
@@ -305,6 +331,30 @@ impl TokenManagerBuilder {
             .grant
             .ok_or_else(|| Error::config("no grant configured: call .grant(…) on the builder"))?;
         let identity = grant.identity();
+        let store = self
+            .store
+            .unwrap_or_else(|| SharedTokenStore::new(MemoryStore::new()));
+        #[cfg(feature = "dpop")]
+        let identity = match &self.settings.dpop {
+            Some((dpop, _)) => {
+                if !dpop.allows_plaintext_key_in_store() && !store.protects_secrets_at_rest() {
+                    return Err(Error::config(
+                        "DPoP keeps its private key beside the token, and this store writes \
+                         in clear: give the store an encryption key (store.encryption_key_file), \
+                         or allow it with dpop = { plaintext_key_in_store = true } \
+                         (Dpop::plaintext_key_in_store)",
+                    ));
+                }
+                // DPoP-bound and bearer tokens, and tokens bound to different fixed keys,
+                // never share a store record.
+                let value = match dpop.fixed_key() {
+                    Some(key) => format!("{}:{}", key.algorithm(), key.thumbprint()),
+                    None => dpop.algorithm().to_string(),
+                };
+                identity.with_param("dpop", value)
+            }
+            None => identity,
+        };
         if url::Url::parse(identity.token_url()).is_ok() {
             check_token_url(identity.token_url(), self.settings.allow_http)?;
         }
@@ -350,9 +400,7 @@ impl TokenManagerBuilder {
                 key: identity.cache_key(),
                 identity,
                 grant,
-                store: self
-                    .store
-                    .unwrap_or_else(|| SharedTokenStore::new(MemoryStore::new())),
+                store,
                 policy: self
                     .policy
                     .unwrap_or_else(|| Arc::new(RefreshBeforeExpiry::default())),
@@ -368,6 +416,8 @@ impl TokenManagerBuilder {
                 last_failure: Mutex::new(None),
                 counters: Counters::new(shards),
                 shard_mask: shards - 1,
+                #[cfg(feature = "dpop")]
+                no_dpop_nonces: Arc::default(),
             }),
         })
     }

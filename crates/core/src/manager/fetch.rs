@@ -53,11 +53,21 @@ impl Inner {
             manager: Arc::downgrade(self),
             attempt: AtomicU32::new(1),
         });
+        #[cfg(feature = "dpop")]
+        let dpop = match &self.settings.dpop {
+            Some((dpop, nonces)) => Some((dpop.key_for(previous.as_ref())?, Arc::clone(nonces))),
+            None => None,
+        };
         let http: Arc<dyn HttpClient> = Arc::clone(&counting) as _;
         let cx = GrantContext::new(http, Arc::clone(&self.clock))
             .with_previous(previous)
             .with_default_lifetime(self.settings.default_lifetime)
             .danger_allow_http(self.settings.allow_http);
+        #[cfg(feature = "dpop")]
+        let cx = match dpop {
+            Some((key, nonces)) => cx.with_dpop(key, nonces),
+            None => cx,
+        };
         let deadline = tokio::time::Instant::now() + self.settings.deadline;
         let mut attempt = 1;
         loop {

@@ -26,6 +26,8 @@ use crate::token::Token;
 
 mod builder;
 mod cache;
+#[cfg(feature = "dpop")]
+mod dpop;
 mod fetch;
 mod flight;
 mod metrics;
@@ -89,6 +91,9 @@ struct Settings {
     on_token: Option<OnToken>,
     /// What [`TokenManager::revoke`] calls.
     revoker: Option<Arc<dyn crate::revoke::Revoker>>,
+    /// DPoP for token requests, and the servers' nonces.
+    #[cfg(feature = "dpop")]
+    dpop: Option<(crate::dpop::Dpop, Arc<crate::dpop::DpopNonces>)>,
 }
 
 // `repr(C)` and the alignment keep what the hot path reads (`generation`, `shard_mask`,
@@ -122,6 +127,9 @@ struct Inner {
     /// The error of the last renewal that left callers without a token, and until when
     /// (by the manager's clock) it is returned without a new request.
     last_failure: Mutex<Option<(Error, SystemTime)>>,
+    /// What [`TokenManager::dpop_nonces`] returns without DPoP.
+    #[cfg(feature = "dpop")]
+    no_dpop_nonces: Arc<crate::dpop::DpopNonces>,
 }
 
 impl TokenManager {
@@ -297,11 +305,22 @@ impl TokenManager {
     /// `danger_allow_http`, without a previous token. For steps that run outside a
     /// renewal, such as an interactive login whose token then goes to
     /// [`set_token`](Self::set_token).
+    ///
+    /// With DPoP the context signs with a new key (or the fixed one), which the token it
+    /// obtains is bound to.
     pub fn grant_context(&self) -> crate::GrantContext {
         let inner = &self.inner;
-        crate::GrantContext::new(Arc::clone(&inner.http), Arc::clone(&inner.clock))
+        let cx = crate::GrantContext::new(Arc::clone(&inner.http), Arc::clone(&inner.clock))
             .with_default_lifetime(inner.settings.default_lifetime)
-            .danger_allow_http(inner.settings.allow_http)
+            .danger_allow_http(inner.settings.allow_http);
+        #[cfg(feature = "dpop")]
+        if let Some((dpop, nonces)) = &inner.settings.dpop {
+            match dpop.key_for(None) {
+                Ok(key) => return cx.with_dpop(key, Arc::clone(nonces)),
+                Err(e) => tracing::error!(error = %e.report(), "no DPoP key for this context"),
+            }
+        }
+        cx
     }
 
     /// The identity of the grant's tokens.
@@ -340,3 +359,7 @@ mod test_support;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[cfg(feature = "dpop")]
+mod dpop_tests;

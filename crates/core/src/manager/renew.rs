@@ -100,6 +100,9 @@ impl Inner {
             .filter(|e| e.is_valid(now))
             .map(|e| e.token().clone());
         if let Some(stored) = self.load_store().await {
+            // The store may have taken its time (a fail-over, a timeout): judge the token
+            // by the clock after the read, not before.
+            let now = self.clock.now();
             if self.usable_from_store(&stored, current.as_deref(), now) {
                 return Ok(self.adopt_from_store(stored));
             }
@@ -178,10 +181,10 @@ impl Inner {
     /// Renews holding the store's lock, and leaves the outcome where waiters look before
     /// releasing it.
     async fn renew_holding_lock(self: &Arc<Self>, lock: StoreLock, start: Start) -> Result<Token> {
-        // Double check: the previous holder may have saved just before releasing.
-        let now = self.clock.now();
+        // Double check: the previous holder may have saved just before releasing. (Judged
+        // by the clock after the read: the store may have been slow.)
         if let Some(stored) = self.load_store().await
-            && self.usable_from_store(&stored, start.current.as_deref(), now)
+            && self.usable_from_store(&stored, start.current.as_deref(), self.clock.now())
             && start
                 .previous
                 .as_ref()
@@ -353,7 +356,9 @@ impl Inner {
             }
         };
         let distrust = match stored.validate() {
-            Ok(()) => distrust_stored(&stored, self.clock.now()),
+            Ok(()) => self
+                .distrust_binding(&stored)
+                .or_else(|| distrust_stored(&stored, self.clock.now())),
             Err(_) => Some("the stored token cannot be sent in an Authorization header"),
         };
         let Some(reason) = distrust else {
@@ -364,6 +369,25 @@ impl Inner {
             self.store_error("remove", &e);
         }
         None
+    }
+
+    /// Why a stored token's DPoP binding does not fit this manager: a `DPoP` token needs a
+    /// key this manager would sign with (the store key keeps DPoP and bearer managers
+    /// apart, so this is a planted or foreign record).
+    fn distrust_binding(&self, stored: &Token) -> Option<&'static str> {
+        #[cfg(feature = "dpop")]
+        {
+            let fits = match (&self.settings.dpop, stored.dpop_key()) {
+                (Some((dpop, _)), Some(key)) => dpop.accepts(key),
+                (Some(_), None) => !stored.is_dpop(),
+                (None, _) => !stored.is_dpop() && stored.dpop_key().is_none(),
+            };
+            (!fits).then_some("the stored token's DPoP binding does not match this manager's")
+        }
+        #[cfg(not(feature = "dpop"))]
+        stored
+            .is_dpop()
+            .then_some("the stored token is a DPoP token, and this manager has no DPoP")
     }
 
     /// When to try again after a failed renewal while `token` is still valid: a quarter of

@@ -231,6 +231,8 @@ impl Token {
             scope,
             extra: object,
             header: HeaderCache::default(),
+            #[cfg(feature = "dpop")]
+            dpop: None,
         })))
     }
 }

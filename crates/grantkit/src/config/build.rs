@@ -54,6 +54,7 @@ impl Profile {
         builder = apply_timeouts(builder, name, self)?;
         builder = apply_proxy(builder, name, self.proxy.as_deref())?;
         builder = super::tls::apply_tls(builder, name, self)?;
+        builder = super::dpop::apply_dpop(builder, name, self)?;
         builder = attach_store(builder, name, self.store.as_ref(), self.is_user_login())?;
         Ok(builder)
     }

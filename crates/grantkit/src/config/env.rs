@@ -26,7 +26,7 @@ const PROFILES_PREFIX: &str = "GRANTKIT_PROFILES__";
 ///
 /// Values are text, taken verbatim: `007` stays `007`, `"quoted"` keeps its quotes.
 /// Only keys that are not text are converted: `*_secs` keys (whole seconds), `danger_*`
-/// keys, `key_id_thumbprint` and `jwt.jti` (`true` or `false`) and `rejected_statuses` (`401,403` or `[401, 403]`).
+/// keys, `key_id_thumbprint`, `jwt.jti` and `dpop.plaintext_key_in_store` (`true` or `false`) and `rejected_statuses` (`401,403` or `[401, 403]`).
 ///
 /// A configuration variable whose name or value is not valid UTF-8 is an error naming
 /// the variable.
@@ -113,7 +113,7 @@ fn key_path(name: &OsStr) -> Result<Option<Vec<String>>, String> {
 }
 
 /// Keys other than `danger_*` whose values are booleans.
-const BOOLEAN_KEYS: &[&str] = &["key_id_thumbprint", "jti"];
+const BOOLEAN_KEYS: &[&str] = &["key_id_thumbprint", "jti", "plaintext_key_in_store"];
 
 /// The value of `key` from its text: text for text keys, a number, boolean or list for the
 /// few keys that are not text. Text that does not convert stays text, so that

@@ -52,6 +52,7 @@ const COMMON_KEYS: &[&str] = &[
     "proxy",
     "ca_file",
     "default_lifetime_secs",
+    "dpop",
 ];
 
 /// The keys only presets read: a spelled-out profile refuses them.
@@ -360,6 +361,7 @@ impl Profile {
             resource,
             accept_na_token_type,
             revocation_url,
+            dpop,
         } = self;
         let mut keys: Vec<&'static str> = [
             ("preset", preset.is_some()),
@@ -424,6 +426,7 @@ impl Profile {
             ("resource", resource.is_some()),
             ("accept_na_token_type", *accept_na_token_type),
             ("revocation_url", revocation_url.is_some()),
+            ("dpop", dpop.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))

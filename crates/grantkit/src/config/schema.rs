@@ -464,6 +464,27 @@ pub struct Profile {
     /// logout`); spelled-out grants only.
     #[serde(default, deserialize_with = "lenient")]
     pub revocation_url: Option<ConfigUrl>,
+    /// Sender-constrained tokens (DPoP, RFC 9449): `dpop = { alg = "ES256" }`.
+    #[serde(default)]
+    pub dpop: Option<DpopConfig>,
+}
+
+/// The `dpop` table of a profile: DPoP (RFC 9449) for every token request and, through the
+/// middleware, every API request.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DpopConfig {
+    /// The key algorithm: `ES256` (default), `ES384`, `RS256`, `PS256` or `EdDSA`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub alg: Option<String>,
+    /// A PKCS#8 PEM private key to bind every token to, instead of a new key per token.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// Let a store without an encryption key write the private key in clear beside the
+    /// token (default `false`: such a profile is refused).
+    #[serde(default)]
+    pub plaintext_key_in_store: bool,
 }
 
 /// What a profile resolves to, without secrets; for listings.
@@ -493,6 +514,9 @@ pub struct ProfileSummary {
     /// A spelled-out `jwt_bearer` profile's assertion `kid`: `kid rsa-kid`, `kid 4Ip6…
     /// (JWK thumbprint)`, `kid … (from the JWK)`. Never a key.
     pub jwt_key: Option<String>,
+    /// DPoP's algorithm and where its key comes from: `ES256 (a new key per token)`,
+    /// `EdDSA (key dpop.pem)`; `None` without DPoP.
+    pub dpop: Option<String>,
 }
 
 impl Profile {
@@ -535,6 +559,13 @@ impl Profile {
                 .client_assertion_summary()
                 .or_else(|| self.summary_client_auth()),
             jwt_key: self.jwt_key_description(),
+            dpop: self.dpop.as_ref().map(|d| {
+                let alg = d.alg.as_deref().unwrap_or("ES256");
+                match &d.private_key_file {
+                    Some(path) => format!("{alg} (key {})", path.display()),
+                    None => format!("{alg} (a new key per token)"),
+                }
+            }),
         }
     }
 }

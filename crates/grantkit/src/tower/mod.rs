@@ -378,7 +378,9 @@ impl Shared {
 
     /// Sets the token's headers on `parts`.
     fn authorize(&self, parts: &mut Parts, url: &Url, token: &Token) -> Result<(), Error> {
-        let headers = self.rules.auth_headers(token, &parts.method, url)?;
+        let headers = self
+            .rules
+            .auth_headers(&self.manager, token, &parts.method, url)?;
         set_headers(&mut parts.headers, headers);
         Ok(())
     }
@@ -433,8 +435,18 @@ where
             let token = shared.manager.token().await?;
             shared.authorize(&mut parts, &url, &token)?;
             let response = ready_call(&mut inner, Request::from_parts(parts, body)).await?;
-            match shared.rules.verdict(response.status(), response.headers()) {
+            let verdict =
+                shared
+                    .rules
+                    .verdict(&shared.manager, &url, response.status(), response.headers());
+            match verdict {
                 Verdict::Accepted => {}
+                Verdict::NonceRequired => {
+                    tracing::debug!(
+                        "the API wants a DPoP nonce, now remembered for the next request \
+                         (this layer does not replay bodies)"
+                    );
+                }
                 Verdict::TokenRejected => {
                     tracing::info!(
                         status = response.status().as_u16(),
@@ -485,8 +497,26 @@ where
             let (first, kept) = read_ready(body, limit).await.map_err(Into::into)?;
             let request = Request::from_parts(parts.clone(), into.make_inner_body(first));
             let response = ready_call(&mut inner, request).await?;
-            match shared.rules.verdict(response.status(), response.headers()) {
+            let verdict =
+                shared
+                    .rules
+                    .verdict(&shared.manager, &url, response.status(), response.headers());
+            match verdict {
                 Verdict::Accepted => return Ok(response),
+                Verdict::NonceRequired => {
+                    let Some(kept) = kept else {
+                        tracing::debug!(
+                            "the API wants a DPoP nonce, now remembered; the request's body \
+                             was streaming or over the replay limit, so it is not sent again"
+                        );
+                        return Ok(response);
+                    };
+                    tracing::debug!("the API wants a DPoP nonce; retrying once with it");
+                    drop(response);
+                    shared.authorize(&mut parts, &url, &token)?;
+                    let body = into.make_inner_body(ReplayBody::buffered(kept));
+                    return ready_call(&mut inner, Request::from_parts(parts, body)).await;
+                }
                 Verdict::TokenRejected => {}
             }
             shared.manager.invalidate(&token).await;

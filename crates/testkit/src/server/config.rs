@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{TestServer, TlsClient};
+use super::{DpopMode, TestServer, TlsClient};
 
 /// The JWT-bearer grant type URI.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -101,6 +101,13 @@ pub struct ServerConfig {
     /// How the device authorization endpoint (`/device`, RFC 8628) and its simulated user
     /// behave.
     pub device: DeviceFlow,
+    /// How the token endpoint treats DPoP proofs (RFC 9449); [`DpopMode::Off`] by default.
+    pub dpop: DpopMode,
+    /// Whether the protected API asks for its own DPoP nonce in the proofs of API
+    /// requests (RFC 9449 §9). Off by default.
+    pub api_dpop_nonce: bool,
+    /// How far a DPoP proof's `iat` may be from the server's clock (60 s).
+    pub dpop_iat_window: Duration,
 }
 
 /// The simulated user of the device authorization grant: after
@@ -168,6 +175,9 @@ impl Default for ServerConfig {
             whole_second_expiry: false,
             omit_scope: false,
             device: DeviceFlow::default(),
+            dpop: DpopMode::Off,
+            api_dpop_nonce: false,
+            dpop_iat_window: Duration::from_secs(60),
         }
     }
 }
@@ -193,4 +203,6 @@ pub struct RecordedRequest {
     /// The base64url SHA-256 thumbprint (`x5t#S256`) of the TLS client certificate the
     /// request came with, on a server started with [`TestServer::start_tls`].
     pub client_certificate: Option<String>,
+    /// The `DPoP` header (the proof), if any.
+    pub dpop: Option<String>,
 }

@@ -48,6 +48,7 @@ pub(super) async fn device_endpoint(
         params: params.clone(),
         grant_type: None,
         client_certificate: None,
+        dpop: None,
     });
     let config = locked(&shared.config).clone();
     let client_id = match client_credentials(&headers, &params) {

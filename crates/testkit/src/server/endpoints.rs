@@ -53,7 +53,7 @@ pub(super) fn oauth_error(status: StatusCode, code: &str, description: &str) -> 
     response
 }
 
-fn status(code: u16) -> StatusCode {
+pub(super) fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
@@ -110,6 +110,7 @@ pub(super) async fn token_endpoint(
         params: params.clone(),
         grant_type: grant_type.clone(),
         client_certificate: peer.as_ref().map(|p| p.thumbprint.clone()),
+        dpop: header_str(&headers, header::HeaderName::from_static("dpop")),
     });
 
     let delay = locked(&shared.config).token_delay;
@@ -178,6 +179,11 @@ pub(super) async fn token_endpoint(
     }
 
     let config = locked(&shared.config).clone();
+    // DPoP first: a `use_dpop_nonce` answer must not use up a refresh token or a poll.
+    let jkt = match super::dpop::token_request(&shared, &config, &headers, uri.path()) {
+        Ok(jkt) => jkt,
+        Err(r) => return r,
+    };
     let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_owned);
     let scope = text("scope");
     #[allow(clippy::result_large_err)]
@@ -200,6 +206,9 @@ pub(super) async fn token_endpoint(
                     "Client certificate authentication failed",
                 ))
             };
+        }
+        if let Some(assertion) = text("client_assertion") {
+            return super::exchange::client_assertion(&shared, &config, &assertion);
         }
         match client_credentials(&headers, &params) {
             Some((id, secret)) if config.clients.get(&id) == Some(&secret) => Ok(id),
@@ -241,6 +250,12 @@ pub(super) async fn token_endpoint(
             let known = {
                 let mut refresh = locked(&shared.refresh);
                 let grant = refresh.get(&presented).cloned();
+                if let Some(g) = grant.as_ref().filter(|g| g.client_id == id) {
+                    // A refresh token bound to a DPoP key stays usable by that key only.
+                    if let Err(r) = super::dpop::check_refresh(g.jkt.as_deref(), jkt.as_ref()) {
+                        return r;
+                    }
+                }
                 if grant.is_some() && config.rotate_refresh_tokens {
                     refresh.remove(&presented);
                 }
@@ -259,7 +274,7 @@ pub(super) async fn token_endpoint(
                         );
                         let mut body = token;
                         body.insert("refresh_token".into(), Value::String(presented));
-                        return json_ok(body);
+                        return super::dpop::respond(&shared, &config, body, jkt.as_ref(), &id);
                     }
                     (id, g.scope, true)
                 }
@@ -287,6 +302,16 @@ pub(super) async fn token_endpoint(
                 Err(r) => return r,
             }
         }
+        Some(super::exchange::TOKEN_EXCHANGE) => {
+            let id = match authenticate() {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
+            match super::exchange::subject(&shared, &text("subject_token").unwrap_or_default()) {
+                Ok(()) => (id, scope, false),
+                Err(r) => return r,
+            }
+        }
         Some(JWT_BEARER) => {
             match verify_assertion(&shared, &config, &text("assertion").unwrap_or_default()) {
                 Ok(issuer) => (issuer, scope, false),
@@ -310,14 +335,21 @@ pub(super) async fn token_endpoint(
             );
         }
     };
-    json_ok(issue(
+    let mut body = issue(
         &shared,
         &config,
         &client_id,
         scope,
         with_refresh,
         expires_override,
-    ))
+    );
+    if grant_type.as_deref() == Some(super::exchange::TOKEN_EXCHANGE) {
+        body.insert(
+            "issued_token_type".into(),
+            "urn:ietf:params:oauth:token-type:access_token".into(),
+        );
+    }
+    super::dpop::respond(&shared, &config, body, jkt.as_ref(), &client_id)
 }
 
 pub(super) fn json_ok(body: Map<String, Value>) -> Response {
@@ -411,6 +443,7 @@ pub(super) fn issue(
             RefreshGrant {
                 client_id: client_id.to_owned(),
                 scope,
+                jkt: None,
             },
         );
         body.insert("refresh_token".into(), Value::String(refresh_token));
@@ -420,7 +453,7 @@ pub(super) fn issue(
 
 /// Verifies an HS256 JWT-bearer assertion: the key id, the signature, `iss` for that key,
 /// `aud` equal to one of the token URLs, and `exp - iat` within the allowed lifetime.
-fn verify_assertion(
+pub(super) fn verify_assertion(
     shared: &Shared,
     config: &ServerConfig,
     assertion: &str,
@@ -485,41 +518,4 @@ fn verify_assertion(
         return Err("the assertion has expired".into());
     }
     Ok(issuer.clone())
-}
-
-pub(super) async fn api_endpoint(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Response {
-    let reject = status(locked(&shared.config).api_reject_status);
-    match check_api_authorization(
-        &shared,
-        header_str(&headers, header::AUTHORIZATION).as_deref(),
-    ) {
-        Ok(()) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"ok":true}"#,
-        )
-            .into_response(),
-        Err(why) => (reject, why).into_response(),
-    }
-}
-
-/// Counts an API request and checks its `Authorization` header: `Bearer <a token this
-/// server issued, not revoked, not expired>`; else the reason it is refused.
-pub(super) fn check_api_authorization(
-    shared: &Shared,
-    authorization: Option<&str>,
-) -> Result<(), &'static str> {
-    shared.api_requests.fetch_add(1, Ordering::SeqCst);
-    let Some(token) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return Err("missing bearer token");
-    };
-    let issued = locked(&shared.issued).get(token).cloned();
-    match issued {
-        Some(i) if shared.clock.now() < i.expires_at => Ok(()),
-        Some(_) => Err("token expired"),
-        None => Err("unknown token"),
-    }
 }

@@ -414,3 +414,61 @@ async fn a_panicking_grant_releases_the_lock_and_records_its_failure() {
         .unwrap();
     assert_eq!(record.message(), "the grant panicked");
 }
+
+/// A store whose reads take `delay` of the manager's clock (a fail-over, a slow network).
+#[derive(Debug)]
+struct SlowStore {
+    inner: MemoryStore,
+    clock: ManualClock,
+    delay: Duration,
+}
+
+#[async_trait]
+impl TokenStore for SlowStore {
+    async fn load(&self, key: &str) -> Result<Option<Token>> {
+        let token = self.inner.load(key).await;
+        self.clock.advance(self.delay);
+        token
+    }
+    async fn save(&self, key: &str, token: &Token) -> Result<()> {
+        self.inner.save(key, token).await
+    }
+    async fn remove(&self, key: &str) -> Result<()> {
+        self.inner.remove(key).await
+    }
+    async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
+        self.inner.try_lock(key, ttl).await
+    }
+}
+
+/// A stored token that was fresh when the read started but expired while the store took
+/// its time is not handed out: the token is judged by the clock after the read.
+#[tokio::test]
+async fn a_stored_token_that_expired_during_a_slow_read_is_not_handed_out() {
+    let clock = ManualClock::at_fixed_epoch();
+    let store = MemoryStore::new();
+    let now = clock.now();
+    let (grant, calls) = counting_grant(Duration::from_secs(100));
+    let manager = builder(&clock)
+        .grant(grant)
+        .store(SlowStore {
+            inner: store.clone(),
+            clock: clock.clone(),
+            delay: Duration::from_secs(2),
+        })
+        .build()
+        .unwrap();
+    // Another process saved a token with 1.5 s left: fresh by the policy's window at the
+    // start of a read (the window is capped at half its 3 s lifetime)…
+    let stored = Token::new(
+        "from-the-fleet",
+        now - Duration::from_millis(1500),
+        now + Duration::from_millis(1500),
+    );
+    store.save(manager.cache_key(), &stored).await.unwrap();
+    let token = manager.token().await.unwrap();
+    // …and expired 0.5 s before the read returned.
+    assert_eq!(token.access_token().secret(), "tok-1");
+    assert!(!token.is_expired(clock.now()));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -1,0 +1,107 @@
+//! A fleet of processes sharing one DPoP-bound token (RFC 9449) through a real Redis: each
+//! process (`grantkit-fleet-member`, this package's binary) builds its manager from the
+//! same profile — DPoP, an encrypted Redis store — and makes API calls through the reqwest
+//! middleware to the in-process resource server, which checks every proof (signature,
+//! `htm`/`htu`, `ath`, replay, the token's key binding) and demands its own nonces, while
+//! the token endpoint demands nonces too. Every call succeeds, every process uses the one
+//! token, and the fleet asked the token endpoint for one token.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use grantkit::time::SystemClock;
+use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
+use grantkit_testkit::server::{DpopMode, ServerConfig, TestServer};
+
+const PROCESSES: usize = 6;
+const CALLS: usize = 4;
+
+#[test]
+fn processes_sharing_a_redis_store_use_one_dpop_bound_token_for_every_api_call() {
+    let redis = RedisServer::start();
+    let mut server_config = ServerConfig::default();
+    server_config.dpop = DpopMode::RequireNonce;
+    server_config.api_dpop_nonce = true;
+    let server = TestServer::start_in_background(server_config, Arc::new(SystemClock::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("store.key");
+    std::fs::write(&key_file, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n").unwrap();
+    set_private(&key_file);
+    let config = dir.path().join("grantkit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [profiles.fleet]
+            grant = "client_credentials"
+            token_url = "{token_url}"
+            client_id = "{id}"
+            client_secret = "{secret}"
+            dpop = {{ alg = "ES256" }}
+            store = {{ kind = "redis", url = "{redis}", prefix = "{prefix}", encryption_key_file = "{key}" }}
+            "#,
+            token_url = server.token_url(),
+            id = TestServer::CLIENT_ID,
+            secret = TestServer::CLIENT_SECRET,
+            redis = redis.url(),
+            prefix = unique_prefix("dpop_fleet"),
+            key = key_file.display(),
+        ),
+    )
+    .unwrap();
+    set_private(&config);
+
+    let api = format!("{}?fleet=1", server.resource_url());
+    let members: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_grantkit-fleet-member"))
+                .args([config.to_str().unwrap(), "fleet", &api, &CALLS.to_string()])
+                .env_remove("GRANTKIT_CONFIG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut fingerprints = Vec::new();
+    for member in members {
+        let output = member.wait_with_output().unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            output.status.success(),
+            "a fleet member failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), CALLS, "{stdout}");
+        for line in lines {
+            let (status, fingerprint) = line.split_once(' ').unwrap();
+            assert_eq!(status, "200", "{stdout}");
+            fingerprints.push(fingerprint.to_owned());
+        }
+    }
+    fingerprints.dedup();
+    assert_eq!(fingerprints.len(), 1, "one token for the whole fleet");
+    assert_eq!(
+        server.tokens_issued(),
+        1,
+        "one token request answered with a token"
+    );
+    assert_eq!(server.dpop_api_accepted(), PROCESSES * CALLS);
+    // Every refusal was a nonce asked for, never a bad proof or binding: one at the token
+    // endpoint (the one renewal's first request), and one per process at the API (each
+    // process's first call; the middleware retries it with the nonce and remembers it).
+    let refusals = server.dpop_refusals();
+    assert!(refusals.iter().all(|r| r.contains("nonce")), "{refusals:?}");
+    let at = |side: &str| refusals.iter().filter(|r| r.starts_with(side)).count();
+    assert_eq!(at("token:"), 1, "{refusals:?}");
+    assert_eq!(at("api:"), PROCESSES, "{refusals:?}");
+    assert_eq!(server.dpop_api_refused(), PROCESSES);
+}
+
+fn set_private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
