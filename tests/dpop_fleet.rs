@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use grantkit::time::SystemClock;
@@ -54,34 +53,15 @@ fn processes_sharing_a_redis_store_use_one_dpop_bound_token_for_every_api_call()
     set_private(&config);
 
     let api = format!("{}?fleet=1", server.resource_url());
-    let members: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_grantkit-fleet-member"))
-                .args([config.to_str().unwrap(), "fleet", &api, &CALLS.to_string()])
-                .env_remove("GRANTKIT_CONFIG")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut fingerprints = Vec::new();
-    for member in members {
-        let output = member.wait_with_output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        assert!(
-            output.status.success(),
-            "a fleet member failed: {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines.len(), CALLS, "{stdout}");
-        for line in lines {
-            let (status, fingerprint) = line.split_once(' ').unwrap();
-            assert_eq!(status, "200", "{stdout}");
-            fingerprints.push(fingerprint.to_owned());
-        }
-    }
+    let mut fingerprints = grantkit_integration_tests::fleet::run(
+        env!("CARGO_BIN_EXE_grantkit-fleet-member"),
+        &config,
+        "fleet",
+        &api,
+        PROCESSES,
+        CALLS,
+        &String::new,
+    );
     fingerprints.dedup();
     assert_eq!(fingerprints.len(), 1, "one token for the whole fleet");
     assert_eq!(

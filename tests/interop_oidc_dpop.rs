@@ -323,8 +323,6 @@ async fn the_middleware_calls_a_real_validator_with_a_bound_token_and_its_nonce(
 /// one key, and every API call through their middleware passes the real validator.
 #[test]
 fn a_fleet_of_processes_uses_one_bound_token_from_the_provider() {
-    use std::process::{Command, Stdio};
-
     use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 
     let Some(op) = op() else { return };
@@ -357,32 +355,15 @@ fn a_fleet_of_processes_uses_one_bound_token_from_the_provider() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let api = format!("{}/api/things", op.api);
-    let members: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_grantkit-fleet-member"))
-                .args([config.to_str().unwrap(), "fleet", &api, "3"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut fingerprints = Vec::new();
-    for member in members {
-        let output = member.wait_with_output().unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        assert!(
-            output.status.success(),
-            "a fleet member failed: {stdout}\n{}\n{}",
-            String::from_utf8_lossy(&output.stderr),
-            op.log()
-        );
-        for line in stdout.lines() {
-            let (status, fingerprint) = line.split_once(' ').unwrap();
-            assert_eq!(status, "200", "{stdout}");
-            fingerprints.push(fingerprint.to_owned());
-        }
-    }
+    let mut fingerprints = grantkit_integration_tests::fleet::run(
+        env!("CARGO_BIN_EXE_grantkit-fleet-member"),
+        &config,
+        "fleet",
+        &api,
+        4,
+        3,
+        &|| op.log(),
+    );
     assert_eq!(fingerprints.len(), 12);
     fingerprints.dedup();
     assert_eq!(fingerprints.len(), 1, "one token for the whole fleet");

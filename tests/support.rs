@@ -230,3 +230,60 @@ pub mod interop {
 
 #[allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)] // test support
 pub mod oidc_provider;
+
+/// Fleets of processes for the multi-process tests: `grantkit-fleet-member` (this
+/// package's binary, `tests/bin/fleet_member.rs`) run several times at once.
+pub mod fleet {
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+
+    /// Runs `processes` fleet members at once, each making `calls` API calls to `url` with
+    /// the manager of `profile` in `config`, and returns the token fingerprint of every
+    /// call. Panics, with the member's output and `context`, when a member fails or a call
+    /// is not answered 200.
+    pub fn run(
+        member_binary: &str,
+        config: &Path,
+        profile: &str,
+        url: &str,
+        processes: usize,
+        calls: usize,
+        context: &dyn Fn() -> String,
+    ) -> Vec<String> {
+        let members: Vec<_> = (0..processes)
+            .map(|_| {
+                Command::new(member_binary)
+                    .arg(config)
+                    .args([profile, url, &calls.to_string()])
+                    .env_remove("GRANTKIT_CONFIG")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {member_binary}: {e}"))
+            })
+            .collect();
+        let mut fingerprints = Vec::new();
+        for member in members {
+            let output = member
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("a fleet member vanished: {e}"));
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                output.status.success(),
+                "a fleet member failed: {stdout}\n{}\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                context()
+            );
+            let lines: Vec<&str> = stdout.lines().collect();
+            assert_eq!(lines.len(), calls, "{stdout}");
+            for line in lines {
+                let Some((status, fingerprint)) = line.split_once(' ') else {
+                    panic!("a fleet member printed {line:?}");
+                };
+                assert_eq!(status, "200", "{stdout}");
+                fingerprints.push(fingerprint.to_owned());
+            }
+        }
+        fingerprints
+    }
+}

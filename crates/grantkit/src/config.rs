@@ -58,6 +58,7 @@ mod schema;
 mod signing;
 mod sources;
 mod store_redis;
+mod summary;
 mod text;
 mod tls;
 
@@ -70,9 +71,10 @@ pub(crate) use exchange::single_audience;
 pub use login::USER_TOKEN_EXTRA_TTL;
 pub use preset::PresetName;
 pub use schema::{
-    Config, ConfigUrl, DpopConfig, GrantKind, JwtConfig, Profile, ProfileSummary, RefreshConfig,
-    StoreConfig, StoreKind,
+    Config, ConfigUrl, DpopConfig, GrantKind, JwtConfig, Profile, RefreshConfig, StoreConfig,
+    StoreKind,
 };
+pub use summary::ProfileSummary;
 
 /// The environment variable naming the configuration file.
 pub const CONFIG_ENV: &str = "GRANTKIT_CONFIG";
