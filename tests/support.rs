@@ -233,6 +233,7 @@ pub mod oidc_provider;
 
 /// Fleets of processes for the multi-process tests: `grantkit-fleet-member` (this
 /// package's binary, `tests/bin/fleet_member.rs`) run several times at once.
+#[allow(clippy::panic)] // test support: a failed member fails the test
 pub mod fleet {
     use std::path::Path;
     use std::process::{Command, Stdio};
