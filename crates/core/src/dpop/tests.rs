@@ -1,3 +1,6 @@
+//! Tests of `DpopKey`, `DpopNonces` and `Dpop` (compiled only under `#[cfg(test)]`: see
+//! `mod tests` in `dpop.rs`); unwrapping here fails a test, never a caller.
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
