@@ -2,8 +2,9 @@
 //! living 2 s, for a fixed number of seconds. Every manager has its own `RedisStore`, so
 //! its own Redis connection: M managers in one process cost Redis what M processes would.
 //! Prints the token requests made (one per renewal is the goal), the Redis commands the
-//! fleet sent (deltas of `INFO commandstats`), how long after a token was issued the calls
-//! that had to wait for it got it, the expired tokens handed out (must be 0) and the errors.
+//! fleet sent (deltas of `INFO commandstats`), how long after a token was issued (its
+//! request sent) and after it was saved in the store the calls that had to wait for it got
+//! it, the expired tokens handed out (must be 0) and the errors.
 //!
 //! Run: `cargo run --release -p grantkit-benches --bin fleet -- --processes 8 --managers 32 --tasks 1 --seconds 30`
 //! (`--at-expiry` renews only at expiry, so that the whole fleet waits for every renewal;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use grantkit::{
     Token,
     policy::RefreshPolicy,
-    store::{FailureRecord, LockAttempt, RedisStore, SharedTokenStore, TokenStore},
+    store::{FailureRecord, LockAttempt, RedisStore, SharedTokenStore, StoreWatch, TokenStore},
     time::{Clock, SystemClock},
 };
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
@@ -97,24 +98,35 @@ impl RefreshPolicy for AtExpiry {
     }
 }
 
-/// The Redis store without its change notifications ([`TokenStore::watch`] left at its
+/// The Redis store, recording when each token was saved (to time the waiters from it), and
+/// without its change notifications when `watch` is off ([`TokenStore::watch`] left at its
 /// default): waiters poll, as before notifications existed (`--no-watch`).
 #[derive(Debug)]
-struct NoWatch(RedisStore);
+struct Timed {
+    redis: RedisStore,
+    watch: bool,
+    tally: Arc<Tally>,
+}
 
 #[grantkit::store::async_trait]
-impl TokenStore for NoWatch {
+impl TokenStore for Timed {
     async fn load(&self, key: &str) -> grantkit::Result<Option<Token>> {
-        self.0.load(key).await
+        self.redis.load(key).await
     }
     async fn save(&self, key: &str, token: &Token) -> grantkit::Result<()> {
-        self.0.save(key, token).await
+        let saved = self.redis.save(key, token).await;
+        self.tally
+            .saves
+            .lock()
+            .unwrap()
+            .push((micros(token.issued_at()), micros(SystemClock::new().now())));
+        saved
     }
     async fn remove(&self, key: &str) -> grantkit::Result<()> {
-        self.0.remove(key).await
+        self.redis.remove(key).await
     }
     async fn try_lock(&self, key: &str, ttl: Duration) -> grantkit::Result<LockAttempt> {
-        self.0.try_lock(key, ttl).await
+        self.redis.try_lock(key, ttl).await
     }
     async fn save_failure(
         &self,
@@ -122,14 +134,28 @@ impl TokenStore for NoWatch {
         failure: &FailureRecord,
         ttl: Duration,
     ) -> grantkit::Result<()> {
-        self.0.save_failure(key, failure, ttl).await
+        self.redis.save_failure(key, failure, ttl).await
     }
     async fn load_failure(&self, key: &str) -> grantkit::Result<Option<FailureRecord>> {
-        self.0.load_failure(key).await
+        self.redis.load_failure(key).await
+    }
+    async fn watch(&self, key: &str) -> grantkit::Result<Option<StoreWatch>> {
+        if self.watch {
+            self.redis.watch(key).await
+        } else {
+            Ok(None)
+        }
     }
 }
 
-#[derive(Default)]
+/// Microseconds since the Unix epoch: the clock every process of the fleet shares.
+fn micros(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64
+}
+
+#[derive(Debug, Default)]
 struct Tally {
     calls: AtomicU64,
     /// Tokens that had expired before the call that returned them began (must be 0).
@@ -142,9 +168,12 @@ struct Tally {
     /// said, less the whole-second margin), in ms.
     lifetime_ms: AtomicU64,
     /// For each call that returned a token issued after it began (it waited for that
-    /// renewal, its own or another process's): microseconds from the token's issue to the
-    /// call's return.
-    waits_us: Mutex<Vec<u64>>,
+    /// renewal, its own or another process's): the token's issue (its request sent) and
+    /// the call's return, in µs since the epoch.
+    waits_us: Mutex<Vec<(u64, u64)>>,
+    /// For each token this process saved: its issue and the save's completion, in µs
+    /// since the epoch.
+    saves: Mutex<Vec<(u64, u64)>>,
 }
 
 /// One member of the fleet: M managers × T tasks calling `token()` until the deadline.
@@ -154,12 +183,11 @@ fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
     let tally = Arc::new(Tally::default());
     let managers: Vec<_> = (0..args.managers)
         .map(|_| {
-            let redis = RedisStore::from_url(redis_url).unwrap().prefix(prefix);
-            let store = if args.no_watch {
-                SharedTokenStore::new(NoWatch(redis))
-            } else {
-                SharedTokenStore::new(redis)
-            };
+            let store = SharedTokenStore::new(Timed {
+                redis: RedisStore::from_url(redis_url).unwrap().prefix(prefix),
+                watch: !args.no_watch,
+                tally: Arc::clone(&tally),
+            });
             let mut builder = grantkit::TokenManager::builder()
                 .grant(grantkit::ClientCredentials::form(
                     token_url.to_owned(),
@@ -205,13 +233,11 @@ fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
                                     tally.expired_in_call.fetch_add(1, Ordering::Relaxed);
                                 }
                                 if t.issued_at() > began {
-                                    let after_issue =
-                                        now.duration_since(t.issued_at()).unwrap_or_default();
                                     tally
                                         .waits_us
                                         .lock()
                                         .unwrap()
-                                        .push(after_issue.as_micros() as u64);
+                                        .push((micros(t.issued_at()), micros(now)));
                                 }
                             }
                             Err(_) => {
@@ -228,20 +254,24 @@ fn child(args: &Args, redis_url: &str, token_url: &str, prefix: &str) {
         }
     });
     let requests: u64 = managers.iter().map(|m| m.stats().token_requests).sum();
-    let waits = tally.waits_us.lock().unwrap();
+    let pairs = |v: &Mutex<Vec<(u64, u64)>>| {
+        v.lock()
+            .unwrap()
+            .iter()
+            .map(|(a, b)| format!("{a}:{b}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     println!(
-        "{} {} {} {} {} {} | {}",
+        "{} {} {} {} {} {} | {} | {}",
         tally.calls.load(Ordering::Relaxed),
         tally.expired.load(Ordering::Relaxed),
         tally.expired_in_call.load(Ordering::Relaxed),
         tally.errors.load(Ordering::Relaxed),
         requests,
         tally.lifetime_ms.load(Ordering::Relaxed),
-        waits
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
+        pairs(&tally.waits_us),
+        pairs(&tally.saves),
     );
 }
 
@@ -311,14 +341,33 @@ fn main() {
                 .unwrap()
         })
         .collect();
-    let (mut calls, mut expired, mut errors, mut by_process, mut waits) =
-        (0u64, 0u64, 0u64, Vec::new(), Vec::new());
+    let (mut calls, mut expired, mut errors, mut by_process) = (0u64, 0u64, 0u64, Vec::new());
+    let (mut returns, mut saved_at) = (Vec::new(), BTreeMap::new());
     let (mut lifetime_ms, mut expired_in_call) = (0u64, 0u64);
     for c in children {
         let out = c.wait_with_output().unwrap();
         assert!(out.status.success(), "a fleet member failed");
         let line = String::from_utf8_lossy(&out.stdout);
-        let (counts, waited) = line.split_once('|').unwrap();
+        let mut parts = line.split('|');
+        let (counts, waited, saved) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let pairs = |text: &str| -> Vec<(u64, u64)> {
+            text.split_whitespace()
+                .map(|p| {
+                    let (a, b) = p.split_once(':').unwrap();
+                    (a.parse().unwrap(), b.parse().unwrap())
+                })
+                .collect()
+        };
+        returns.extend(pairs(waited));
+        // Keyed by the issue's millisecond: the store keeps it in ms.
+        for (issued, at) in pairs(saved) {
+            let first = saved_at.entry(issued / 1000).or_insert(at);
+            *first = (*first).min(at);
+        }
         let n: Vec<u64> = counts
             .split_whitespace()
             .map(|x| x.parse().unwrap())
@@ -329,7 +378,6 @@ fn main() {
         errors += n[3];
         by_process.push(n[4]);
         lifetime_ms = lifetime_ms.max(n[5]);
-        waits.extend(waited.split_whitespace().map(|x| x.parse::<u64>().unwrap()));
     }
     let elapsed = started.elapsed();
     let after = command_stats(&rt, redis.url());
@@ -354,13 +402,23 @@ fn main() {
             args.seconds as f64 / (seen * 0.5)
         )
     };
-    waits.sort_unstable();
-    let pct = |p: f64| {
-        if waits.is_empty() {
-            return 0;
-        }
-        let rank = ((p / 100.0) * waits.len() as f64).ceil() as usize;
-        waits[rank.clamp(1, waits.len()) - 1]
+    // From the token's issue (its request sent), and from its save in the store, to the
+    // return of each call that waited for it.
+    let mut from_issue: Vec<u64> = returns.iter().map(|(i, r)| r.saturating_sub(*i)).collect();
+    let mut from_save: Vec<u64> = returns
+        .iter()
+        .filter_map(|(i, r)| Some(r.saturating_sub(*saved_at.get(&(i / 1000))?)))
+        .collect();
+    let percentiles = |waits: &mut Vec<u64>| {
+        waits.sort_unstable();
+        let pct = |p: f64| {
+            if waits.is_empty() {
+                return 0.0;
+            }
+            let rank = ((p / 100.0) * waits.len() as f64).ceil() as usize;
+            waits[rank.clamp(1, waits.len()) - 1] as f64 / 1000.0
+        };
+        format!("{:.1} / {:.1} / {:.1} ms", pct(50.0), pct(99.0), pct(100.0))
     };
     let managers = args.processes * args.managers;
     println!(
@@ -396,11 +454,13 @@ fn main() {
     );
     println!("| Redis commands by name | {commands:?} |");
     println!(
-        "| calls that waited for a new token: count; token issued → call returned p50 / p99 / max | {}; {:.1} / {:.1} / {:.1} ms |",
-        waits.len(),
-        pct(50.0) as f64 / 1000.0,
-        pct(99.0) as f64 / 1000.0,
-        pct(100.0) as f64 / 1000.0
+        "| calls that waited for a new token: count; token issued (request sent) → call returned p50 / p99 / max | {}; {} |",
+        from_issue.len(),
+        percentiles(&mut from_issue)
+    );
+    println!(
+        "| the same, token saved in the store → call returned p50 / p99 / max | {} |",
+        percentiles(&mut from_save)
     );
     println!("| expired tokens handed out (expired before the call began) | {expired} |");
     println!("| tokens that expired during the call that returned them | {expired_in_call} |");

@@ -56,11 +56,12 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 ///   to reach Redis, operations fail at once for 0.5 s before trying again. Every failure
 ///   is an [`ErrorKind::Store`] error: the manager logs it and carries on with its memory
 ///   and the token endpoint.
-/// - **Waiting without polling**: [`TokenStore::watch`] subscribes to the key's channel
-///   (a connection of its own, for one wait), so a manager waiting for another process's
-///   lock holder reads the store when the holder announces its outcome; the manager's
-///   slow polling remains the fallback (pub/sub delivers at most once). Not with Redis
-///   Cluster nor through Sentinel, whose waiters poll.
+/// - **Waiting without polling**: [`TokenStore::watch`] listens on the key's channel, so a
+///   manager waiting for another process's lock holder reads the store when the holder
+///   announces its outcome. Every wait on a store (and its clones) shares one subscriber
+///   connection, made at the first wait and kept: a wait sends no command of its own. The
+///   manager's slow polling remains the fallback (pub/sub delivers at most once). Not with
+///   Redis Cluster nor through Sentinel, whose waiters poll.
 /// - **Reconnects**: the connection (a
 ///   [`ConnectionManager`](redis::aio::ConnectionManager), created on first use) is
 ///   re-established by itself when Redis comes back; through Sentinel, the master is looked
@@ -122,6 +123,7 @@ struct Config {
 struct State {
     conn: Mutex<Option<Conn>>,
     down_until: Mutex<Option<tokio::time::Instant>>,
+    hub: notify::Hub,
 }
 
 impl RedisStore {

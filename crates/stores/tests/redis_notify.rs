@@ -157,7 +157,10 @@ async fn a_manager_waiting_for_another_holder_watches_and_takes_its_token() {
     assert_eq!(got.access_token().secret(), "holders-token");
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no request of its own");
     assert_eq!(manager.stats().tokens_from_store, 1);
-    // The wait is over: its subscription (and connection) goes.
+    // The wait is over; the store's subscriber stays for its next waits, and goes with
+    // the store.
+    assert_eq!(subscribers(&mut conn, &channel).await, 1);
+    drop(manager);
     let unsubscribed = tokio::time::timeout(PATIENCE, async {
         while subscribers(&mut conn, &channel).await != 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -166,6 +169,112 @@ async fn a_manager_waiting_for_another_holder_watches_and_takes_its_token() {
     .await;
     assert!(
         unsubscribed.is_ok(),
-        "the finished wait left its subscription"
+        "the dropped store closed its subscriber connection"
+    );
+}
+
+/// Waits on one store share its subscriber connection: one `SUBSCRIBE` per key in the
+/// connection's life, and no command at all for a wait after that.
+#[tokio::test]
+async fn every_wait_on_a_store_shares_one_subscription_per_key() {
+    let mut redis = RedisServer::spawn();
+    let prefix = unique_prefix("notify-shared");
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
+    let channel = format!("{prefix}notify:{KEY}");
+    let other_channel = format!("{prefix}notify:{KEY}-other");
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let subscribes = async |conn: &mut redis::aio::MultiplexedConnection| {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(conn)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_subscribe:calls="))
+            .map_or(0, |rest| {
+                rest.split(',').next().unwrap().parse::<u64>().unwrap()
+            })
+    };
+
+    let mut first = store.watch(KEY).await.unwrap().expect("Redis can watch");
+    let mut second = store
+        .clone()
+        .watch(KEY)
+        .await
+        .unwrap()
+        .expect("Redis can watch");
+    let mut other = store.watch(&format!("{KEY}-other")).await.unwrap().unwrap();
+    assert_eq!(subscribers(&mut conn, &channel).await, 1, "one subscriber");
+    assert_eq!(subscribers(&mut conn, &other_channel).await, 1);
+    assert_eq!(subscribes(&mut conn).await, 2, "one SUBSCRIBE per key");
+
+    // A message wakes every wait on its key, and only those.
+    store.save(KEY, &fresh("secret-shared")).await.unwrap();
+    for watch in [&mut first, &mut second] {
+        assert!(
+            tokio::time::timeout(PATIENCE, watch.changed())
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), other.changed())
+            .await
+            .is_err(),
+        "another key's wait sleeps on"
+    );
+    drop((first, second));
+    let mut third = store.watch(KEY).await.unwrap().unwrap();
+    assert_eq!(subscribes(&mut conn).await, 2, "a later wait sends nothing");
+    assert_eq!(subscribers(&mut conn, &channel).await, 1);
+
+    // The connection is lost: the waits of the moment end, and the next wait connects
+    // and subscribes again.
+    redis.restart();
+    for watch in [&mut third, &mut other] {
+        assert!(
+            !tokio::time::timeout(PATIENCE, watch.changed())
+                .await
+                .unwrap(),
+            "the lost connection ends the wait"
+        );
+    }
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut again = tokio::time::timeout(PATIENCE, async {
+        loop {
+            // The store's outage back-off refuses for 0.5 s after a failure.
+            if let Ok(Some(watch)) = store.watch(KEY).await {
+                break watch;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a new subscriber connection");
+    assert_eq!(subscribers(&mut conn, &channel).await, 1);
+    // The store's own connection finds the restart at its next command, and reconnects.
+    tokio::time::timeout(PATIENCE, async {
+        while store
+            .save(KEY, &fresh("secret-after-restart"))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("saved after the restart");
+    assert!(
+        tokio::time::timeout(PATIENCE, again.changed())
+            .await
+            .unwrap()
     );
 }

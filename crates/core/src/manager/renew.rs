@@ -234,7 +234,11 @@ impl Inner {
                 None
             }
         };
-        // Subscribed: what the holder did before that is read at once, without waiting.
+        // Subscribed: a token the holder saved before that is read at once, without
+        // waiting. Only the token: a failure recorded or a lock released in that same
+        // instant (rare, and announced too) waits for the fallback poll, so that a waiter
+        // costs the store one read more than a polling one, not three.
+        let mut token_only = watch.is_some();
         let mut delay = if watch.is_some() {
             Duration::ZERO
         } else {
@@ -274,6 +278,9 @@ impl Inner {
                 if !stored.is_expired(now) && !same_as_revoked {
                     return Waited::Token(stored);
                 }
+            }
+            if std::mem::take(&mut token_only) {
+                continue;
             }
             if let Some(record) = self.shared_failure().await {
                 return Waited::Failed(record);

@@ -6,12 +6,14 @@ use crate::manager::test_support::*;
 use crate::store::{StoreLock, StoreWatch, WatchChanges};
 
 /// A memory store that wakes its watchers after every save, unless told to lose the
-/// messages; counts the watches made.
+/// messages; counts the watches made, the loads and the lock attempts.
 #[derive(Debug, Clone)]
 struct NotifyingStore {
     inner: MemoryStore,
     changes: tokio::sync::broadcast::Sender<()>,
     watches: Arc<AtomicUsize>,
+    loads: Arc<AtomicUsize>,
+    lock_attempts: Arc<AtomicUsize>,
     lose_messages: bool,
 }
 
@@ -21,6 +23,8 @@ impl NotifyingStore {
             inner: MemoryStore::new(),
             changes: tokio::sync::broadcast::channel(16).0,
             watches: Arc::default(),
+            loads: Arc::default(),
+            lock_attempts: Arc::default(),
             lose_messages,
         }
     }
@@ -29,6 +33,7 @@ impl NotifyingStore {
 #[async_trait]
 impl TokenStore for NotifyingStore {
     async fn load(&self, key: &str) -> Result<Option<Token>> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(key).await
     }
     async fn save(&self, key: &str, token: &Token) -> Result<()> {
@@ -42,6 +47,7 @@ impl TokenStore for NotifyingStore {
         self.inner.remove(key).await
     }
     async fn try_lock(&self, key: &str, ttl: Duration) -> Result<LockAttempt> {
+        self.lock_attempts.fetch_add(1, Ordering::SeqCst);
         self.inner.try_lock(key, ttl).await
     }
     async fn watch(&self, _: &str) -> Result<Option<StoreWatch>> {
@@ -124,6 +130,10 @@ async fn a_waiter_takes_the_holders_token_when_notified_not_at_its_next_poll() {
         "the waiter asked no endpoint"
     );
     assert_eq!(manager.stats().tokens_from_store, 1);
+    // What the wait cost the store: before it, a read and a lock attempt (besides the
+    // test's own); once subscribed, a read of the token alone; once woken, a read.
+    assert_eq!(store.loads.load(Ordering::SeqCst), 3);
+    assert_eq!(store.lock_attempts.load(Ordering::SeqCst), 2);
     lock.release().await.unwrap();
 }
 
