@@ -278,3 +278,52 @@ async fn every_wait_on_a_store_shares_one_subscription_per_key() {
             .unwrap()
     );
 }
+
+/// A failed attempt to connect the subscriber is not repeated by every wait queued behind
+/// it: for a moment they fail at once (and poll); then a wait connects again.
+#[tokio::test]
+async fn waits_behind_a_failed_subscriber_connection_fail_at_once_then_retry() {
+    let mut redis = RedisServer::spawn();
+    let prefix = unique_prefix("notify-down");
+    let store = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
+    redis.stop();
+
+    let first = store.watch(KEY).await.unwrap_err().to_string();
+    assert!(
+        first.contains("Redis subscriber connection failed"),
+        "{first}"
+    );
+    let second = store.watch(KEY).await.unwrap_err().to_string();
+    assert!(
+        second.contains("the last attempt failed moments ago"),
+        "{second}"
+    );
+
+    redis.restart();
+    let mut watch = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(Some(watch)) = store.watch(KEY).await {
+                break watch;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a subscriber connection once Redis is back");
+    tokio::time::timeout(PATIENCE, async {
+        while store
+            .save(KEY, &fresh("secret-after-outage"))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("saved once Redis is back");
+    assert!(
+        tokio::time::timeout(PATIENCE, watch.changed())
+            .await
+            .unwrap()
+    );
+}

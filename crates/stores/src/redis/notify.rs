@@ -28,7 +28,7 @@ use grantkit_core::{Error, Result, StoreWatch, WatchChanges};
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::{OnceCell, oneshot, watch};
 
-use super::{RedisStore, Target};
+use super::{OUTAGE_BACKOFF, RedisStore, Target};
 
 impl RedisStore {
     /// The pub/sub channel on which changes under `key` are announced.
@@ -83,10 +83,18 @@ impl RedisStore {
 /// documentation.
 #[derive(Default)]
 pub(super) struct Hub {
+    /// Locked across a connection attempt, so concurrent first waits make one connection.
+    state: tokio::sync::Mutex<HubState>,
+}
+
+#[derive(Default)]
+struct HubState {
     /// The connection of the moment; `None` before the first wait, or once closed and
-    /// not yet replaced. Locked across a connection attempt, so concurrent first waits
-    /// make one connection.
-    live: tokio::sync::Mutex<Option<Arc<Live>>>,
+    /// not yet replaced.
+    live: Option<Arc<Live>>,
+    /// After a failed attempt to connect, no other before this: the waits queued behind
+    /// that attempt fail at once (and poll) instead of each trying for the whole budget.
+    retry_after: Option<tokio::time::Instant>,
 }
 
 impl Hub {
@@ -126,33 +134,31 @@ impl Hub {
 
     /// The open connection, or a new one.
     async fn live(&self, client: &redis::Client, budget: Duration) -> Result<Arc<Live>> {
-        let mut slot = self.live.lock().await;
-        if let Some(live) = slot.as_ref().filter(|live| !live.is_closed()) {
+        let mut state = self.state.lock().await;
+        if let Some(live) = state.live.as_ref().filter(|live| !live.is_closed()) {
             return Ok(Arc::clone(live));
         }
-        *slot = None;
-        let pubsub = match tokio::time::timeout(budget, client.get_async_pubsub()).await {
-            Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(e)) => {
-                return Err(Error::store("Redis subscriber connection failed").with_source(e));
+        state.live = None;
+        let now = tokio::time::Instant::now();
+        if state.retry_after.is_some_and(|at| now < at) {
+            return Err(Error::store(
+                "Redis subscriber connection skipped: the last attempt failed moments ago",
+            ));
+        }
+        let error = match tokio::time::timeout(budget, client.get_async_pubsub()).await {
+            Ok(Ok(pubsub)) => {
+                state.retry_after = None;
+                let live = Live::start(pubsub);
+                state.live = Some(Arc::clone(&live));
+                return Ok(live);
             }
-            Err(_) => {
-                return Err(Error::store(format!(
-                    "Redis subscriber connection not made within {budget:?}"
-                )));
-            }
+            Ok(Err(e)) => Error::store("Redis subscriber connection failed").with_source(e),
+            Err(_) => Error::store(format!(
+                "Redis subscriber connection not made within {budget:?}"
+            )),
         };
-        let (sink, stream) = pubsub.split();
-        let (stop, stopped) = oneshot::channel();
-        let live = Arc::new(Live {
-            sink,
-            channels: Mutex::default(),
-            closed: AtomicBool::new(false),
-            _stop: stop,
-        });
-        tokio::spawn(read(stream, Arc::downgrade(&live), stopped));
-        *slot = Some(Arc::clone(&live));
-        Ok(live)
+        state.retry_after = Some(tokio::time::Instant::now() + OUTAGE_BACKOFF);
+        Err(error)
     }
 }
 
@@ -175,6 +181,20 @@ struct Subscription {
 }
 
 impl Live {
+    /// Starts reading `pubsub`'s messages in a task of their own.
+    fn start(pubsub: redis::aio::PubSub) -> Arc<Live> {
+        let (sink, stream) = pubsub.split();
+        let (stop, stopped) = oneshot::channel();
+        let live = Arc::new(Live {
+            sink,
+            channels: Mutex::default(),
+            closed: AtomicBool::new(false),
+            _stop: stop,
+        });
+        tokio::spawn(read(stream, Arc::downgrade(&live), stopped));
+        live
+    }
+
     fn channels(&self) -> MutexGuard<'_, HashMap<String, Arc<Subscription>>> {
         self.channels.lock().unwrap_or_else(PoisonError::into_inner)
     }
