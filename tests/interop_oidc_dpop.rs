@@ -246,6 +246,10 @@ async fn an_authorization_code_login_and_its_refresh_are_bound_to_one_key() {
     .authorization_param("prompt", "consent");
     let pending = login.start(&cx).await.unwrap();
     let url = pending.authorization_url().to_owned();
+    assert!(
+        url.contains(&format!("&dpop_jkt={}&", key.thumbprint())),
+        "the code is bound to the key: {url}"
+    );
     let redirect_uri = pending.redirect_uri().to_owned();
     let log = || op.log();
     let (token, (status, page)) = tokio::join!(
@@ -276,6 +280,51 @@ async fn an_authorization_code_login_and_its_refresh_are_bound_to_one_key() {
     assert_eq!(renewed.dpop_key(), Some(&key));
     let info = introspect(op, renewed.access_token().secret()).await;
     assert_eq!(info["cnf"]["jkt"], key.thumbprint(), "{info}");
+}
+
+/// The code of a login started with one key (`dpop_jkt`) is not redeemed with a proof of
+/// another: the provider refuses the exchange (RFC 9449 §10), so a code stolen on its way
+/// back is worthless without the key.
+#[tokio::test]
+async fn a_code_bound_with_dpop_jkt_is_refused_to_a_proof_of_another_key() {
+    let Some(op) = op() else { return };
+    let nonces = Arc::new(DpopNonces::default());
+    let context = |key: &DpopKey| {
+        GrantContext::new(
+            Arc::new(ReqwestHttpClient::new().unwrap()),
+            Arc::new(SystemClock::new()),
+        )
+        .with_dpop(key.clone(), Arc::clone(&nonces))
+    };
+    let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
+    let other = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
+    let login = AuthorizationCodeLogin::new(
+        format!("{}/auth", op.issuer),
+        format!("{}/token", op.issuer),
+        ClientOptions::new("grantkit-native").scope("openid offline_access api:read"),
+    )
+    .authorization_param("prompt", "consent");
+    let pending = login.start(&context(&key)).await.unwrap();
+    let url = pending.authorization_url().to_owned();
+    let redirect_uri = pending.redirect_uri().to_owned();
+    let log = || op.log();
+    let with_other = context(&other);
+    let (refused, (status, page)) = tokio::join!(
+        pending.finish(&with_other),
+        LoginBrowser::new().log_in(url, &redirect_uri, log)
+    );
+    assert_eq!(status, 200, "{page}");
+    let refused = refused.unwrap_err();
+    assert!(refused.is_invalid_grant(), "{}", refused.report());
+    // The provider's answer is a bare `invalid_grant`; its log names the reason.
+    let reason = "DPoP proof key thumbprint does not match dpop_jkt";
+    let logged = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !op.log().contains(reason) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(logged.is_ok(), "{}", op.log());
 }
 
 fn to_string(value: reqwest::header::HeaderValue) -> String {

@@ -60,6 +60,7 @@
 //! |---|---|---|
 //! | `authorization-code` | yes | `AuthorizationCodeLogin`, `PendingLogin`, `Pkce`: a user's login in a browser with a one-shot listener on `127.0.0.1` (hyper, already built by reqwest; the OS random generator through `aws-lc-rs`) |
 //! | `jwt-bearer` | yes | `JwtBearer`, `JwtSigningKey` (HS256, or RS/PS/ES/EdDSA from PEM or a JWK, `kid` by RFC 7638 thumbprint), the `x5t#S256` header of a `Certificate`, and the client assertion methods `ClientAuth::ClientSecretJwt` / `ClientAuth::PrivateKeyJwt` (signs with `jsonwebtoken` on the `aws-lc-rs` backend, the one reqwest's rustls already builds) |
+//! | `dpop` | no | with `authorization-code`: a login made with a DPoP context (`GrantContext::with_dpop`) asks for a code bound to its key (`dpop_jkt`, RFC 9449 §10); the proofs themselves are `grantkit-core`'s |
 //!
 //! # Security
 //! - Client secrets, passwords, signing keys, assertions and refresh tokens are held in

@@ -53,6 +53,7 @@ impl AuthorizationCodeLogin {
         redirect_uri: &str,
         state: &str,
         pkce: &Pkce,
+        dpop_jkt: Option<&str>,
     ) -> Result<String> {
         let mut url =
             url::Url::parse(authorization_url).map_err(|_| GrantError::AuthorizationUrlFragment)?;
@@ -70,6 +71,9 @@ impl AuthorizationCodeLogin {
                 .append_pair("state", state)
                 .append_pair("code_challenge", pkce.challenge())
                 .append_pair("code_challenge_method", pkce.method());
+            if let Some(jkt) = dpop_jkt {
+                query.append_pair("dpop_jkt", jkt);
+            }
             for (name, value) in self.url_params.iter() {
                 query.append_pair(name, value);
             }

@@ -51,6 +51,7 @@ const RESERVED_IN_URL: &[&str] = &[
     "state",
     "code_challenge",
     "code_challenge_method",
+    "dpop_jkt",
 ];
 
 /// A user's login in a browser: the authorization code grant with PKCE, for a program on
@@ -361,7 +362,13 @@ impl AuthorizationCodeLogin {
         let redirect_uri = format!("http://127.0.0.1:{}{}", listener.port(), self.redirect_path);
         let state = pkce::random_token()?;
         let pkce = Pkce::generate()?;
-        let url = self.url(&authorization_url, &redirect_uri, &state, &pkce)?;
+        // A DPoP context's key: the code is bound to it (RFC 9449 §10), so only a token
+        // request signed with it redeems the code.
+        #[cfg(feature = "dpop")]
+        let dpop_jkt = cx.dpop_key().map(grantkit_core::DpopKey::thumbprint);
+        #[cfg(not(feature = "dpop"))]
+        let dpop_jkt = None;
+        let url = self.url(&authorization_url, &redirect_uri, &state, &pkce, dpop_jkt)?;
         tracing::debug!(
             authorization_url = %grantkit_core::redact_url(&authorization_url),
             port = listener.port(),

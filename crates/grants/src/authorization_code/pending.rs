@@ -49,7 +49,9 @@ impl PendingLogin {
         &self.redirect_uri
     }
 
-    /// Waits for the redirect, then redeems the code at the token endpoint.
+    /// Waits for the redirect, then redeems the code at the token endpoint. A login started
+    /// with a DPoP context asked for a code bound to its key (`dpop_jkt`): `cx` must sign
+    /// with the same key, or the server refuses the code.
     ///
     /// # Errors
     /// See [`AuthorizationCodeLogin`]'s "The listener" for the redirect's failures; then

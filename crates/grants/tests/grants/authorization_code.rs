@@ -416,3 +416,40 @@ async fn as_a_grant_it_logs_in_with_its_opener_and_refuses_without_one() {
     assert_eq!(grant.identity().kind(), "user_login");
     assert!(format!("{grant:?}").contains("interactive: true"));
 }
+
+/// With a DPoP context the authorization request asks for a code bound to the context's
+/// key (RFC 9449 §10): `dpop_jkt` is its thumbprint, after the PKCE parameters and before
+/// the extra ones; a `dpop_jkt` of one's own is refused.
+#[cfg(feature = "dpop")]
+#[tokio::test]
+async fn a_dpop_login_binds_the_code_to_its_key_with_dpop_jkt() {
+    use grantkit_core::{DpopAlgorithm, DpopKey, DpopNonces};
+
+    let server = mockito::Server::new_async().await;
+    let login = login(&server, ClientOptions::new("cli")).authorization_param("prompt", "login");
+    let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
+    let cx = cx(&clock()).with_dpop(key.clone(), Arc::new(DpopNonces::default()));
+    let pending = login.start(&cx).await.unwrap();
+    let names: Vec<String> = query(&pending).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        names,
+        [
+            "tenant",
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "dpop_jkt",
+            "prompt"
+        ]
+    );
+    assert_eq!(param(&pending, "dpop_jkt"), key.thumbprint());
+    assert_eq!(key.thumbprint().len(), 43, "a base64url SHA-256");
+
+    let own = login.authorization_param("dpop_jkt", key.thumbprint());
+    let refused = own.start(&cx).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Config);
+    assert!(refused.to_string().contains("dpop_jkt"), "{refused}");
+}
