@@ -128,6 +128,6 @@ pub(crate) fn missing_endpoint(discovery: &Discovery, member: &str) -> Error {
     ))
 }
 
-fn listed(values: Option<&[String]>) -> String {
+pub(crate) fn listed(values: Option<&[String]>) -> String {
     values.map(|v| v.join(", ")).unwrap_or_default()
 }

@@ -3,10 +3,10 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use grantkit_core::{Discovery, GrantContext, Result, RevocableToken, Revoker};
+use grantkit_core::{Discovery, Error, GrantContext, Result, RevocableToken, Revoker};
 
 use crate::client::validate_url;
-use crate::discovered::missing_endpoint;
+use crate::discovered::{auth_method_name, listed, missing_endpoint};
 use crate::options::ClientOptions;
 
 /// Revokes tokens at a revocation endpoint (RFC 7009), authenticating as the client
@@ -123,17 +123,29 @@ impl Revocation {
         self.options.validate(&[])
     }
 
-    /// The URL to send to: the one given, or the metadata's `revocation_endpoint`.
+    /// The URL to send to: the one given, or the metadata's `revocation_endpoint`, whose
+    /// `revocation_endpoint_auth_methods_supported` (when listed) must offer the client's
+    /// authentication method.
     async fn resolve(&self, cx: &GrantContext) -> Result<String> {
-        match &self.endpoint {
-            Endpoint::Url(url) => Ok(url.clone()),
-            Endpoint::Issuer(discovery) => discovery
-                .metadata(cx)
-                .await?
-                .revocation_endpoint()
-                .map(str::to_owned)
-                .ok_or_else(|| missing_endpoint(discovery, "revocation_endpoint")),
+        let discovery = match &self.endpoint {
+            Endpoint::Url(url) => return Ok(url.clone()),
+            Endpoint::Issuer(discovery) => discovery,
+        };
+        let metadata = discovery.metadata(cx).await?;
+        let url = metadata
+            .revocation_endpoint()
+            .ok_or_else(|| missing_endpoint(discovery, "revocation_endpoint"))?;
+        let method = auth_method_name(&self.options);
+        if !metadata.supports_revocation_auth_method(method) {
+            return Err(Error::config(format!(
+                "the authorization server {} does not offer {method} client authentication \
+                 at its revocation endpoint (revocation_endpoint_auth_methods_supported: {}); \
+                 set client_auth to one it offers",
+                metadata.issuer(),
+                listed(metadata.revocation_endpoint_auth_methods_supported())
+            )));
         }
+        Ok(url.to_owned())
     }
 }
 

@@ -280,6 +280,15 @@ impl ServerMetadata {
         )
     }
 
+    /// Whether the server accepts `method` at its revocation endpoint: listed in
+    /// `revocation_endpoint_auth_methods_supported`, or that list is absent.
+    pub fn supports_revocation_auth_method(&self, method: &str) -> bool {
+        listed_or_absent(
+            self.revocation_endpoint_auth_methods_supported.as_deref(),
+            method,
+        )
+    }
+
     /// Whether the server accepts client assertions signed with `alg`: listed in
     /// `token_endpoint_auth_signing_alg_values_supported`, or that list is absent.
     pub fn supports_auth_signing_alg(&self, alg: &str) -> bool {

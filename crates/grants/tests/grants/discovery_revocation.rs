@@ -116,3 +116,48 @@ async fn metadata_without_a_revocation_endpoint_is_an_error_and_the_tokens_are_k
     meta.assert_async().await;
     login.assert_async().await;
 }
+
+/// Metadata that lists the revocation endpoint's authentication methods without the
+/// client's: nothing is sent, the error names the method and the list, and the tokens are
+/// kept. (The token endpoint's list, absent here, is not the revocation endpoint's.)
+#[tokio::test]
+async fn a_method_the_revocation_endpoint_does_not_offer_is_refused_before_sending() {
+    let mut server = Server::new_async().await;
+    let issuer = server.url();
+    let meta = metadata_mock(
+        &mut server,
+        OIDC,
+        metadata(
+            &issuer,
+            &format!("{issuer}/oauth/token"),
+            &format!(
+                r#","revocation_endpoint":"{issuer}/oauth/revoke","revocation_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]"#
+            ),
+        ),
+        1,
+    )
+    .await;
+    let login = login_mock(&mut server).await;
+    let revoke = server
+        .mock("POST", "/oauth/revoke")
+        .expect(0)
+        .create_async()
+        .await;
+    let manager = manager(password(&issuer));
+    manager.token().await.unwrap();
+    let e = manager.revoke().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(
+        e.to_string().ends_with(&format!(
+            "the authorization server {issuer} does not offer client_secret_basic client \
+             authentication at its revocation endpoint (revocation_endpoint_auth_methods_supported: \
+             client_secret_post, private_key_jwt); set client_auth to one it offers"
+        )),
+        "{e}"
+    );
+    assert_no_secret(&error_texts(&e), &["app-s3cret", "rt-1", "at-1"]);
+    assert!(manager.cached().is_some(), "kept for a later attempt");
+    meta.assert_async().await;
+    login.assert_async().await;
+    revoke.assert_async().await;
+}
