@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use grantkit::time::SystemClock;
+use grantkit_integration_tests::fleet;
 use grantkit_testkit::redis_server::{RedisServer, unique_prefix};
 use grantkit_testkit::server::{DpopMode, ServerConfig, TestServer};
 
@@ -25,35 +26,20 @@ fn processes_sharing_a_redis_store_use_one_dpop_bound_token_for_every_api_call()
     server_config.api_dpop_nonce = true;
     let server = TestServer::start_in_background(server_config, Arc::new(SystemClock::new()));
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("store.key");
-    std::fs::write(&key_file, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n").unwrap();
-    set_private(&key_file);
-    let config = dir.path().join("grantkit.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-            [profiles.fleet]
-            grant = "client_credentials"
-            token_url = "{token_url}"
-            client_id = "{id}"
-            client_secret = "{secret}"
-            dpop = {{ alg = "ES256" }}
-            store = {{ kind = "redis", url = "{redis}", prefix = "{prefix}", encryption_key_file = "{key}" }}
-            "#,
-            token_url = server.token_url(),
-            id = TestServer::CLIENT_ID,
-            secret = TestServer::CLIENT_SECRET,
-            redis = redis.url(),
-            prefix = unique_prefix("dpop_fleet"),
-            key = key_file.display(),
-        ),
-    )
-    .unwrap();
-    set_private(&config);
+    let config = fleet::write_profile(
+        dir.path(),
+        &fleet::Client {
+            token_url: &server.token_url(),
+            id: TestServer::CLIENT_ID,
+            secret: TestServer::CLIENT_SECRET,
+            dpop_alg: "ES256",
+        },
+        redis.url(),
+        &unique_prefix("dpop_fleet"),
+    );
 
     let api = format!("{}?fleet=1", server.resource_url());
-    let mut fingerprints = grantkit_integration_tests::fleet::run(
+    let mut fingerprints = fleet::run(
         env!("CARGO_BIN_EXE_grantkit-fleet-member"),
         &config,
         "fleet",
@@ -79,9 +65,4 @@ fn processes_sharing_a_redis_store_use_one_dpop_bound_token_for_every_api_call()
     assert_eq!(at("token:"), 1, "{refusals:?}");
     assert_eq!(at("api:"), PROCESSES, "{refusals:?}");
     assert_eq!(server.dpop_api_refused(), PROCESSES);
-}
-
-fn set_private(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

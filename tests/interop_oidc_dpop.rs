@@ -21,6 +21,7 @@ use grantkit::login::AuthorizationCodeLogin;
 use grantkit::time::{Clock as _, SystemClock};
 use grantkit::transport::ReqwestHttpClient;
 use grantkit::{ClientAuth, ClientCredentials, ClientOptions, Token, TokenManager};
+use grantkit_integration_tests::fleet;
 use grantkit_integration_tests::oidc_provider::{BASIC_CLIENT, LoginBrowser, Op, op};
 use serde_json::Value;
 
@@ -377,34 +378,20 @@ fn a_fleet_of_processes_uses_one_bound_token_from_the_provider() {
     let Some(op) = op() else { return };
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("store.key");
-    std::fs::write(&key_file, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n").unwrap();
-    let config = dir.path().join("grantkit.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-            [profiles.fleet]
-            grant = "client_credentials"
-            token_url = "{issuer}/token"
-            client_id = "grantkit-dpop"
-            client_secret = "{SECRET}"
-            dpop = {{ alg = "EdDSA" }}
-            store = {{ kind = "redis", url = "{redis}", prefix = "{prefix}", encryption_key_file = "{key}" }}
-            "#,
-            issuer = op.issuer,
-            redis = redis.url(),
-            prefix = unique_prefix("oidc_dpop_fleet"),
-            key = key_file.display(),
-        ),
-    )
-    .unwrap();
-    for path in [&key_file, &config] {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let token_url = format!("{}/token", op.issuer);
+    let config = fleet::write_profile(
+        dir.path(),
+        &fleet::Client {
+            token_url: &token_url,
+            id: "grantkit-dpop",
+            secret: SECRET,
+            dpop_alg: "EdDSA",
+        },
+        redis.url(),
+        &unique_prefix("oidc_dpop_fleet"),
+    );
     let api = format!("{}/api/things", op.api);
-    let mut fingerprints = grantkit_integration_tests::fleet::run(
+    let mut fingerprints = fleet::run(
         env!("CARGO_BIN_EXE_grantkit-fleet-member"),
         &config,
         "fleet",

@@ -235,8 +235,69 @@ pub mod oidc_provider;
 /// package's binary, `tests/bin/fleet_member.rs`) run several times at once.
 #[allow(clippy::panic)] // test support: a failed member fails the test
 pub mod fleet {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
+
+    /// The client a fleet profile uses.
+    pub struct Client<'a> {
+        /// The token endpoint.
+        pub token_url: &'a str,
+        /// The client id.
+        pub id: &'a str,
+        /// The client secret.
+        pub secret: &'a str,
+        /// The DPoP algorithm (`ES256`, `EdDSA`, …).
+        pub dpop_alg: &'a str,
+    }
+
+    impl std::fmt::Debug for Client<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Client")
+                .field("token_url", &self.token_url)
+                .field("id", &self.id)
+                .field("dpop_alg", &self.dpop_alg)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// Writes, in `dir`, a store encryption key and a configuration file (both `0600`)
+    /// with one profile, `fleet`: `client`'s client credentials with DPoP, kept in the
+    /// encrypted Redis store at `redis_url` under `prefix`. Returns the file's path.
+    pub fn write_profile(
+        dir: &Path,
+        client: &Client<'_>,
+        redis_url: &str,
+        prefix: &str,
+    ) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let key_file = dir.join("store.key");
+        std::fs::write(&key_file, "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let config = dir.join("grantkit.toml");
+        let text = format!(
+            r#"
+            [profiles.fleet]
+            grant = "client_credentials"
+            token_url = "{token_url}"
+            client_id = "{id}"
+            client_secret = "{secret}"
+            dpop = {{ alg = "{alg}" }}
+            store = {{ kind = "redis", url = "{redis_url}", prefix = "{prefix}", encryption_key_file = "{key}" }}
+            "#,
+            token_url = client.token_url,
+            id = client.id,
+            secret = client.secret,
+            alg = client.dpop_alg,
+            key = key_file.display(),
+        );
+        std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+        for path in [&key_file, &config] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        config
+    }
 
     /// Runs `processes` fleet members at once, each making `calls` API calls to `url` with
     /// the manager of `profile` in `config`, and returns the token fingerprint of every
