@@ -59,7 +59,9 @@ const OUTAGE_BACKOFF: Duration = Duration::from_millis(500);
 /// - **Waiting without polling**: [`TokenStore::watch`] listens on the key's channel, so a
 ///   manager waiting for another process's lock holder reads the store when the holder
 ///   announces its outcome. Every wait on a store (and its clones) shares one subscriber
-///   connection, made at the first wait and kept: a wait sends no command of its own. The
+///   connection, made at the first wait and kept: a wait sends no command of its own
+///   (but a `PING` when the connection was silent for
+///   [`subscriber_check_after`](Self::subscriber_check_after)). The
 ///   manager's slow polling remains the fallback (pub/sub delivers at most once). Not with
 ///   Redis Cluster nor through Sentinel, whose waiters poll.
 /// - **Reconnects**: the connection (a
@@ -114,6 +116,7 @@ struct Config {
     prefix: String,
     connection_timeout: Duration,
     response_timeout: Duration,
+    subscriber_check_after: Duration,
     extra_ttl: Duration,
     cipher: Option<EncryptionKey>,
     clock: Arc<dyn Clock>,
@@ -229,6 +232,7 @@ impl RedisStore {
                 prefix: "grantkit:".to_owned(),
                 connection_timeout: Duration::from_secs(2),
                 response_timeout: Duration::from_secs(2),
+                subscriber_check_after: notify::SUBSCRIBER_CHECK_AFTER,
                 extra_ttl: Duration::ZERO,
                 cipher: None,
                 clock: Arc::new(SystemClock::new()),
@@ -259,6 +263,16 @@ impl RedisStore {
     /// The longest Redis may take to answer one command (default 2 s).
     pub fn response_timeout(self, timeout: Duration) -> Self {
         self.configure(|c| c.response_timeout = timeout)
+    }
+
+    /// How long the subscriber connection that waits share may stay silent before the
+    /// next wait checks it with a `PING` (default 30 s). A load balancer or NAT that drops
+    /// idle connections without a word (Azure's after 4 minutes, AWS NLB's after 350 s)
+    /// leaves a subscriber that hears nothing more; the check finds it within
+    /// [`response_timeout`](Self::response_timeout), ends the waits on it (they poll) and
+    /// the next wait connects again. The check runs beside the wait, never before it.
+    pub fn subscriber_check_after(self, silence: Duration) -> Self {
+        self.configure(|c| c.subscriber_check_after = silence)
     }
 
     /// Sets both [`connection_timeout`](Self::connection_timeout) and

@@ -38,6 +38,21 @@ async fn subscribers(conn: &mut redis::aio::MultiplexedConnection, channel: &str
     n
 }
 
+/// How many times Redis ran `command`, from `INFO commandstats`.
+async fn calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("cmdstat_{command}:calls="))
+                .map(str::to_owned)
+        })
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
 #[tokio::test]
 async fn saves_failures_and_releases_are_announced_on_the_keys_channel_without_the_token() {
     let redis = RedisServer::start();
@@ -187,18 +202,10 @@ async fn every_wait_on_a_store_shares_one_subscription_per_key() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let subscribes = async |conn: &mut redis::aio::MultiplexedConnection| {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query_async(conn)
-            .await
-            .unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_subscribe:calls="))
-            .map_or(0, |rest| {
-                rest.split(',').next().unwrap().parse::<u64>().unwrap()
-            })
-    };
+    let subscribes =
+        async |conn: &mut redis::aio::MultiplexedConnection| calls(conn, "subscribe").await;
+    // The harness's own start-up probes are PINGs.
+    let pings_before = calls(&mut conn, "ping").await;
 
     let mut first = store.watch(KEY).await.unwrap().expect("Redis can watch");
     let mut second = store
@@ -230,6 +237,11 @@ async fn every_wait_on_a_store_shares_one_subscription_per_key() {
     drop((first, second));
     let mut third = store.watch(KEY).await.unwrap().unwrap();
     assert_eq!(subscribes(&mut conn).await, 2, "a later wait sends nothing");
+    assert_eq!(
+        calls(&mut conn, "ping").await,
+        pings_before,
+        "a connection heard from within 30 s is not checked"
+    );
     assert_eq!(subscribers(&mut conn, &channel).await, 1);
 
     // The connection is lost: the waits of the moment end, and the next wait connects
@@ -323,6 +335,134 @@ async fn waits_behind_a_failed_subscriber_connection_fail_at_once_then_retry() {
     .expect("saved once Redis is back");
     assert!(
         tokio::time::timeout(PATIENCE, watch.changed())
+            .await
+            .unwrap()
+    );
+}
+
+/// A TCP relay to Redis whose connections can be made silent, as a load balancer that
+/// drops an idle connection without a word: bytes are swallowed both ways, sockets stay
+/// open. Connections accepted after [`Relay::silence`] pass.
+struct Relay {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+    silenced_below: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    async fn start(redis_port: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}/", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let silenced_below = Arc::new(AtomicUsize::new(0));
+        let (counter, threshold) = (Arc::clone(&accepted), Arc::clone(&silenced_below));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let id = counter.fetch_add(1, Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(("127.0.0.1", redis_port))
+                    .await
+                    .unwrap();
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                for (mut from, mut to) in [(cr, sw), (sr, cw)].map(|(r, w)| (r, w)) {
+                    let threshold = Arc::clone(&threshold);
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                        let mut buf = vec![0; 16 * 1024];
+                        while let Ok(n) = from.read(&mut buf).await {
+                            if n == 0 {
+                                return;
+                            }
+                            if id < threshold.load(Ordering::SeqCst) {
+                                continue; // swallowed
+                            }
+                            if to.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Relay {
+            url,
+            accepted,
+            silenced_below,
+        }
+    }
+
+    /// Silences every connection accepted so far.
+    fn silence(&self) {
+        self.silenced_below
+            .store(self.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// A subscriber connection that went silent (dropped by something in between) is found by
+/// the check of the next wait after the configured silence: the waits on it end (they
+/// poll), and the wait after that connects again and is woken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_dropped_silently_is_found_by_the_next_waits_check() {
+    let redis = RedisServer::spawn();
+    let relay = Relay::start(redis.port().unwrap()).await;
+    let prefix = unique_prefix("notify-silent");
+    let store = RedisStore::from_url(&relay.url)
+        .unwrap()
+        .prefix(&prefix)
+        .response_timeout(Duration::from_millis(300))
+        .subscriber_check_after(Duration::from_millis(100));
+    let mut first = store.watch(KEY).await.unwrap().unwrap();
+    // Silent but healthy: the check is answered, and the connection kept.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let mut checked = store.watch(KEY).await.unwrap().unwrap();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let pinged = tokio::time::timeout(PATIENCE, async {
+        while calls(&mut conn, "ping").await == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(pinged.is_ok(), "the silent connection was checked");
+    tokio::time::sleep(Duration::from_millis(400)).await; // past the check's timeout
+    store
+        .save(KEY, &fresh("secret-while-healthy"))
+        .await
+        .unwrap();
+    for watch in [&mut first, &mut checked] {
+        assert!(
+            tokio::time::timeout(PATIENCE, watch.changed())
+                .await
+                .unwrap(),
+            "an answered check keeps the connection"
+        );
+    }
+    drop(checked);
+    relay.silence();
+    // Silent for longer than the check's threshold (real time: the relay is real).
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let mut second = store.watch(KEY).await.unwrap().unwrap();
+    for watch in [&mut first, &mut second] {
+        assert!(
+            !tokio::time::timeout(PATIENCE, watch.changed())
+                .await
+                .unwrap(),
+            "the unanswered check ends the waits on the silent connection"
+        );
+    }
+    let mut third = store.watch(KEY).await.unwrap().unwrap();
+    // The store's own command connection went silent too; another process saves.
+    let other = RedisStore::from_url(redis.url()).unwrap().prefix(&prefix);
+    other
+        .save(KEY, &fresh("secret-after-silence"))
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(PATIENCE, third.changed())
             .await
             .unwrap()
     );

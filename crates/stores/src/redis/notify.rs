@@ -30,6 +30,9 @@ use tokio::sync::{OnceCell, oneshot, watch};
 
 use super::{OUTAGE_BACKOFF, RedisStore, Target};
 
+/// The default of [`RedisStore::subscriber_check_after`].
+pub(super) const SUBSCRIBER_CHECK_AFTER: Duration = Duration::from_secs(30);
+
 impl RedisStore {
     /// The pub/sub channel on which changes under `key` are announced.
     pub(super) fn notify_channel(&self, key: &str) -> String {
@@ -75,6 +78,10 @@ impl RedisStore {
         let budget = self.config.connection_timeout + self.config.response_timeout;
         let channel = self.notify_channel(key);
         let watch = self.state.hub.watch(client, channel, budget).await?;
+        watch.live.check_if_silent(
+            self.config.subscriber_check_after,
+            self.config.response_timeout,
+        );
         Ok(Some(StoreWatch::new(watch)))
     }
 }
@@ -120,7 +127,13 @@ impl Hub {
         )
         .await;
         let error = match subscribed {
-            Ok(Ok(())) => return Ok(RedisWatch { channel, changes }),
+            Ok(Ok(())) => {
+                return Ok(RedisWatch {
+                    channel,
+                    changes,
+                    live,
+                });
+            }
             Ok(Err(e)) => Error::store("Redis SUBSCRIBE failed").with_source(e),
             Err(_) => Error::store(format!(
                 "Redis SUBSCRIBE did not complete within {budget:?}"
@@ -167,6 +180,10 @@ struct Live {
     sink: PubSubSink,
     channels: Mutex<HashMap<String, Arc<Subscription>>>,
     closed: AtomicBool,
+    /// When Redis was last heard on the connection: a message, or the answer to a check.
+    heard: Mutex<tokio::time::Instant>,
+    /// A check is under way.
+    checking: AtomicBool,
     /// Dropped with the connection (its store gone): stops the reading task, which
     /// closes the connection.
     _stop: oneshot::Sender<()>,
@@ -189,6 +206,8 @@ impl Live {
             sink,
             channels: Mutex::default(),
             closed: AtomicBool::new(false),
+            heard: Mutex::new(tokio::time::Instant::now()),
+            checking: AtomicBool::new(false),
             _stop: stop,
         });
         tokio::spawn(read(stream, Arc::downgrade(&live), stopped));
@@ -219,8 +238,42 @@ impl Live {
         Some((subscription.changes.subscribe(), Arc::clone(subscription)))
     }
 
+    fn heard_now(&self) {
+        *self.heard.lock().unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
+    }
+
+    /// After `silence` without a word from Redis, checks the connection with a `PING`, in
+    /// a task of its own: without an answer within `timeout` the connection is closed
+    /// (its waits poll, the next wait connects again).
+    fn check_if_silent(self: &Arc<Self>, silence: Duration, timeout: Duration) {
+        let heard = *self.heard.lock().unwrap_or_else(PoisonError::into_inner);
+        if heard.elapsed() < silence || self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let live = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut sink = live.sink.clone();
+            match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
+                Ok(Ok(_)) => live.heard_now(),
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "the Redis subscriber connection failed its check; reconnecting at the next wait");
+                    live.close();
+                }
+                Err(_) => {
+                    tracing::debug!(
+                        ?timeout,
+                        "the Redis subscriber connection did not answer its check; reconnecting at the next wait"
+                    );
+                    live.close();
+                }
+            }
+            live.checking.store(false, Ordering::Release);
+        });
+    }
+
     /// Wakes the waits on `channel`.
     fn wake(&self, channel: &str) {
+        self.heard_now();
         if let Some(subscription) = self.channels().get(channel) {
             subscription.changes.send_modify(|n| *n = n.wrapping_add(1));
         }
@@ -267,6 +320,8 @@ impl Drop for CloseOnDrop {
 struct RedisWatch {
     channel: String,
     changes: watch::Receiver<u64>,
+    /// The connection it listens on (kept open while the wait lasts).
+    live: Arc<Live>,
 }
 
 impl fmt::Debug for RedisWatch {
