@@ -57,6 +57,25 @@ async fn introspect(op: &Op, token: &str) -> Value {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
+/// A context signing token requests with `key`, sharing `nonces`.
+fn dpop_context(key: &DpopKey, nonces: &Arc<DpopNonces>) -> GrantContext {
+    GrantContext::new(
+        Arc::new(ReqwestHttpClient::new().unwrap()),
+        Arc::new(SystemClock::new()),
+    )
+    .with_dpop(key.clone(), Arc::clone(nonces))
+}
+
+/// A browser login of serve.mjs's public native client, asking for a refresh token.
+fn native_login(op: &Op) -> AuthorizationCodeLogin {
+    AuthorizationCodeLogin::new(
+        format!("{}/auth", op.issuer),
+        format!("{}/token", op.issuer),
+        ClientOptions::new("grantkit-native").scope("openid offline_access api:read"),
+    )
+    .authorization_param("prompt", "consent")
+}
+
 /// An API request by hand: `Authorization: DPoP <token>` and `proof`.
 async fn call(url: &str, token: &Token, proof: Option<String>) -> reqwest::Response {
     let mut request = reqwest::Client::new()
@@ -231,20 +250,9 @@ async fn an_authorization_code_login_and_its_refresh_are_bound_to_one_key() {
     let Some(op) = op() else { return };
     let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
     let nonces = Arc::new(DpopNonces::default());
-    let context = |key: &DpopKey| {
-        GrantContext::new(
-            Arc::new(ReqwestHttpClient::new().unwrap()),
-            Arc::new(SystemClock::new()),
-        )
-        .with_dpop(key.clone(), Arc::clone(&nonces))
-    };
+    let context = |key: &DpopKey| dpop_context(key, &nonces);
     let cx = context(&key);
-    let login = AuthorizationCodeLogin::new(
-        format!("{}/auth", op.issuer),
-        format!("{}/token", op.issuer),
-        ClientOptions::new("grantkit-native").scope("openid offline_access api:read"),
-    )
-    .authorization_param("prompt", "consent");
+    let login = native_login(op);
     let pending = login.start(&cx).await.unwrap();
     let url = pending.authorization_url().to_owned();
     assert!(
@@ -290,21 +298,10 @@ async fn an_authorization_code_login_and_its_refresh_are_bound_to_one_key() {
 async fn a_code_bound_with_dpop_jkt_is_refused_to_a_proof_of_another_key() {
     let Some(op) = op() else { return };
     let nonces = Arc::new(DpopNonces::default());
-    let context = |key: &DpopKey| {
-        GrantContext::new(
-            Arc::new(ReqwestHttpClient::new().unwrap()),
-            Arc::new(SystemClock::new()),
-        )
-        .with_dpop(key.clone(), Arc::clone(&nonces))
-    };
+    let context = |key: &DpopKey| dpop_context(key, &nonces);
     let key = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
     let other = DpopKey::generate(DpopAlgorithm::Es256).unwrap();
-    let login = AuthorizationCodeLogin::new(
-        format!("{}/auth", op.issuer),
-        format!("{}/token", op.issuer),
-        ClientOptions::new("grantkit-native").scope("openid offline_access api:read"),
-    )
-    .authorization_param("prompt", "consent");
+    let login = native_login(op);
     let pending = login.start(&context(&key)).await.unwrap();
     let url = pending.authorization_url().to_owned();
     let redirect_uri = pending.redirect_uri().to_owned();
