@@ -210,19 +210,46 @@ impl RedisStore {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        use redis::IntoConnectionInfo as _;
-        let nodes = urls
-            .into_iter()
-            .map(|u| {
-                u.as_ref().into_connection_info().map_err(|e| {
-                    Error::config(format!("invalid Redis Cluster URL ({:?})", e.kind()))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if nodes.is_empty() {
-            return Err(Error::config("a Redis Cluster needs at least one node URL"));
-        }
-        Ok(Self::with_target(Target::Cluster(nodes)))
+        Self::cluster_from_urls_with(urls, &RedisOptions::new())
+    }
+
+    /// [`cluster_from_urls`](Self::cluster_from_urls) with `options` for every node: the
+    /// ACL user and password, and, for `rediss://` nodes, the CA that verifies them and
+    /// the client certificate they may ask for (as
+    /// [`from_url_with`](Self::from_url_with) for one server).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-cluster")] {
+    /// use grantkit_core::Password;
+    /// use grantkit_stores::{RedisOptions, RedisStore};
+    ///
+    /// let options = RedisOptions::new()
+    ///     .username("grantkit")
+    ///     .password(Password::new("s3cret"));
+    /// let store = RedisStore::cluster_from_urls_with(
+    ///     ["rediss://10.0.0.1:6380", "rediss://10.0.0.2:6380"],
+    ///     &options,
+    /// )
+    /// .unwrap();
+    /// assert!(!format!("{store:?}").contains("s3cret"));
+    /// // TLS material needs `rediss://` nodes, all of them.
+    /// let ca = RedisOptions::new().ca_pem(b"-----BEGIN CERTIFICATE-----".to_vec());
+    /// assert!(RedisStore::cluster_from_urls_with(["redis://10.0.0.1:6379"], &ca).is_err());
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`cluster_from_urls`](Self::cluster_from_urls), and [`ErrorKind::Config`] for
+    /// TLS material with `redis://` nodes, URLs that mix `redis://` and `rediss://`, a
+    /// `#insecure` URL, a credential given both in a URL and in `options`, or a file that
+    /// cannot be read.
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster_from_urls_with<I, S>(urls: I, options: &RedisOptions) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self::with_target(connect::cluster(urls, options)?))
     }
 
     fn with_target(target: Target) -> Self {

@@ -109,4 +109,38 @@ mod redis_cluster {
         conformance::all(&store, "").await;
         drop(cluster);
     }
+
+    /// A cluster reached over TLS only, whose nodes verify the client's certificate: the
+    /// CA and the client certificate of `RedisOptions` reach every node, the ones named
+    /// and the ones discovered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_cluster_over_tls_with_a_client_certificate_conforms() {
+        use grantkit_stores::RedisOptions;
+        use grantkit_testkit::certs;
+
+        let cluster = tokio::task::spawn_blocking(|| RedisCluster::spawn_tls(true))
+            .await
+            .unwrap();
+        let urls = cluster.tls_urls();
+        assert_eq!(urls.len(), 3);
+        let options = RedisOptions::new()
+            .ca_file(certs::CA)
+            .client_certificate_files(certs::CLIENT, certs::CLIENT_KEY);
+        // Named by one node only: the others are found through it, over TLS.
+        let store = RedisStore::cluster_from_urls_with(&urls[..1], &options)
+            .unwrap()
+            .prefix(unique_prefix("cluster-tls"));
+        conformance::all(&store, "").await;
+
+        // Without the client certificate the nodes refuse the handshake.
+        let refused =
+            RedisStore::cluster_from_urls_with(&urls[..1], &RedisOptions::new().ca_file(certs::CA))
+                .unwrap()
+                .prefix(unique_prefix("cluster-tls-refused"));
+        let error = grantkit_core::TokenStore::load(&refused, "k")
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), grantkit_core::ErrorKind::Store, "{error}");
+        drop(cluster);
+    }
 }

@@ -291,7 +291,16 @@ impl RedisCluster {
     /// # Panics
     /// When `redis-server` or `redis-cli` is missing, or the cluster does not form.
     pub fn spawn() -> Self {
-        let args: Vec<String> = [
+        Self::spawn_with(Vec::new())
+    }
+
+    /// [`spawn`](Self::spawn) with `extra_args` for every node (see
+    /// [`RedisServer::spawn_with`] for the placeholders).
+    ///
+    /// # Panics
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_with(extra_args: Vec<String>) -> Self {
+        let mut args: Vec<String> = [
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
@@ -304,6 +313,7 @@ impl RedisCluster {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        args.extend(extra_args);
         let nodes: Vec<RedisServer> = (0..3)
             .map(|_| RedisServer::spawn_with(args.clone()))
             .collect();
@@ -318,12 +328,33 @@ impl RedisCluster {
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
             .stdin(Stdio::null())
-            .output();
-        let out = match created {
-            Ok(out) => out,
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match created {
+            Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing_binary(&cli),
             Err(e) => panic!("cannot run {cli}: {e}"),
         };
+        // `redis-cli` waits for the nodes to join without a limit: a cluster whose nodes
+        // cannot reach each other (a TLS bus refused) must fail the test, not hang it.
+        let create_limit = START_TIMEOUT * 6;
+        let deadline = Instant::now() + create_limit;
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().ok();
+                panic!(
+                    "redis-cli --cluster create did not finish within {create_limit:?}:\n{}",
+                    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                        .unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{cli} vanished: {e}"));
         assert!(
             out.status.success(),
             "redis-cli --cluster create failed:\n{}\n{}",
@@ -357,6 +388,12 @@ impl RedisCluster {
     /// The nodes' URLs.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.url().to_owned()).collect()
+    }
+
+    /// The nodes' `rediss://` URLs, for a cluster with TLS ports (see
+    /// [`spawn_tls`](Self::spawn_tls)).
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes.iter().filter_map(RedisServer::tls_url).collect()
     }
 }
 

@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::certs;
-use crate::redis_server::{RedisServer, free_port, missing_binary, ping, read_tail};
+use crate::redis_server::{RedisCluster, RedisServer, free_port, missing_binary, ping, read_tail};
 
 /// The name the sentinels monitor the master under.
 pub const MASTER_NAME: &str = "mymaster";
@@ -59,6 +59,30 @@ fn tls_args(require_client_certificate: bool) -> Vec<String> {
             "no"
         },
     ])
+}
+
+impl RedisCluster {
+    /// A three-node cluster whose nodes also listen with TLS
+    /// ([`tls_urls`](RedisCluster::tls_urls)) and speak TLS to each other on the cluster bus
+    /// (`--tls-cluster yes`), with the certificates of [`RedisServer::spawn_tls`]; with
+    /// `require_client_certificate`, TLS clients must present one.
+    ///
+    /// # Panics
+    /// As [`RedisCluster::spawn`].
+    pub fn spawn_tls(require_client_certificate: bool) -> Self {
+        let mut args = tls_args(require_client_certificate);
+        // The nodes are each other's TLS clients on the bus: they present the client
+        // certificate (the server's is for server authentication only).
+        args.extend(self::args(&[
+            "--tls-cluster",
+            "yes",
+            "--tls-client-cert-file",
+            certs::CLIENT,
+            "--tls-client-key-file",
+            certs::CLIENT_KEY,
+        ]));
+        Self::spawn_with(args)
+    }
 }
 
 impl RedisServer {

@@ -32,7 +32,60 @@ pub(super) enum Target {
     Single(Box<Client>),
     Sentinel(Arc<SentinelTarget>),
     #[cfg(feature = "redis-cluster")]
-    Cluster(Vec<ConnectionInfo>),
+    Cluster(Arc<ClusterTarget>),
+}
+
+/// The nodes a Redis Cluster is first reached through, and the TLS material of
+/// [`RedisOptions`] for every node.
+#[cfg(feature = "redis-cluster")]
+pub(super) struct ClusterTarget {
+    nodes: Vec<ConnectionInfo>,
+    certificates: Option<redis::TlsCertificates>,
+}
+
+/// The cluster `urls` name, with `options` applied to every node: the user and password,
+/// and, for `rediss://` nodes, the CA and client certificate.
+#[cfg(feature = "redis-cluster")]
+pub(super) fn cluster<I, S>(urls: I, options: &RedisOptions) -> Result<Target>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut nodes = Vec::new();
+    for url in urls {
+        let info = url
+            .as_ref()
+            .into_connection_info()
+            .map_err(|e| Error::config(format!("invalid Redis Cluster URL ({:?})", e.kind())))?;
+        nodes.push(with_credentials(info, options)?);
+    }
+    if nodes.is_empty() {
+        return Err(Error::config("a Redis Cluster needs at least one node URL"));
+    }
+    let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+    if nodes
+        .iter()
+        .any(|n| matches!(n.addr(), ConnectionAddr::TcpTls { insecure: true, .. }))
+    {
+        return Err(Error::config(
+            "a Redis Cluster URL turns certificate verification off (`#insecure`); trust the \
+             servers' CA with a CA file instead",
+        ));
+    }
+    if nodes.iter().any(tls) != nodes.iter().all(tls) {
+        return Err(Error::config(
+            "the Redis Cluster URLs mix `redis://` and `rediss://`; the cluster speaks one",
+        ));
+    }
+    let certificates = match options.has_tls_material() {
+        true if nodes.iter().all(tls) => Some(options.certificates()?),
+        true => return Err(no_tls()),
+        false => None,
+    };
+    Ok(Target::Cluster(Arc::new(ClusterTarget {
+        nodes,
+        certificates,
+    })))
 }
 
 /// A master found through Redis Sentinel.
@@ -356,12 +409,15 @@ impl RedisStore {
                 )
             }
             #[cfg(feature = "redis-cluster")]
-            Target::Cluster(nodes) => {
-                let client = redis::cluster::ClusterClient::builder(nodes.clone())
+            Target::Cluster(cluster) => {
+                let mut builder = redis::cluster::ClusterClient::builder(cluster.nodes.clone())
                     .connection_timeout(c.connection_timeout)
                     .response_timeout(c.response_timeout)
-                    .retries(1)
-                    .build()?;
+                    .retries(1);
+                if let Some(certificates) = &cluster.certificates {
+                    builder = builder.certs(certificates.clone());
+                }
+                let client = builder.build()?;
                 Conn::Cluster(client.get_async_connection().await?)
             }
         };
@@ -488,9 +544,10 @@ pub(super) fn describe(target: &Target, d: &mut fmt::DebugStruct<'_, '_>) {
                 .field("username", &s.username);
         }
         #[cfg(feature = "redis-cluster")]
-        Target::Cluster(nodes) => {
-            let addrs: Vec<String> = nodes.iter().map(|n| n.addr().to_string()).collect();
-            d.field("cluster", &addrs);
+        Target::Cluster(cluster) => {
+            let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.addr().to_string()).collect();
+            d.field("cluster", &addrs)
+                .field("tls_material", &cluster.certificates.is_some());
         }
     }
 }

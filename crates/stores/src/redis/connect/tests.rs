@@ -102,3 +102,45 @@ fn options_debug_shows_files_and_user_never_the_password() {
          username: Some(\"app\"), password: Some(\"[redacted]\") }"
     );
 }
+
+#[cfg(feature = "redis-cluster")]
+#[test]
+fn cluster_urls_are_refused_when_their_tls_does_not_add_up() {
+    let refused = |urls: &[&str], options: &RedisOptions| match cluster(urls, options) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("{urls:?} accepted"),
+    };
+    let plain = RedisOptions::new();
+    let ca = RedisOptions::new().ca_pem(b"-----BEGIN CERTIFICATE-----".to_vec());
+    assert_eq!(
+        refused(&[], &plain),
+        "a Redis Cluster needs at least one node URL"
+    );
+    assert!(
+        refused(&["redis://a:6379", "rediss://b:6380"], &plain)
+            .contains("mix `redis://` and `rediss://`")
+    );
+    assert!(refused(&["rediss://a:6380/#insecure"], &plain).contains("`#insecure`"));
+    assert!(refused(&["redis://a:6379"], &ca).contains("needs a TLS URL"));
+    assert!(
+        refused(
+            &["redis://:pw@a:6379"],
+            &RedisOptions::new().password(Password::new("x"))
+        )
+        .contains("given twice")
+    );
+    // Credentials from the options reach every node, and never the Debug output.
+    let options = RedisOptions::new()
+        .username("app")
+        .password(Password::new("SECRETX"));
+    let Ok(Target::Cluster(c)) = cluster(["redis://a:6379", "redis://b:6379"], &options) else {
+        panic!("not a cluster target")
+    };
+    for node in &c.nodes {
+        assert_eq!(node.redis_settings().username(), Some("app"));
+        assert_eq!(node.redis_settings().password(), Some("SECRETX"));
+    }
+    let store = super::super::RedisStore::cluster_from_urls_with(["redis://a:6379"], &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!format!("{store:?}").contains("SECRETX"), "{store:?}");
+}
