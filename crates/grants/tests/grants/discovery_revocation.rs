@@ -32,6 +32,14 @@ fn manager(grant: PasswordGrant) -> TokenManager {
         .unwrap()
 }
 
+/// The issuer's metadata, served once: its token endpoint `/oauth/token` and the members
+/// in `extra` (a JSON fragment starting with a comma, or nothing).
+async fn issuer_metadata(server: &mut Server, extra: &str) -> mockito::Mock {
+    let issuer = server.url();
+    let body = metadata(&issuer, &format!("{issuer}/oauth/token"), extra);
+    metadata_mock(server, OIDC, body, 1).await
+}
+
 async fn login_mock(server: &mut Server) -> mockito::Mock {
     server
         .mock("POST", "/oauth/token")
@@ -49,15 +57,9 @@ async fn login_mock(server: &mut Server) -> mockito::Mock {
 async fn revoke_goes_to_the_discovered_revocation_endpoint_after_one_metadata_request() {
     let mut server = Server::new_async().await;
     let issuer = server.url();
-    let meta = metadata_mock(
+    let meta = issuer_metadata(
         &mut server,
-        OIDC,
-        metadata(
-            &issuer,
-            &format!("{issuer}/oauth/token"),
-            &format!(r#","revocation_endpoint":"{issuer}/oauth/revoke""#),
-        ),
-        1,
+        &format!(r#","revocation_endpoint":"{issuer}/oauth/revoke""#),
     )
     .await;
     let login = login_mock(&mut server).await;
@@ -93,13 +95,7 @@ async fn revoke_goes_to_the_discovered_revocation_endpoint_after_one_metadata_re
 async fn metadata_without_a_revocation_endpoint_is_an_error_and_the_tokens_are_kept() {
     let mut server = Server::new_async().await;
     let issuer = server.url();
-    let meta = metadata_mock(
-        &mut server,
-        OIDC,
-        metadata(&issuer, &format!("{issuer}/oauth/token"), ""),
-        1,
-    )
-    .await;
+    let meta = issuer_metadata(&mut server, "").await;
     let login = login_mock(&mut server).await;
     let manager = manager(password(&issuer));
     manager.token().await.unwrap();
@@ -124,17 +120,11 @@ async fn metadata_without_a_revocation_endpoint_is_an_error_and_the_tokens_are_k
 async fn a_method_the_revocation_endpoint_does_not_offer_is_refused_before_sending() {
     let mut server = Server::new_async().await;
     let issuer = server.url();
-    let meta = metadata_mock(
+    let meta = issuer_metadata(
         &mut server,
-        OIDC,
-        metadata(
-            &issuer,
-            &format!("{issuer}/oauth/token"),
-            &format!(
-                r#","revocation_endpoint":"{issuer}/oauth/revoke","revocation_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]"#
-            ),
+        &format!(
+            r#","revocation_endpoint":"{issuer}/oauth/revoke","revocation_endpoint_auth_methods_supported":["client_secret_post","private_key_jwt"]"#
         ),
-        1,
     )
     .await;
     let login = login_mock(&mut server).await;

@@ -1,4 +1,4 @@
-//! The hot path.
+//! The hot path (a test-only module: `#[cfg(test)] mod tests;` in `cache.rs`).
 
 use crate::manager::test_support::*;
 

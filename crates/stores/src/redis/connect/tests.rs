@@ -1,3 +1,6 @@
+//! Unit tests of the URL and option handling (a test-only module: `#[cfg(test)] mod tests;`
+//! in `connect.rs`).
+
 use grantkit_core::Password;
 
 use super::*;
